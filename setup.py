@@ -1,0 +1,4 @@
+"""setuptools entry point; metadata lives in pyproject.toml."""
+from setuptools import setup
+
+setup()

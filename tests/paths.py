@@ -1,0 +1,44 @@
+"""Where the tests find the project's build products and shared fixtures."""
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
+REAL = os.path.join(SHARED, "fixtures", "real")
+QEMU_FWDUMP = os.path.join(SHARED, "tools", "qemu-fwdump")
+XCMOD_READ = os.path.join(BUILD, "xcmod-read")
+FUZZER = os.path.join(BUILD, "fuzz", "xcmod_reader_fuzz")
+
+
+def real(*parts):
+    return os.path.join(REAL, *parts)
+
+
+# SMBIOS sources with an entry point dmidecode --from-dump can read directly.
+DUMP_BIN_SOURCES = [
+    "smbios/infrasim/dell_c6320_smbios.bin",
+    "smbios/infrasim/dell_r640_smbios.bin",
+    "smbios/infrasim/quanta_d51_smbios.bin",
+    "smbios/infrasim/s2600wtt_smbios.bin",
+    "smbios/go-smbios/Beelink-EQ12.dmi",
+]
+# Every SMBIOS source xcmod must accept, in all its encodings.
+SMBIOS_SOURCES = DUMP_BIN_SOURCES + [
+    "smbios/fwupd/tables", "smbios/fwupd/tables64",
+    "smbios/go-smbios/ASRock-Single-Ryzen.dmi",
+    "smbios/go-smbios/Dell-PowerEdge-R630-Dual-Xeon.dmi",
+    "smbios/go-smbios/HyperV.dmi",
+    "smbios/go-smbios/SuperMicro-Dual-Xeon.dmi",
+    "smbios/infrasim/s2600kp_smbios.bin",
+    "smbios/smbios-lib/jeffgerlap_3_2_0.dat",
+]
+
+
+def acpi_tables():
+    """Every genuine ACPI description table among the fixtures (no RSDP)."""
+    out = []
+    for d in ("acpi/fwupd", "acpi/lenovo-x1c6", "acpi/lenovo-x1c7", "acpi/qemu"):
+        for name in sorted(os.listdir(real(d))):
+            if not name.startswith("RSDP"):
+                out.append(f"{d}/{name}")
+    return out

@@ -1,0 +1,39 @@
+"""Images built from the real fixtures: fuzzing seeds and test inputs.
+
+``python -m tests.seeds DIR`` writes them to DIR (used by ``make fuzz``).
+"""
+import os
+import sys
+
+from xcmod import acpi, smbios
+from xcmod.acpi import encode_acpi_module
+from xcmod.format import build_image
+
+from .paths import SMBIOS_SOURCES, acpi_tables, real
+
+
+def real_images():
+    """{name: image bytes} for a spread of real sources, small to large."""
+    tables = [acpi.load_table(real(p)) for p in acpi_tables()]
+    small = [t for t in tables if t.length < 2048]
+    images = {}
+    for i, src in enumerate(SMBIOS_SOURCES):
+        t = smbios.load(real(src))
+        acpi_part = [encode_acpi_module(small[i % len(small):i % len(small) + 3])]
+        images[os.path.basename(src)] = build_image([t.encode()] + acpi_part)
+    images["acpi-only"] = build_image([encode_acpi_module(small)])
+    images["empty"] = build_image([])
+    return images
+
+
+def main(argv):
+    out = argv[0]
+    os.makedirs(out, exist_ok=True)
+    for name, blob in real_images().items():
+        with open(os.path.join(out, name + ".img"), "wb") as f:
+            f.write(blob)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

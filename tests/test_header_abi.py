@@ -1,0 +1,85 @@
+"""The Python format definitions match the public C header, byte for byte."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from xcmod import format as fmt
+from xcmod.format import field_offsets
+
+from .paths import ROOT
+
+HEADER = os.path.join(ROOT, "csrc", "xcmod_module.h")
+
+STRUCTS = {
+    "xcmod_header": fmt.xcmod_header,
+    "xcmod_acpi_header": fmt.xcmod_acpi_header,
+    "xcmod_smbios_header": fmt.xcmod_smbios_header,
+    "xcmod_end_header": fmt.xcmod_end_header,
+    "acpi_table_header": fmt.acpi_table_header,
+    "smbios_structure_header": fmt.smbios_structure_header,
+}
+
+
+@pytest.fixture(scope="module")
+def c_layout(tmp_path_factory):
+    """sizeof/offsetof of every struct and field, as the C compiler lays them out."""
+    lines = ['#include <stdio.h>', '#include <stddef.h>', '#include "xcmod_module.h"',
+             "int main(void) {"]
+    for name, struct in STRUCTS.items():
+        lines.append(f'printf("{name} %zu\\n", sizeof(struct {name}));')
+        for field in field_offsets(struct):
+            lines.append(f'printf("{name}.{field} %zu\\n", offsetof(struct {name}, {field}));')
+    lines.append("return 0; }")
+    d = tmp_path_factory.mktemp("abi")
+    src, exe = d / "abi.c", d / "abi"
+    src.write_text("\n".join(lines))
+    subprocess.run(["cc", "-std=c11", "-Wall", "-Werror", "-I", os.path.dirname(HEADER),
+                    "-o", str(exe), str(src)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    return dict(line.rsplit(" ", 1) for line in out.splitlines())
+
+
+@pytest.mark.parametrize("name", STRUCTS)
+def test_struct_size_matches_header(c_layout, name):
+    """Each construct Struct has the size the C compiler gives the header's struct."""
+    assert int(c_layout[name]) == STRUCTS[name].sizeof()
+
+
+@pytest.mark.parametrize("name", STRUCTS)
+def test_field_offsets_match_header(c_layout, name):
+    """Each field sits at the offset the C compiler gives it, under the same name."""
+    for field, offset in field_offsets(STRUCTS[name]).items():
+        assert int(c_layout[f"{name}.{field}"]) == offset, field
+
+
+def test_constants_match_header():
+    """Every #define of the header that Python mirrors has the same value."""
+    text = open(HEADER).read()
+    defines = dict(re.findall(r"#define\s+(XCMOD_\w+)\s+(0x[0-9a-fA-F]+|\d+)", text))
+    mirrored = {k: v for k, v in vars(fmt).items() if k.startswith("XCMOD_") and isinstance(v, int)}
+    assert mirrored, "format.py mirrors no constants"
+    for name, value in mirrored.items():
+        assert name in defines, f"{name} is not in the C header"
+        assert int(defines[name], 0) == value, name
+    sig = "".join(re.findall(r"#define\s+XCMOD_SIGNATURE_\d\s+'(.)'", text)).encode()
+    assert sig == fmt.XCMOD_SIGNATURE
+    assert int(re.search(r"#define\s+ACPI_FACS_MIN_LENGTH\s+(\d+)", text).group(1)) == \
+        fmt.ACPI_FACS_MIN_LENGTH
+
+
+def test_header_is_freestanding():
+    """The public header includes nothing but <stdint.h>."""
+    includes = re.findall(r"#include\s*[<\"]([^>\"]+)", open(HEADER).read())
+    assert includes == ["stdint.h"]
+
+
+def test_error_messages_match_reader():
+    """Python's messages for each reader status are xcmod_strerror()'s, word for word."""
+    c = open(os.path.join(ROOT, "csrc", "xcmod_reader.c")).read()
+    c_messages = set(re.findall(r'case XCMOD_E_\w+:\s+return "((?:[^"\\]|\\.)*)";', c))
+    c_messages = {m.replace('\\"', '"') for m in c_messages}
+    py_messages = {v for k, v in vars(fmt).items() if k.startswith("E_")}
+    assert py_messages <= c_messages
+    assert len(py_messages) == 19

@@ -1,0 +1,139 @@
+"""The C reference reader and the Python reader agree on every image."""
+import os
+import re
+import subprocess
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xcmod.errors import FormatError
+from xcmod.format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS, iter_modules, verify_image
+
+from .conftest import c_read
+from .paths import BUILD, ROOT
+from .seeds import real_images
+
+IMAGES = real_images()
+
+
+def python_view(data):
+    """What the Python reader finds, in xcmod-read's line format."""
+    mods = verify_image(data)
+    end = mods.pop()
+    lines = [f"image length={end.type_header.image_length} modules={len(mods)}"]
+    for n, m in enumerate(mods):
+        line = (f"module index={n} offset={m.offset:#x} type={m.type_name} "
+                f"length={m.length} count={m.count}")
+        if m.type == XCMOD_TYPE_SMBIOS:
+            th = m.type_header
+            line += (f" version={th.major_version}.{th.minor_version}.{th.docrev} "
+                     f"entry_point={th.entry_point} max_structure_size={th.max_structure_size}")
+        lines.append(line)
+        for it in m.iter_items():
+            if m.type == XCMOD_TYPE_ACPI:
+                lines.append(f"table offset={it.offset:#x} signature="
+                             f"{it.data[:4].decode('latin-1')} length={it.length}")
+            else:
+                handle = int.from_bytes(it.data[2:4], "little")
+                lines.append(f"structure offset={it.offset:#x} type={it.data[0]} "
+                             f"handle={handle:#06x} length={it.formatted_length} size={it.length}")
+    lines.append(f"end offset={end.offset:#x} length={end.length}")
+    return lines
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_c_reader_sees_what_python_built(tmp_path, xcmod_read, name):
+    """xcmod-read lists exactly the modules, tables and structures Python put in."""
+    path = tmp_path / "img"
+    path.write_bytes(IMAGES[name])
+    r = c_read(xcmod_read, path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == python_view(IMAGES[name])
+
+
+def _c_error(xcmod_read, path):
+    r = c_read(xcmod_read, path)
+    assert r.returncode == 1, r.stdout
+    m = re.fullmatch(r"xcmod-read: .*: offset (0x[0-9a-f]+): (.*)\n", r.stderr)
+    assert m, r.stderr
+    return int(m.group(1), 16), m.group(2)
+
+
+def _py_error(data):
+    with pytest.raises(FormatError) as e:
+        verify_image(data)
+    return e.value.offset, e.value.message
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(sorted(IMAGES)), where=st.floats(0, 1, exclude_max=True),
+       xor=st.integers(1, 255))
+def test_any_single_byte_flip_is_rejected_by_both(tmp_path, xcmod_read, name, where, xor):
+    """Flipping any byte anywhere is rejected by verify and xcmod-read, at the same offset."""
+    data = bytearray(IMAGES[name])
+    pos = int(where * len(data))
+    data[pos] ^= xor
+    path = tmp_path / "flipped"
+    path.write_bytes(data)
+    assert _py_error(bytes(data)) == _c_error(xcmod_read, path)
+
+
+@pytest.mark.parametrize("cut", [1, 7, 16, 33, 100])
+def test_truncated_image_is_rejected_by_both(tmp_path, xcmod_read, cut):
+    """An image cut short anywhere is rejected by both readers, same offset and reason."""
+    data = IMAGES["dell_c6320_smbios.bin"]
+    short = data[:len(data) - cut]
+    path = tmp_path / "short"
+    path.write_bytes(short)
+    assert _py_error(short) == _c_error(xcmod_read, path)
+
+
+def test_trailing_bytes_are_rejected(tmp_path, xcmod_read):
+    """Bytes after the END module make the image invalid for both readers."""
+    data = IMAGES["tables"] + b"\0" * 16
+    path = tmp_path / "long"
+    path.write_bytes(data)
+    assert _py_error(data) == _c_error(xcmod_read, path) == (len(IMAGES["tables"]), "data after the END module")
+
+
+def test_unknown_module_type_is_skipped_but_checksummed(tmp_path, xcmod_read):
+    """A module of a type the reader does not know is walked past, not interpreted."""
+    from xcmod.format import build_image, encode_module
+    img = build_image([encode_module(0x7F00, b"\1\2\3\4", b"opaque payload")])
+    path = tmp_path / "unknown"
+    path.write_bytes(img)
+    r = c_read(xcmod_read, path)
+    assert r.returncode == 0, r.stderr
+    assert "type=unknown" in r.stdout
+    assert [m.type for m in iter_modules(img)] == [0x7F00, 0]
+
+
+def test_freestanding_reader_needs_no_libc(tmp_path):
+    """The reader compiles as 32-bit freestanding code with no undefined symbol."""
+    obj = tmp_path / "reader.o"
+    inc = subprocess.run(["cc", "-print-file-name=include"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    subprocess.run(["cc", "-m32", "-ffreestanding", "-fno-builtin", "-fno-pic", "-fno-pie",
+                    "-nostdinc", "-isystem", inc, "-std=c11", "-Wall", "-Wextra", "-Werror",
+                    "-O2", "-c", "-o", str(obj), os.path.join(ROOT, "csrc", "xcmod_reader.c")],
+                   check=True)
+    undefined = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True,
+                               check=True).stdout.split()
+    assert undefined == []
+
+
+def test_fuzzer_finds_nothing_in_a_short_run(tmp_path):
+    """libFuzzer with ASan/UBSan over the C reader, seeded with real images, finds no crash."""
+    fuzzer = os.path.join(BUILD, "fuzz", "xcmod_reader_fuzz")
+    if not os.path.exists(fuzzer):
+        subprocess.run(["make", "-s", "build/fuzz/xcmod_reader_fuzz"], cwd=ROOT, check=True)
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for name, blob in IMAGES.items():
+        (seeds / name).write_bytes(blob)
+    r = subprocess.run([fuzzer, "-max_total_time=10", "-max_len=16384",
+                        f"-artifact_prefix={tmp_path}/", str(seeds)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "Done" in r.stderr and "ERROR" not in r.stderr

@@ -1,0 +1,15 @@
+"""xcmod: pass host SMBIOS/ACPI firmware into Xen HVM guests as hvmloader modules.
+
+The public API is imported lazily so that ``python -m xcmod load`` stays fast.
+"""
+from .errors import FormatError, UsageError, XcmodError
+
+__all__ = ["XcmodError", "FormatError", "UsageError", "build_image", "verify_image"]
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name in ("build_image", "verify_image", "iter_modules"):
+        from . import format
+        return getattr(format, name)
+    raise AttributeError(f"module 'xcmod' has no attribute {name!r}")

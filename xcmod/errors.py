@@ -1,0 +1,44 @@
+"""xcmod's one exception hierarchy.
+
+Every error xcmod raises on purpose is an :class:`XcmodError`.  Bad input
+(files, images, arguments) is also a :class:`ValueError`; failures of the Xen
+libraries are also an :class:`OSError` carrying ``errno``.
+"""
+
+
+class XcmodError(Exception):
+    """Base class of every error xcmod raises on purpose."""
+
+
+class FormatError(XcmodError, ValueError):
+    """Bytes that are not what they claim to be: an image, a table, a dump.
+
+    ``source`` names the file (or other origin) and ``offset`` the byte
+    offset within it where the first problem was found; ``str()`` gives the
+    one line the CLI prints.
+    """
+
+    def __init__(self, message, *, source=None, offset=None, code=None):
+        super().__init__(message)
+        self.message = message
+        self.source = source
+        self.offset = offset
+        self.code = code
+
+    def with_source(self, source, base=0):
+        """Return this error re-anchored in ``source`` at ``base + offset``."""
+        offset = None if self.offset is None else base + self.offset
+        return FormatError(self.message, source=source, offset=offset, code=self.code)
+
+    def __str__(self):
+        parts = []
+        if self.source is not None:
+            parts.append(str(self.source))
+        if self.offset is not None:
+            parts.append(f"offset {self.offset:#x}")
+        parts.append(self.message)
+        return ": ".join(parts)
+
+
+class UsageError(XcmodError, ValueError):
+    """Arguments that cannot work together, or a value out of range."""

@@ -1,0 +1,70 @@
+"""Reading images back: modules as SMBIOS tables and ACPI tables, descriptions."""
+from .acpi import AcpiTable
+from .errors import FormatError
+from .format import (XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS, iter_modules)
+from .smbios import SmbiosStructure, SmbiosTable
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def smbios_table(mod):
+    """The SmbiosTable an SMBIOS module holds."""
+    th = mod.type_header
+    structures = [SmbiosStructure(i.data, i.offset, i.formatted_length)
+                  for i in mod.iter_items()]
+    return SmbiosTable(structures, th.major_version, th.minor_version, th.docrev,
+                       th.entry_point, mod.source)
+
+
+def acpi_tables(mod):
+    """The AcpiTables an ACPI module holds, in order."""
+    return [AcpiTable(i.data, mod.source) for i in mod.iter_items()]
+
+
+def _text(raw):
+    return raw.decode("latin-1")
+
+
+def describe(data, source=None):
+    """A JSON-ready description of an image; bad checksums are reported, not raised."""
+    mods = list(iter_modules(data, source=source, strict=False))
+    end = mods.pop()
+    out = {"image_length": end.type_header.image_length, "module_count": len(mods),
+           "modules": []}
+    for mod in mods:
+        d = {"type": mod.type_name, "offset": mod.offset, "length": mod.length,
+             "checksum_ok": mod.checksum_ok}
+        if mod.type == XCMOD_TYPE_SMBIOS:
+            t = smbios_table(mod)
+            d["version"] = "%d.%d.%d" % t.version
+            d["entry_point"] = {2: "_SM_", 3: "_SM3_"}.get(t.entry_point)
+            d["structures"] = [{"type": s.type, "handle": s.handle, "length": s.length,
+                                "offset": s.offset, "size": s.size,
+                                "strings": [_text(x) for x in s.strings]}
+                               for s in t.structures]
+        elif mod.type == XCMOD_TYPE_ACPI:
+            d["tables"] = [{"signature": t.signature, "length": t.length,
+                            "oem_id": t.oem_id, "oem_table_id": t.oem_table_id,
+                            "revision": t.raw[8] if not t.is_facs else None,
+                            "checksum_ok": t.checksum_ok}
+                           for t in acpi_tables(mod)]
+        out["modules"].append(d)
+    return out
+
+
+def modules_of_type(data, mtype, source=None):
+    """Modules of one type from a strictly verified image."""
+    return [m for m in iter_modules(data, source=source) if m.type == mtype]
+
+
+def single_module(data, mtype, source=None):
+    """The one module of ``mtype`` (None if absent; FormatError if several)."""
+    mods = modules_of_type(data, mtype, source)
+    if len(mods) > 1:
+        name = {XCMOD_TYPE_SMBIOS: "SMBIOS", XCMOD_TYPE_ACPI: "ACPI"}[mtype]
+        raise FormatError(f"image holds {len(mods)} {name} modules; expected one",
+                          source=source, offset=mods[1].offset)
+    return mods[0] if mods else None
