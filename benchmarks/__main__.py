@@ -1,0 +1,116 @@
+"""xcmod benchmarks (``make bench``).  Figures are printed, never asserted.
+
+Every figure is reported next to a baseline measured in the same run on the
+same input: dmidecode --from-dump for SMBIOS decoding, a bare process spawn
+for the C reader, zlib.crc32 for the checksum.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+
+from xcmod import acpi, smbios
+from xcmod.acpi import encode_acpi_module
+from xcmod.format import build_image, verify_image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+REAL = os.path.normpath(os.path.join(ROOT, "..", "shared", "fixtures", "real"))
+XCMOD_READ = os.path.join(ROOT, "build", "xcmod-read")
+
+
+def best(fn, repeat=7):
+    """Best-of-``repeat`` wall time of fn() in seconds (min filters scheduler noise)."""
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times), statistics.median(times)
+
+
+def smbios_64k():
+    """A 64 KiB structure table made of real structures with unique handles."""
+    src = smbios.load(os.path.join(REAL, "smbios/infrasim/s2600wtt_smbios.bin"))
+    body = [s for s in src.structures if s.type != 127]
+    out, size, handle = [], 0, 0
+    while size < 64 * 1024 - 64:
+        for s in body:
+            d = bytearray(s.data)
+            d[2:4] = handle.to_bytes(2, "little")
+            handle += 1
+            out.append(smbios.SmbiosStructure(bytes(d), 0, s.length))
+            size += len(d)
+            if size >= 64 * 1024 - 64:
+                break
+    out.append(smbios.SmbiosStructure(b"\x7f\x04" + handle.to_bytes(2, "little") + b"\0\0", 0, 4))
+    return smbios.SmbiosTable(out, 3, 0, 0, 3)
+
+
+def acpi_1m():
+    """About 1 MiB of real ACPI tables (DSDT + SSDTs, repeated)."""
+    names = ["acpi/lenovo-x1c6/DSDT.aml", "acpi/qemu/pc_SSDT.dimmpxm",
+             "acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml", "acpi/lenovo-x1c7/NHLT.aml"]
+    tables = [acpi.load_table(os.path.join(REAL, n)) for n in names]
+    out, size = [], 0
+    while size < 1 << 20:
+        for t in tables:
+            out.append(t)
+            size += t.length
+    return out
+
+
+def main():
+    table = smbios_64k()
+    tables = acpi_1m()
+    dump = smbios.dump_bin(table)
+    acpi_bytes = sum(t.length for t in tables)
+    print(f"inputs: SMBIOS table {len(table.table_bytes)} bytes ({len(table.structures)} "
+          f"structures), ACPI {acpi_bytes} bytes ({len(tables)} tables)\n")
+
+    def build():
+        return build_image([table.encode(), encode_acpi_module(tables)])
+    image = build()
+    t_build, m_build = best(build)
+    t_verify, m_verify = best(lambda: verify_image(image))
+    t_crc, _ = best(lambda: zlib.crc32(image))
+    mb = len(image) / 1e6
+    print(f"build image ({len(image)} bytes):    {t_build * 1e3:8.2f} ms (median {m_build * 1e3:.2f})")
+    print(f"verify image (Python):            {t_verify * 1e3:8.2f} ms = {mb / t_verify:7.1f} MB/s "
+          f"(median {m_verify * 1e3:.2f})")
+    print(f"  baseline zlib.crc32 of image:   {t_crc * 1e3:8.2f} ms; verify/crc32 = "
+          f"{t_verify / t_crc:.1f}x")
+
+    with tempfile.TemporaryDirectory() as d:
+        img_path, dump_path = os.path.join(d, "img"), os.path.join(d, "dump")
+        open(img_path, "wb").write(image)
+        open(dump_path, "wb").write(dump)
+        if os.path.exists(XCMOD_READ):
+            t_c, _ = best(lambda: subprocess.run([XCMOD_READ, img_path], stdout=subprocess.DEVNULL,
+                                                 check=True))
+            t_true, _ = best(lambda: subprocess.run(["true"], check=True))
+            print(f"verify image (C xcmod-read):      {t_c * 1e3:8.2f} ms incl. process start "
+                  f"({t_true * 1e3:.2f} ms for `true`); Python/C = {t_verify / t_c:.1f}x")
+
+        t_smb, _ = best(lambda: smbios.parse_dump(dump))
+        t_dmi, _ = best(lambda: subprocess.run(["dmidecode", "--from-dump", dump_path],
+                                               stdout=subprocess.DEVNULL, check=True))
+        smb_mb = len(dump) / 1e6
+        print(f"\nSMBIOS parse (64 KiB dump):       {t_smb * 1e3:8.2f} ms = {smb_mb / t_smb:7.1f} MB/s")
+        print(f"  baseline dmidecode --from-dump: {t_dmi * 1e3:8.2f} ms = {smb_mb / t_dmi:7.1f} MB/s "
+              f"(full decode + process start); xcmod/dmidecode time = {t_smb / t_dmi:.2f}x")
+
+    blob = b"".join(t.raw for t in tables)
+    t_acpi, _ = best(lambda: [acpi.parse_table(t.raw) for t in tables])
+    t_sum, _ = best(lambda: sum(blob))
+    print(f"\nACPI parse (1 MiB, {len(tables)} tables): {t_acpi * 1e3:8.2f} ms = "
+          f"{acpi_bytes / 1e6 / t_acpi:7.1f} MB/s")
+    print(f"  baseline sum() over the bytes:  {t_sum * 1e3:8.2f} ms; parse/sum = {t_acpi / t_sum:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""The build / inspect / verify / extract commands, as an operator uses them."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .paths import ROOT, real
+
+SMBIOS_DUMP = real("smbios/infrasim/dell_c6320_smbios.bin")
+SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
+SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
+SSDT2 = real("acpi/qemu/pc_SSDT.dimmpxm")
+
+
+@pytest.fixture
+def image(tmp_path, cli):
+    out = tmp_path / "mods.bin"
+    r = cli("build", "-o", out, "--smbios", SMBIOS_DUMP, "--acpi", SSDT, "--acpi", SLIC,
+            "--acpi", SSDT2)
+    assert r.code == 0, r.err
+    return out
+
+
+def test_build_reports_what_went_in(tmp_path, cli):
+    """build writes the image and says how many structures and which tables it holds."""
+    out = tmp_path / "m.bin"
+    r = cli("build", "-o", out, "--smbios", SMBIOS_DUMP, "--acpi", SSDT, "--json")
+    assert r.code == 0, r.err
+    summary = json.loads(r.out)
+    assert summary["length"] == os.path.getsize(out)
+    assert summary["modules"] == [{"type": "smbios", "structures": 57, "version": "2.8.0"},
+                                  {"type": "acpi", "tables": ["SSDT"]}]
+
+
+def test_inspect_json_shape(image, cli):
+    """inspect --json gives the documented shape, with structures and tables in order."""
+    r = cli("inspect", image, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    smb, acp = d["modules"]
+    assert smb["type"] == "smbios" and smb["checksum_ok"] is True
+    assert {"type", "handle", "length", "strings"} <= set(smb["structures"][0])
+    bios = next(s for s in smb["structures"] if s["type"] == 0)
+    assert bios["strings"] == ["Dell Inc.", "1.0.3", "06/17/2015"]
+    assert [t["signature"] for t in acp["tables"]] == ["SSDT", "SLIC", "SSDT"]
+    assert acp["tables"][1] == {"signature": "SLIC", "length": 374, "oem_id": "LENOVO",
+                                "oem_table_id": "TP-N23", "revision": 1, "checksum_ok": True}
+
+
+def test_inspect_text_is_dmidecode_like(image, cli):
+    """inspect prints Handle blocks like dmidecode, and one line per ACPI table."""
+    r = cli("inspect", image)
+    assert r.code == 0
+    assert "Handle 0x0000, DMI type 0, 24 bytes" in r.out
+    assert "\t\tDell Inc.\n" in r.out
+    assert r.out.count("\tSSDT ") == 2
+
+
+def test_inspect_shows_a_bad_checksum_instead_of_failing(image, cli):
+    """inspect of a module with a corrupt payload byte reports checksum BAD, exit 0."""
+    data = bytearray(image.read_bytes())
+    data[0x40] ^= 0xFF        # inside the SMBIOS payload (a structure's data)
+    image.write_bytes(data)
+    r = cli("inspect", image, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["modules"][0]["checksum_ok"] is False
+    assert cli("verify", image).code == 1
+
+
+def test_verify_ok_and_json(image, cli):
+    """verify exits 0 on a good image and says so; --json is machine-readable."""
+    r = cli("verify", image)
+    assert r.code == 0 and "valid, 2 modules" in r.out
+    assert json.loads(cli("verify", image, "--json").out)["valid"] is True
+    assert cli("verify", "-q", image).out == ""
+
+
+def test_verify_names_first_problem_and_offset(image, cli):
+    """verify of a corrupted image exits 1 with one line: file, offset, problem."""
+    data = bytearray(image.read_bytes())
+    data[0x10] ^= 1           # the first module's checksum field
+    image.write_bytes(data)
+    r = cli("verify", image)
+    assert r.code == 1
+    assert r.err == f"xcmod: {image}: offset 0x10: module checksum mismatch\n"
+
+
+def test_extract_round_trip_through_dmidecode_and_bytes(image, tmp_path, cli):
+    """extract gives a dump dmidecode decodes like the source, and the tables byte for byte."""
+    dump, adir = tmp_path / "g.dmi", tmp_path / "acpi"
+    r = cli("extract", image, "--smbios-dump", dump, "--acpi-dir", adir)
+    assert r.code == 0, r.err
+    assert dump.read_bytes() == open(SMBIOS_DUMP, "rb").read()
+    assert sorted(os.listdir(adir)) == ["SLIC.dat", "SSDT.dat", "SSDT1.dat"]
+    assert (adir / "SSDT.dat").read_bytes() == open(SSDT, "rb").read()
+    assert (adir / "SSDT1.dat").read_bytes() == open(SSDT2, "rb").read()
+    assert (adir / "SLIC.dat").read_bytes() == open(SLIC, "rb").read()
+
+
+def test_extracted_tables_disassemble_with_iasl(image, tmp_path, cli):
+    """acpica's disassembler reads the extracted SSDT back (a real referee)."""
+    adir = tmp_path / "acpi"
+    assert cli("extract", image, "--acpi-dir", adir).code == 0
+    r = subprocess.run(["iasl", "-d", str(adir / "SSDT.dat")], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'DefinitionBlock ("", "SSDT", 2, "LENOVO", "HdaDsp"' in (adir / "SSDT.dsl").read_text()
+
+
+def _assert_one_line_error(r, *needles):
+    assert r.code == 1, r
+    assert r.out == ""
+    assert r.err.count("\n") == 1 and r.err.startswith("xcmod: error: "), r.err
+    assert "Traceback" not in r.err
+    for n in needles:
+        assert n in r.err, r.err
+
+
+BAD_INPUTS = {
+    "missing file": (["--smbios", "/nonexistent/x.bin"], ["/nonexistent/x.bin", "No such file"]),
+    "missing acpi": (["--acpi", "/nonexistent/t.dat"], ["/nonexistent/t.dat"]),
+    "rsdp as table": (["--acpi", real("acpi/lenovo-x1c6/RSDP.aml")], ["RSDP", "offset 0x0"]),
+    "truncated smbios": (["--smbios", real("smbios/fwupd/redfish-smbios.bin")],
+                         ["redfish-smbios.bin", "offset 0x76", "not terminated"]),
+    "nothing": ([], ["nothing to build"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_build_bad_input_one_line_no_output(tmp_path, cli, case):
+    """Bad input to build: one clear line, exit 1, and no image file left behind."""
+    args, needles = BAD_INPUTS[case]
+    out = tmp_path / "out.bin"
+    _assert_one_line_error(cli("build", "-o", out, *args), *needles)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda d: d[:-40], "offset"),                  # truncated
+    (lambda d: b"JUNK" + d[4:], "bad module signature"),
+    (lambda d: b"", "image ends without an END module"),
+])
+def test_read_commands_refuse_bad_images(image, tmp_path, cli, mutate, needle):
+    """inspect and extract refuse a broken image in one line and write nothing."""
+    image.write_bytes(mutate(image.read_bytes()))
+    _assert_one_line_error(cli("inspect", image), needle)
+    outdir = tmp_path / "x"
+    _assert_one_line_error(cli("extract", image, "--acpi-dir", outdir,
+                               "--smbios-dump", tmp_path / "d.bin"), needle)
+    assert not outdir.exists() and not (tmp_path / "d.bin").exists()
+
+
+def test_extract_missing_module_type(tmp_path, cli):
+    """extract --smbios-dump from an ACPI-only image says there is no SMBIOS module."""
+    img = tmp_path / "a.bin"
+    assert cli("build", "-o", img, "--acpi", SSDT).code == 0
+    _assert_one_line_error(cli("extract", img, "--smbios-dump", tmp_path / "d"), "no SMBIOS module")
+
+
+def test_usage_errors_exit_2(cli):
+    """Unknown commands and missing required options are usage errors (exit 2)."""
+    assert cli("frobnicate").code == 2
+    assert cli("build").code == 2
+
+
+def test_module_entry_point_runs_without_traceback(tmp_path):
+    """`python -m xcmod` works as a process and reports errors in one line."""
+    r = subprocess.run([sys.executable, "-m", "xcmod", "verify", str(tmp_path / "none")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "No such file" in r.stderr
+    h = subprocess.run([sys.executable, "-m", "xcmod", "--help"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert h.returncode == 0 and "examples:" in h.stdout
