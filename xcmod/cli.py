@@ -28,6 +28,7 @@ examples:
   xcmod verify mods.bin             # exit 0 if valid, 1 naming the first problem
   xcmod extract mods.bin --smbios-dump guest.dmi --acpi-dir tables/
   dmidecode --from-dump guest.dmi   # real tools read what is inside
+  xcmod layout --memory 32 mods.bin # where it goes in guest RAM, and what it needs
 
 The image format is described in docs/format.md and csrc/xcmod_module.h.
 """
@@ -168,6 +169,32 @@ def cmd_extract(args, out, err):
     return 0
 
 
+# -------------------------------------------------------------------- layout
+
+def _int(text):
+    """An integer in any base Python and strtoll agree on (0x.., decimal)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def cmd_layout(args, out, err):
+    from . import layout
+    from .format import verify_image
+    from .image import read
+
+    data = read(args.image)
+    verify_image(data, source=args.image)
+    hv_end = layout.hvmloader_end_from_elf(args.hvmloader) if args.hvmloader else None
+    plan = layout.plan([("xcmod modules", len(data))], args.memory, args.base, hv_end)
+    if args.json:
+        _write_json(plan.as_dict(), out)
+    else:
+        layout.render(plan, out)
+    return 0
+
+
 # ---------------------------------------------------------------------- main
 
 def build_parser():
@@ -217,6 +244,22 @@ def build_parser():
     e.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
     e.add_argument("--json", action="store_true", help="print what was written as JSON")
     e.set_defaults(func=cmd_extract)
+
+    lay = sub.add_parser("layout", help="plan where an image goes in guest RAM",
+                         description="Place IMAGE page-aligned from --base and check it "
+                         "against hvmloader's fixed areas (scratch, hypercall page, HVM info "
+                         "page, its own image, the debug self-test window at 4-8 MiB, the "
+                         "reserved area from 0xFC000000) and the guest's low RAM.  Prints a "
+                         "memory map and the minimum guest memory; exit 1 on any conflict.")
+    lay.add_argument("image", metavar="IMAGE")
+    lay.add_argument("--memory", type=_int, metavar="MiB", help="guest memory in MiB")
+    lay.add_argument("--base", type=_int, default=0x200000, metavar="GPA",
+                     help="guest physical base address (page-aligned; default 0x200000)")
+    lay.add_argument("--hvmloader", metavar="ELF",
+                     help="hvmloader binary, to take its real end instead of assuming 1 MiB "
+                     "(e.g. /usr/lib/xen-4.17/boot/hvmloader)")
+    lay.add_argument("--json", action="store_true", help="machine-readable output")
+    lay.set_defaults(func=cmd_layout)
     return p
 
 
