@@ -17,7 +17,7 @@ DEB_PACKAGES := build-essential clang libclang-rt-14-dev \
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
-.PHONY: all setup test fuzz bench clean freestanding
+.PHONY: all setup test fuzz bench clean freestanding fake-xen
 
 all: $(BUILD)/xcmod-read freestanding
 
@@ -55,8 +55,22 @@ fuzz: $(BUILD)/fuzz/xcmod_reader_fuzz
 	$(BUILD)/fuzz/xcmod_reader_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
 	    -artifact_prefix=$(BUILD)/fuzz/ $(BUILD)/fuzz/corpus $(BUILD)/fuzz/seeds
 
-test: all $(BUILD)/fuzz/xcmod_reader_fuzz
-	$(PYTHON) -m pytest
+# C test double of libxenctrl: same soname, picked with LD_LIBRARY_PATH.
+FAKE_XEN := $(BUILD)/fake-xen
+fake-xen: $(FAKE_XEN)/libxenctrl.so.4.17
+$(FAKE_XEN)/libxenctrl.so.4.17: tests/fakexen/fake_xenctrl.c tests/fakexen/libxenctrl.map
+	mkdir -p $(FAKE_XEN)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -fPIC -shared \
+	    -Wl,-soname,libxenctrl.so.4.17 -Wl,--version-script=tests/fakexen/libxenctrl.map -o $@ $<
+	ln -sf libxenctrl.so.4.17 $(FAKE_XEN)/libxenctrl.so
+fake-xen: $(FAKE_XEN)/xenstored-preload.so
+$(FAKE_XEN)/xenstored-preload.so: tests/fakexen/xenstored_preload.c
+	mkdir -p $(FAKE_XEN)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -fPIC -shared -o $@ $< -ldl
+
+# Tests run the real cffi module and C shim against the libxenctrl double.
+test: all fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
+	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest
 
 bench: all
 	$(PYTHON) -m benchmarks

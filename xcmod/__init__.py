@@ -2,9 +2,10 @@
 
 The public API is imported lazily so that ``python -m xcmod load`` stays fast.
 """
-from .errors import FormatError, UsageError, XcmodError
+from .errors import FormatError, UsageError, XcmodError, XenError
 
-__all__ = ["XcmodError", "FormatError", "UsageError", "build_image", "verify_image"]
+__all__ = ["XcmodError", "FormatError", "UsageError", "XenError", "build_image",
+           "verify_image", "load"]
 __version__ = "0.1.0"
 
 
@@ -12,4 +13,7 @@ def __getattr__(name):
     if name in ("build_image", "verify_image", "iter_modules"):
         from . import format
         return getattr(format, name)
+    if name == "load":
+        from .loader import load
+        return load
     raise AttributeError(f"module 'xcmod' has no attribute {name!r}")

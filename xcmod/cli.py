@@ -195,6 +195,25 @@ def cmd_layout(args, out, err):
     return 0
 
 
+# ---------------------------------------------------------------------- load
+
+def cmd_load(args, out, err):
+    from .image import read
+    from .layout import hvmloader_end_from_elf
+    from .loader import load
+
+    data = read(args.image)
+    hv_end = hvmloader_end_from_elf(args.hvmloader) if args.hvmloader else None
+    r = load(args.domid, data, base=args.base, force=args.force, hvmloader_end=hv_end,
+             source=args.image)
+    if args.json:
+        _write_json(r.as_dict(), out)
+    else:
+        out.write(f"domain {r.domid}: loaded {r.length} bytes ({r.count} modules) at "
+                  f"{r.base:#x}\n")
+    return 0
+
+
 # ---------------------------------------------------------------------- main
 
 def build_parser():
@@ -260,6 +279,22 @@ def build_parser():
                      "(e.g. /usr/lib/xen-4.17/boot/hvmloader)")
     lay.add_argument("--json", action="store_true", help="machine-readable output")
     lay.set_defaults(func=cmd_layout)
+
+    ld = sub.add_parser("load", help="copy an image into a paused HVM guest for hvmloader",
+                        description="Copy IMAGE into the RAM of paused HVM domain DOMID at "
+                        "--base (after hvmloader), read it back to verify, then write "
+                        "/local/domain/DOMID/hvmloader/modules/{address,length,count} in one "
+                        "xenstore transaction, read-only for the guest.  Nothing is written "
+                        "if any check fails.  Run between `xl create -p` and `xl unpause`.")
+    ld.add_argument("image", metavar="IMAGE")
+    ld.add_argument("--domid", type=_int, required=True, help="target domain (never 0)")
+    ld.add_argument("--base", type=_int, default=0x200000, metavar="GPA",
+                    help="guest physical base address (page-aligned; default 0x200000)")
+    ld.add_argument("--force", action="store_true",
+                    help="load even if the domain is running (never domain 0)")
+    ld.add_argument("--hvmloader", metavar="ELF", help="hvmloader binary, for its real end")
+    ld.add_argument("--json", action="store_true", help="print what was done as JSON")
+    ld.set_defaults(func=cmd_load)
     return p
 
 

@@ -42,3 +42,22 @@ class FormatError(XcmodError, ValueError):
 
 class UsageError(XcmodError, ValueError):
     """Arguments that cannot work together, or a value out of range."""
+
+
+class XenError(XcmodError, OSError):
+    """A Xen library call failed or Xen refused; ``errno`` says why.
+
+    ``str()`` is one line: the operation, the reason, and libxc's own last
+    error text where it has one.
+    """
+
+    def __init__(self, errno_, message, *, detail=None, op=None):
+        OSError.__init__(self, errno_, message)
+        self.detail = detail
+        self.op = op
+
+    def __str__(self):
+        text = self.strerror
+        if self.detail:
+            text += f" ({self.detail})"
+        return text

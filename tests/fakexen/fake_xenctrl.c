@@ -1,0 +1,212 @@
+/*
+ * A C test double of libxenctrl (soname libxenctrl.so.4.17) for running the
+ * real cffi module and C shim without a hypervisor.  Chosen at run time with
+ * LD_LIBRARY_PATH=build/fake-xen.  Implements only the symbols xcmod uses.
+ *
+ * State lives in $XCMOD_FAKEXEN_DIR: for each domain a directory dom<N>/ with
+ *   info   key=value lines: hvm, paused, dying, memory_mib
+ *   ram    the guest's RAM (memory_mib MiB), mmap'd by xc_map_foreign_range
+ *
+ * Fault injection, $XCMOD_FAKEXEN_FAIL (comma-separated):
+ *   open          xc_interface_open fails (EACCES)
+ *   getinfo       xc_domain_getinfo fails (EPERM)
+ *   map           every xc_map_foreign_range fails (EFAULT)
+ *   map-after:N   maps fail after N successful ones (a partial copy)
+ *   lose-writes   writable maps are private: writes never reach guest RAM
+ */
+#define XC_WANT_COMPAT_MAP_FOREIGN_API
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xenctrl.h>
+
+struct xc_interface_core {
+    int magic;
+};
+
+static xc_error last_error;
+static int maps_done;
+
+static const char *state_dir(void)
+{
+    const char *d = getenv("XCMOD_FAKEXEN_DIR");
+    return d ? d : "/nonexistent-fakexen";
+}
+
+static int fault(const char *name)
+{
+    const char *f = getenv("XCMOD_FAKEXEN_FAIL");
+    size_t n = strlen(name);
+
+    while ( f && *f )
+    {
+        if ( !strncmp(f, name, n) && (f[n] == ',' || f[n] == '\0' || f[n] == ':') )
+            return 1;
+        f = strchr(f, ',');
+        if ( f )
+            f++;
+    }
+    return 0;
+}
+
+static long fault_arg(const char *name)
+{
+    const char *f = getenv("XCMOD_FAKEXEN_FAIL"), *p;
+
+    if ( !f || !(p = strstr(f, name)) || p[strlen(name)] != ':' )
+        return -1;
+    return strtol(p + strlen(name) + 1, NULL, 0);
+}
+
+static void set_error(int err, const char *msg)
+{
+    last_error.code = XC_INTERNAL_ERROR;
+    snprintf(last_error.message, sizeof(last_error.message), "fakexen: %s", msg);
+    errno = err;
+}
+
+xc_interface *xc_interface_open(xentoollog_logger *logger,
+                                xentoollog_logger *dombuild_logger,
+                                unsigned open_flags)
+{
+    struct xc_interface_core *x;
+
+    (void)logger; (void)dombuild_logger; (void)open_flags;
+    if ( fault("open") )
+    {
+        set_error(EACCES, "cannot open /dev/xen/privcmd (injected)");
+        return NULL;
+    }
+    x = calloc(1, sizeof(*x));
+    if ( x )
+        x->magic = 0x58434d44;
+    maps_done = 0;
+    return x;
+}
+
+int xc_interface_close(xc_interface *xch)
+{
+    free(xch);
+    return 0;
+}
+
+const xc_error *xc_get_last_error(xc_interface *xch)
+{
+    (void)xch;
+    return &last_error;
+}
+
+void xc_clear_last_error(xc_interface *xch)
+{
+    (void)xch;
+    memset(&last_error, 0, sizeof(last_error));
+}
+
+static int read_info(uint32_t domid, long *hvm, long *paused, long *dying, long *mib)
+{
+    char path[4096], line[256];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/dom%u/info", state_dir(), domid);
+    if ( !(f = fopen(path, "r")) )
+        return -1;
+    *hvm = 1; *paused = 1; *dying = 0; *mib = 0;
+    while ( fgets(line, sizeof(line), f) )
+    {
+        char *eq = strchr(line, '=');
+        if ( !eq )
+            continue;
+        *eq = '\0';
+        if ( !strcmp(line, "hvm") ) *hvm = strtol(eq + 1, NULL, 0);
+        else if ( !strcmp(line, "paused") ) *paused = strtol(eq + 1, NULL, 0);
+        else if ( !strcmp(line, "dying") ) *dying = strtol(eq + 1, NULL, 0);
+        else if ( !strcmp(line, "memory_mib") ) *mib = strtol(eq + 1, NULL, 0);
+    }
+    fclose(f);
+    return 0;
+}
+
+int xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
+                      unsigned int max_doms, xc_dominfo_t *info)
+{
+    uint32_t d;
+
+    if ( !xch || !info )
+    {
+        set_error(EINVAL, "bad arguments");
+        return -1;
+    }
+    if ( fault("getinfo") )
+    {
+        set_error(EPERM, "XEN_DOMCTL_getdomaininfo denied (injected)");
+        return -1;
+    }
+    /* Like the real call: the first existing domain >= first_domid. */
+    for ( d = first_domid; max_doms && d < first_domid + 1024; d++ )
+    {
+        long hvm, paused, dying, mib;
+        if ( read_info(d, &hvm, &paused, &dying, &mib) < 0 )
+            continue;
+        memset(info, 0, sizeof(*info));
+        info->domid = d;
+        info->hvm = !!hvm;
+        info->paused = !!paused;
+        info->running = !paused;
+        info->dying = !!dying;
+        info->max_memkb = (unsigned long)mib * 1024;
+        info->nr_pages = (unsigned long)mib * 256;
+        return 1;
+    }
+    return 0;
+}
+
+void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
+                           int prot, unsigned long mfn)
+{
+    char path[4096];
+    struct stat st;
+    long after = fault_arg("map-after");
+    void *p;
+    int fd, flags = MAP_SHARED;
+
+    if ( !xch || size <= 0 )
+    {
+        set_error(EINVAL, "bad arguments");
+        return NULL;
+    }
+    if ( fault("map") || (after >= 0 && maps_done >= after) )
+    {
+        set_error(EFAULT, "xc_map_foreign_range failed (injected)");
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/dom%u/ram", state_dir(), dom);
+    fd = open(path, (prot & PROT_WRITE) ? O_RDWR : O_RDONLY);
+    if ( fd < 0 )
+    {
+        set_error(ESRCH, "no such domain");
+        return NULL;
+    }
+    if ( fstat(fd, &st) < 0 ||
+         ((unsigned long long)mfn << 12) + (unsigned long long)size > (unsigned long long)st.st_size )
+    {
+        close(fd);
+        set_error(EFAULT, "frames beyond the domain's memory");
+        return NULL;
+    }
+    if ( (prot & PROT_WRITE) && fault("lose-writes") )
+        flags = MAP_PRIVATE;
+    p = mmap(NULL, (size_t)size, prot, flags, fd, (off_t)mfn << 12);
+    close(fd);
+    if ( p == MAP_FAILED )
+    {
+        set_error(errno, "mmap failed");
+        return NULL;
+    }
+    maps_done++;
+    return p;
+}

@@ -1,0 +1,198 @@
+"""`xcmod load` through the real cffi module and C shim, a libxenctrl double and a real xenstored."""
+import errno
+import json
+import os
+
+import pytest
+
+from xcmod.errors import XenError
+
+from . import fakexen
+from .paths import BUILD, real
+
+BASE = 0x200000
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory):
+    """A real image: Dell SMBIOS plus two Lenovo tables."""
+    from xcmod import acpi, smbios
+    from xcmod.acpi import encode_acpi_module
+    from xcmod.format import build_image
+    t = smbios.load(real("smbios/infrasim/dell_c6320_smbios.bin"))
+    tables = [acpi.load_table(real(p)) for p in ("acpi/lenovo-x1c6/SLIC.aml",
+                                                  "acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
+    return build_image([t.encode(), encode_acpi_module(tables)])
+
+
+@pytest.fixture(scope="module")
+def big_image():
+    """An image of about 1.2 MiB (real DSDTs), so the copy takes several mapping chunks."""
+    from xcmod import acpi
+    from xcmod.acpi import encode_acpi_module
+    from xcmod.format import build_image
+    dsdt = acpi.load_table(real("acpi/lenovo-x1c6/DSDT.aml"))
+    return build_image([encode_acpi_module([dsdt] * 8)])
+
+
+@pytest.fixture
+def xen(tmp_path, monkeypatch):
+    """A fresh fake-Xen state dir with the real xenstored; domain 5 (HVM, paused, 32 MiB)."""
+    maps = open("/proc/self/maps").read()
+    from xcmod import _xen  # noqa: F401  (loads libxenctrl)
+    maps = open("/proc/self/maps").read()
+    assert os.path.join(BUILD, "fake-xen", "libxenctrl.so.4.17") in maps, \
+        "libxenctrl is not the test double: run the tests with `make test`"
+    d = str(tmp_path / "fakexen")
+    os.makedirs(d)
+    monkeypatch.setenv("XCMOD_FAKEXEN_DIR", d)
+    monkeypatch.setenv("XENSTORED_PATH", fakexen.socket_path(d))
+    monkeypatch.delenv("XCMOD_FAKEXEN_FAIL", raising=False)
+    fakexen.create(d, 5, 32)
+    yield d
+    fakexen.stop(d)
+
+
+def keys(d, domid=5):
+    r = fakexen.xs(d, "xenstore-ls", f"/local/domain/{domid}/hvmloader")
+    return r.stdout if r.returncode == 0 else ""
+
+
+def ram(d, domid, length, gpa=BASE):
+    return fakexen.read_ram(d, domid, gpa, length)
+
+
+def test_load_copies_and_publishes(xen, image, cli, tmp_path):
+    """load puts the image at 0x200000 and writes address/length/count, guest read-only."""
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    r = cli("load", "--domid", "5", path, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["keys"]["/local/domain/5/hvmloader/modules/address"] == "0x200000"
+    assert ram(xen, 5, len(image)) == image
+    read = lambda k: fakexen.xs(xen, "xenstore-read", f"/local/domain/5/hvmloader/modules/{k}").stdout
+    assert (read("address"), read("length"), read("count")) == \
+        ("0x200000\n", f"{len(image):#x}\n", "2\n")
+    perms = fakexen.xs(xen, "xenstore-ls", "-p", "/local/domain/5/hvmloader/modules").stdout
+    assert perms.count("(n0,r5)") == 3
+
+
+def test_library_api_multi_chunk(xen, big_image):
+    """xcmod.load copies an image larger than one mapping chunk, byte for byte."""
+    import xcmod
+    res = xcmod.load(5, big_image)
+    assert (res.base, res.length, res.count) == (BASE, len(big_image), 1)
+    assert ram(xen, 5, len(big_image)) == big_image
+
+
+@pytest.mark.parametrize("setup,needle,err", [
+    (lambda d: fakexen.create(d, 6, 32, running=True), "running", errno.EBUSY),
+    (lambda d: fakexen.create(d, 6, 32, pv=True), "not an HVM guest", errno.EINVAL),
+    (lambda d: None, "no such domain", errno.ESRCH),
+    (lambda d: fakexen.create(d, 6, 2), "guest low RAM", None),
+])
+def test_precheck_refusals_touch_nothing(xen, image, setup, needle, err):
+    """Refused domains keep their RAM untouched and get no keys."""
+    import xcmod
+    setup(xen)
+    with pytest.raises(xcmod.XcmodError, match=needle) as e:
+        xcmod.load(6, image)
+    if err is not None:
+        assert isinstance(e.value, OSError) and e.value.errno == err
+    if os.path.exists(os.path.join(xen, "dom6", "ram")):
+        assert not any(ram(xen, 6, min(len(image), 1 << 20), gpa=min(BASE, 1 << 20)))
+    assert keys(xen, 6) == ""
+
+
+def test_dom0_is_refused_even_with_force(xen, image):
+    """Domain 0 is never a target, --force or not."""
+    import xcmod
+    with pytest.raises(XenError) as e:
+        xcmod.load(0, image, force=True)
+    assert e.value.errno == errno.EPERM
+
+
+def test_force_loads_into_a_running_domain(xen, image):
+    """--force allows a running HVM domain."""
+    import xcmod
+    fakexen.create(xen, 7, 32, running=True)
+    xcmod.load(7, image, force=True)
+    assert ram(xen, 7, len(image)) == image
+
+
+@pytest.mark.parametrize("knob,needle,touched", [
+    ("open", "Xen control interface", False),
+    ("getinfo", "cannot get domain information", False),
+    ("map", "cannot map guest memory", False),
+    ("map-after:1", "cannot map guest memory", True),
+    ("lose-writes", "read back differs", False),
+])
+def test_injected_libxc_failures(xen, big_image, monkeypatch, cli, tmp_path, knob, needle, touched):
+    """Each libxc failure gives one line with the reason and libxc's text, and no keys."""
+    path = tmp_path / "m.bin"
+    path.write_bytes(big_image)
+    monkeypatch.setenv("XCMOD_FAKEXEN_FAIL", knob)
+    r = cli("load", "--domid", "5", path)
+    assert r.code == 1 and r.err.count("\n") == 1 and needle in r.err, r.err
+    assert keys(xen) == ""
+    written = ram(xen, 5, len(big_image))
+    assert any(written) == touched
+
+
+def test_xenstore_write_failure_leaves_no_keys(xen, image, mocker):
+    """A failing write inside the transaction aborts it: no key survives."""
+    import xcmod
+    from xcmod.xenstore import XenStore
+    real_write = XenStore.write
+    calls = []
+
+    def flaky(self, path, value, t=0):
+        calls.append(path)
+        if len(calls) == 2:
+            raise XenError(errno.EIO, "injected write failure")
+        return real_write(self, path, value, t)
+    mocker.patch.object(XenStore, "write", flaky)
+    with pytest.raises(XenError, match="injected"):
+        xcmod.load(5, image)
+    assert keys(xen) == ""
+
+
+def test_eagain_storm_is_bounded(xen, image, mocker):
+    """A transaction that conflicts forever gives up after the retry bound, with EAGAIN."""
+    import xcmod
+    from xcmod import xenstore
+    ffi, lib = xenstore._xen()
+
+    class Conflicting:
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+        def xs_transaction_end(self, h, t, abort):
+            lib.xs_transaction_end(h, t, True)
+            ffi.errno = errno.EAGAIN
+            return False
+    mocker.patch.object(xenstore, "_xen", lambda: (ffi, Conflicting()))
+    with pytest.raises(XenError) as e:
+        xcmod.load(5, image)
+    assert e.value.errno == errno.EAGAIN and "16 retries" in str(e.value)
+    assert keys(xen) == ""
+
+
+def test_no_xenstored_fails_before_ram_is_touched(xen, image, monkeypatch):
+    """Without a reachable xenstored the load fails before any guest byte is written."""
+    import xcmod
+    monkeypatch.setenv("XENSTORED_PATH", os.path.join(xen, "nowhere"))
+    with pytest.raises(XenError, match="cannot connect to xenstored"):
+        xcmod.load(5, image)
+    assert not any(ram(xen, 5, len(image)))
+
+
+def test_bad_image_is_refused_before_xen_is_touched(xen, image, cli, tmp_path):
+    """A corrupt image is refused by verification; the domain is left alone."""
+    bad = bytearray(image)
+    bad[100] ^= 1
+    path = tmp_path / "bad.bin"
+    path.write_bytes(bad)
+    r = cli("load", "--domid", "5", path)
+    assert r.code == 1 and "checksum mismatch" in r.err
+    assert keys(xen) == "" and not any(ram(xen, 5, len(image)))

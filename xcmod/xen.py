@@ -1,0 +1,122 @@
+"""The one wrapper over libxenctrl and the C shim (xcmod._xen).
+
+Every call's return code is checked here and turned into :class:`XenError`
+(an OSError carrying errno, plus libxc's xc_get_last_error() text).  The
+compiled module is imported on first use only.
+"""
+import errno as _errno
+from dataclasses import dataclass
+
+from .errors import XenError
+
+# Shim return codes (csrc/xcmod_load.h) -> errno when libxc set none.
+_RC_ERRNO = {
+    -1: _errno.EINVAL, -3: _errno.ESRCH, -4: _errno.EPERM, -5: _errno.EINVAL,
+    -6: _errno.EBUSY, -7: _errno.ENOSPC, -9: _errno.EIO, -10: _errno.ESRCH,
+}
+_RC_USES_ERRNO = {-2, -8}          # GETINFO, MAP: errno comes from libxc
+
+
+def _xen():
+    from . import _xen
+    return _xen.ffi, _xen.lib
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    domid: int
+    hvm: bool
+    paused: bool
+    dying: bool
+    max_memkb: int
+    nr_pages: int
+
+    @property
+    def memory_mib(self):
+        return self.max_memkb // 1024
+
+
+class XenControl:
+    """An open xc_interface; use as a context manager so it is always closed."""
+
+    def __init__(self):
+        self.ffi, self.lib = _xen()
+        self.ffi.errno = 0
+        xch = self.lib.xc_interface_open(self.ffi.NULL, self.ffi.NULL, 0)
+        if xch == self.ffi.NULL:
+            err = self.ffi.errno or _errno.EIO
+            raise XenError(err, f"cannot open the Xen control interface: "
+                           f"{_errno.errorcode.get(err, err)} {self._os_text(err)}",
+                           detail=self._last_error(None), op="xc_interface_open")
+        self.xch = xch
+
+    def close(self):
+        if self.xch is not None:
+            self.lib.xc_interface_close(self.xch)
+            self.xch = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @staticmethod
+    def _os_text(err):
+        import os
+        return f"({os.strerror(err)})"
+
+    def _last_error(self, xch):
+        if xch is None:
+            return None
+        e = self.lib.xc_get_last_error(xch)
+        if e == self.ffi.NULL:
+            return None
+        text = self.ffi.string(e.message).decode("utf-8", "replace").strip()
+        return text or None
+
+    def _check(self, rc, op, domid, fail_offset=None):
+        if rc == self.lib.XCMOD_LOAD_OK:
+            return
+        err = self.ffi.errno if rc in _RC_USES_ERRNO else _RC_ERRNO.get(rc, _errno.EIO)
+        err = err or _errno.EIO
+        reason = self.ffi.string(self.lib.xcmod_load_strerror(rc)).decode()
+        where = f"domain {domid}: {reason}"
+        if fail_offset is not None:
+            where += f" at image offset {fail_offset:#x}"
+        detail = self._last_error(self.xch) if rc in _RC_USES_ERRNO else None
+        raise XenError(err, where, detail=detail, op=op)
+
+    def _call(self, fn, *args):
+        self.ffi.errno = 0
+        self.lib.xc_clear_last_error(self.xch)
+        return fn(self.xch, *args)
+
+    def domain_info(self, domid):
+        info = self.ffi.new("struct xcmod_domain_info *")
+        rc = self._call(self.lib.xcmod_domain_info, domid, info)
+        self._check(rc, "xc_domain_getinfo", domid)
+        return DomainInfo(info.domid, bool(info.hvm), bool(info.paused), bool(info.dying),
+                          info.max_memkb, info.nr_pages)
+
+    def check_domain(self, domid, gpa, length, force=False):
+        """The shim's pre-checks; raises XenError naming the first that fails."""
+        info = self.ffi.new("struct xcmod_domain_info *")
+        flags = self.lib.XCMOD_LOAD_FORCE if force else 0
+        rc = self._call(self.lib.xcmod_check_domain, domid, gpa, length, flags, info)
+        self._check(rc, "check", domid)
+        return DomainInfo(info.domid, bool(info.hvm), bool(info.paused), bool(info.dying),
+                          info.max_memkb, info.nr_pages)
+
+    def copy_to_guest(self, domid, gpa, data):
+        """Copy ``data`` to guest physical ``gpa`` and verify it by reading back."""
+        buf = self.ffi.from_buffer(data)
+        fail = self.ffi.new("size_t *")
+        rc = self._call(self.lib.xcmod_copy_to_guest, domid, gpa, buf, len(data), fail)
+        self._check(rc, "copy", domid, fail[0] if rc in (-8, -9) else None)
+
+    def read_from_guest(self, domid, gpa, length):
+        buf = self.ffi.new("uint8_t[]", length)
+        rc = self._call(self.lib.xcmod_read_from_guest, domid, gpa, buf, length)
+        self._check(rc, "read", domid)
+        return bytes(self.ffi.buffer(buf, length))

@@ -1,0 +1,125 @@
+"""The wrapper over libxenstore (xcmod._xen): transactions, reads, writes, perms.
+
+Connections find xenstored the way Xen's own tools do: libxenstore's xs_open
+uses $XENSTORED_PATH (or /var/run/xenstored/socket, then /dev/xen/xenbus).
+Every failing call raises XenError with errno.
+"""
+import errno as _errno
+
+from .errors import XenError
+
+MAX_TRANSACTION_RETRIES = 16
+
+
+def _xen():
+    from . import _xen
+    return _xen.ffi, _xen.lib
+
+
+class XenStore:
+    """An open xenstore connection; a context manager that always closes it."""
+
+    def __init__(self):
+        self.ffi, self.lib = _xen()
+        self.ffi.errno = 0
+        h = self.lib.xs_open(0)
+        if h == self.ffi.NULL:
+            err = self.ffi.errno or _errno.ECONNREFUSED
+            raise XenError(err, "cannot connect to xenstored (is it running? "
+                           "XENSTORED_PATH names its socket)", op="xs_open")
+        self.h = h
+
+    def close(self):
+        if self.h is not None:
+            self.lib.xs_close(self.h)
+            self.h = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _fail(self, op, path):
+        err = self.ffi.errno or _errno.EIO
+        import os
+        raise XenError(err, f"xenstore {op} {path}: {os.strerror(err)}", op=op)
+
+    def read(self, path, t=0):
+        """The value at ``path`` as bytes, or None if it does not exist."""
+        n = self.ffi.new("unsigned int *")
+        self.ffi.errno = 0
+        p = self.lib.xs_read(self.h, t, path.encode(), n)
+        if p == self.ffi.NULL:
+            if self.ffi.errno == _errno.ENOENT:
+                return None
+            self._fail("read", path)
+        try:
+            return bytes(self.ffi.buffer(p, n[0]))
+        finally:
+            self.lib.free(p)
+
+    def write(self, path, value, t=0):
+        data = value.encode() if isinstance(value, str) else value
+        self.ffi.errno = 0
+        if not self.lib.xs_write(self.h, t, path.encode(), data, len(data)):
+            self._fail("write", path)
+
+    def rm(self, path, t=0):
+        self.ffi.errno = 0
+        if not self.lib.xs_rm(self.h, t, path.encode()) and self.ffi.errno != _errno.ENOENT:
+            self._fail("rm", path)
+
+    def directory(self, path, t=0):
+        n = self.ffi.new("unsigned int *")
+        self.ffi.errno = 0
+        p = self.lib.xs_directory(self.h, t, path.encode(), n)
+        if p == self.ffi.NULL:
+            if self.ffi.errno == _errno.ENOENT:
+                return []
+            self._fail("directory", path)
+        try:
+            return [self.ffi.string(p[i]).decode() for i in range(n[0])]
+        finally:
+            self.lib.free(p)
+
+    def set_permissions(self, path, perms, t=0):
+        """``perms``: [(domid, XS_PERM_*), ...]; the first is the owner."""
+        arr = self.ffi.new("struct xs_permissions[]", len(perms))
+        for i, (domid, bits) in enumerate(perms):
+            arr[i].id, arr[i].perms = domid, bits
+        self.ffi.errno = 0
+        if not self.lib.xs_set_permissions(self.h, t, path.encode(), arr, len(perms)):
+            self._fail("set_permissions", path)
+
+    def transaction(self, body, retries=MAX_TRANSACTION_RETRIES):
+        """Run ``body(t)`` in a transaction, retried on EAGAIN at most ``retries`` times.
+
+        Any exception from ``body`` aborts the transaction, so nothing it
+        wrote becomes visible.
+        """
+        for _ in range(retries + 1):
+            self.ffi.errno = 0
+            t = self.lib.xs_transaction_start(self.h)
+            if t == 0:
+                self._fail("transaction_start", "")
+            try:
+                result = body(t)
+            except BaseException:
+                self.lib.xs_transaction_end(self.h, t, True)
+                raise
+            self.ffi.errno = 0
+            if self.lib.xs_transaction_end(self.h, t, False):
+                return result
+            if self.ffi.errno != _errno.EAGAIN:
+                self._fail("transaction_end", "")
+        raise XenError(_errno.EAGAIN, f"xenstore transaction still conflicting after "
+                       f"{retries} retries", op="transaction_end")
+
+    @property
+    def PERM_NONE(self):
+        return self.lib.XS_PERM_NONE
+
+    @property
+    def PERM_READ(self):
+        return self.lib.XS_PERM_READ
