@@ -38,7 +38,6 @@ def big_image():
 @pytest.fixture
 def xen(tmp_path, monkeypatch):
     """A fresh fake-Xen state dir with the real xenstored; domain 5 (HVM, paused, 32 MiB)."""
-    maps = open("/proc/self/maps").read()
     from xcmod import _xen  # noqa: F401  (loads libxenctrl)
     maps = open("/proc/self/maps").read()
     assert os.path.join(BUILD, "fake-xen", "libxenctrl.so.4.17") in maps, \

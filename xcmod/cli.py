@@ -216,6 +216,17 @@ def cmd_load(args, out, err):
 
 # ---------------------------------------------------------------------- main
 
+def _add_placement_args(parser):
+    """--base and --hvmloader, shared by every command that places an image."""
+    from .layout import DEFAULT_BASE
+    parser.add_argument("--base", type=_int, default=DEFAULT_BASE, metavar="GPA",
+                        help=f"guest physical base address (page-aligned; default "
+                        f"{DEFAULT_BASE:#x})")
+    parser.add_argument("--hvmloader", metavar="ELF",
+                        help="hvmloader binary, to take its real end instead of assuming "
+                        "1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -272,11 +283,7 @@ def build_parser():
                          "memory map and the minimum guest memory; exit 1 on any conflict.")
     lay.add_argument("image", metavar="IMAGE")
     lay.add_argument("--memory", type=_int, metavar="MiB", help="guest memory in MiB")
-    lay.add_argument("--base", type=_int, default=0x200000, metavar="GPA",
-                     help="guest physical base address (page-aligned; default 0x200000)")
-    lay.add_argument("--hvmloader", metavar="ELF",
-                     help="hvmloader binary, to take its real end instead of assuming 1 MiB "
-                     "(e.g. /usr/lib/xen-4.17/boot/hvmloader)")
+    _add_placement_args(lay)
     lay.add_argument("--json", action="store_true", help="machine-readable output")
     lay.set_defaults(func=cmd_layout)
 
@@ -288,11 +295,9 @@ def build_parser():
                         "if any check fails.  Run between `xl create -p` and `xl unpause`.")
     ld.add_argument("image", metavar="IMAGE")
     ld.add_argument("--domid", type=_int, required=True, help="target domain (never 0)")
-    ld.add_argument("--base", type=_int, default=0x200000, metavar="GPA",
-                    help="guest physical base address (page-aligned; default 0x200000)")
+    _add_placement_args(ld)
     ld.add_argument("--force", action="store_true",
                     help="load even if the domain is running (never domain 0)")
-    ld.add_argument("--hvmloader", metavar="ELF", help="hvmloader binary, for its real end")
     ld.add_argument("--json", action="store_true", help="print what was done as JSON")
     ld.set_defaults(func=cmd_load)
     return p
