@@ -72,8 +72,9 @@ $(FAKE_XEN)/xenstored-preload.so: tests/fakexen/xenstored_preload.c
 test: all fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest
 
-bench: all
+bench: all fake-xen
 	$(PYTHON) -m benchmarks
+	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m benchmarks.load
 
 clean:
 	rm -rf $(BUILD) .pytest_cache .hypothesis

@@ -1,0 +1,59 @@
+"""Load benchmarks, run by ``make bench`` under the libxenctrl double and the
+real xenstored (LD_LIBRARY_PATH=build/fake-xen).  Guest RAM is a file mapped
+by the double, so copy figures are against an in-process copy of the same
+bytes measured in the same run, never absolute claims about Xen.
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+from xcmod.format import build_image, encode_module
+
+from .__main__ import best
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from tests import fakexen  # noqa: E402
+
+
+def opaque_image(size):
+    """An image of about ``size`` bytes (one module of a type readers skip)."""
+    return build_image([encode_module(0x7F00, b"", os.urandom(size - 64))])
+
+
+def main():
+    import xcmod
+    from xcmod.xen import XenControl
+    small, big = opaque_image(64 << 10), opaque_image(64 << 20)
+    with tempfile.TemporaryDirectory() as d:
+        os.environ.update(XCMOD_FAKEXEN_DIR=d, XENSTORED_PATH=fakexen.socket_path(d))
+        fakexen.create(d, 5, 96)
+        try:
+            t_small, m_small = best(lambda: xcmod.load(5, small), repeat=50)
+            print(f"library load, 64 KiB image:   {t_small * 1e3:7.3f} ms best, "
+                  f"{m_small * 1e3:.3f} ms median (verify, getinfo, copy+readback, 1 transaction)")
+            with XenControl() as xc:
+                t_copy, _ = best(lambda: xc.copy_to_guest(5, 0x1000000, big), repeat=5)
+            buf = bytearray(len(big))
+            t_mem, _ = best(lambda: buf.__setitem__(slice(None), big), repeat=5)
+            mb = len(big) / 1e6
+            print(f"copy+verify 64 MiB to guest:  {t_copy * 1e3:7.1f} ms = {mb / t_copy:7.0f} MB/s; "
+                  f"in-process memcpy {mb / t_mem:7.0f} MB/s; ratio {t_mem / t_copy:.0%}")
+            path = os.path.join(d, "small.bin")
+            open(path, "wb").write(small)
+            env = dict(os.environ)
+            t_cli, _ = best(lambda: subprocess.run([sys.executable, "-m", "xcmod", "load",
+                                                    "--domid", "5", path], env=env, check=True,
+                                                   stdout=subprocess.DEVNULL), repeat=7)
+            t_py, _ = best(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
+                           repeat=7)
+            print(f"CLI python -m xcmod load:     {t_cli * 1e3:7.1f} ms vs python -c pass "
+                  f"{t_py * 1e3:.1f} ms ({t_cli / t_py:.1f}x)")
+        finally:
+            fakexen.stop(d)
+
+
+if __name__ == "__main__":
+    main()
