@@ -186,8 +186,8 @@ def cmd_layout(args, out, err):
 
     data = read(args.image)
     verify_image(data, source=args.image)
-    hv_end = layout.hvmloader_end_from_elf(args.hvmloader) if args.hvmloader else None
-    plan = layout.plan([("xcmod modules", len(data))], args.memory, args.base, hv_end)
+    plan = layout.plan([("xcmod modules", len(data))], args.memory, args.base,
+                       _hvmloader_end(args))
     if args.json:
         _write_json(plan.as_dict(), out)
     else:
@@ -199,13 +199,11 @@ def cmd_layout(args, out, err):
 
 def cmd_load(args, out, err):
     from .image import read
-    from .layout import hvmloader_end_from_elf
     from .loader import load
 
     data = read(args.image)
-    hv_end = hvmloader_end_from_elf(args.hvmloader) if args.hvmloader else None
-    r = load(args.domid, data, base=args.base, force=args.force, hvmloader_end=hv_end,
-             source=args.image)
+    r = load(args.domid, data, base=args.base, force=args.force,
+             hvmloader_end=_hvmloader_end(args), source=args.image)
     if args.json:
         _write_json(r.as_dict(), out)
     else:
@@ -225,6 +223,14 @@ def _add_placement_args(parser):
     parser.add_argument("--hvmloader", metavar="ELF",
                         help="hvmloader binary, to take its real end instead of assuming "
                         "1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")
+
+
+def _hvmloader_end(args):
+    """The end of hvmloader from --hvmloader ELF, or None for the planner's default."""
+    if not args.hvmloader:
+        return None
+    from .layout import hvmloader_end_from_elf
+    return hvmloader_end_from_elf(args.hvmloader)
 
 
 def build_parser():

@@ -9,12 +9,17 @@ from dataclasses import dataclass
 
 from .errors import XenError
 
-# Shim return codes (csrc/xcmod_load.h) -> errno when libxc set none.
+# errno for each shim return code (csrc/xcmod_load.h), by its name there.
 _RC_ERRNO = {
-    -1: _errno.EINVAL, -3: _errno.ESRCH, -4: _errno.EPERM, -5: _errno.EINVAL,
-    -6: _errno.EBUSY, -7: _errno.ENOSPC, -9: _errno.EIO, -10: _errno.ESRCH,
+    "XCMOD_LOAD_E_ARGUMENT": _errno.EINVAL, "XCMOD_LOAD_E_NO_DOMAIN": _errno.ESRCH,
+    "XCMOD_LOAD_E_DOM0": _errno.EPERM, "XCMOD_LOAD_E_NOT_HVM": _errno.EINVAL,
+    "XCMOD_LOAD_E_RUNNING": _errno.EBUSY, "XCMOD_LOAD_E_MEMORY": _errno.ENOSPC,
+    "XCMOD_LOAD_E_VERIFY": _errno.EIO, "XCMOD_LOAD_E_DYING": _errno.ESRCH,
 }
-_RC_USES_ERRNO = {-2, -8}          # GETINFO, MAP: errno comes from libxc
+# For these, errno and xc_get_last_error() come from libxc itself.
+_RC_FROM_LIBXC = ("XCMOD_LOAD_E_GETINFO", "XCMOD_LOAD_E_MAP")
+# These report the image offset where the copy failed.
+_RC_WITH_OFFSET = ("XCMOD_LOAD_E_MAP", "XCMOD_LOAD_E_VERIFY")
 
 
 def _xen():
@@ -41,13 +46,18 @@ class XenControl:
 
     def __init__(self):
         self.ffi, self.lib = _xen()
+        lib = self.lib
+        self._rc_errno = {getattr(lib, name): e for name, e in _RC_ERRNO.items()}
+        self._rc_from_libxc = {getattr(lib, name) for name in _RC_FROM_LIBXC}
+        self._rc_with_offset = {getattr(lib, name) for name in _RC_WITH_OFFSET}
         self.ffi.errno = 0
-        xch = self.lib.xc_interface_open(self.ffi.NULL, self.ffi.NULL, 0)
+        xch = lib.xc_interface_open(self.ffi.NULL, self.ffi.NULL, 0)
         if xch == self.ffi.NULL:
+            import os
             err = self.ffi.errno or _errno.EIO
             raise XenError(err, f"cannot open the Xen control interface: "
-                           f"{_errno.errorcode.get(err, err)} {self._os_text(err)}",
-                           detail=self._last_error(None), op="xc_interface_open")
+                           f"{_errno.errorcode.get(err, err)} ({os.strerror(err)})",
+                           op="xc_interface_open")
         self.xch = xch
 
     def close(self):
@@ -61,15 +71,8 @@ class XenControl:
     def __exit__(self, *exc):
         self.close()
 
-    @staticmethod
-    def _os_text(err):
-        import os
-        return f"({os.strerror(err)})"
-
-    def _last_error(self, xch):
-        if xch is None:
-            return None
-        e = self.lib.xc_get_last_error(xch)
+    def _last_error(self):
+        e = self.lib.xc_get_last_error(self.xch)
         if e == self.ffi.NULL:
             return None
         text = self.ffi.string(e.message).decode("utf-8", "replace").strip()
@@ -78,13 +81,13 @@ class XenControl:
     def _check(self, rc, op, domid, fail_offset=None):
         if rc == self.lib.XCMOD_LOAD_OK:
             return
-        err = self.ffi.errno if rc in _RC_USES_ERRNO else _RC_ERRNO.get(rc, _errno.EIO)
-        err = err or _errno.EIO
+        from_libxc = rc in self._rc_from_libxc
+        err = (self.ffi.errno if from_libxc else self._rc_errno.get(rc)) or _errno.EIO
         reason = self.ffi.string(self.lib.xcmod_load_strerror(rc)).decode()
         where = f"domain {domid}: {reason}"
         if fail_offset is not None:
             where += f" at image offset {fail_offset:#x}"
-        detail = self._last_error(self.xch) if rc in _RC_USES_ERRNO else None
+        detail = self._last_error() if from_libxc else None
         raise XenError(err, where, detail=detail, op=op)
 
     def _call(self, fn, *args):
@@ -92,12 +95,16 @@ class XenControl:
         self.lib.xc_clear_last_error(self.xch)
         return fn(self.xch, *args)
 
+    @staticmethod
+    def _info(info):
+        return DomainInfo(info.domid, bool(info.hvm), bool(info.paused), bool(info.dying),
+                          info.max_memkb, info.nr_pages)
+
     def domain_info(self, domid):
         info = self.ffi.new("struct xcmod_domain_info *")
         rc = self._call(self.lib.xcmod_domain_info, domid, info)
         self._check(rc, "xc_domain_getinfo", domid)
-        return DomainInfo(info.domid, bool(info.hvm), bool(info.paused), bool(info.dying),
-                          info.max_memkb, info.nr_pages)
+        return self._info(info)
 
     def check_domain(self, domid, gpa, length, force=False):
         """The shim's pre-checks; raises XenError naming the first that fails."""
@@ -105,15 +112,14 @@ class XenControl:
         flags = self.lib.XCMOD_LOAD_FORCE if force else 0
         rc = self._call(self.lib.xcmod_check_domain, domid, gpa, length, flags, info)
         self._check(rc, "check", domid)
-        return DomainInfo(info.domid, bool(info.hvm), bool(info.paused), bool(info.dying),
-                          info.max_memkb, info.nr_pages)
+        return self._info(info)
 
     def copy_to_guest(self, domid, gpa, data):
         """Copy ``data`` to guest physical ``gpa`` and verify it by reading back."""
         buf = self.ffi.from_buffer(data)
         fail = self.ffi.new("size_t *")
         rc = self._call(self.lib.xcmod_copy_to_guest, domid, gpa, buf, len(data), fail)
-        self._check(rc, "copy", domid, fail[0] if rc in (-8, -9) else None)
+        self._check(rc, "copy", domid, fail[0] if rc in self._rc_with_offset else None)
 
     def read_from_guest(self, domid, gpa, length):
         buf = self.ffi.new("uint8_t[]", length)
