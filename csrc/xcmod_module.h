@@ -38,7 +38,7 @@
 #define XCMOD_TYPE_END           0  /* terminator, carries image totals      */
 #define XCMOD_TYPE_ACPI          1  /* payload: whole ACPI tables            */
 #define XCMOD_TYPE_SMBIOS        2  /* payload: whole SMBIOS structures      */
-#define XCMOD_TYPE_OROM          3  /* reserved: PCI option ROM              */
+#define XCMOD_TYPE_OROM          3  /* payload: one PCI option ROM           */
 
 /* No flags are defined in version 1; readers reject any bit set. */
 #define XCMOD_FLAGS_KNOWN        0x0000
@@ -97,6 +97,24 @@ struct xcmod_smbios_header {
     uint32_t reserved;          /* zero                                    */
 };
 _Static_assert(sizeof(struct xcmod_smbios_header) == 16, "xcmod_smbios_header size");
+
+/*
+ * XCMOD_TYPE_OROM: payload is one PCI expansion ROM exactly as the device
+ * would expose it (PCI Firmware Specification 3.0, 5.1): one or more images,
+ * each starting 55h AAh with a "PCIR" data structure, the last flagged in
+ * its indicator byte.  The IDs repeat the first image's PCIR so a loader can
+ * pick the ROM for a device without parsing it; the builder validated the
+ * whole chain (signatures, lengths, legacy image checksums).
+ */
+struct xcmod_orom_header {
+    uint16_t vendor_id;       /* PCIR vendor ID of the first image         */
+    uint16_t device_id;       /* PCIR device ID of the first image         */
+    uint8_t  class_code[3];   /* PCIR class code: prog-if, sub-class, base */
+    uint8_t  image_count;     /* images in the ROM                         */
+    uint32_t rom_length;      /* payload bytes                             */
+    uint32_t reserved;        /* zero                                      */
+};
+_Static_assert(sizeof(struct xcmod_orom_header) == 16, "xcmod_orom_header size");
 
 /*
  * XCMOD_TYPE_END: the last module.  image_length is the byte count from the

@@ -99,6 +99,10 @@ int main(int argc, char **argv)
             printf(" version=%u.%u.%u entry_point=%u max_structure_size=%u",
                    mod.smbios_major, mod.smbios_minor, mod.smbios_docrev,
                    mod.smbios_entry_point, mod.smbios_max_structure_size);
+        if ( mod.type == XCMOD_TYPE_OROM )
+            printf(" vendor=0x%04x device=0x%04x class=0x%02x%02x%02x",
+                   xcmod_le16(mod.type_header), xcmod_le16(mod.type_header + 2),
+                   mod.type_header[6], mod.type_header[5], mod.type_header[4]);
         putchar('\n');
 
         if ( mod.type == XCMOD_TYPE_ACPI )

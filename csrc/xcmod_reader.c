@@ -11,6 +11,7 @@
 #define HDR_SIZE         ((uint32_t)sizeof(struct xcmod_header))
 #define ACPI_HDR_SIZE    ((uint32_t)sizeof(struct xcmod_acpi_header))
 #define SMBIOS_HDR_SIZE  ((uint32_t)sizeof(struct xcmod_smbios_header))
+#define OROM_HDR_SIZE    ((uint32_t)sizeof(struct xcmod_orom_header))
 #define END_HDR_SIZE     ((uint32_t)sizeof(struct xcmod_end_header))
 #define ACPI_TABLE_HDR   ((uint32_t)sizeof(struct acpi_table_header))
 
@@ -222,6 +223,7 @@ int xcmod_module_next(const struct xcmod_image *img, struct xcmod_cursor *c,
     case XCMOD_TYPE_END:    want_hlen = HDR_SIZE + END_HDR_SIZE;    break;
     case XCMOD_TYPE_ACPI:   want_hlen = HDR_SIZE + ACPI_HDR_SIZE;   break;
     case XCMOD_TYPE_SMBIOS: want_hlen = HDR_SIZE + SMBIOS_HDR_SIZE; break;
+    case XCMOD_TYPE_OROM:   want_hlen = HDR_SIZE + OROM_HDR_SIZE;   break;
     default:                want_hlen = 0; /* unknown: any 4-multiple */
     }
     if ( want_hlen ? hlen != want_hlen : (hlen < HDR_SIZE || (hlen & 3)) )
@@ -284,6 +286,18 @@ int xcmod_module_next(const struct xcmod_image *img, struct xcmod_cursor *c,
             return fail(c, XCMOD_E_ENTRY_POINT, pos + HDR_SIZE + 7);
         if ( xcmod_le32(th + 12) != 0 )
             return fail(c, XCMOD_E_RESERVED, pos + HDR_SIZE + 12);
+    }
+    else if ( type == XCMOD_TYPE_OROM )
+    {
+        mod->count = th[7];
+        if ( xcmod_le32(th + 12) != 0 )
+            return fail(c, XCMOD_E_RESERVED, pos + HDR_SIZE + 12);
+        if ( xcmod_le32(th + 8) != mod->payload_length )
+            return fail(c, XCMOD_E_LENGTH, pos + HDR_SIZE + 8);
+        /* PCI Firmware 3.0, 5.1.1: every ROM image starts 55h AAh. */
+        if ( mod->payload_length < 2 || mod->payload[0] != 0x55 ||
+             mod->payload[1] != 0xAA )
+            return fail(c, XCMOD_E_OROM_SIGNATURE, mod->payload_offset);
     }
     if ( type == XCMOD_TYPE_ACPI || type == XCMOD_TYPE_SMBIOS )
     {
@@ -355,6 +369,7 @@ const char *xcmod_strerror(int status)
     case XCMOD_E_SMBIOS_MAXSIZE: return "SMBIOS max structure size disagrees";
     case XCMOD_E_ENTRY_POINT:    return "unknown SMBIOS entry point kind";
     case XCMOD_E_ARGUMENT:       return "invalid argument";
+    case XCMOD_E_OROM_SIGNATURE: return "option ROM signature invalid (expected 55 AA)";
     }
     return "unknown error";
 }

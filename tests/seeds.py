@@ -5,7 +5,7 @@
 import os
 import sys
 
-from xcmod import acpi, smbios
+from xcmod import acpi, orom, smbios
 from xcmod.acpi import encode_acpi_module
 from xcmod.format import build_image
 
@@ -22,6 +22,9 @@ def real_images():
         acpi_part = [encode_acpi_module(small[i % len(small):i % len(small) + 3])]
         images[os.path.basename(src)] = build_image([t.encode()] + acpi_part)
     images["acpi-only"] = build_image([encode_acpi_module(small)])
+    # A real option ROM (SeaBIOS's 40 KiB VGA BIOS) beside a small SMBIOS module.
+    vga = orom.load("/usr/share/seabios/vgabios-stdvga.bin")
+    images["orom"] = build_image([smbios.load(real(SMBIOS_SOURCES[0])).encode(), vga.encode()])
     images["empty"] = build_image([])
     return images
 

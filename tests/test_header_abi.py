@@ -16,6 +16,7 @@ STRUCTS = {
     "xcmod_header": fmt.xcmod_header,
     "xcmod_acpi_header": fmt.xcmod_acpi_header,
     "xcmod_smbios_header": fmt.xcmod_smbios_header,
+    "xcmod_orom_header": fmt.xcmod_orom_header,
     "xcmod_end_header": fmt.xcmod_end_header,
     "acpi_table_header": fmt.acpi_table_header,
     "smbios_structure_header": fmt.smbios_structure_header,
@@ -82,4 +83,4 @@ def test_error_messages_match_reader():
     c_messages = {m.replace('\\"', '"') for m in c_messages}
     py_messages = {v for k, v in vars(fmt).items() if k.startswith("E_")}
     assert py_messages <= c_messages
-    assert len(py_messages) == 19
+    assert len(py_messages) == 20

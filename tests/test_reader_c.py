@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xcmod.errors import FormatError
-from xcmod.format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS, iter_modules, verify_image
+from xcmod.format import XCMOD_TYPE_ACPI, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS, iter_modules, verify_image
 
 from .conftest import c_read
 from .paths import BUILD, ROOT
@@ -29,6 +29,10 @@ def python_view(data):
             th = m.type_header
             line += (f" version={th.major_version}.{th.minor_version}.{th.docrev} "
                      f"entry_point={th.entry_point} max_structure_size={th.max_structure_size}")
+        if m.type == XCMOD_TYPE_OROM:
+            th = m.type_header
+            line += (f" vendor={th.vendor_id:#06x} device={th.device_id:#06x} "
+                     f"class=0x{th.class_code[::-1].hex()}")
         lines.append(line)
         for it in m.iter_items():
             if m.type == XCMOD_TYPE_ACPI:

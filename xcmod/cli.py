@@ -14,23 +14,27 @@ import sys
 PROG = "xcmod"
 
 DESCRIPTION = """\
-Pass host SMBIOS structures and ACPI tables into Xen HVM guests as hvmloader
-modules: build an image from firmware dumps, check it, look inside, and get
-the tables back out for dmidecode and acpica.
+Pass host SMBIOS structures and ACPI tables into Xen HVM guests: build an
+image (or the blocks stock hvmloader reads) from the host's firmware under a
+pass-through policy, check it, look inside, export it to xl/QEMU/libvirt, and
+load it into a paused guest for hvmloader.
 """
 
 EPILOG = """\
 examples:
-  dmidecode --dump-bin host.dmi && acpidump -b      # on the source host
+  xcmod build -o mods.bin --smbios host --acpi host  # as root, default policy
   xcmod build -o mods.bin --smbios host.dmi --acpi slic.dat --acpi ssdt1.dat
-  xcmod build -o mods.bin --smbios /sys/firmware/dmi/tables
+  xcmod build --format xen -o blocks/ --smbios host --policy site.toml
   xcmod inspect mods.bin            # dmidecode-like listing; --json for scripts
   xcmod verify mods.bin             # exit 0 if valid, 1 naming the first problem
   xcmod extract mods.bin --smbios-dump guest.dmi --acpi-dir tables/
   dmidecode --from-dump guest.dmi   # real tools read what is inside
   xcmod layout --memory 32 mods.bin # where it goes in guest RAM, and what it needs
+  xcmod load --domid 5 mods.bin     # between `xl create -p` and `xl unpause`
+  xcmod export xl blocks/           # xl.cfg lines for the stock blocks
 
-The image format is described in docs/format.md and csrc/xcmod_module.h.
+The image format is described in docs/format.md and csrc/xcmod_module.h,
+policies in docs/policy.md.
 """
 
 
@@ -46,55 +50,161 @@ def _note(err, msg):
 # --------------------------------------------------------------------- build
 
 def cmd_build(args, out, err):
-    from . import acpi, smbios
-    from .acpi import encode_acpi_module
+    from . import policy as policy_mod
     from .errors import UsageError
-    from .fileio import atomic_write
-    from .format import build_image, verify_image
+    from .fileio import write_all
+    from .format import build_image, iter_modules, verify_image
+    from .passthrough import select
 
-    if not args.smbios and not args.acpi:
-        raise UsageError("nothing to build: give --smbios SRC and/or --acpi FILE")
-    modules, summary = [], {"output": args.output, "modules": []}
-    if args.smbios:
-        table = smbios.load(args.smbios)
-        for n in table.notes:
-            _note(err, f"{args.smbios}: {n}")
-        if not table.structures:
-            raise UsageError(f"{args.smbios}: no SMBIOS structures found")
-        modules.append(table.encode())
-        summary["modules"].append({"type": "smbios", "structures": len(table.structures),
-                                   "version": "%d.%d.%d" % table.version})
-    if args.acpi:
-        tables = [acpi.load_table(p) for p in args.acpi]
-        modules.append(encode_acpi_module(tables))
-        summary["modules"].append({"type": "acpi",
-                                   "tables": [t.signature for t in tables]})
-    image = build_image(modules)
-    verify_image(image, source="<built image>")   # never write what we cannot read back
-    atomic_write(args.output, image)
-    summary["length"] = len(image)
+    if not args.smbios and not args.acpi and not args.orom:
+        raise UsageError("nothing to build: give --smbios SRC, --acpi SRC and/or --orom FILE")
+    pol = policy_mod.load(args.policy, xen=args.xen)
+    if args.guest:
+        pol.guest = args.guest
+    if args.secret_file:
+        pol.secret_file = args.secret_file
+    policy_mod.add_cli_overrides(pol, args.set)
+    sel = select(pol, args.smbios, args.acpi, args.orom, fmt=args.format, strict=args.strict)
+    if not (sel.smbios and sel.smbios.structures) and not sel.acpi and not sel.oroms:
+        skipped = sum(1 for e in sel.report.entries if e.action in ("dropped", "skipped"))
+        raise UsageError(f"nothing to build: no structure or table passes policy {pol.name} "
+                         f"({skipped} dropped or skipped; --policy passthrough-all keeps "
+                         f"everything)")
+
+    summary = {"output": args.output, "format": args.format, "modules": []}
+    if sel.smbios is not None and sel.smbios.structures:
+        summary["modules"].append({"type": "smbios", "structures": len(sel.smbios.structures),
+                                   "version": "%d.%d.%d" % sel.smbios.version})
+    if sel.acpi:
+        summary["modules"].append({"type": "acpi", "tables": [t.signature for t in sel.acpi]})
+    for rom in sel.oroms:
+        summary["modules"].append({"type": "orom", **rom.describe()})
+
+    files, items = [], []
+    if args.format == "xen":
+        from . import stock
+        if sel.smbios is not None and sel.smbios.structures:
+            blob = stock.encode_smbios_block(sel.smbios.structures)
+            list(stock.iter_smbios_block(blob, "<built SMBIOS block>"))
+            files.append((os.path.join(args.output, stock.SMBIOS_FILE), blob))
+        if sel.acpi:
+            blob = stock.encode_acpi_block(sel.acpi)
+            stock.parse_acpi_block(blob, "<built ACPI block>")
+            files.append((os.path.join(args.output, stock.ACPI_FILE), blob))
+        _refuse_stale(args.output, [p for p, _ in files], stock)
+        items = [(os.path.basename(p), b) for p, b in files]
+        whole = None
+        summary["files"] = [{"path": p, "length": len(b)} for p, b in files]
+    else:
+        from .acpi import encode_acpi_module
+        modules = []
+        if sel.smbios is not None and sel.smbios.structures:
+            modules.append(sel.smbios.encode())
+        if sel.acpi:
+            modules.append(encode_acpi_module(sel.acpi))
+        modules += [rom.encode() for rom in sel.oroms]
+        image = build_image(modules)
+        verify_image(image, source="<built image>")   # never write what we cannot read back
+        files.append((args.output, image))
+        items = [(f"module {i} {m.type_name}", image[m.offset:m.offset + m.length])
+                 for i, m in enumerate(iter_modules(image))]
+        whole = (os.path.basename(args.output), image)
+        summary["length"] = len(image)
+    if args.manifest:
+        from .manifest import measure
+        files.append((args.manifest, (json.dumps(measure(items, whole), indent=2) + "\n")
+                      .encode()))
+    if args.report:
+        files.append((args.report, (json.dumps(sel.report.as_dict(), indent=2) + "\n")
+                      .encode()))
+    write_all(files)
+
+    summary["report"] = sel.report.as_dict()
     if args.json:
         _write_json(summary, out)
+        return 0
+    parts = []
+    for m in summary["modules"]:
+        if m["type"] == "smbios":
+            parts.append(f"SMBIOS {m['version']}: {m['structures']} structures")
+        elif m["type"] == "acpi":
+            parts.append(f"ACPI: {len(m['tables'])} tables ({' '.join(m['tables'])})")
+        else:
+            parts.append(f"option ROM {m['vendor_id']}:{m['device_id']}")
+    if args.format == "xen":
+        wrote = ", ".join(f"{p} ({len(b)} bytes)" for p, b in files[:len(items)])
+        out.write(f"wrote {wrote}; {'; '.join(parts)}\n")
     else:
-        parts = []
-        for m in summary["modules"]:
-            if m["type"] == "smbios":
-                parts.append(f"SMBIOS {m['version']}: {m['structures']} structures")
-            else:
-                parts.append(f"ACPI: {len(m['tables'])} tables ({' '.join(m['tables'])})")
-        out.write(f"{args.output}: {len(image)} bytes, {'; '.join(parts)}\n")
+        out.write(f"{args.output}: {summary['length']} bytes, {'; '.join(parts)}\n")
+    for w in sel.report.warnings:
+        _warn(err, f"{w.item}: {w.reason}")
+    if not args.quiet:
+        sel.report.render(out)
+    return 0
+
+
+def _refuse_stale(directory, writing, stock):
+    """A stock-block directory must not keep a block this build does not write."""
+    for name in (stock.SMBIOS_FILE, stock.ACPI_FILE):
+        path = os.path.join(directory, name)
+        if os.path.exists(path) and path not in writing:
+            from .errors import UsageError
+            raise UsageError(f"{path} is left from an earlier build and this build has no "
+                             f"{name.split('.')[0].upper()} block: remove it or use a fresh "
+                             f"directory")
+
+
+def _warn(err, msg):
+    err.write(f"{PROG}: warning: {msg}\n")
+
+
+# --------------------------------------------------------------------- fields
+
+def cmd_fields(args, out, err):
+    from .policy import default_scrub_fields
+    from .smbios_fields import FIELDS
+
+    scrubbed = set(default_scrub_fields())
+    rows = [{"field": k, "type": f.type, "offset": f.offset, "kind": f.kind,
+             "scrubbed_by_default": k in scrubbed} for k, f in FIELDS.items()]
+    if args.json:
+        _write_json(rows, out)
+        return 0
+    for r in rows:
+        off = "var" if r["offset"] is None else f"{r['offset']:#04x}"
+        mark = "  (scrubbed by default)" if r["scrubbed_by_default"] else ""
+        out.write(f"{r['field']:<42} type {r['type']:<3} offset {off:<5} {r['kind']}{mark}\n")
     return 0
 
 
 # ------------------------------------------------------------------- inspect
 
 def cmd_inspect(args, out, err):
-    from .image import describe, read
-    from .render import render_text
+    from . import stock
+    from .image import describe, read, sniff
+    from .render import render_stock, render_text
 
-    desc = describe(read(args.image), source=args.image)
+    if os.path.isdir(args.image):
+        desc = stock.describe_dir(args.image)
+    else:
+        data = read(args.image)
+        kind = sniff(data)
+        if kind == "acpi":
+            desc = {"format": "xen", "blocks": [
+                {"type": "acpi", "file": args.image, "length": len(data),
+                 "tables": [stock._describe_table(t)
+                            for t in stock.parse_acpi_block(data, args.image)]}]}
+        elif kind == "smbios":
+            desc = {"format": "xen", "blocks": [
+                {"type": "smbios", "file": args.image, "length": len(data),
+                 "structures": [stock._describe_structure(s) for s in
+                                stock.parse_smbios_block(data, args.image).structures]}]}
+        else:   # an image, or what the image reader names the problem of
+            desc = describe(data, source=args.image)
     if args.json:
         _write_json(desc, out)
+    elif desc.get("format") == "xen":
+        render_stock(desc, out, source=args.image)
     else:
         render_text(desc, out, source=args.image)
     return 0
@@ -169,6 +279,24 @@ def cmd_extract(args, out, err):
     return 0
 
 
+# -------------------------------------------------------------------- export
+
+def cmd_export(args, out, err):
+    from . import export
+    from .fileio import write_all
+
+    content = export.read_source(args.source)
+    files, lines = export.plan(args.target, content, args.out_dir)
+    write_all(files)
+    if args.json:
+        _write_json({"target": args.target, "files": [p for p, _ in files], "lines": lines},
+                    out)
+    else:
+        for line in lines:
+            out.write(line + "\n")
+    return 0
+
+
 # -------------------------------------------------------------------- layout
 
 def _int(text):
@@ -233,31 +361,91 @@ def _hvmloader_end(args):
     return hvmloader_end_from_elf(args.hvmloader)
 
 
+XEN_CHOICES = ("4.17", "master")
+
+BUILD_DESCRIPTION = """\
+Build what a guest should see of the host's firmware.  Sources are read, the
+policy selects what may pass (by default: the SMBIOS types and ACPI tables
+the target hvmloader accepts), serial numbers, UUID and asset tags are
+scrubbed, overrides applied, SSDTs linted, and a report says what passed, what
+was dropped or scrubbed, and why.  Nothing is written unless everything
+builds and verifies.
+"""
+
+BUILD_EPILOG = """\
+examples:
+  xcmod build -o mods.bin --smbios host --acpi host
+  xcmod build -o mods.bin --smbios host.dmi --acpi slic.dat --set system.manufacturer=ACME
+  xcmod build --format xen -o blocks/ --smbios host --acpi tables/ --xen 4.17
+  xcmod build -o mods.bin --smbios host --policy site.toml --guest vm7 \\
+              --secret-file /etc/xcmod/secret --manifest mods.json
+  xcmod build -o mods.bin --orom /usr/lib/ipxe/qemu/pxe-e1000.rom
+"""
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    b = sub.add_parser("build", help="build a module image from SMBIOS and ACPI sources",
-                       description="Build a module image: one SMBIOS module with every "
-                       "structure of SRC, one ACPI module with every --acpi table, in "
-                       "order, then END.  Nothing is written unless the whole image "
-                       "builds and verifies.")
-    b.add_argument("-o", "--output", required=True, metavar="IMAGE", help="image file to write")
+    b = sub.add_parser("build", help="build a module image (or stock hvmloader blocks) from "
+                       "host firmware, under a pass-through policy",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=BUILD_DESCRIPTION, epilog=BUILD_EPILOG)
+    b.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="image file to write (--format modules), or directory for "
+                   "smbios.bin and acpi.bin (--format xen)")
+    b.add_argument("--format", choices=("modules", "xen"), default="modules",
+                   help="modules: an xcmod image (default); xen: the two blocks stock "
+                   "hvmloader and xl's smbios_firmware=/acpi_firmware= read")
     b.add_argument("--smbios", metavar="SRC",
-                   help="SMBIOS source: a dmidecode --dump-bin file, a sysfs-layout directory "
-                   "(smbios_entry_point + DMI, e.g. /sys/firmware/dmi/tables), a Windows "
-                   "RSMB blob or a raw structure table")
-    b.add_argument("--acpi", metavar="FILE", action="append", default=[],
-                   help="one ACPI table file (acpidump -b, sysfs, iasl output); repeatable, "
-                   "tables go in the order given")
-    b.add_argument("--json", action="store_true", help="print a JSON summary")
+                   help="SMBIOS source: host, mem:IMAGE (legacy F-segment scan of a memory "
+                   "image or /dev/mem), a dmidecode --dump-bin file, a sysfs-layout directory "
+                   "(smbios_entry_point + DMI), a Windows RSMB blob or a raw structure table")
+    b.add_argument("--acpi", metavar="SRC", action="append", default=[],
+                   help="ACPI source: host, a directory of tables (sysfs layout, dynamic/ "
+                   "included), an acpidump text file, or one table file; repeatable, tables "
+                   "keep their order.  A table named as a file that the policy refuses is "
+                   "an error; from a directory it is skipped and reported")
+    b.add_argument("--orom", metavar="FILE", action="append", default=[],
+                   help="PCI option ROM to pack as an OROM module (validated: 55AA, PCIR, "
+                   "lengths, checksum); repeatable")
+    b.add_argument("--policy", metavar="NAME|FILE",
+                   help="default (the default), strict, passthrough-all, or a TOML policy "
+                   "file (see docs/policy.md)")
+    b.add_argument("--xen", choices=XEN_CHOICES, default=None,
+                   help="the hvmloader whose rules apply (default 4.17, or the policy's xen)")
+    b.add_argument("--set", metavar="FIELD=VALUE", action="append", default=[],
+                   help="override an SMBIOS field, e.g. system.manufacturer=ACME (see "
+                   "`xcmod fields`); repeatable")
+    b.add_argument("--guest", metavar="NAME",
+                   help="guest name or UUID the pseudonyms are derived for (scrub mode "
+                   "pseudonym)")
+    b.add_argument("--secret-file", metavar="FILE",
+                   help="HMAC key for pseudonyms (scrub mode pseudonym)")
+    b.add_argument("--strict", action="store_true",
+                   help="refuse SSDTs with OperationRegions on host memory, I/O or PCI "
+                   "config space instead of warning")
+    b.add_argument("--manifest", metavar="FILE",
+                   help="write SHA-256 digests of every module/block and the image, with a "
+                   "PCR-style chain, as JSON")
+    b.add_argument("--report", metavar="FILE", help="write the report as JSON too")
+    b.add_argument("-q", "--quiet", action="store_true", help="print no report")
+    b.add_argument("--json", action="store_true", help="print a JSON summary with the report")
     b.set_defaults(func=cmd_build)
 
+    fl = sub.add_parser("fields", help="list the SMBIOS field names policies and --set use",
+                        description="Every field name a policy's [override] or scrub.fields "
+                        "and --set accept, with its structure type and offset.")
+    fl.add_argument("--json", action="store_true", help="machine-readable output")
+    fl.set_defaults(func=cmd_fields)
+
     i = sub.add_parser("inspect", help="list the modules, structures and tables of an image",
-                       description="Show what an image holds, in the spirit of dmidecode. "
-                       "Checksum problems are shown, not fatal; use verify for a verdict.")
+                       description="Show what an image holds, in the spirit of dmidecode: an "
+                       "xcmod image, a `build --format xen` directory, or one stock "
+                       "smbios.bin/acpi.bin block.  Checksum problems of an image are shown, "
+                       "not fatal; use verify for a verdict.")
     i.add_argument("image", metavar="IMAGE")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=cmd_inspect)
@@ -280,6 +468,23 @@ def build_parser():
     e.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
     e.add_argument("--json", action="store_true", help="print what was written as JSON")
     e.set_defaults(func=cmd_extract)
+
+    ex = sub.add_parser("export", help="print xl.cfg lines, QEMU or libvirt arguments for a "
+                        "build", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Give the SMBIOS structures and ACPI tables of SOURCE (an "
+                        "image, or a `build --format xen` directory) to another toolstack, "
+                        "writing the files it needs into --out-dir.",
+                        epilog="examples:\n"
+                        "  xcmod export xl blocks/                 # smbios_firmware=, acpi_firmware=\n"
+                        "  xcmod export qemu mods.bin --out-dir q/ # -smbios file=... -acpitable file=...\n"
+                        "  xcmod export libvirt mods.bin --out-dir /var/lib/xcmod/vm7\n")
+    ex.add_argument("target", choices=("xl", "qemu", "libvirt"))
+    ex.add_argument("source", metavar="SOURCE")
+    ex.add_argument("--out-dir", metavar="DIR",
+                    help="where to write the files the target reads (QEMU: one file per "
+                    "structure and per table)")
+    ex.add_argument("--json", action="store_true", help="print {files, lines} as JSON")
+    ex.set_defaults(func=cmd_export)
 
     lay = sub.add_parser("layout", help="plan where an image goes in guest RAM",
                          description="Place IMAGE page-aligned from --base and check it "

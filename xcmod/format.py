@@ -59,6 +59,15 @@ xcmod_smbios_header = Struct(
     "reserved" / Int32ul,
 )
 
+xcmod_orom_header = Struct(
+    "vendor_id" / Int16ul,
+    "device_id" / Int16ul,
+    "class_code" / Bytes(3),
+    "image_count" / Int8ul,
+    "rom_length" / Int32ul,
+    "reserved" / Int32ul,
+)
+
 xcmod_end_header = Struct(
     "image_length" / Int32ul,
     "module_count" / Int32ul,
@@ -89,6 +98,7 @@ TYPE_HEADERS = {
     XCMOD_TYPE_END: xcmod_end_header,
     XCMOD_TYPE_ACPI: xcmod_acpi_header,
     XCMOD_TYPE_SMBIOS: xcmod_smbios_header,
+    XCMOD_TYPE_OROM: xcmod_orom_header,
 }
 
 
@@ -124,6 +134,7 @@ E_SMBIOS_LENGTH = "SMBIOS structure length invalid"
 E_SMBIOS_STRINGS = "SMBIOS string set not terminated"
 E_SMBIOS_MAXSIZE = "SMBIOS max structure size disagrees"
 E_ENTRY_POINT = "unknown SMBIOS entry point kind"
+E_OROM_SIGNATURE = "option ROM signature invalid (expected 55 AA)"
 
 
 def struct_parse(struct, data, offset=0, source=None):
@@ -276,6 +287,8 @@ class Module:
             return th.structure_count
         if self.type == XCMOD_TYPE_END:
             return th.module_count
+        if self.type == XCMOD_TYPE_OROM:
+            return th.image_count
         return 0
 
     def iter_items(self):
@@ -357,6 +370,14 @@ def iter_modules(data, source=None, strict=True):
                 raise _err(E_ENTRY_POINT, th_off + 7, source)
             if th.reserved:
                 raise _err(E_RESERVED, th_off + 12, source)
+        elif h.type == XCMOD_TYPE_OROM:
+            if th.reserved:
+                raise _err(E_RESERVED, th_off + 12, source)
+            if th.rom_length != len(mod.payload):
+                raise _err(E_LENGTH, th_off + 8, source)
+            # PCI Firmware 3.0, 5.1.1: every ROM image starts 55h AAh.
+            if mod.payload[:2] != b"\x55\xaa":
+                raise _err(E_OROM_SIGNATURE, mod.payload_offset, source)
         if h.type in (XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS):
             items = list(mod.iter_items())
             if len(items) != mod.count:

@@ -1,13 +1,27 @@
 """Reading images back: modules as SMBIOS tables and ACPI tables, descriptions."""
 from .acpi import AcpiTable
 from .errors import FormatError
-from .format import (XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS, iter_modules)
+from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS, iter_modules
 from .smbios import SmbiosStructure, SmbiosTable
 
 
 def read(path):
     with open(path, "rb") as f:
         return f.read()
+
+
+def sniff(data):
+    """What a file holds: "modules", "acpi" (tables back to back), "smbios"
+    (a stock ``<u32 length><structure>`` block) or None."""
+    from .stock import looks_like_smbios_block
+    if data[:4] == b"XCMD":
+        return "modules"
+    if len(data) >= 36 and all(0x20 < b < 0x7F for b in data[:4]) \
+            and 36 <= int.from_bytes(data[4:8], "little") <= len(data):
+        return "acpi"
+    if looks_like_smbios_block(data):
+        return "smbios"
+    return None
 
 
 def smbios_table(mod):
@@ -51,6 +65,12 @@ def describe(data, source=None):
                             "revision": t.raw[8] if not t.is_facs else None,
                             "checksum_ok": t.checksum_ok}
                            for t in acpi_tables(mod)]
+        elif mod.type == XCMOD_TYPE_OROM:
+            from .orom import from_module
+            try:
+                d["rom"] = from_module(mod).describe()
+            except FormatError as e:
+                d["rom"] = {"error": str(e)}
         out["modules"].append(d)
     return out
 

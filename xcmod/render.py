@@ -5,6 +5,37 @@ def _ok(flag):
     return "OK" if flag else "BAD"
 
 
+def _structures(structures, out):
+    for s in structures:
+        out.write(f"\nHandle {s['handle']:#06x}, DMI type {s['type']}, "
+                  f"{s['length']} bytes\n")
+        if s["strings"]:
+            out.write("\tStrings:\n")
+            for string in s["strings"]:
+                out.write(f"\t\t{string}\n")
+
+
+def _tables(tables, out):
+    for t in tables:
+        out.write(f"\t{t['signature']:<4} {t['length']:>8} bytes  "
+                  f"OEM {t['oem_id']!r:<8} {t['oem_table_id']!r:<10} "
+                  f"checksum {_ok(t['checksum_ok'])}\n")
+
+
+def render_stock(desc, out, source=None):
+    """Stock hvmloader blocks (``build --format xen``), one section per block."""
+    out.write(f"# {source}: stock hvmloader blocks\n")
+    for b in desc["blocks"]:
+        if b["type"] == "smbios":
+            out.write(f"\nSMBIOS block {b['file']}: {b['length']} bytes, "
+                      f"{len(b['structures'])} structures\n")
+            _structures(b["structures"], out)
+        else:
+            out.write(f"\nACPI block {b['file']}: {b['length']} bytes, "
+                      f"{len(b['tables'])} tables\n")
+            _tables(b["tables"], out)
+
+
 def render_text(desc, out, source=None):
     """Write ``desc`` in the spirit of dmidecode: one block per structure/table."""
     name = f"{source}: " if source else ""
@@ -17,16 +48,17 @@ def render_text(desc, out, source=None):
             ep = m["entry_point"] or "no"
             out.write(f"SMBIOS {m['version']} ({ep} entry point), "
                       f"{len(m['structures'])} structures\n")
-            for s in m["structures"]:
-                out.write(f"\nHandle {s['handle']:#06x}, DMI type {s['type']}, "
-                          f"{s['length']} bytes\n")
-                if s["strings"]:
-                    out.write("\tStrings:\n")
-                    for string in s["strings"]:
-                        out.write(f"\t\t{string}\n")
+            _structures(m["structures"], out)
         elif m["type"] == "acpi":
             out.write(f"ACPI, {len(m['tables'])} tables\n")
-            for t in m["tables"]:
-                out.write(f"\t{t['signature']:<4} {t['length']:>8} bytes  "
-                          f"OEM {t['oem_id']!r:<8} {t['oem_table_id']!r:<10} "
-                          f"checksum {_ok(t['checksum_ok'])}\n")
+            _tables(m["tables"], out)
+        elif m["type"] == "orom" and "rom" in m:
+            r = m["rom"]
+            if "error" in r:
+                out.write(f"PCI option ROM: invalid: {r['error']}\n")
+                continue
+            out.write(f"PCI option ROM {r['vendor_id']}:{r['device_id']}, class "
+                      f"{r['class_code']}, {r['length']} bytes\n")
+            for img in r["images"]:
+                out.write(f"\timage at {img['offset']:#07x}: {img['code_type']}, "
+                          f"{img['length']} bytes\n")

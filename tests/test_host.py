@@ -1,0 +1,167 @@
+"""Firmware sources: the running host's sysfs, acpidump text, memory-image scans."""
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from xcmod import host, smbios
+from xcmod.errors import FormatError
+
+from .paths import QEMU_FWDUMP, ROOT, real
+
+DUMP = real("smbios/infrasim/dell_c6320_smbios.bin")
+
+
+def test_host_acpi_reads_sysfs_as_the_kernel_shows_it(tmp_path, cli):
+    """--acpi host takes every table in /sys/firmware/acpi/tables, byte for byte."""
+    names = [n for n in sorted(os.listdir(host.SYSFS_ACPI))
+             if os.path.isfile(os.path.join(host.SYSFS_ACPI, n))]
+    assert names, "this machine exposes ACPI tables in sysfs"
+    img, out = tmp_path / "m.bin", tmp_path / "out"
+    r = cli("build", "-o", img, "--acpi", "host", "--policy", "passthrough-all", "-q")
+    assert r.code == 0, r.err
+    assert cli("extract", img, "--acpi-dir", out).code == 0
+    want = sorted(open(os.path.join(host.SYSFS_ACPI, n), "rb").read() for n in names)
+    assert sorted((out / n).read_bytes() for n in os.listdir(out)) == want
+
+
+def test_host_acpi_default_policy_reports_each_table(tmp_path, cli):
+    """Under the default policy every host table is accounted for in the report."""
+    r = cli("build", "-o", tmp_path / "m", "--acpi", "host", "--acpi",
+            real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "--json")
+    assert r.code == 0, r.err
+    import json
+    entries = json.loads(r.out)["report"]["entries"]
+    for n in os.listdir(host.SYSFS_ACPI):
+        if os.path.isfile(os.path.join(host.SYSFS_ACPI, n)):
+            assert any(os.path.join(host.SYSFS_ACPI, n) in e["item"] for e in entries), n
+
+
+def test_sysfs_layout_directory_includes_dynamic(tmp_path):
+    """A sysfs-layout copy is read in natural order, dynamic/ tables after static ones."""
+    (tmp_path / "dynamic").mkdir()
+    (tmp_path / "data").mkdir()
+    ssdt = open(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "rb").read()
+    dyn = open(real("acpi/lenovo-x1c6/SSDT-x5_4-Cpu0Hwp.aml"), "rb").read()
+    for name in ("SSDT10", "SSDT2"):
+        (tmp_path / name).write_bytes(ssdt)
+    (tmp_path / "dynamic" / "SSDT11").write_bytes(dyn)
+    got = host.acpi_candidates(str(tmp_path))
+    assert [os.path.relpath(c.origin, tmp_path) for c in got] == ["SSDT2", "SSDT10",
+                                                                   "dynamic/SSDT11"]
+    assert not any(c.explicit for c in got)
+
+
+def test_acpidump_text_matches_acpixtract(tmp_path):
+    """Tables parsed from real `acpidump -o` output equal what acpica's acpixtract extracts."""
+    text = tmp_path / "dump.txt"
+    subprocess.run(["acpidump", "-o", str(text)], check=True, capture_output=True)
+    ours = {c.signature: c.raw for c in host.acpi_candidates(str(text))}
+    xdir = tmp_path / "x"
+    xdir.mkdir()
+    subprocess.run(["acpixtract", "-a", str(text)], cwd=xdir, check=True, capture_output=True)
+    theirs = {n.split(".")[0].upper(): (xdir / n).read_bytes() for n in os.listdir(xdir)}
+    assert ours and ours == theirs
+
+
+def test_acpidump_text_errors_name_the_line(tmp_path):
+    """A corrupted acpidump text is refused at the line where it goes wrong."""
+    bad = tmp_path / "t.txt"
+    bad.write_text("SSDT @ 0x0000000000000000\n    0000: 53 53 44 54\n    0020: 00\n")
+    with pytest.raises(FormatError, match="line 3: offset 0x20 in SSDT, expected 0x4"):
+        host.acpi_candidates(str(bad))
+
+
+def test_permission_denied_says_root_is_needed():
+    """As an unprivileged user, --acpi host fails in one line saying root is needed."""
+    import tempfile
+
+    import construct
+    # The unprivileged user cannot read /root (this interpreter's home) nor
+    # pytest's 0700 tmp tree, so it runs Debian's python3 on a copy of xcmod
+    # and construct in a world-readable directory.
+    top = tempfile.mkdtemp(prefix="xcmod-nobody-")
+    try:
+        shutil.copytree(os.path.join(ROOT, "xcmod"), os.path.join(top, "xcmod"),
+                        ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+        shutil.copytree(os.path.dirname(construct.__file__), os.path.join(top, "construct"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for d, _, _ in os.walk(top):
+            os.chmod(d, 0o777)
+        env = dict(os.environ, PYTHONPATH=top)
+        out = os.path.join(top, "m")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "/usr/bin/python3", "-m", "xcmod", "build", "-o", out,
+                            "--acpi", "host"], capture_output=True, text=True, env=env, cwd="/")
+        assert r.returncode == 1, r
+        assert r.stderr.count("\n") == 1 and "permission denied" in r.stderr, r.stderr
+        assert "needs root" in r.stderr and "Traceback" not in r.stderr
+        assert not os.path.exists(out)
+    finally:
+        shutil.rmtree(top)
+
+
+def test_host_smbios_reports_what_is_missing(tmp_path, cli):
+    """--smbios host uses sysfs (or /dev/mem); with neither it names both plainly."""
+    r = cli("build", "-o", tmp_path / "m", "--smbios", "host")
+    if os.path.isdir(host.SYSFS_DMI) or os.path.exists(host.DEV_MEM):
+        assert r.code == 0 or "permission denied" in r.err, r
+    else:
+        assert r.code == 1 and "no SMBIOS tables" in r.err and "/dev/mem" in r.err
+
+
+def _memory_image(tmp_path, ep_at=0xF5A10, table_at=0xE4000):
+    data = open(DUMP, "rb").read()
+    t = smbios.parse_dump(data)
+    ep = bytearray(smbios.build_entry_point(t, table_at))
+    mem = bytearray(0x100000)
+    mem[ep_at:ep_at + len(ep)] = ep
+    mem[table_at:table_at + len(t.table_bytes)] = t.table_bytes
+    path = tmp_path / "mem.img"
+    path.write_bytes(mem)
+    return path, t
+
+
+def test_legacy_scan_finds_the_table(tmp_path):
+    """mem:IMAGE finds the entry point on a paragraph in the F-segment and reads its table."""
+    path, t = _memory_image(tmp_path)
+    got = host.load_smbios(f"mem:{path}")
+    assert [s.data for s in got.structures] == [s.data for s in t.structures]
+    assert "entry point found at 0xf5a10" in got.notes[0]
+
+
+def test_legacy_scan_without_anchor(tmp_path):
+    """A memory image with no valid anchor is one FormatError at 0xf0000."""
+    path = tmp_path / "zero.img"
+    path.write_bytes(bytes(0x100000))
+    with pytest.raises(FormatError, match="offset 0xf0000: no SMBIOS entry point"):
+        host.load_smbios(f"mem:{path}")
+
+
+def _fwdump_module():
+    loader = importlib.machinery.SourceFileLoader("qemu_fwdump", QEMU_FWDUMP)
+    spec = importlib.util.spec_from_loader("qemu_fwdump", loader)
+    mod = importlib.util.module_from_spec(spec)
+    loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.qemu
+def test_legacy_scan_of_a_real_seabios_ram_snapshot(tmp_path):
+    """On guest RAM SeaBIOS filled, mem: finds what `dmidecode -d RAM` finds."""
+    fw = _fwdump_module()
+    work = tmp_path / "work"
+    work.mkdir()
+    ram = fw.snapshot_ram("pc", 32, ["type=1,manufacturer=ScanCo,serial=SCAN-1234"], [],
+                          str(work))
+    dump = tmp_path / "d.bin"
+    subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", str(dump)], check=True,
+                   capture_output=True)
+    theirs = smbios.load(str(dump))
+    ours = host.load_smbios(f"mem:{ram}")
+    assert [s.data for s in ours.structures] == [s.data for s in theirs.structures]
+    assert any(b"ScanCo" in s.data for s in ours.structures)
+    shutil.rmtree(work)

@@ -1,0 +1,265 @@
+"""Stock hvmloader blocks, option ROM modules, AML lint, manifests and exports."""
+import hashlib
+import json
+import os
+import struct
+import subprocess
+
+import pytest
+
+from xcmod import aml, orom, smbios, stock
+from xcmod.errors import FormatError
+
+from .conftest import c_read
+from .paths import QEMU_FWDUMP, real
+
+DELL = real("smbios/infrasim/dell_r640_smbios.bin")
+SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
+PXE = "/usr/lib/ipxe/qemu/pxe-e1000.rom"
+EFI = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+VGA = "/usr/share/seabios/vgabios-stdvga.bin"
+
+
+def hvmloader_walk(block):
+    """tools/firmware/hvmloader/smbios.c's walk, transcribed: u32 length, ptr, advance."""
+    out, total = [], 0
+    while total < len(block):
+        (length,) = struct.unpack_from("<I", block, total)
+        ptr = total + 4
+        out.append(block[ptr:ptr + length])
+        total += length + 4
+    return out
+
+
+@pytest.fixture
+def xen_dir(tmp_path, cli):
+    d = tmp_path / "blocks"
+    r = cli("build", "--format", "xen", "-o", d, "--smbios", DELL, "--acpi", SSDT, "--json")
+    assert r.code == 0, r.err
+    return d, json.loads(r.out)
+
+
+def test_stock_smbios_block_walks_like_hvmloader(xen_dir):
+    """hvmloader's own walk over smbios.bin yields exactly the structures the report passed."""
+    d, summary = xen_dir
+    block = (d / "smbios.bin").read_bytes()
+    got = hvmloader_walk(block)
+    passed = [e for e in summary["report"]["entries"]
+              if e["area"] == "smbios" and e["action"] == "passed"]
+    assert len(got) == len(passed) == summary["modules"][0]["structures"]
+    types = [g[0] for g in got]
+    replaced = [t for t in types if t < 128]
+    assert len(replaced) == len(set(replaced)), "hvmloader uses the first of each type only"
+    assert set(replaced) <= {0, 1, 2, 3, 11, 22, 39}
+    assert all(g.endswith(b"\0\0") for g in got)
+
+
+def test_stock_acpi_block_is_the_tables(xen_dir):
+    """acpi.bin is the raw tables back to back, as construct_passthrough_tables() copies."""
+    d, _ = xen_dir
+    assert (d / "acpi.bin").read_bytes() == open(SSDT, "rb").read()
+
+
+def test_stock_blocks_decode_with_dmidecode(xen_dir, tmp_path):
+    """The structures in smbios.bin, given an entry point, decode in dmidecode."""
+    d, _ = xen_dir
+    t = stock.parse_smbios_block((d / "smbios.bin").read_bytes())
+    t.major, t.minor, t.entry_point = 2, 4, 2
+    dump = tmp_path / "d.dmi"
+    dump.write_bytes(smbios.dump_bin(t))
+    text = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Product Name: PowerEdge R640" in text and "Serial Number: Not Specified" in text
+
+
+def test_inspect_recognises_both_formats(xen_dir, tmp_path, cli):
+    """inspect reads a --format xen directory, each block file alone, and images."""
+    d, _ = xen_dir
+    r = cli("inspect", d)
+    assert r.code == 0 and "SMBIOS block" in r.out and "ACPI block" in r.out
+    j = json.loads(cli("inspect", d / "smbios.bin", "--json").out)
+    assert j["format"] == "xen" and j["blocks"][0]["type"] == "smbios"
+    j = json.loads(cli("inspect", d / "acpi.bin", "--json").out)
+    assert j["blocks"][0]["tables"][0]["signature"] == "SSDT"
+
+
+def test_stock_block_with_a_wrong_length_is_refused(tmp_path):
+    """A u32 length that does not match its structure is caught, not walked off."""
+    block = bytearray(stock.encode_smbios_block(smbios.load(DELL).structures[:3]))
+    block[0] += 1
+    with pytest.raises(FormatError, match="offset 0x0: u32 length"):
+        stock.parse_smbios_block(bytes(block), "b")
+
+
+def test_stale_block_is_not_left_behind(xen_dir, cli):
+    """Rebuilding a directory without ACPI refuses to leave the old acpi.bin."""
+    d, _ = xen_dir
+    r = cli("build", "--format", "xen", "-o", d, "--smbios", DELL)
+    assert r.code == 1 and "acpi.bin is left from an earlier build" in r.err
+
+
+# ----------------------------------------------------------------- option ROMs
+
+@pytest.mark.parametrize("rom", [PXE, EFI, VGA])
+def test_option_rom_module_round_trip(tmp_path, cli, xcmod_read, rom):
+    """A real ROM packs as an OROM module; inspect and the C reader agree on its IDs."""
+    info = orom.load(rom)
+    img = tmp_path / "r.bin"
+    r = cli("build", "-o", img, "--orom", rom, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(cli("inspect", img, "--json").out)["modules"][0]
+    assert d["type"] == "orom" and d["rom"]["vendor_id"] == f"{info.first.vendor_id:04x}"
+    c = c_read(xcmod_read, img)
+    assert c.returncode == 0, c.stderr
+    assert (f"vendor=0x{info.first.vendor_id:04x} device=0x{info.first.device_id:04x} "
+            f"class=0x{info.first.class_text}") in c.stdout
+    data = img.read_bytes()
+    assert open(rom, "rb").read() in data
+
+
+def test_efi_rom_has_two_images():
+    """iPXE's efi-*.rom chains a legacy x86 image and an EFI image, the last flagged."""
+    r = orom.load(EFI)
+    assert [i.code_type_name for i in r.images] == ["x86 PC-AT", "EFI"]
+    assert r.first.vendor_id == 0x1AF4
+
+
+@pytest.mark.parametrize("offset,value,needle", [
+    (0, 0x00, "not 55aa"),
+    (0x100, None, "legacy image checksum invalid"),
+    (0x18, 0x00, "PCI data structure pointer 0x0 is outside the ROM"),
+])
+def test_bad_option_rom_is_refused(tmp_path, cli, offset, value, needle):
+    """A corrupt ROM is one clear error and no image."""
+    data = bytearray(open(PXE, "rb").read())
+    data[offset] = (data[offset] ^ 0x01) if value is None else value
+    if offset == 0x18:
+        data[0x19] = 0x00
+    bad = tmp_path / "bad.rom"
+    bad.write_bytes(data)
+    r = cli("build", "-o", tmp_path / "m", "--orom", bad)
+    assert r.code == 1 and needle in r.err and r.err.count("\n") == 1, r.err
+    assert not (tmp_path / "m").exists()
+
+
+def test_option_rom_payload_signature_checked_by_both_readers(tmp_path, cli, xcmod_read):
+    """An OROM module whose payload lost 55 AA fails in Python and C at the same offset."""
+    from xcmod.format import module_crc, verify_image
+    img = tmp_path / "r.bin"
+    assert cli("build", "-o", img, "--orom", VGA).code == 0
+    data = bytearray(img.read_bytes())
+    data[24 + 16] = 0
+    data[16:20] = module_crc(bytes(data[:struct.unpack_from("<I", data, 12)[0]])).to_bytes(4, "little")
+    img.write_bytes(data)
+    with pytest.raises(FormatError) as e:
+        verify_image(bytes(data))
+    c = c_read(xcmod_read, img)
+    assert c.returncode == 1 and "offset 0x28" in c.stderr and e.value.offset == 0x28
+    assert "option ROM signature invalid" in c.stderr
+
+
+def test_option_rom_needs_the_module_format(tmp_path, cli):
+    """--format xen has no place for option ROMs: a usage error."""
+    r = cli("build", "--format", "xen", "-o", tmp_path / "d", "--orom", PXE)
+    assert r.code == 1 and "need the module format" in r.err
+
+
+# ------------------------------------------------------------------- AML lint
+
+@pytest.mark.parametrize("table", ["acpi/qemu/pc_SSDT.dimmpxm", "acpi/qemu/q35_DSDT",
+                                   "acpi/lenovo-x1c6/DSDT.aml",
+                                   "acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"])
+def test_op_regions_match_iasl(tmp_path, table):
+    """Every OperationRegion acpica's disassembler shows, and only those, is found."""
+    data = open(real(table), "rb").read()
+    (tmp_path / "t.aml").write_bytes(data)
+    subprocess.run(["iasl", "-d", "t.aml"], cwd=tmp_path, capture_output=True, check=True)
+    dsl = (tmp_path / "t.dsl").read_text(errors="replace")
+    import re
+    theirs = re.findall(r"OperationRegion \((\w+), (\w+),", dsl)
+    ours = [(r.name.split(".")[-1].lstrip("\\^"), r.space_name) for r in aml.iter_op_regions(data)]
+    assert sorted(ours) == sorted(theirs)
+
+
+# ------------------------------------------------------------------- manifest
+
+def test_manifest_digests_and_chain(tmp_path, cli):
+    """--manifest lists each module's SHA-256 and a PCR chain a verifier can recompute."""
+    img, man = tmp_path / "m.bin", tmp_path / "m.json"
+    assert cli("build", "-o", img, "--smbios", DELL, "--acpi", SSDT, "--manifest", man,
+               "-q").code == 0
+    m = json.loads(man.read_text())
+    data = img.read_bytes()
+    assert m["image"]["sha256"] == hashlib.sha256(data).hexdigest()
+    pcr = bytes(32)
+    pos = 0
+    for item in m["items"]:
+        length = item["length"]
+        blob = data[pos:pos + length]
+        assert hashlib.sha256(blob).hexdigest() == item["sha256"]
+        pcr = hashlib.sha256(pcr + hashlib.sha256(blob).digest()).digest()
+        assert item["pcr"] == pcr.hex()
+        pos = (pos + length + 15) & ~15
+    assert m["pcr"] == pcr.hex() and [i["name"] for i in m["items"]] == [
+        "module 0 smbios", "module 1 acpi", "module 2 end"]
+
+
+# --------------------------------------------------------------------- export
+
+def test_export_xl_points_at_the_blocks(xen_dir, cli):
+    """export xl prints the xl.cfg keys naming the stock block files."""
+    d, _ = xen_dir
+    r = cli("export", "xl", d)
+    assert r.code == 0
+    assert r.out.splitlines() == [f'smbios_firmware = "{d}/smbios.bin"',
+                                  f'acpi_firmware = "{d}/acpi.bin"']
+
+
+def test_export_qemu_writes_one_structure_per_file(tmp_path, cli):
+    """export qemu writes one file per structure/table, each a whole structure/table."""
+    img = tmp_path / "m.bin"
+    assert cli("build", "-o", img, "--smbios", DELL, "--acpi", SSDT, "-q").code == 0
+    r = cli("export", "qemu", img, "--out-dir", tmp_path / "q", "--json")
+    assert r.code == 0, r.err
+    j = json.loads(r.out)
+    smb = [f for f in j["files"] if "smbios-" in f]
+    for f in smb:
+        s = smbios.parse_structures(open(f, "rb").read())[0]
+        assert len(s) == 1
+    assert sum(1 for line in j["lines"] if line.startswith("-smbios file=")) == len(smb)
+    assert j["lines"][-1] == f"-acpitable file={tmp_path}/q/acpi-000-SSDT.dat"
+    lv = cli("export", "libvirt", img, "--out-dir", tmp_path / "l")
+    assert "<qemu:commandline>" in lv.out and "<qemu:arg value=\"-acpitable\"/>" in lv.out
+
+
+@pytest.mark.qemu
+def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
+    """QEMU+SeaBIOS given `export qemu` shows the passed structures and the added SSDT."""
+    src = tmp_path / "src"
+    subprocess.run([QEMU_FWDUMP, str(src), "--random"], check=True, capture_output=True,
+                   timeout=120)
+    params = json.loads((src / "params.json").read_text())
+    t1 = dict(kv.split("=", 1) for kv in params["smbios"][1].split(",")[1:])
+    img = tmp_path / "m.bin"
+    r = cli("build", "-o", img, "--smbios", src / "smbios.bin", "--acpi",
+            real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "-q")
+    assert r.code == 0, r.err
+    j = json.loads(cli("export", "qemu", img, "--out-dir", tmp_path / "q", "--json").out)
+    args = []
+    for line in j["lines"]:
+        opt, val = line.split(" ", 1)
+        args += ["--smbios" if opt == "-smbios" else "--acpitable", val]
+    guest = tmp_path / "guest"
+    subprocess.run([QEMU_FWDUMP, str(guest), *args], check=True, capture_output=True,
+                   timeout=120)
+    text = (guest / "dmidecode.txt").read_text()
+    assert f"Manufacturer: {t1['manufacturer']}" in text
+    assert f"Product Name: {t1['product']}" in text
+    assert t1["serial"] not in text and t1["uuid"] not in text.lower()
+    oem = [kv.split("=", 1)[1] for s in params["smbios"] if s.startswith("type=11")
+           for kv in s.split(",")[1:]]
+    assert all(o in text for o in oem)
+    # the SSDT is reachable from the RSDP (qemu-fwdump walks RSDP -> XSDT/RSDT)
+    ssdt = open(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "rb").read()
+    found = [(guest / "acpi" / n).read_bytes() for n in os.listdir(guest / "acpi")]
+    assert ssdt in found

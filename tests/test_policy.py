@@ -1,0 +1,272 @@
+"""Pass-through policy on real tables: selection, scrubbing, overrides, reports, errors."""
+import json
+import os
+import subprocess
+
+import pytest
+
+from xcmod import smbios
+from xcmod.image import read, single_module, smbios_table
+from xcmod.format import XCMOD_TYPE_SMBIOS
+from xcmod.smbios_fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
+
+from .paths import SMBIOS_SOURCES, real
+
+SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
+SSDT_IO = real("acpi/qemu/pc_SSDT.dimmpxm")
+DELL = real("smbios/infrasim/dell_r640_smbios.bin")
+
+
+def _one_line_error(r, *needles):
+    assert r.code == 1, r
+    assert r.err.count("\n") == 1 and r.err.startswith("xcmod: error: "), r.err
+    for n in needles:
+        assert n in r.err, r.err
+
+
+def host_identifiers(table):
+    """Every serial, asset tag and UUID form the default policy must remove."""
+    found = set()
+    for s in table.structures:
+        for f in FIELDS.values():
+            if f.type != s.type or not f.sensitive:
+                continue
+            if f.kind == "string":
+                v = get_string(s, f)
+                if v and len(v.strip()) >= 4 and v.strip().lower().decode("latin-1") not in PLACEHOLDERS:
+                    found.add(v)
+            elif f.kind == "uuid":
+                off = field_offset(f, s.formatted)
+                raw = bytes(s.formatted[off:off + 16]) if off is not None else b""
+                if raw and raw not in (bytes(16), b"\xff" * 16):
+                    found |= {raw} | uuid_forms(raw)
+    return found
+
+
+def _smbios_of(path):
+    return smbios_table(single_module(read(path), XCMOD_TYPE_SMBIOS, str(path)))
+
+
+@pytest.mark.parametrize("src", SMBIOS_SOURCES)
+def test_default_policy_leaves_no_host_identifier(tmp_path, cli, src):
+    """No original serial/UUID/asset string of a real table survives the default policy."""
+    source = smbios.load(real(src))
+    secrets = host_identifiers(source)
+    img = tmp_path / "m.bin"
+    r = cli("build", "-o", img, "--smbios", real(src), "-q")
+    assert r.code == 0, r.err
+    data = img.read_bytes()
+    leaked = [s for s in secrets if s in data]
+    assert leaked == []
+    # manufacturer and product survive wherever the source had them
+    out = _smbios_of(img)
+    for key in ("system.manufacturer", "system.product_name", "baseboard.product_name"):
+        f = FIELDS[key]
+        before = [get_string(s, f) for s in source.structures if s.type == f.type][:1]
+        after = [get_string(s, f) for s in out.structures if s.type == f.type][:1]
+        if before and before[0]:
+            assert after == before, key
+
+
+def test_scrubbed_dump_decodes_in_dmidecode(tmp_path, cli):
+    """dmidecode reads the scrubbed result: serials Not Specified, vendor strings intact."""
+    img, dump = tmp_path / "m.bin", tmp_path / "d.dmi"
+    assert cli("build", "-o", img, "--smbios", DELL, "-q").code == 0
+    assert cli("extract", img, "--smbios-dump", dump).code == 0
+    text = subprocess.run(["dmidecode", "--from-dump", str(dump), "-t", "1"],
+                          capture_output=True, text=True, check=True).stdout
+    assert "Manufacturer: Dell Inc." in text and "Product Name: PowerEdge R640" in text
+    assert "Serial Number: Not Specified" in text
+    assert "UUID: Not Settable" in text     # dmidecode's words for all 00h
+
+
+def _pseudonym_build(tmp_path, cli, guest, name):
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"0123456789abcdef0123456789abcdef")
+    img = tmp_path / name
+    pol = tmp_path / "p.toml"
+    pol.write_text('[scrub]\nmode = "pseudonym"\n')
+    r = cli("build", "-o", img, "--smbios", DELL, "--policy", pol, "--guest", guest,
+            "--secret-file", secret, "-q")
+    assert r.code == 0, r.err
+    t = _smbios_of(img)
+    s1 = next(s for s in t.structures if s.type == 1)
+    return get_string(s1, FIELDS["system.serial_number"]), s1.formatted[8:24], img.read_bytes()
+
+
+def test_pseudonyms_are_stable_per_guest_and_hide_the_host(tmp_path, cli):
+    """Same secret and guest give the same fake serial/UUID every build; another guest differs."""
+    a1, u1, d1 = _pseudonym_build(tmp_path, cli, "vm1", "a.bin")
+    a2, u2, _ = _pseudonym_build(tmp_path, cli, "vm1", "b.bin")
+    b, ub, _ = _pseudonym_build(tmp_path, cli, "vm2", "c.bin")
+    assert (a1, u1) == (a2, u2) and a1 != b and u1 != ub
+    assert len(a1) == 12 and u1 != bytes(16)
+    assert not [s for s in host_identifiers(smbios.load(DELL)) if s in d1]
+
+
+def test_pseudonym_without_secret_is_a_usage_error(tmp_path, cli):
+    """Pseudonym mode without --secret-file says what it needs, writes nothing."""
+    pol = tmp_path / "p.toml"
+    pol.write_text('[scrub]\nmode = "pseudonym"\n')
+    _one_line_error(cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", pol),
+                    "--secret-file")
+    assert not (tmp_path / "m").exists()
+
+
+def test_fixed_mode_and_overrides(tmp_path, cli):
+    """Fixed mode writes the given text; --set overrides any string field by name."""
+    pol = tmp_path / "p.toml"
+    pol.write_text('[scrub]\nmode = "fixed"\nvalue = "REDACTED"\n\n[override]\n'
+                   '"baseboard.manufacturer" = "Baseboards Inc"\n')
+    img = tmp_path / "m.bin"
+    r = cli("build", "-o", img, "--smbios", DELL, "--policy", pol, "--set",
+            "system.manufacturer=ACME", "--set", "system.uuid=12345678-1234-5678-9abc-def012345678",
+            "--json")
+    assert r.code == 0, r.err
+    t = _smbios_of(img)
+    s1 = next(s for s in t.structures if s.type == 1)
+    s2 = next(s for s in t.structures if s.type == 2)
+    assert get_string(s1, FIELDS["system.manufacturer"]) == b"ACME"
+    assert get_string(s1, FIELDS["system.serial_number"]) == b"REDACTED"
+    assert get_string(s2, FIELDS["baseboard.manufacturer"]) == b"Baseboards Inc"
+    assert get_string(s1, FIELDS["system.product_name"]) == b"PowerEdge R640"
+    actions = {(e["item"].split(" handle")[0], e["action"]) for e in json.loads(r.out)["report"]["entries"]}
+    assert ("type 1 (system)", "overridden") in actions
+
+
+def test_conflicting_overrides_fail_with_no_output(tmp_path, cli):
+    """A field given two different values (policy and --set) is one clear error."""
+    pol = tmp_path / "p.toml"
+    pol.write_text('[override]\n"system.manufacturer" = "A"\n')
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", pol, "--set",
+            "system.manufacturer=B")
+    _one_line_error(r, "conflicting overrides for system.manufacturer", "p.toml:2")
+    assert not (tmp_path / "m").exists()
+
+
+def test_override_of_a_dropped_type_is_an_error(tmp_path, cli):
+    """Overriding a type the policy does not pass is refused, naming the field."""
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--set", "processor.version=X")
+    _one_line_error(r, "processor.version", "no type 4")
+
+
+@pytest.mark.parametrize("text,needles", [
+    ('[scrub]\nmode = "blank"\n\n[smbios]\nallow = [1]\nalow_oem = true\n',
+     ["p.toml:6", "smbios.alow_oem", "unknown key"]),
+    ('[scrub]\nmode = "sometimes"\n', ["p.toml:2", "scrub.mode", "blank, fixed, pseudonym"]),
+    ('[acpi]\nallow = ["SSDT", "FACP"]\n', ["p.toml:2", "FACP", "hvmloader itself"]),
+    ('[override]\n"system.colour" = "red"\n', ["p.toml:2", "override.system.colour"]),
+    ('[scrub\nmode = 1\n', ["not valid TOML", "line 1"]),
+])
+def test_bad_policy_names_file_line_and_key(tmp_path, cli, text, needles):
+    """A policy with an unknown key or bad value: one line with file, line and key."""
+    pol = tmp_path / "p.toml"
+    pol.write_text(text)
+    _one_line_error(cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", pol),
+                    *needles)
+    assert not (tmp_path / "m").exists()
+
+
+def test_xen_version_sets_the_smbios_types(tmp_path, cli):
+    """Type 9 (slots) passes for Xen master but is dropped for 4.17, with the reason."""
+    for xen, expect in (("4.17", False), ("master", True)):
+        img = tmp_path / f"{xen}.bin"
+        r = cli("build", "-o", img, "--smbios", DELL, "--xen", xen, "--json")
+        assert r.code == 0, r.err
+        types = {s.type for s in _smbios_of(img).structures}
+        assert (9 in types) is expect
+        assert 4 not in types and 127 not in types
+        assert {0, 1, 2, 3, 11} <= types and 218 in types
+
+
+# ----------------------------------------------------------------------- ACPI
+
+def test_explicit_refused_table_is_an_error(tmp_path, cli):
+    """A FACP named as a file is refused (hvmloader builds its own), nothing written."""
+    r = cli("build", "-o", tmp_path / "m", "--acpi", real("acpi/lenovo-x1c6/FACP.aml"))
+    _one_line_error(r, "FACP.aml", "built by hvmloader")
+    assert os.listdir(tmp_path) == []
+
+
+def test_directory_skips_and_reports(tmp_path, cli):
+    """From a directory, refused and sensitive tables are skipped and reported; SSDTs pass."""
+    img = tmp_path / "m.bin"
+    r = cli("build", "-o", img, "--acpi", real("acpi/lenovo-x1c6"), "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["modules"] == [{"type": "acpi", "tables": ["SSDT", "SSDT"]}]
+    by = {e["item"].split(" ")[0]: (e["action"], e["reason"]) for e in d["report"]["entries"]}
+    assert by["FACP"][0] == "skipped" and "hvmloader" in by["FACP"][1]
+    assert by["MSDM"][0] == "skipped" and "licence" in by["MSDM"][1]
+    assert by["RSDP"][0] == "skipped"
+
+
+def test_sensitive_table_passes_when_named_with_a_warning(tmp_path, cli):
+    """MSDM given as a file passes, and the report and stderr warn about it."""
+    r = cli("build", "-o", tmp_path / "m", "--acpi", real("acpi/lenovo-x1c6/MSDM.REDACTED.aml"))
+    assert r.code == 0, r.err
+    assert "warning: MSDM" in r.err and "Windows licence" in r.err
+
+
+def test_aml_lint_warns_and_strict_refuses(tmp_path, cli):
+    """An SSDT with SystemIO/SystemMemory OperationRegions warns; --strict refuses it."""
+    r = cli("build", "-o", tmp_path / "a", "--acpi", SSDT_IO)
+    assert r.code == 0 and "OperationRegion NPIO (SystemIO at 0xa18 length 0x4)" in r.err
+    _one_line_error(cli("build", "-o", tmp_path / "b", "--acpi", SSDT_IO, "--strict"),
+                    "refused under --strict", "NPIO")
+    assert not (tmp_path / "b").exists()
+    assert cli("build", "-o", tmp_path / "c", "--acpi", SSDT, "--strict").code == 0
+
+
+def test_table_budget(tmp_path, cli):
+    """More tables than hvmloader has room for is an error; the budget follows the policy."""
+    args = [a for _ in range(11) for a in ("--acpi", SSDT)]
+    _one_line_error(cli("build", "-o", tmp_path / "m", *args), "11 ACPI tables",
+                    "at most 10 beside its own 5")
+    pol = tmp_path / "p.toml"
+    pol.write_text("[acpi]\nhvmloader_tables = 4\n")
+    assert cli("build", "-o", tmp_path / "m", "--policy", pol, *args).code == 0
+
+
+def test_bad_checksum_allowed_table(tmp_path, cli):
+    """An allowed table with a bad checksum: one line naming the file and offset."""
+    bad = tmp_path / "SSDT1"
+    data = bytearray(open(SSDT, "rb").read())
+    data[40] ^= 1
+    bad.write_bytes(data)
+    _one_line_error(cli("build", "-o", tmp_path / "m", "--acpi", bad), "SSDT1", "offset 0x9",
+                    "checksum invalid")
+
+
+def test_leak_into_acpi_is_refused(tmp_path, cli):
+    """An ACPI table quoting a scrubbed serial is refused by default (scrub.leak = error)."""
+    serial = get_string(next(s for s in smbios.load(DELL).structures if s.type == 1),
+                        FIELDS["system.serial_number"])
+    raw = bytearray(open(SSDT, "rb").read())
+    raw[-len(serial) - 1:-1] = serial
+    raw[9] = (raw[9] - sum(raw)) & 0xFF
+    leak = tmp_path / "SSDT9"
+    leak.write_bytes(raw)
+    _one_line_error(cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--acpi", leak),
+                    "SSDT9", "host identifier")
+
+
+def test_nothing_passing_is_an_error(tmp_path, cli):
+    """A build where the policy lets nothing through fails instead of writing an empty image."""
+    d = tmp_path / "tables"
+    d.mkdir()
+    for name in ("q35_FACP", "q35_APIC", "q35_HPET", "q35_WAET"):
+        (d / name).write_bytes(open(real("acpi/qemu", name), "rb").read())
+    _one_line_error(cli("build", "-o", tmp_path / "m", "--acpi", d), "nothing to build",
+                    "4 dropped or skipped")
+    assert not (tmp_path / "m").exists()
+
+
+def test_fields_lists_names(cli):
+    """`xcmod fields` lists every override-able field, marking the scrubbed ones."""
+    r = cli("fields")
+    assert r.code == 0
+    assert "system.serial_number" in r.out and "(scrubbed by default)" in r.out
+    rows = json.loads(cli("fields", "--json").out)
+    assert {"field": "system.uuid", "type": 1, "offset": 8, "kind": "uuid",
+            "scrubbed_by_default": True} in rows

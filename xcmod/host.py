@@ -1,0 +1,239 @@
+"""Where firmware comes from: the running host, sysfs-layout directories,
+``acpidump`` text, a memory image.
+
+Every reader here returns what it found *with its origin*, so the policy can
+tell a table the user named explicitly (``--acpi FILE``: refusing it is an
+error) from one that merely sat in a directory (``--acpi DIR`` / ``host``:
+refusing it is a line in the report).
+
+Source spellings accepted by ``--smbios`` and ``--acpi``:
+
+``host``
+    the running machine: /sys/firmware/dmi/tables and
+    /sys/firmware/acpi/tables (``dynamic/`` included); for SMBIOS, when
+    sysfs has no tables, a legacy scan of /dev/mem.
+``mem:PATH``
+    SMBIOS only: a memory image laid out as guest/host physical memory (or
+    /dev/mem itself): the entry point is searched for on 16-byte boundaries
+    in 0xF0000-0xFFFFF, as dmidecode does, and the table read where it says.
+a directory
+    SMBIOS: ``smbios_entry_point`` + ``DMI`` (sysfs layout).  ACPI: every
+    table file in it and in its ``dynamic/`` subdirectory (sysfs layout; the
+    ``*.aml`` of a Clover or ``acpidump -b`` dump works too).
+an ``acpidump`` text file
+    ACPI: every table in the hex dump ``acpidump -o FILE`` writes.
+a file
+    one ACPI table, or an SMBIOS dump (see :mod:`xcmod.smbios`).
+"""
+import errno
+import os
+import re
+from dataclasses import dataclass
+
+from . import smbios
+from .acpi import RSDP_SIGNATURE, parse_table
+from .errors import FormatError, XcmodError
+
+HOST = "host"
+MEM_PREFIX = "mem:"
+SYSFS_DMI = "/sys/firmware/dmi/tables"
+SYSFS_ACPI = "/sys/firmware/acpi/tables"
+DEV_MEM = "/dev/mem"
+
+# SMBIOS 3.7, 5.2.1/5.2.2: on non-UEFI systems the entry point is found by
+# searching 0xF0000-0xFFFFF for the anchor on a 16-byte boundary.
+LEGACY_SCAN_START = 0xF0000
+LEGACY_SCAN_END = 0x100000
+
+
+class HostAccessError(XcmodError, PermissionError):
+    """Reading the host's firmware was refused: it needs root."""
+
+    def __init__(self, path):
+        PermissionError.__init__(self, errno.EACCES, os.strerror(errno.EACCES), path)
+        self.path = path
+
+    def __str__(self):
+        return (f"{self.path}: permission denied: reading the host's firmware tables needs "
+                f"root (run xcmod as root, or dump them there with 'dmidecode --dump-bin' "
+                f"and 'acpidump -b')")
+
+
+def _read(path, host=False):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except PermissionError:
+        if host or path.startswith(("/sys/firmware/", DEV_MEM)):
+            raise HostAccessError(path) from None
+        raise
+
+
+# ---------------------------------------------------------------------- ACPI
+
+@dataclass(frozen=True)
+class AcpiCandidate:
+    """One table found in a source, not yet judged by the policy.
+
+    ``explicit`` is True when the user named this very file; ``raw`` is the
+    bytes as found (validated only once the policy lets the table pass).
+    """
+    raw: bytes
+    origin: str          # file, or "file: table N" for acpidump text
+    explicit: bool
+
+    @property
+    def signature(self):
+        if self.is_rsdp:
+            return "RSDP"
+        return self.raw[:4].decode("latin-1") if len(self.raw) >= 4 else ""
+
+    @property
+    def is_rsdp(self):
+        return self.raw[:8] == RSDP_SIGNATURE
+
+    def parse(self):
+        """The validated AcpiTable (FormatError naming the origin if invalid)."""
+        return parse_table(self.raw, source=self.origin)
+
+
+def _natural_key(name):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def _table_files(directory):
+    """Regular files of ``directory`` then of its ``dynamic/``, naturally sorted."""
+    out = []
+    for d in (directory, os.path.join(directory, "dynamic")):
+        if not os.path.isdir(d):
+            continue
+        for name in sorted(os.listdir(d), key=_natural_key):
+            path = os.path.join(d, name)
+            if os.path.isfile(path) and not name.startswith("."):
+                out.append(path)
+    return out
+
+
+# acpidump -o / acpidump text: "SIG @ 0xADDRESS" then "    OFFS: HH HH ...  ascii".
+_ACPIDUMP_HEAD = re.compile(rb"^([ -~]{4}) @ 0x[0-9A-Fa-f]+\s*$")
+_ACPIDUMP_LINE = re.compile(rb"^\s*([0-9A-Fa-f]{4,8}):((?: [0-9A-Fa-f]{2}){1,16})")
+
+
+def is_acpidump_text(data):
+    first = data.lstrip(b"\r\n").split(b"\n", 1)[0]
+    return bool(_ACPIDUMP_HEAD.match(first.rstrip(b"\r")))
+
+
+def parse_acpidump_text(data, source):
+    """The tables of an ``acpidump`` text dump, as (signature, bytes, line) tuples.
+
+    Offsets must run on without gaps, as acpidump writes them; anything else
+    is a FormatError naming the line.
+    """
+    tables, current = [], None
+    for lineno, line in enumerate(data.split(b"\n"), 1):
+        line = line.rstrip(b"\r")
+        if not line.strip():
+            continue
+        head = _ACPIDUMP_HEAD.match(line)
+        if head:
+            current = [head.group(1).decode("latin-1"), bytearray(), lineno]
+            tables.append(current)
+            continue
+        m = _ACPIDUMP_LINE.match(line)
+        if not m or current is None:
+            raise FormatError(f"line {lineno}: not acpidump output: {line[:40]!r}",
+                              source=source)
+        offset = int(m.group(1), 16)
+        if offset != len(current[1]):
+            raise FormatError(f"line {lineno}: offset {offset:#x} in {current[0]}, expected "
+                              f"{len(current[1]):#x}", source=source)
+        current[1] += bytes.fromhex(m.group(2).decode())
+    return [(sig, bytes(blob), line) for sig, blob, line in tables]
+
+
+def acpi_candidates(spec):
+    """Every table a ``--acpi`` source holds, as AcpiCandidates, in order."""
+    if spec == HOST:
+        if not os.path.isdir(SYSFS_ACPI):
+            raise XcmodError(f"this host exposes no ACPI tables ({SYSFS_ACPI} is missing)")
+        return [AcpiCandidate(_read(p, host=True), p, False) for p in _table_files(SYSFS_ACPI)]
+    if os.path.isdir(spec):
+        return [AcpiCandidate(_read(p), p, False) for p in _table_files(spec)]
+    data = _read(spec)
+    if is_acpidump_text(data):
+        return [AcpiCandidate(blob, f"{spec}: {sig} at line {line}", False)
+                for sig, blob, line in parse_acpidump_text(data, spec)]
+    return [AcpiCandidate(data, spec, True)]
+
+
+# -------------------------------------------------------------------- SMBIOS
+
+def legacy_scan(read_at, source):
+    """Find an entry point in 0xF0000-0xFFFFF and read its table.
+
+    ``read_at(address, length)`` returns bytes of physical memory.  As
+    dmidecode does, a ``_SM3_`` entry point is preferred to a ``_SM_`` one
+    when both are present; each candidate must pass its checksums.
+    """
+    segment = read_at(LEGACY_SCAN_START, LEGACY_SCAN_END - LEGACY_SCAN_START)
+    found = {}
+    for off in range(0, len(segment) - 16, 16):
+        head = segment[off:off + 5]
+        kind = "_SM3_" if head == b"_SM3_" else "_SM_" if head[:4] == b"_SM_" else None
+        if kind is None or kind in found:
+            continue
+        try:
+            ep = smbios.parse_entry_point(segment, source, off)
+        except FormatError:
+            continue
+        found[kind] = (off, ep)
+    if not found:
+        raise FormatError("no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
+                          "0xF0000-0xFFFFF", source=source, offset=LEGACY_SCAN_START)
+    off, ep = found.get("_SM3_") or found["_SM_"]
+    ep_len = segment[off + 6] if ep.kind == 3 else segment[off + 5]
+    table = read_at(ep.table_address, ep.table_length)
+    if len(table) < ep.table_length and ep.kind != 3:
+        raise FormatError(f"entry point at {LEGACY_SCAN_START + off:#x} puts a "
+                          f"{ep.table_length}-byte table at {ep.table_address:#x}, past the "
+                          f"end of the image", source=source, offset=LEGACY_SCAN_START + off)
+    t = smbios._from_entry_point(bytes(segment[off:off + ep_len]), table, source,
+                                 ep.table_address)
+    t.notes.insert(0, f"entry point found at {LEGACY_SCAN_START + off:#x}, table at "
+                      f"{ep.table_address:#x}")
+    return t
+
+
+def _mem_reader(path, host):
+    def read_at(address, length):
+        try:
+            with open(path, "rb") as f:
+                f.seek(address)
+                return f.read(length)
+        except PermissionError:
+            raise HostAccessError(path) from None
+        except OSError as e:
+            raise FormatError(f"cannot read {length} bytes at {address:#x}: {e.strerror}",
+                              source=path, offset=address) from None
+    return read_at
+
+
+def load_smbios(spec):
+    """The SmbiosTable a ``--smbios`` source holds."""
+    if spec == HOST:
+        if os.path.isdir(SYSFS_DMI):
+            try:
+                return smbios.load(SYSFS_DMI)
+            except PermissionError:
+                raise HostAccessError(os.path.join(SYSFS_DMI, "DMI")) from None
+        if os.path.exists(DEV_MEM):
+            return legacy_scan(_mem_reader(DEV_MEM, True), DEV_MEM)
+        raise XcmodError(f"this host exposes no SMBIOS tables ({SYSFS_DMI} is missing and "
+                         f"there is no {DEV_MEM} to scan)")
+    if spec.startswith(MEM_PREFIX):
+        path = spec[len(MEM_PREFIX):]
+        if not os.path.exists(path):
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+        return legacy_scan(_mem_reader(path, path == DEV_MEM), path)
+    return smbios.load(spec)

@@ -1,0 +1,401 @@
+"""Apply a policy to firmware sources: select, scrub, override, lint, report.
+
+:func:`select` is the whole pipeline behind ``xcmod build``.  It reads the
+sources (:mod:`xcmod.host`), keeps what the :class:`~xcmod.policy.Policy`
+allows for the target (``modules`` or stock ``xen`` blocks), scrubs host
+identifiers, applies overrides, lints AML, enforces hvmloader's table budget
+and returns a :class:`Selection` with a :class:`Report` of every decision.
+It raises (and so writes nothing) on anything an operator must fix.
+"""
+import hashlib
+import hmac
+import uuid as uuidlib
+from dataclasses import dataclass, field
+
+from . import aml, host, orom
+from .errors import FormatError, UsageError, XcmodError
+from .policy import (HVMLOADER_ACPI_OWN, HVMLOADER_SMBIOS_MIN_LENGTH,
+                     HVMLOADER_SMBIOS_TYPES, SENSITIVE_ACPI)
+from .smbios import SmbiosTable
+from .smbios_fields import (BLANK_TEXT, FIELDS, GROUPS, PLACEHOLDERS, edit, field_offset,
+                            get_string, rebuild, uuid_forms)
+
+END_OF_TABLE, INACTIVE, OEM_STRINGS = 127, 126, 11
+MIN_SECRET_LEN = 16
+
+
+class PolicyError(XcmodError, ValueError):
+    """The sources cannot pass under the policy (a refused explicit table, a leak...)."""
+
+
+@dataclass
+class ReportEntry:
+    area: str        # smbios | acpi | orom
+    item: str
+    action: str      # passed | dropped | skipped | scrubbed | overridden | warning | note
+    reason: str = ""
+
+    def as_dict(self):
+        return {"area": self.area, "item": self.item, "action": self.action,
+                "reason": self.reason}
+
+
+@dataclass
+class Report:
+    policy: str
+    xen: str
+    format: str
+    entries: list = field(default_factory=list)
+
+    def add(self, area, item, action, reason=""):
+        self.entries.append(ReportEntry(area, item, action, reason))
+
+    @property
+    def warnings(self):
+        return [e for e in self.entries if e.action == "warning"]
+
+    def as_dict(self):
+        return {"policy": self.policy, "xen": self.xen, "format": self.format,
+                "entries": [e.as_dict() for e in self.entries]}
+
+    def render(self, out):
+        """One line per decision; SMBIOS structures of one type that met the same
+        fate for the same reason share a line."""
+        out.write(f"report: policy {self.policy}, Xen {self.xen}, format {self.format}\n")
+        groups = []
+        for e in self.entries:
+            kind, _, handle = e.item.partition(" handle ")
+            key = (e.area, e.action, e.reason, kind) if handle else None
+            if key and groups and groups[-1][0] == key:
+                groups[-1][1].append(handle)
+            else:
+                groups.append((key, [handle] if key else [], e))
+        for key, handles, e in groups:
+            reason = f": {e.reason}" if e.reason else ""
+            item = e.item
+            if len(handles) > 1:
+                item = f"{key[3]} x{len(handles)} (handles {handles[0]}..{handles[-1]})"
+            out.write(f"  {e.action:<10} {e.area:<6} {item}{reason}\n")
+
+
+@dataclass
+class Selection:
+    smbios: SmbiosTable | None
+    acpi: list
+    oroms: list
+    report: Report
+    sensitive: set = field(default_factory=set)   # host identifiers scrubbed
+
+
+def _structure_name(s):
+    group = GROUPS.get(s.type)
+    name = f"type {s.type}" + (f" ({group})" if group else "")
+    return f"{name} handle {s.handle:#06x}"
+
+
+# ------------------------------------------------------------------ scrubbing
+
+class Scrubber:
+    """Replacement values for scrubbed fields under the policy's mode."""
+
+    def __init__(self, policy):
+        self.mode = policy.scrub_mode
+        self.value = policy.scrub_value.encode("utf-8")
+        self.key = self.guest = None
+        if self.mode == "pseudonym":
+            if not policy.secret_file:
+                raise UsageError("scrub mode pseudonym needs a secret: --secret-file FILE "
+                                 "(or scrub.secret_file in the policy)")
+            if not policy.guest:
+                raise UsageError("scrub mode pseudonym needs the guest's name or UUID: "
+                                 "--guest NAME (or scrub.guest in the policy)")
+            with open(policy.secret_file, "rb") as f:
+                self.key = f.read().strip()
+            if len(self.key) < MIN_SECRET_LEN:
+                raise UsageError(f"{policy.secret_file}: secret is {len(self.key)} bytes; "
+                                 f"use at least {MIN_SECRET_LEN} random bytes "
+                                 f"(e.g. head -c 32 /dev/urandom | base64 > FILE)")
+            self.guest = policy.guest.encode("utf-8")
+
+    def _digest(self, label):
+        return hmac.new(self.key, b"xcmod-pseudonym\0" + self.guest + b"\0" + label.encode(),
+                        hashlib.sha256).digest()
+
+    def string(self, label):
+        if self.mode == "blank":
+            return None
+        if self.mode == "fixed":
+            return self.value
+        return self._digest(label)[:6].hex().upper().encode()
+
+    def text(self, label):
+        """A string that must stay a string (in-place rewrites)."""
+        return self.string(label) or BLANK_TEXT
+
+    def uuid(self, label):
+        if self.mode == "pseudonym":
+            u = uuidlib.UUID(bytes=self._digest(label)[:16], version=4)
+            return u.bytes_le
+        if self.mode == "fixed":
+            try:
+                return uuidlib.UUID(self.value.decode()).bytes_le
+            except ValueError:
+                pass
+        return bytes(16)    # 7.2.1: all 00h, "ID not present"
+
+    def word(self, label):
+        return self._digest(label)[:2] if self.mode == "pseudonym" else bytes(2)
+
+
+def _sensitive_forms(value, kind):
+    if kind == "uuid":
+        raw = bytes(value)
+        if raw in (bytes(16), b"\xff" * 16):
+            return set()
+        return {raw} | uuid_forms(raw)
+    if kind == "word":
+        return set()
+    v = bytes(value)
+    if len(v.strip()) < 4 or v.strip().lower().decode("latin-1") in PLACEHOLDERS:
+        return set()
+    return {v}
+
+
+# ------------------------------------------------------------------- SMBIOS
+
+def _select_smbios(policy, spec, fmt, report, scrubber):
+    table = host.load_smbios(spec)
+    for n in table.notes:
+        report.add("smbios", str(spec), "note", n)
+    allowed = policy.smbios_types()
+    hvm_types = HVMLOADER_SMBIOS_TYPES[policy.xen]
+    min_len = HVMLOADER_SMBIOS_MIN_LENGTH[policy.xen]
+    kept, seen = [], set()
+    for s in table.structures:
+        name = _structure_name(s)
+        reason = None
+        if s.type not in allowed:
+            if s.type == END_OF_TABLE:
+                reason = "end-of-table: the guest's firmware writes its own"
+            elif s.type == INACTIVE:
+                reason = "inactive structure"
+            elif s.type not in hvm_types and s.type < 128 and policy.smbios_allow is None:
+                reason = f"hvmloader {policy.xen} does not take type {s.type} structures"
+            else:
+                reason = "not in the policy's smbios.allow"
+        elif s.type == OEM_STRINGS and policy.oem_strings == "drop":
+            reason = "OEM strings dropped by smbios.oem_strings = \"drop\""
+        elif fmt == "xen":
+            if s.type < 128 and s.type not in hvm_types:
+                reason = f"hvmloader {policy.xen} ignores type {s.type} in the SMBIOS block"
+            elif s.type in hvm_types and s.type in seen:
+                reason = f"hvmloader uses only the first type {s.type} structure of the block"
+            elif s.size < min_len.get(s.type, 0):
+                reason = (f"hvmloader {policy.xen} ignores a type {s.type} structure shorter "
+                          f"than {min_len[s.type]} bytes (this one: {s.size})")
+        if reason:
+            report.add("smbios", name, "dropped", reason)
+            continue
+        seen.add(s.type)
+        kept.append(s)
+
+    sensitive = set()
+    if policy.scrub:
+        kept = [_scrub_structure(policy, s, i, report, scrubber, sensitive)
+                for i, s in enumerate(kept)]
+        kept = [s for s in kept if s is not None]
+    kept = _apply_overrides(policy, kept, report)
+    if sensitive:
+        kept = _chase_leaks(kept, sensitive, report, scrubber)
+    for s in kept:
+        report.add("smbios", _structure_name(s), "passed")
+    out = SmbiosTable(kept, table.major, table.minor, table.docrev, table.entry_point,
+                      table.source)
+    return out, sensitive
+
+
+def _scrub_structure(policy, s, index, report, scrubber, sensitive):
+    name = _structure_name(s)
+    if s.type == OEM_STRINGS and policy.oem_strings == "scrub":
+        if scrubber.mode == "blank":
+            report.add("smbios", name, "dropped", "OEM strings scrubbed (mode blank)")
+            for x in s.strings:
+                sensitive |= _sensitive_forms(x, "string")
+            return None
+        strings = [scrubber.text(f"oem_strings.{i + 1}#{index}") for i in range(len(s.strings))]
+        for x in s.strings:
+            sensitive |= _sensitive_forms(x, "string")
+        report.add("smbios", name, "scrubbed", f"{len(strings)} OEM strings")
+        return rebuild(s.formatted, strings, s.offset)
+    changes, names = {}, []
+    for key in policy.scrub_fields:
+        f = FIELDS[key]
+        if f.type != s.type or key in policy.overrides:
+            continue
+        off = field_offset(f, s.formatted)
+        if off is None:
+            continue
+        label = f"{key}#{index}"
+        if f.kind == "uuid":
+            original = s.formatted[off:off + 16]
+            changes[f] = scrubber.uuid(label)
+        elif f.kind == "word":
+            original = s.formatted[off:off + 2]
+            changes[f] = scrubber.word(label)
+        else:
+            original = get_string(s, f)
+            if original is None:
+                continue
+            changes[f] = scrubber.string(label)
+        sensitive |= _sensitive_forms(original, f.kind)
+        names.append(f.name)
+    if not changes:
+        return s
+    new, in_place = edit(s, changes)
+    how = f"{', '.join(names)} ({scrubber.mode})"
+    if in_place:
+        how += "; rewritten in place (structure longer than SMBIOS 3.7 describes)"
+    report.add("smbios", name, "scrubbed", how)
+    return new
+
+
+def _apply_overrides(policy, structures, report):
+    if not policy.overrides:
+        return structures
+    by_type = {}
+    for key, (value, where) in policy.overrides.items():
+        by_type.setdefault(FIELDS[key].type, []).append((FIELDS[key], value, where))
+    present = {s.type for s in structures}
+    for stype, items in by_type.items():
+        if stype not in present:
+            f, _, where = items[0]
+            raise PolicyError(f"{where}: override {f.key}: no type {stype} ({f.group}) "
+                              f"structure passes (absent from the source or dropped by "
+                              f"the policy)")
+    out = []
+    for s in structures:
+        items = by_type.get(s.type)
+        if not items:
+            out.append(s)
+            continue
+        for f, _, where in items:
+            if field_offset(f, s.formatted) is None:
+                raise PolicyError(f"{where}: override {f.key}: this type {s.type} structure "
+                                  f"is only {s.length} bytes long, too short for the field")
+        new, _ = edit(s, {f: v for f, v, _ in items})
+        report.add("smbios", _structure_name(s), "overridden",
+                   ", ".join(f"{f.name} = {v.decode('utf-8', 'replace') if f.kind == 'string' else v.hex()}"
+                             for f, v, _ in items))
+        out.append(new)
+    return out
+
+
+def _chase_leaks(structures, sensitive, report, scrubber):
+    """Scrub a host identifier wherever else it was copied; drop what still holds one."""
+    texts = [x for x in sensitive if x.isascii()]
+    out = []
+    for n, s in enumerate(structures):
+        strings = list(s.strings)
+        hits = [i for i, x in enumerate(strings) if any(t in x for t in texts)]
+        if hits:
+            for i in hits:
+                strings[i] = scrubber.text(f"leak.{s.type}.{i + 1}#{n}")
+            s = rebuild(s.formatted, strings, s.offset)
+            report.add("smbios", _structure_name(s), "scrubbed",
+                       f"string{'s' if len(hits) > 1 else ''} "
+                       f"{', '.join(str(i + 1) for i in hits)} held a scrubbed host identifier")
+        if any(x in s.data for x in sensitive):
+            report.add("smbios", _structure_name(s), "dropped",
+                       "its formatted area holds a scrubbed host identifier")
+            continue
+        out.append(s)
+    return out
+
+
+# --------------------------------------------------------------------- ACPI
+
+def _acpi_verdict(policy, cand, fmt):
+    """(passes, reason): why a table may or may not pass."""
+    sig = cand.signature
+    if cand.is_rsdp:
+        return False, "RSDP: a root pointer; the guest's firmware writes its own"
+    if sig in HVMLOADER_ACPI_OWN and not (policy.passthrough_all and fmt == "modules"):
+        return False, f"{sig} is built by hvmloader itself; a second one is never appended"
+    if sig in SENSITIVE_ACPI:
+        if cand.explicit or sig in policy.acpi_allow or policy.passthrough_all:
+            return True, None
+        return False, (f"{sig} carries a Windows licence; it passes only when named "
+                       f"(--acpi FILE or acpi.allow)")
+    if policy.passthrough_all or sig in policy.acpi_allow:
+        return True, None
+    return False, f"{sig or 'table'} is not in the policy's acpi.allow"
+
+
+def _select_acpi(policy, specs, fmt, report, strict, sensitive):
+    passed = []
+    for spec in specs:
+        for cand in host.acpi_candidates(spec):
+            ok, reason = _acpi_verdict(policy, cand, fmt)
+            if not ok:
+                if cand.explicit:
+                    raise PolicyError(f"{cand.origin}: refused: {reason}")
+                report.add("acpi", f"{cand.signature or '?'} from {cand.origin}", "skipped",
+                           reason)
+                continue
+            table = cand.parse()
+            item = f"{table.signature} {table.oem_table_id!r} from {cand.origin}"
+            if table.signature in SENSITIVE_ACPI:
+                report.add("acpi", item, "warning",
+                           f"{table.signature} passes the host's Windows licence to the guest")
+            for r in aml.host_regions(table.raw):
+                msg = (f"{r.describe()} reaches host hardware the guest does not have")
+                if strict:
+                    raise PolicyError(f"{cand.origin}: refused under --strict: {msg}")
+                report.add("acpi", item, "warning", msg)
+            leak = next((x for x in sensitive if x in table.raw), None)
+            if leak is not None:
+                msg = "holds a host identifier that SMBIOS scrubbing removed"
+                if policy.leak == "error":
+                    raise PolicyError(f"{cand.origin}: {table.signature} {msg} (at offset "
+                                      f"{table.raw.find(leak):#x}); leave it out or set "
+                                      f"scrub.leak = \"warn\"")
+                report.add("acpi", item, "warning", msg)
+            report.add("acpi", item, "passed")
+            passed.append(table)
+    if not policy.passthrough_all and len(passed) > policy.acpi_budget:
+        raise PolicyError(
+            f"{len(passed)} ACPI tables to pass, but hvmloader appends at most "
+            f"{policy.acpi_budget} beside its own {policy.hvmloader_tables} "
+            f"(ACPI_MAX_SECONDARY_TABLES is 16, one slot ends the list) and drops the rest "
+            f"silently: pass fewer, or set acpi.hvmloader_tables to what your guests use")
+    return passed
+
+
+# ---------------------------------------------------------------------- all
+
+def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules",
+           strict=False):
+    """Run the policy over the sources; return a Selection or raise."""
+    strict = strict or policy.acpi_strict
+    report = Report(policy.name, policy.xen, fmt)
+    scrubber = Scrubber(policy) if policy.scrub and smbios_spec else None
+    smbios_table, sensitive = None, set()
+    if smbios_spec:
+        smbios_table, sensitive = _select_smbios(policy, smbios_spec, fmt, report, scrubber)
+    elif policy.overrides:
+        raise UsageError("overrides need an SMBIOS source (--smbios)")
+    acpi_tables = _select_acpi(policy, acpi_specs, fmt, report, strict, sensitive)
+    roms = []
+    for path in orom_paths:
+        if fmt == "xen":
+            raise UsageError(f"{path}: option ROMs need the module format; stock hvmloader "
+                             f"has no pass-through for them")
+        rom = orom.load(path)
+        roms.append(rom)
+        f = rom.first
+        report.add("orom", f"{path}: {f.vendor_id:04x}:{f.device_id:04x} class {f.class_text}, "
+                   f"{len(rom.images)} image(s)", "passed")
+    return Selection(smbios_table, acpi_tables, roms, report, sensitive)
+
+
+__all__ = ["select", "Selection", "Report", "PolicyError", "Scrubber", "FormatError"]

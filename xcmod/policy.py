@@ -1,0 +1,332 @@
+"""Pass-through policies: what of the host's firmware a guest may see.
+
+A policy is a TOML file (``--policy FILE``) or a built-in name
+(``default``, ``strict``, ``passthrough-all``).  The schema, every key
+optional::
+
+    [smbios]
+    allow = [0, 1, 2, 3, 11, 22, 39]   # structure types; default: what hvmloader
+                                       # of the target Xen (--xen) accepts
+    oem = true                         # also pass OEM types 128-255
+    oem_strings = "keep"               # type 11: keep | scrub | drop
+
+    [scrub]
+    enabled = true
+    mode = "blank"                     # blank | fixed | pseudonym
+    value = "Not Specified"            # the text of mode = "fixed"
+    secret_file = "/etc/xcmod/secret"  # pseudonym: HMAC key (or --secret-file)
+    guest = "vm-name-or-uuid"          # pseudonym: whose pseudonyms (or --guest)
+    fields = [...]                     # replaces the default list of fields
+    extra_fields = ["system.sku_number"]
+    leak = "error"                     # a host identifier left in an ACPI table:
+                                       # error | warn
+
+    [override]
+    "system.manufacturer" = "ACME"
+
+    [acpi]
+    allow = ["SSDT"]                   # signatures; MSDM/SLIC only when named here
+                                       # or given as --acpi FILE
+    strict = false                     # OperationRegions on host hardware refuse
+    hvmloader_tables = 5               # tables hvmloader builds itself (budget)
+
+Unknown keys and bad values are errors naming the file, line and key.
+"""
+import os
+import tomllib
+import uuid as uuidlib
+from dataclasses import dataclass, field, replace
+
+from .errors import UsageError
+from .smbios_fields import FIELDS
+
+XEN_VERSIONS = ("4.17", "master")
+DEFAULT_XEN = "4.17"
+
+# tools/firmware/hvmloader/smbios.c: types whose first passed-through
+# structure replaces hvmloader's own (get_smbios_pt_struct); types >= 128 are
+# appended by smbios_type_vendor_oem_init(); every other type is ignored.
+HVMLOADER_SMBIOS_TYPES = {
+    "4.17": frozenset({0, 1, 2, 3, 11, 22, 39}),
+    "master": frozenset({0, 1, 2, 3, 7, 8, 9, 11, 22, 26, 27, 28, 39}),
+}
+# master's smbios_pt_copy() ignores a structure whose u32 length (formatted
+# area + strings) is below these (smbios_types.h sizes / endof_field()).
+HVMLOADER_SMBIOS_MIN_LENGTH = {
+    "4.17": {},
+    "master": {0: 24, 1: 27, 2: 8, 3: 12, 7: 19, 8: 9, 9: 13, 11: 5, 22: 26,
+               26: 20, 27: 12, 28: 20, 39: 16},
+}
+
+# Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
+# put a second FADT/MADT/... beside hvmloader's, so they are never appended.
+HVMLOADER_ACPI_OWN = frozenset({"RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
+                                "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG"})
+# Tables that carry a licence: the Windows product key (MSDM) and the OEM
+# activation marker (SLIC).
+SENSITIVE_ACPI = frozenset({"MSDM", "SLIC"})
+# libacpi.h: ACPI_MAX_SECONDARY_TABLES; one slot holds the list terminator.
+ACPI_MAX_SECONDARY_TABLES = 16
+# What a stock xl HVM guest gets from hvmloader: MADT, HPET, WAET and the
+# S3 and S4 SSDTs (build.c construct_secondary_tables()).
+DEFAULT_HVMLOADER_TABLES = 5
+
+SCRUB_MODES = ("blank", "fixed", "pseudonym")
+OEM_STRINGS_MODES = ("keep", "scrub", "drop")
+LEAK_MODES = ("error", "warn")
+
+BUILTIN = ("default", "strict", "passthrough-all")
+
+
+@dataclass
+class Policy:
+    name: str = "default"
+    xen: str = DEFAULT_XEN
+    smbios_allow: frozenset | None = None      # None: hvmloader's types for `xen`
+    smbios_oem: bool = True
+    oem_strings: str = "keep"
+    scrub: bool = True
+    scrub_mode: str = "blank"
+    scrub_value: str = "Not Specified"
+    secret_file: str | None = None
+    guest: str | None = None
+    scrub_fields: tuple = ()
+    leak: str = "error"
+    overrides: dict = field(default_factory=dict)    # key -> (value, where)
+    acpi_allow: frozenset = frozenset({"SSDT"})
+    acpi_strict: bool = False
+    hvmloader_tables: int = DEFAULT_HVMLOADER_TABLES
+    passthrough_all: bool = False
+
+    def smbios_types(self):
+        if self.passthrough_all:
+            return frozenset(range(256))
+        allowed = (self.smbios_allow if self.smbios_allow is not None
+                   else HVMLOADER_SMBIOS_TYPES[self.xen])
+        if self.smbios_oem:
+            allowed = allowed | frozenset(range(128, 256))
+        return allowed
+
+    @property
+    def acpi_budget(self):
+        return ACPI_MAX_SECONDARY_TABLES - 1 - self.hvmloader_tables
+
+
+def default_scrub_fields():
+    return tuple(k for k, f in FIELDS.items() if f.sensitive)
+
+
+def builtin(name):
+    if name == "default":
+        return Policy(scrub_fields=default_scrub_fields())
+    if name == "strict":
+        return Policy(name="strict", scrub_fields=default_scrub_fields(), acpi_strict=True,
+                      oem_strings="scrub")
+    if name == "passthrough-all":
+        return Policy(name="passthrough-all", scrub=False, passthrough_all=True,
+                      acpi_allow=frozenset(), leak="warn")
+    raise UsageError(f"unknown policy {name!r}: give a TOML file or one of "
+                     f"{', '.join(BUILTIN)}")
+
+
+# ------------------------------------------------------------------ loading
+
+_SCHEMA = {
+    "smbios": {"allow", "oem", "oem_strings"},
+    "scrub": {"enabled", "mode", "value", "secret_file", "guest", "fields", "extra_fields",
+              "leak"},
+    "acpi": {"allow", "strict", "hvmloader_tables"},
+    "override": None,     # any field name, checked against FIELDS
+}
+_TOP = {"xen"}
+
+
+def _key_line(text, table, key):
+    """The 1-based line where ``key`` is set inside ``[table]`` (None if not found)."""
+    current = None
+    for n, line in enumerate(text.splitlines(), 1):
+        s = line.strip()
+        if s.startswith("[") and not s.startswith("[["):
+            current = s.strip("[] ").strip('"')
+            continue
+        if "=" not in s or s.startswith("#"):
+            continue
+        k = s.split("=", 1)[0].strip().strip('"').strip("'")
+        if current == table and k == key:
+            return n
+        if table is None and current is None and k == key:
+            return n
+        if current is None and table is not None and k == f"{table}.{key}":
+            return n
+    return None
+
+
+class _Loader:
+    def __init__(self, path, text):
+        self.path, self.text = path, text
+
+    def where(self, table, key):
+        line = _key_line(self.text, table, key)
+        return f"{self.path}:{line}" if line else self.path
+
+    def fail(self, table, key, msg):
+        name = f"{table}.{key}" if table else key
+        raise UsageError(f"{self.where(table, key)}: {name}: {msg}")
+
+    def choice(self, table, key, value, choices):
+        if value not in choices:
+            self.fail(table, key, f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def boolean(self, table, key, value):
+        if not isinstance(value, bool):
+            self.fail(table, key, f"must be true or false, not {value!r}")
+        return value
+
+    def string(self, table, key, value):
+        if not isinstance(value, str) or not value:
+            self.fail(table, key, f"must be a non-empty string, not {value!r}")
+        return value
+
+    def fields(self, table, key, value):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            self.fail(table, key, "must be a list of field names such as "
+                      "\"system.serial_number\"")
+        for v in value:
+            if v not in FIELDS:
+                self.fail(table, key, f"unknown field {v!r} (see `xcmod fields`)")
+        return tuple(value)
+
+
+def load(path, xen=None):
+    """The Policy in TOML file ``path`` (or a built-in name)."""
+    if path is None or path in BUILTIN:
+        p = builtin(path or "default")
+        return replace(p, xen=xen or p.xen)
+    with open(path, "rb") as f:
+        raw = f.read()
+    text = raw.decode("utf-8", "replace")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path}: not valid TOML: {e}") from None
+    L = _Loader(path, text)
+    for key, value in doc.items():
+        if key in _TOP:
+            continue
+        if key not in _SCHEMA:
+            L.fail(None, key, f"unknown key (known: {', '.join(sorted(_TOP | set(_SCHEMA)))})")
+        if not isinstance(value, dict):
+            L.fail(None, key, "must be a table ([" + key + "])")
+        known = _SCHEMA[key]
+        for sub in value:
+            if known is not None and sub not in known:
+                L.fail(key, sub, f"unknown key (known in [{key}]: {', '.join(sorted(known))})")
+
+    p = builtin("default")
+    p.name = path
+    if "xen" in doc:
+        p.xen = L.choice(None, "xen", doc["xen"], XEN_VERSIONS)
+    if xen:
+        p.xen = xen
+
+    s = doc.get("smbios", {})
+    if "allow" in s:
+        v = s["allow"]
+        if not isinstance(v, list) or not all(isinstance(t, int) and 0 <= t <= 255 for t in v):
+            L.fail("smbios", "allow", "must be a list of structure types 0-255")
+        p.smbios_allow = frozenset(v)
+    if "oem" in s:
+        p.smbios_oem = L.boolean("smbios", "oem", s["oem"])
+    if "oem_strings" in s:
+        p.oem_strings = L.choice("smbios", "oem_strings", s["oem_strings"], OEM_STRINGS_MODES)
+
+    sc = doc.get("scrub", {})
+    if "enabled" in sc:
+        p.scrub = L.boolean("scrub", "enabled", sc["enabled"])
+    if "mode" in sc:
+        p.scrub_mode = L.choice("scrub", "mode", sc["mode"], SCRUB_MODES)
+    if "value" in sc:
+        p.scrub_value = L.string("scrub", "value", sc["value"])
+    if "secret_file" in sc:
+        p.secret_file = os.path.join(os.path.dirname(os.path.abspath(path)),
+                                     L.string("scrub", "secret_file", sc["secret_file"]))
+    if "guest" in sc:
+        p.guest = L.string("scrub", "guest", sc["guest"])
+    if "fields" in sc:
+        p.scrub_fields = L.fields("scrub", "fields", sc["fields"])
+    if "extra_fields" in sc:
+        p.scrub_fields = tuple(dict.fromkeys(
+            p.scrub_fields + L.fields("scrub", "extra_fields", sc["extra_fields"])))
+    if "leak" in sc:
+        p.leak = L.choice("scrub", "leak", sc["leak"], LEAK_MODES)
+
+    for key, value in doc.get("override", {}).items():
+        if key not in FIELDS:
+            L.fail("override", key, "unknown field (see `xcmod fields`)")
+        p.overrides[key] = (check_override(key, value, lambda m: L.fail("override", key, m)),
+                            L.where("override", key))
+
+    a = doc.get("acpi", {})
+    if "allow" in a:
+        v = a["allow"]
+        if not isinstance(v, list) or not all(isinstance(x, str) and len(x) == 4 for x in v):
+            L.fail("acpi", "allow", "must be a list of 4-character table signatures")
+        own = sorted(set(v) & HVMLOADER_ACPI_OWN)
+        if own:
+            L.fail("acpi", "allow", f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} "
+                   f"built by hvmloader itself and can never be passed through")
+        p.acpi_allow = frozenset(v)
+    if "strict" in a:
+        p.acpi_strict = L.boolean("acpi", "strict", a["strict"])
+    if "hvmloader_tables" in a:
+        v = a["hvmloader_tables"]
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < ACPI_MAX_SECONDARY_TABLES:
+            L.fail("acpi", "hvmloader_tables", f"must be an integer 0-15, not {v!r}")
+        p.hvmloader_tables = v
+    return p
+
+
+def check_override(key, value, fail):
+    """An override value as the bytes the field will hold (``fail(msg)`` on error)."""
+    f = FIELDS[key]
+    if f.kind == "uuid":
+        try:
+            return uuidlib.UUID(str(value)).bytes_le
+        except ValueError:
+            fail(f"not a UUID: {value!r}")
+    if f.kind == "word":
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 0xFFFF:
+            fail(f"must be an integer 0-65535, not {value!r}")
+        return value.to_bytes(2, "little")
+    if not isinstance(value, str) or not value:
+        fail(f"must be a non-empty string, not {value!r}")
+    if "\0" in value:
+        fail("must not contain NUL")
+    return value.encode("utf-8")
+
+
+def add_cli_overrides(policy, settings):
+    """Merge ``--set FIELD=VALUE`` settings; a field given two values is an error."""
+    for s in settings:
+        key, sep, value = s.partition("=")
+        key = key.strip()
+        if not sep:
+            raise UsageError(f"--set {s!r}: expected FIELD=VALUE, e.g. "
+                             f"system.manufacturer=ACME")
+        if key not in FIELDS:
+            raise UsageError(f"--set {key}: unknown field (see `xcmod fields`)")
+        def fail(msg, key=key):
+            raise UsageError(f"--set {key}: {msg}")
+        v = value
+        if FIELDS[key].kind == "word":
+            try:
+                v = int(value, 0)
+            except ValueError:
+                fail(f"must be an integer 0-65535, not {value!r}")
+        encoded = check_override(key, v, fail)
+        if key in policy.overrides and policy.overrides[key][0] != encoded:
+            raise UsageError(f"conflicting overrides for {key}: {policy.overrides[key][1]} "
+                             f"and --set give different values")
+        policy.overrides[key] = (encoded, "--set")
+    return policy

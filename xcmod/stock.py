@@ -1,0 +1,127 @@
+"""The two blocks stock Xen hvmloader reads (``build --format xen``).
+
+hvmloader learns where they are from ``hvmloader/smbios/{address,length}``
+and ``hvmloader/acpi/{address,length}`` (xen/include/public/hvm/
+hvm_xs_strings.h); xl's ``smbios_firmware=`` / ``acpi_firmware=`` files are
+the same formats.
+
+SMBIOS block (tools/firmware/hvmloader/smbios.c, get_smbios_pt_struct())::
+
+    repeat: u32 length | structure (formatted area + strings + double NUL)
+
+hvmloader walks it ``while (total < length)``: type byte at ptr[0], then
+``total += *sep + 4``.  It checks nothing, so a wrong length walks off into
+whatever follows; xcmod validates every structure before writing one.
+
+ACPI block (tools/libacpi/build.c, construct_passthrough_tables())::
+
+    whole ACPI tables back to back
+
+copied while at least a 36-byte header remains, each by its own Length,
+at most ``ACPI_MAX_SECONDARY_TABLES - own - 1`` of them.
+"""
+import os
+import struct as _struct
+
+from .acpi import AcpiTable
+from .errors import FormatError
+from .format import iter_acpi_items
+from .smbios import SmbiosStructure, SmbiosTable, parse_structures
+
+SMBIOS_FILE = "smbios.bin"
+ACPI_FILE = "acpi.bin"
+
+
+def encode_smbios_block(structures):
+    """``<u32 length><structure>`` for each structure, in order."""
+    return b"".join(_struct.pack("<I", s.size) + s.data for s in structures)
+
+
+def encode_acpi_block(tables):
+    return b"".join(t.raw for t in tables)
+
+
+def iter_smbios_block(data, source=None):
+    """Walk an SMBIOS block exactly as hvmloader does, checking what it does not.
+
+    Yields SmbiosStructures.  Each u32 length must cover exactly one whole
+    structure (formatted area >= 4 bytes, string set ending in a double NUL).
+    """
+    data = bytes(data)
+    total = 0
+    while total < len(data):
+        if len(data) - total < 4:
+            raise FormatError("truncated length prefix", source=source, offset=total)
+        (length,) = _struct.unpack_from("<I", data, total)
+        body = data[total + 4:total + 4 + length]
+        if length < 6 or len(body) < length:
+            raise FormatError(f"structure length {length} runs past the end of the block"
+                              if len(body) < length else
+                              f"structure length {length} is too short", source=source,
+                              offset=total)
+        found, notes = parse_structures(body, source=source, base_offset=total + 4, count=1)
+        if len(found) != 1 or found[0].size != length:
+            got = found[0].size if found else 0
+            raise FormatError(f"u32 length {length} does not match the structure it prefixes "
+                              f"({got} bytes)", source=source, offset=total)
+        yield found[0]
+        total += length + 4
+
+
+def parse_smbios_block(data, source=None):
+    return SmbiosTable(list(iter_smbios_block(data, source)), source=source)
+
+
+def parse_acpi_block(data, source=None):
+    """The whole tables of an ACPI block, lengths and checksums checked."""
+    return [AcpiTable(i.data, source) for i in iter_acpi_items(bytes(data), 0, source)]
+
+
+def looks_like_smbios_block(data):
+    if len(data) < 10:
+        return False
+    (length,) = _struct.unpack_from("<I", data, 0)
+    return 6 <= length <= len(data) - 4 and 4 <= data[5] <= length
+
+
+def read_dir(directory):
+    """(smbios bytes or None, acpi bytes or None) of a ``--format xen`` directory."""
+    out = []
+    for name in (SMBIOS_FILE, ACPI_FILE):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                out.append(f.read())
+        else:
+            out.append(None)
+    if out == [None, None]:
+        raise FormatError(f"neither {SMBIOS_FILE} nor {ACPI_FILE} here: not a "
+                          f"`xcmod build --format xen` directory", source=directory)
+    return tuple(out)
+
+
+def describe_dir(directory):
+    """A JSON-ready description of a stock-block directory (for inspect)."""
+    smb, acp = read_dir(directory)
+    d = {"format": "xen", "blocks": []}
+    if smb is not None:
+        path = os.path.join(directory, SMBIOS_FILE)
+        t = parse_smbios_block(smb, path)
+        d["blocks"].append({"type": "smbios", "file": path, "length": len(smb),
+                            "structures": [_describe_structure(s) for s in t.structures]})
+    if acp is not None:
+        path = os.path.join(directory, ACPI_FILE)
+        d["blocks"].append({"type": "acpi", "file": path, "length": len(acp),
+                            "tables": [_describe_table(t) for t in parse_acpi_block(acp, path)]})
+    return d
+
+
+def _describe_structure(s: SmbiosStructure):
+    return {"type": s.type, "handle": s.handle, "length": s.length, "offset": s.offset,
+            "size": s.size, "strings": [x.decode("latin-1") for x in s.strings]}
+
+
+def _describe_table(t: AcpiTable):
+    return {"signature": t.signature, "length": t.length, "oem_id": t.oem_id,
+            "oem_table_id": t.oem_table_id, "revision": None if t.is_facs else t.raw[8],
+            "checksum_ok": t.checksum_ok}
