@@ -307,14 +307,31 @@ def _int(text):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
-def cmd_layout(args, out, err):
-    from . import layout
+def _blocks_of(path):
+    """[(name, bytes)] of an image file or a `build --format xen` directory, validated."""
     from .format import verify_image
     from .image import read
+    if os.path.isdir(path):
+        from . import stock
+        smb, acp = stock.read_dir(path)
+        out = []
+        if smb:
+            list(stock.iter_smbios_block(smb, os.path.join(path, stock.SMBIOS_FILE)))
+            out.append(("SMBIOS block", smb))
+        if acp:
+            stock.parse_acpi_block(acp, os.path.join(path, stock.ACPI_FILE))
+            out.append(("ACPI block", acp))
+        return out
+    data = read(path)
+    verify_image(data, source=path)
+    return [("xcmod modules", data)]
 
-    data = read(args.image)
-    verify_image(data, source=args.image)
-    plan = layout.plan([("xcmod modules", len(data))], args.memory, args.base,
+
+def cmd_layout(args, out, err):
+    from . import layout
+
+    blocks = _blocks_of(args.image)
+    plan = layout.plan([(n, len(b)) for n, b in blocks], args.memory, args.base,
                        _hvmloader_end(args))
     if args.json:
         _write_json(plan.as_dict(), out)
@@ -326,17 +343,160 @@ def cmd_layout(args, out, err):
 # ---------------------------------------------------------------------- load
 
 def cmd_load(args, out, err):
-    from .image import read
-    from .loader import load
+    from . import loader
+    from .errors import UsageError
+    from .fileio import atomic_write
 
-    data = read(args.image)
-    r = load(args.domid, data, base=args.base, force=args.force,
-             hvmloader_end=_hvmloader_end(args), source=args.image)
+    if args.measure:
+        d = os.path.dirname(os.path.abspath(args.measure))
+        if not os.access(d, os.W_OK):
+            raise UsageError(f"{args.measure}: cannot write there; nothing loaded")
+    common = dict(base=args.base, force=args.force, hvmloader_end=_hvmloader_end(args),
+                  source=args.image, measure=bool(args.measure))
+    if os.path.isdir(args.image):
+        from . import stock
+        smb, acp = stock.read_dir(args.image)
+        r = loader.load_stock(args.domid, smb, acp, **common)
+    else:
+        from .image import read
+        r = loader.load(args.domid, read(args.image), **common)
+    if args.measure:
+        atomic_write(args.measure, (json.dumps(r.measurement, indent=2) + "\n").encode())
     if args.json:
         _write_json(r.as_dict(), out)
-    else:
-        out.write(f"domain {r.domid}: loaded {r.length} bytes ({r.count} modules) at "
-                  f"{r.base:#x}\n")
+        return 0
+    for name, gpa, length in r.blocks:
+        out.write(f"domain {r.domid}: loaded {name} ({length} bytes) at {gpa:#x}\n")
+    for k, v in r.keys.items():
+        out.write(f"  {k} = {v}\n")
+    if args.measure:
+        out.write(f"  measurement: {args.measure} (pcr {r.measurement['pcr'][:16]}...)\n")
+    return 0
+
+
+# ---------------------------------------------------------------------- keys
+
+def cmd_keys(args, out, err):
+    from . import keys as K
+    from .errors import UsageError, XenError
+    from .xenstore import XenStore
+
+    if args.action == "known":
+        rows = [{"key": k, "kind": v[0], "what": v[1]} for k, v in K.KEYS.items()]
+        rows.append({"key": "bios-strings/oem-N", "kind": "text",
+                     "what": "SMBIOS type 11 OEM string N (1-99)"})
+        if args.json:
+            _write_json(rows, out)
+        else:
+            for r in rows:
+                out.write(f"{r['key']:<44} {r['kind']:<20} {r['what']}\n")
+        return 0
+    if args.domid is None:
+        raise UsageError(f"keys {args.action}: --domid is required")
+    if args.domid == 0 and args.action in ("set", "rm"):
+        raise UsageError("domain 0: refusing to change hvmloader keys of domain 0")
+    base = f"/local/domain/{args.domid}"
+    items = []
+    if args.action in ("get", "rm"):
+        for k in args.keys:
+            K.check_name(k)
+            items.append(k)
+    elif args.action == "set":
+        for kv in args.keys:
+            k, sep, v = kv.partition("=")
+            if not sep:
+                raise UsageError(f"keys set {kv!r}: expected KEY=VALUE")
+            items.append((k, K.check_value(k, v)))
+    with XenStore() as xs:
+        if xs.read(base) is None:
+            import errno
+            raise XenError(errno.ENOENT, f"domain {args.domid}: {base} is not in xenstore")
+        if args.action == "list":
+            found = {}
+
+            def walk(rel):
+                v = xs.read(f"{base}/{rel}")
+                if v:
+                    found[rel] = v.decode("utf-8", "replace")
+                for child in xs.directory(f"{base}/{rel}"):
+                    walk(f"{rel}/{child}")
+            for root in K.ROOTS:
+                walk(root)
+            if args.json:
+                _write_json({"domid": args.domid, "keys": found}, out)
+            else:
+                for k, v in found.items():
+                    flag = "" if K.kind_of(k) else "   (not a key hvmloader reads)"
+                    out.write(f"{k} = {v}{flag}\n")
+            return 0
+        if args.action == "get":
+            values = {k: xs.read(f"{base}/{k}") for k in items}
+            missing = [k for k, v in values.items() if v is None]
+            if args.json:
+                _write_json({k: (v.decode() if v is not None else None)
+                             for k, v in values.items()}, out)
+            else:
+                for k, v in values.items():
+                    if v is not None:
+                        out.write(v.decode("utf-8", "replace") + "\n")
+            if missing:
+                err.write(f"{PROG}: {', '.join(missing)}: not set for domain {args.domid}\n")
+                return 1
+            return 0
+
+        def body(t):
+            for item in items:
+                if args.action == "set":
+                    k, v = item
+                    xs.write(f"{base}/{k}", v, t)
+                    xs.set_permissions(f"{base}/{k}", [(0, xs.PERM_NONE),
+                                                       (args.domid, xs.PERM_READ)], t)
+                else:
+                    xs.rm(f"{base}/{item}", t)
+        xs.transaction(body)
+    if args.json:
+        _write_json({"domid": args.domid, args.action: [i[0] if isinstance(i, tuple) else i
+                                                        for i in items]}, out)
+    return 0
+
+
+# ------------------------------------------------------------------ hvm-info
+
+def cmd_hvm_info(args, out, err):
+    from . import hvminfo
+
+    if args.domid == 0:
+        from .errors import UsageError
+        raise UsageError("domain 0 has no HVM info table")
+    info = hvminfo.read(args.domid)
+    d = {"domid": args.domid, **info.as_dict()}
+    if args.to_xenstore:
+        from .xenstore import XenStore
+        base = f"/local/domain/{args.domid}/hvmloader/hvm-info"
+        values = info.xenstore_values()
+        with XenStore() as xs:
+            def body(t):
+                for k, v in values.items():
+                    xs.write(f"{base}/{k}", v, t)
+                    xs.set_permissions(f"{base}/{k}", [(0, xs.PERM_NONE),
+                                                       (args.domid, xs.PERM_READ)], t)
+            xs.transaction(body)
+        d["xenstore"] = {f"{base}/{k}": v for k, v in values.items()}
+    if args.json:
+        _write_json(d, out)
+        return 0
+    out.write(f"HVM info table of domain {args.domid} at {d['address']:#x} "
+              f"({d['length']} bytes, checksum OK)\n")
+    out.write(f"  vcpus:              {d['nr_vcpus']} (online: "
+              f"{','.join(map(str, d['vcpus_online'])) or 'none'})\n")
+    out.write(f"  APIC mode:          {d['apic_mode']}\n")
+    out.write(f"  low memory end:     {d['low_mem_end']:#x} ({d['low_mem_end'] >> 20} MiB)\n")
+    rs = d["reserved_mem_start"]
+    out.write(f"  reserved from:      {rs:#x}\n" if rs else "  reserved from:      none\n")
+    hm = d["high_mem_end"]
+    out.write(f"  high memory end:    {hm:#x}\n" if hm else "  high memory end:    none\n")
+    for k, v in d.get("xenstore", {}).items():
+        out.write(f"  wrote {k} = {v}\n")
     return 0
 
 
@@ -492,7 +652,8 @@ def build_parser():
                          "page, its own image, the debug self-test window at 4-8 MiB, the "
                          "reserved area from 0xFC000000) and the guest's low RAM.  Prints a "
                          "memory map and the minimum guest memory; exit 1 on any conflict.")
-    lay.add_argument("image", metavar="IMAGE")
+    lay.add_argument("image", metavar="IMAGE|DIR",
+                     help="an xcmod image, or a `build --format xen` directory")
     lay.add_argument("--memory", type=_int, metavar="MiB", help="guest memory in MiB")
     _add_placement_args(lay)
     lay.add_argument("--json", action="store_true", help="machine-readable output")
@@ -502,15 +663,69 @@ def build_parser():
                         description="Copy IMAGE into the RAM of paused HVM domain DOMID at "
                         "--base (after hvmloader), read it back to verify, then write "
                         "/local/domain/DOMID/hvmloader/modules/{address,length,count} in one "
-                        "xenstore transaction, read-only for the guest.  Nothing is written "
-                        "if any check fails.  Run between `xl create -p` and `xl unpause`.")
-    ld.add_argument("image", metavar="IMAGE")
+                        "xenstore transaction, read-only for the guest.  Given a `build "
+                        "--format xen` DIR instead, place smbios.bin and acpi.bin "
+                        "page-aligned and write the four keys stock hvmloader reads, "
+                        "hvmloader/{smbios,acpi}/{address,length}.  Nothing is written if "
+                        "any check fails.  Run between `xl create -p` and `xl unpause`.")
+    ld.add_argument("image", metavar="IMAGE|DIR")
     ld.add_argument("--domid", type=_int, required=True, help="target domain (never 0)")
     _add_placement_args(ld)
     ld.add_argument("--force", action="store_true",
                     help="load even if the domain is running (never domain 0)")
+    ld.add_argument("--measure", metavar="FILE",
+                    help="read back from guest RAM hvmloader's image (needs --hvmloader) and "
+                    "every module/block, and write their SHA-256 and a PCR-style chain as JSON")
     ld.add_argument("--json", action="store_true", help="print what was done as JSON")
     ld.set_defaults(func=cmd_load)
+
+    k = sub.add_parser("keys", help="list, get, set or remove hvmloader's xenstore keys",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Manage the keys hvmloader reads from "
+                       "/local/domain/DOMID (xen/include/public/hvm/hvm_xs_strings.h: "
+                       "hvmloader/*, bios-strings/*).  Names and values are validated; "
+                       "set and rm are one transaction, and set keys are read-only for "
+                       "the guest.",
+                       epilog="examples:\n"
+                       "  xcmod keys known                       # every key and its kind\n"
+                       "  xcmod keys list --domid 5\n"
+                       "  xcmod keys set --domid 5 bios-strings/system-manufacturer=ACME "
+                       "bios-strings/oem-1=rack7\n"
+                       "  xcmod keys get --domid 5 hvmloader/acpi/address\n"
+                       "  xcmod keys rm --domid 5 bios-strings/oem-1\n")
+    ksub = k.add_subparsers(dest="action", metavar="ACTION")
+    ksub.required = True
+    for action, helptext, nargs, meta in (
+            ("list", "every hvmloader/* and bios-strings/* key the domain has", None, None),
+            ("get", "print values; exit 1 if one is not set", "+", "KEY"),
+            ("set", "write validated values in one transaction", "+", "KEY=VALUE"),
+            ("rm", "remove keys in one transaction", "+", "KEY"),
+            ("known", "every key hvmloader reads, with its kind", None, None)):
+        a = ksub.add_parser(action, help=helptext, description=helptext)
+        if nargs:
+            a.add_argument("keys", nargs=nargs, metavar=meta,
+                           help="relative to /local/domain/DOMID")
+        if action != "known":
+            a.add_argument("--domid", type=_int, required=True, help="the domain")
+        a.add_argument("--json", action="store_true", help="machine-readable output")
+        a.set_defaults(func=cmd_keys)
+        if not nargs:
+            a.set_defaults(keys=[])
+        if action == "known":
+            a.set_defaults(domid=None)
+
+    h = sub.add_parser("hvm-info", help="decode a guest's HVM info table",
+                       description="Read the HVM info table the domain builder left at "
+                       "0x9F800 (hvm_info_table.h) through the same mapping path load uses, "
+                       "check signature and checksum, and decode vcpus and memory ends.  "
+                       "--to-xenstore mirrors the values to "
+                       "/local/domain/DOMID/hvmloader/hvm-info/{vcpus,apic-mode,vcpu-online,"
+                       "low-mem-end,reserved-mem-start,high-mem-end}, guest read-only.")
+    h.add_argument("--domid", type=_int, required=True)
+    h.add_argument("--to-xenstore", action="store_true",
+                   help="mirror the values into xenstore (one transaction)")
+    h.add_argument("--json", action="store_true", help="machine-readable output")
+    h.set_defaults(func=cmd_hvm_info)
     return p
 
 

@@ -4,16 +4,25 @@
     >>> xcmod.load(5, open("mods.bin", "rb").read())        # doctest: +SKIP
     LoadResult(domid=5, base=2097152, length=3840, count=2, keys={...})
 
-Order, so that a failure leaves nothing behind: validate the image, check
-the domain and the layout, connect to xenstored, copy and verify guest RAM,
-and only then write the keys, in one transaction, guest read-only.
+Two formats, one procedure:
+
+* an xcmod image goes at ``base`` and is announced under
+  ``hvmloader/modules/{address,length,count}``;
+* stock blocks (``build --format xen``: smbios.bin, acpi.bin) go page-aligned
+  from ``base`` and are announced with the four keys stock hvmloader reads,
+  ``hvmloader/{smbios,acpi}/{address,length}``.
+
+Order, so that a failure leaves nothing behind: validate the input, check the
+domain and the layout, connect to xenstored, copy and verify guest RAM (and
+read back what ``measure`` asks for), and only then write the keys, in one
+transaction, guest read-only.
 """
 import errno as _errno
 from dataclasses import dataclass, field
 
-from .errors import XenError
+from .errors import UsageError, XenError
 from .format import verify_image
-from .layout import DEFAULT_BASE, plan
+from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
 
 
 def modules_path(domid):
@@ -27,33 +36,44 @@ class LoadResult:
     length: int
     count: int
     keys: dict = field(default_factory=dict)
+    blocks: list = field(default_factory=list)     # [(name, gpa, length)]
+    measurement: dict | None = None
 
     def as_dict(self):
-        return {"domid": self.domid, "base": self.base, "length": self.length,
-                "count": self.count, "keys": self.keys}
+        d = {"domid": self.domid, "base": self.base, "length": self.length,
+             "count": self.count, "keys": self.keys,
+             "blocks": [{"name": n, "address": a, "length": n_} for n, a, n_ in self.blocks]}
+        if self.measurement is not None:
+            d["measurement"] = self.measurement
+        return d
 
 
-def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None):
-    """Copy ``image`` (bytes) into domain ``domid`` at ``base`` and publish its keys."""
+def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
+    """Place ``blocks`` [(name, bytes)], copy, verify, publish ``keys_for(placed)``."""
     from .xen import XenControl
     from .xenstore import XenStore
 
     if domid == 0:
         raise XenError(_errno.EPERM, "domain 0: refusing to load into domain 0")
-    mods = verify_image(image, source=source)
-    count = len(mods) - 1
+    if measure and hvmloader_end is None:
+        raise UsageError("--measure needs --hvmloader ELF: the hvmloader image the domain "
+                         "runs is measured from guest RAM over the range its ELF loads")
     with XenControl() as xc:
         info = xc.domain_info(domid)
-        plan([("xcmod modules", len(image))], info.memory_mib, base, hvmloader_end)
-        xc.check_domain(domid, base, len(image), force=force)
+        layout = plan([(n, len(b)) for n, b in blocks], info.memory_mib, base, hvmloader_end)
+        placed = [(blk.name, blk.start, blob) for blk, (_, blob) in zip(layout.blocks, blocks)]
+        for _, gpa, blob in placed:
+            xc.check_domain(domid, gpa, len(blob), force=force)
         with XenStore() as xs:
             if xs.read(f"/local/domain/{domid}") is None:
                 raise XenError(_errno.ENOENT, f"domain {domid}: /local/domain/{domid} is "
                                f"not in xenstore")
-            xc.copy_to_guest(domid, base, image)
-            root = modules_path(domid)
-            keys = {f"{root}/address": f"{base:#x}", f"{root}/length": f"{len(image):#x}",
-                    f"{root}/count": str(count)}
+            for _, gpa, blob in placed:
+                xc.copy_to_guest(domid, gpa, blob)
+            measurement = None
+            if measure:
+                measurement = _measure(xc, domid, placed, hvmloader_end)
+            keys = keys_for(placed)
 
             def publish(t):
                 for path, value in keys.items():
@@ -61,4 +81,68 @@ def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, sourc
                     # Owner dom0, nobody else but the guest, which may only read.
                     xs.set_permissions(path, [(0, xs.PERM_NONE), (domid, xs.PERM_READ)], t)
             xs.transaction(publish)
-    return LoadResult(domid, base, len(image), count, keys)
+    return keys, [(n, g, len(b)) for n, g, b in placed], measurement
+
+
+def _measure(xc, domid, placed, hvmloader_end):
+    """SHA-256 of hvmloader's range and every block, as read back from guest RAM."""
+    from .manifest import measure
+    items = [("hvmloader", xc.read_from_guest(domid, HVMLOADER_PHYSICAL_ADDRESS,
+                                             hvmloader_end - HVMLOADER_PHYSICAL_ADDRESS))]
+    if len(placed) == 1:        # an image: one item per module, as build --manifest has
+        from .format import iter_modules
+        _, gpa, image = placed[0]
+        back = xc.read_from_guest(domid, gpa, len(image))
+        items += [(f"module {i} {m.type_name}", back[m.offset:m.offset + m.length])
+                  for i, m in enumerate(iter_modules(back))]
+    else:
+        items += [(name, xc.read_from_guest(domid, gpa, len(blob))) for name, gpa, blob in placed]
+    doc = measure(items)
+    doc["domid"] = domid
+    doc["regions"] = ([{"name": "hvmloader", "address": HVMLOADER_PHYSICAL_ADDRESS,
+                        "length": hvmloader_end - HVMLOADER_PHYSICAL_ADDRESS}] +
+                      [{"name": n, "address": g, "length": len(b)} for n, g, b in placed])
+    return doc
+
+
+def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None,
+         measure=False):
+    """Copy xcmod ``image`` (bytes) into domain ``domid`` at ``base`` and publish its keys."""
+    mods = verify_image(image, source=source)
+    count = len(mods) - 1
+    root = modules_path(domid)
+
+    def keys_for(placed):
+        _, gpa, blob = placed[0]
+        return {f"{root}/address": f"{gpa:#x}", f"{root}/length": f"{len(blob):#x}",
+                f"{root}/count": str(count)}
+    keys, placed, m = _load_blocks(domid, [("xcmod modules", image)], keys_for, force,
+                                   hvmloader_end, base, measure)
+    return LoadResult(domid, base, len(image), count, keys, placed, m)
+
+
+def load_stock(domid, smbios_block=None, acpi_block=None, base=DEFAULT_BASE, force=False,
+               hvmloader_end=None, source=None, measure=False):
+    """Copy stock hvmloader blocks into ``domid`` and write the four keys hvmloader reads."""
+    from . import stock
+    blocks = []
+    if smbios_block:
+        list(stock.iter_smbios_block(smbios_block, f"{source}/{stock.SMBIOS_FILE}"))
+        blocks.append(("SMBIOS block", smbios_block))
+    if acpi_block:
+        stock.parse_acpi_block(acpi_block, f"{source}/{stock.ACPI_FILE}")
+        blocks.append(("ACPI block", acpi_block))
+    if not blocks:
+        raise UsageError(f"{source}: both blocks are empty: nothing to load")
+
+    def keys_for(placed):
+        keys = {}
+        for name, gpa, blob in placed:
+            kind = "smbios" if name.startswith("SMBIOS") else "acpi"
+            root = f"/local/domain/{domid}/hvmloader/{kind}"
+            keys[f"{root}/address"] = f"{gpa:#x}"
+            keys[f"{root}/length"] = f"{len(blob):#x}"
+        return keys
+    keys, placed, m = _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base,
+                                   measure)
+    return LoadResult(domid, base, sum(n for _, _, n in placed), len(blocks), keys, placed, m)

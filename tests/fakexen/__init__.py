@@ -87,7 +87,26 @@ def xs(d, *args):
     return subprocess.run(list(args), env=client_env(d), capture_output=True, text=True)
 
 
-def create(d, domid, memory_mib, pv=False, running=False):
+# What libxc's build_hvm_info() and libxl leave in a new HVM guest at
+# HVM_INFO_PADDR (hvm_info_table.h), written here independently of xcmod.
+HVM_INFO_PADDR = 0x9F800
+FAKE_RESERVED_MEM_PGSTART = 0xFEFF0      # libxc: ioreq_server_pfn(0)
+
+
+def hvm_info_table(memory_mib, vcpus):
+    import struct
+    low = min(memory_mib << 20, 0xF0000000) >> 12
+    high = ((memory_mib << 20) - 0xF0000000 + (1 << 32)) >> 12 if memory_mib << 20 > 0xF0000000 else 0
+    online = bytearray(16)
+    for i in range(vcpus):
+        online[i // 8] |= 1 << (i % 8)
+    t = bytearray(struct.pack("<8sIBBxxIIII16s", b"HVM INFO", 48, 0, 1, vcpus, low,
+                              FAKE_RESERVED_MEM_PGSTART, high, bytes(online)))
+    t[12] = -sum(t) & 0xFF
+    return bytes(t)
+
+
+def create(d, domid, memory_mib, pv=False, running=False, vcpus=1):
     dom = os.path.join(d, f"dom{domid}")
     os.makedirs(dom, exist_ok=True)
     with open(os.path.join(dom, "info"), "w") as f:
@@ -95,6 +114,9 @@ def create(d, domid, memory_mib, pv=False, running=False):
                 f"memory_mib={memory_mib}\n")
     with open(os.path.join(dom, "ram"), "wb") as f:
         f.truncate(memory_mib << 20)
+        if not pv and memory_mib << 20 > HVM_INFO_PADDR + 48:
+            f.seek(HVM_INFO_PADDR)
+            f.write(hvm_info_table(memory_mib, vcpus))
     start_xenstored(d)
     r = xs(d, "xenstore-write", f"/local/domain/{domid}/domid", str(domid))
     if r.returncode:

@@ -13,6 +13,7 @@ def main(argv):
     c.add_argument("--memory-mib", type=int, required=True)
     c.add_argument("--pv", action="store_true")
     c.add_argument("--running", action="store_true")
+    c.add_argument("--vcpus", type=int, default=1)
     r = sub.add_parser("read-ram", help="raw guest RAM bytes to stdout")
     r.add_argument("--domid", type=int, required=True)
     r.add_argument("--gpa", type=lambda s: int(s, 0), required=True)
@@ -23,7 +24,7 @@ def main(argv):
     a = p.parse_args(argv)
     d = state_dir()
     if a.cmd == "create":
-        create(d, a.domid, a.memory_mib, a.pv, a.running)
+        create(d, a.domid, a.memory_mib, a.pv, a.running, a.vcpus)
     elif a.cmd == "read-ram":
         sys.stdout.buffer.write(read_ram(d, a.domid, a.gpa, a.length))
     elif a.cmd == "xs-read":

@@ -1,0 +1,253 @@
+"""Stock-block loads, launch measurement, `keys` and `hvm-info`, through the real
+cffi module and C shim, the libxenctrl double and the real xenstored."""
+import errno
+import hashlib
+import json
+import os
+import re
+import struct
+import subprocess
+
+import pytest
+
+from xcmod.errors import XenError
+
+from . import fakexen
+from .paths import real
+from .test_load import image, keys, xen  # noqa: F401  (fixtures)
+
+HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"
+DELL = real("smbios/infrasim/dell_r640_smbios.bin")
+SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
+
+
+def xs_read(d, path):
+    r = fakexen.xs(d, "xenstore-read", path)
+    return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+
+@pytest.fixture
+def blocks(tmp_path, cli):
+    d = tmp_path / "blocks"
+    assert cli("build", "--format", "xen", "-o", d, "--smbios", DELL, "--acpi", SSDT,
+               "-q").code == 0
+    return d
+
+
+def test_load_stock_blocks_writes_the_four_keys(xen, blocks, cli):
+    """A --format xen directory loads page-aligned and gets hvmloader's four keys, read-only."""
+    r = cli("load", "--domid", "5", blocks, "--json")
+    assert r.code == 0, r.err
+    smb, acp = (blocks / "smbios.bin").read_bytes(), (blocks / "acpi.bin").read_bytes()
+    root = "/local/domain/5/hvmloader"
+    s_addr, a_addr = xs_read(xen, f"{root}/smbios/address"), xs_read(xen, f"{root}/acpi/address")
+    assert re.fullmatch(r"0x[0-9a-f]+", s_addr) and re.fullmatch(r"0x[0-9a-f]+", a_addr)
+    assert xs_read(xen, f"{root}/smbios/length") == f"{len(smb):#x}"
+    assert xs_read(xen, f"{root}/acpi/length") == f"{len(acp):#x}"
+    s, a = int(s_addr, 16), int(a_addr, 16)
+    assert s == 0x200000 and a % 4096 == 0 and a >= s + len(smb)
+    assert fakexen.read_ram(xen, 5, s, len(smb)) == smb
+    assert fakexen.read_ram(xen, 5, a, len(acp)) == acp
+    perms = fakexen.xs(xen, "xenstore-ls", "-p", root).stdout
+    assert perms.count("(n0,r5)") == 4
+    assert xs_read(xen, f"{root}/modules/address") is None
+
+
+def test_stock_block_from_guest_ram_walks_like_hvmloader(xen, blocks, cli):
+    """hvmloader's u32-length walk over the block in guest RAM finds every structure."""
+    from .test_outputs import hvmloader_walk
+    assert cli("load", "--domid", "5", blocks).code == 0
+    addr = int(xs_read(xen, "/local/domain/5/hvmloader/smbios/address"), 16)
+    length = int(xs_read(xen, "/local/domain/5/hvmloader/smbios/length"), 16)
+    got = hvmloader_walk(fakexen.read_ram(xen, 5, addr, length))
+    assert [g[0] for g in got][:2] == [218, 0] and all(g.endswith(b"\0\0") for g in got)
+
+
+def _put_hvmloader(d, domid):
+    """Load Debian's hvmloader PT_LOAD segments into the guest, as libxc would."""
+    data = open(HVMLOADER, "rb").read()
+    phoff, = struct.unpack_from("<I", data, 0x1C)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
+    ram = os.path.join(d, f"dom{domid}", "ram")
+    end = 0
+    with open(ram, "r+b") as f:
+        for i in range(phnum):
+            p_type, off, _, paddr, filesz, memsz, _, _ = struct.unpack_from(
+                "<IIIIIIII", data, phoff + i * phentsize)
+            if p_type == 1:
+                f.seek(paddr)
+                f.write(data[off:off + filesz])
+                end = max(end, paddr + memsz)
+    return end
+
+
+def test_measure_reads_back_hvmloader_and_modules(xen, image, cli, tmp_path):  # noqa: F811
+    """--measure digests hvmloader's range and each module as read back from guest RAM."""
+    end = _put_hvmloader(xen, 5)
+    path, man = tmp_path / "m.bin", tmp_path / "launch.json"
+    path.write_bytes(image)
+    r = cli("load", "--domid", "5", path, "--hvmloader", HVMLOADER, "--measure", man)
+    assert r.code == 0, r.err
+    m = json.loads(man.read_text())
+    hv = fakexen.read_ram(xen, 5, 0x100000, end - 0x100000)
+    assert m["items"][0]["name"] == "hvmloader"
+    assert m["items"][0]["sha256"] == hashlib.sha256(hv).hexdigest()
+    assert any(hv)
+    # the modules match what build --manifest says of the same image
+    man2 = tmp_path / "build.json"
+    from xcmod.format import iter_modules
+    from xcmod.manifest import measure
+    items = [(f"module {i} {mod.type_name}", image[mod.offset:mod.offset + mod.length])
+             for i, mod in enumerate(iter_modules(image))]
+    man2.write_text(json.dumps(measure(items)))
+    assert [i["sha256"] for i in m["items"][1:]] == \
+        [i["sha256"] for i in json.loads(man2.read_text())["items"]]
+    pcr = bytes(32)
+    for item in m["items"]:
+        pcr = hashlib.sha256(pcr + bytes.fromhex(item["sha256"])).digest()
+    assert m["pcr"] == pcr.hex()
+
+
+def test_measure_needs_hvmloader(xen, image, cli, tmp_path):  # noqa: F811
+    """--measure without --hvmloader is refused before anything is written."""
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    r = cli("load", "--domid", "5", path, "--measure", tmp_path / "x.json")
+    assert r.code == 1 and "--hvmloader" in r.err
+    assert keys(xen) == "" and not any(fakexen.read_ram(xen, 5, 0x200000, len(image)))
+
+
+def test_empty_block_dir_changes_nothing(xen, cli, tmp_path):
+    """A directory with no blocks loads nothing and writes no key."""
+    (tmp_path / "empty").mkdir()
+    r = cli("load", "--domid", "5", tmp_path / "empty")
+    assert r.code == 1 and "neither smbios.bin nor acpi.bin" in r.err
+    assert keys(xen) == ""
+
+
+@pytest.mark.parametrize("fn", ["xs_transaction_start", "xs_transaction_end"])
+def test_transaction_start_and_commit_failures_leave_no_keys(xen, image, mocker, fn):  # noqa: F811
+    """A failing transaction start or commit is one XenError with errno, and no key."""
+    import xcmod
+    from xcmod import xenstore
+    ffi, lib = xenstore._xen()
+
+    class Failing:
+        def __getattr__(self, name):
+            return getattr(lib, name)
+
+    def fail(h, *a):
+        if fn == "xs_transaction_end":
+            lib.xs_transaction_end(h, a[0], True)
+        ffi.errno = errno.EIO
+        return 0 if fn == "xs_transaction_start" else False
+    setattr(Failing, fn, staticmethod(fail))
+    mocker.patch.object(xenstore, "_xen", lambda: (ffi, Failing()))
+    with pytest.raises(XenError) as e:
+        xcmod.load(5, image)
+    assert e.value.errno == errno.EIO and fn.split("_", 1)[1] in str(e.value)
+    assert keys(xen) == ""
+
+
+# ----------------------------------------------------------------------- keys
+
+def test_keys_match_the_installed_header():
+    """Every key in Debian's hvm_xs_strings.h is known to `keys`, and nothing else of hvmloader's."""
+    from xcmod import keys as K
+    text = open("/usr/include/xen/hvm/hvm_xs_strings.h").read()
+    header = set(re.findall(r'#define HVM_XS_\w+\s+"([^"]+)"', text))
+    leaves = {k for k in header if not any(o.startswith(k + "/") for o in header)}
+    leaves.discard("bios-strings/oem-%d")
+    ours = {k for k in K.KEYS if not k.startswith(("hvmloader/modules/", "hvmloader/hvm-info/"))}
+    assert ours - K.MASTER_ONLY == leaves
+    assert K.kind_of("bios-strings/oem-99") and not K.kind_of("bios-strings/oem-100")
+
+
+def test_keys_set_get_list_rm(xen, cli):
+    """keys set writes validated values read-only for the guest; get, list and rm see them."""
+    r = cli("keys", "set", "--domid", "5", "bios-strings/system-manufacturer=ACME",
+            "hvmloader/acpi/address=4096", "bios-strings/oem-1=rack 7")
+    assert r.code == 0, r.err
+    base = "/local/domain/5"
+    assert xs_read(xen, f"{base}/hvmloader/acpi/address") == "0x1000"
+    assert fakexen.xs(xen, "xenstore-ls", "-p", f"{base}/bios-strings").stdout.count("(n0,r5)") == 2
+    assert cli("keys", "get", "--domid", "5", "bios-strings/oem-1").out == "rack 7\n"
+    lst = json.loads(cli("keys", "list", "--domid", "5", "--json").out)["keys"]
+    assert lst == {"hvmloader/acpi/address": "0x1000",
+                   "bios-strings/system-manufacturer": "ACME", "bios-strings/oem-1": "rack 7"}
+    assert cli("keys", "rm", "--domid", "5", "bios-strings/oem-1").code == 0
+    g = cli("keys", "get", "--domid", "5", "bios-strings/oem-1")
+    assert g.code == 1 and "not set" in g.err
+
+
+@pytest.mark.parametrize("arg,needle", [
+    ("bios-strings/system-manufactuer=X", "did you mean bios-strings/system-manufacturer"),
+    ("hvmloader/acpi/address=banana", "not an address"),
+    ("hvmloader/smbios/default_battery=2", "must be 0 or 1"),
+    ("hvmloader/bios=grub", "rombios, seabios, ovmf"),
+    ("bios-strings/oem-100=x", "not a key hvmloader reads"),
+    ("bios-strings/bios-vendor=", "empty"),
+])
+def test_keys_set_validates_all_before_writing(xen, cli, arg, needle):
+    """One bad name or value among several: one line, exit 1, nothing written."""
+    r = cli("keys", "set", "--domid", "5", "bios-strings/system-version=1", arg)
+    assert r.code == 1 and needle in r.err and r.err.count("\n") == 1, r.err
+    assert xs_read(xen, "/local/domain/5/bios-strings/system-version") is None
+
+
+def test_keys_refuse_dom0_and_unknown_domains(xen, cli):
+    """set/rm never touch domain 0; a domain not in xenstore is named."""
+    assert "domain 0" in cli("keys", "set", "--domid", "0", "bios-strings/oem-1=x").err
+    r = cli("keys", "list", "--domid", "9")
+    assert r.code == 1 and "/local/domain/9 is not in xenstore" in r.err
+
+
+# ------------------------------------------------------------------- hvm-info
+
+def test_hvm_info_struct_matches_the_header(tmp_path):
+    """The construct layout of hvm_info_table has the real header's offsets."""
+    from xcmod.format import field_offsets
+    from xcmod.hvminfo import HVM_INFO_PADDR, SIZE, hvm_info_table
+    fields = [f for f in field_offsets(hvm_info_table) if f]
+    src = tmp_path / "h.c"
+    src.write_text("#include <stdio.h>\n#include <stddef.h>\n#include <stdint.h>\n"
+                   "#include <xen/hvm/hvm_info_table.h>\nint main(void){\n"
+                   + "".join(f'printf("{f} %zu\\n", offsetof(struct hvm_info_table, {f}));\n'
+                             for f in fields)
+                   + 'printf("size %zu\\npaddr %d\\n", sizeof(struct hvm_info_table), '
+                     'HVM_INFO_PADDR);\nreturn 0;}\n')
+    subprocess.run(["cc", "-o", str(tmp_path / "h"), str(src)], check=True)
+    out = dict(l.split() for l in subprocess.run([str(tmp_path / "h")], capture_output=True,
+                                                 text=True, check=True).stdout.splitlines())
+    offs = field_offsets(hvm_info_table)
+    assert {f: int(out[f]) for f in fields} == {f: offs[f] for f in fields}
+    assert int(out["size"]) == SIZE and int(out["paddr"]) == HVM_INFO_PADDR
+
+
+def test_hvm_info_decodes_and_mirrors(xen, cli):
+    """hvm-info decodes vcpus and memory ends; --to-xenstore mirrors them read-only."""
+    fakexen.create(xen, 8, 64, vcpus=3)
+    r = cli("hvm-info", "--domid", "8", "--json", "--to-xenstore")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["nr_vcpus"] == 3 and d["vcpus_online"] == [0, 1, 2]
+    assert d["low_mem_end"] == 64 << 20 and d["high_mem_end"] is None
+    assert d["reserved_mem_start"] == fakexen.FAKE_RESERVED_MEM_PGSTART << 12
+    base = "/local/domain/8/hvmloader/hvm-info"
+    assert xs_read(xen, f"{base}/vcpus") == "3"
+    assert xs_read(xen, f"{base}/low-mem-end") == "0x4000000"
+    assert fakexen.xs(xen, "xenstore-ls", "-p", base).stdout.count("(n0,r8)") == 6
+    text = cli("hvm-info", "--domid", "8").out
+    assert "vcpus:              3 (online: 0,1,2)" in text
+
+
+def test_hvm_info_bad_checksum_and_pv(xen, cli):
+    """A corrupted table or a PV domain: one clear line, exit 1."""
+    ram = os.path.join(xen, "dom5", "ram")
+    with open(ram, "r+b") as f:
+        f.seek(0x9F800 + 16)
+        f.write(b"\x07")
+    r = cli("hvm-info", "--domid", "5")
+    assert r.code == 1 and "checksum invalid" in r.err and "0x9f80c" in r.err
+    fakexen.create(xen, 6, 32, pv=True)
+    assert "not an HVM guest" in cli("hvm-info", "--domid", "6").err

@@ -1,0 +1,104 @@
+"""The HVM info table the domain builder leaves for hvmloader.
+
+xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR
+(0x9F800), written by libxc (build_hvm_info()) and completed by libxl
+(vcpus, APIC mode, online map), checksummed so its ``length`` bytes sum to 0.
+``tests/test_hvminfo.py`` checks these offsets against the real header with
+the C compiler.
+"""
+from dataclasses import dataclass
+
+from construct import Bytes, Int8ul, Int32ul, Padding, Struct
+
+from .errors import FormatError
+from .format import checksum8, struct_parse
+
+HVM_INFO_PFN = 0x09F
+HVM_INFO_OFFSET = 0x800
+HVM_INFO_PADDR = (HVM_INFO_PFN << 12) + HVM_INFO_OFFSET
+HVM_MAX_VCPUS = 128
+SIGNATURE = b"HVM INFO"
+PAGE_SHIFT = 12
+
+hvm_info_table = Struct(
+    "signature" / Bytes(8),
+    "length" / Int32ul,
+    "checksum" / Int8ul,
+    "apic_mode" / Int8ul,
+    Padding(2),
+    "nr_vcpus" / Int32ul,
+    "low_mem_pgend" / Int32ul,
+    "reserved_mem_pgstart" / Int32ul,
+    "high_mem_pgend" / Int32ul,
+    "vcpu_online" / Bytes((HVM_MAX_VCPUS + 7) // 8),
+)
+SIZE = hvm_info_table.sizeof()     # 48
+
+
+@dataclass(frozen=True)
+class HvmInfo:
+    length: int
+    checksum: int
+    apic_mode: int
+    nr_vcpus: int
+    low_mem_pgend: int
+    reserved_mem_pgstart: int
+    high_mem_pgend: int
+    vcpu_online: bytes
+
+    @property
+    def online_vcpus(self):
+        return [i for i in range(HVM_MAX_VCPUS) if self.vcpu_online[i // 8] >> (i % 8) & 1]
+
+    def as_dict(self):
+        # "If a field is zero, the corresponding range does not exist."
+        return {"address": HVM_INFO_PADDR, "length": self.length, "checksum_ok": True,
+                "apic_mode": self.apic_mode, "nr_vcpus": self.nr_vcpus,
+                "vcpus_online": self.online_vcpus,
+                "low_mem_end": self.low_mem_pgend << PAGE_SHIFT,
+                "reserved_mem_start": (self.reserved_mem_pgstart << PAGE_SHIFT
+                                       if self.reserved_mem_pgstart else None),
+                "high_mem_end": (self.high_mem_pgend << PAGE_SHIFT
+                                 if self.high_mem_pgend else None)}
+
+    def xenstore_values(self):
+        """What ``hvm-info --to-xenstore`` writes under hvmloader/hvm-info/."""
+        d = self.as_dict()
+        return {"vcpus": str(self.nr_vcpus), "apic-mode": str(self.apic_mode),
+                "vcpu-online": ",".join(map(str, self.online_vcpus)),
+                "low-mem-end": f"{d['low_mem_end']:#x}",
+                "reserved-mem-start": f"{d['reserved_mem_start'] or 0:#x}",
+                "high-mem-end": f"{d['high_mem_end'] or 0:#x}"}
+
+
+def parse(data, source=None):
+    """Validate and decode a table read from HVM_INFO_PADDR."""
+    data = bytes(data)
+    t = struct_parse(hvm_info_table, data, 0, source)
+    if t.signature != SIGNATURE:
+        raise FormatError(f"no HVM info table: signature {t.signature!r}, not 'HVM INFO'",
+                          source=source, offset=HVM_INFO_PADDR)
+    if not SIZE <= t.length <= len(data):
+        raise FormatError(f"HVM info table length {t.length} invalid", source=source,
+                          offset=HVM_INFO_PADDR + 8)
+    if checksum8(data[:t.length]):
+        raise FormatError("HVM info table checksum invalid", source=source,
+                          offset=HVM_INFO_PADDR + 12)
+    return HvmInfo(t.length, t.checksum, t.apic_mode, t.nr_vcpus, t.low_mem_pgend,
+                   t.reserved_mem_pgstart, t.high_mem_pgend, bytes(t.vcpu_online))
+
+
+def read(domid, xc=None):
+    """Read and decode domain ``domid``'s table through the C shim's mapping path."""
+    from .xen import XenControl
+    if xc is None:
+        with XenControl() as xc:
+            return read(domid, xc)
+    import errno
+    from .errors import XenError
+    info = xc.domain_info(domid)
+    if not info.hvm:
+        raise XenError(errno.EINVAL, f"domain {domid}: not an HVM guest, it has no HVM "
+                       f"info table")
+    raw = xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE)
+    return parse(raw, source=f"domain {domid}")

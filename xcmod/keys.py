@@ -1,0 +1,118 @@
+"""hvmloader's xenstore keys (xen/include/public/hvm/hvm_xs_strings.h).
+
+Every key hvmloader reads lives under /local/domain/<domid>/.  ``KEYS`` lists
+them with a validator; ``tests/test_keys.py`` checks the list against the
+installed header, so a key the header gains or loses fails a test.
+"""
+import re
+
+from .errors import UsageError
+
+_ADDRESS = "address"       # hvmloader parses with strtoll(s, NULL, 0): write 0x...
+_LENGTH = "length"
+_BOOL01 = "0|1"
+_TEXT = "text"
+
+# name -> (kind, description).  The order follows hvm_xs_strings.h.
+KEYS = {
+    "hvmloader/bios": ("rombios|seabios|ovmf", "firmware hvmloader hands over to"),
+    "hvmloader/generation-id-address": (_ADDRESS, "VM generation ID location"),
+    "hvmloader/allow-memory-relocate": (_BOOL01, "may hvmloader relocate RAM for PCI"),
+    "hvmloader/pci/xen-platform-pci-bar-uc": (_BOOL01, "map the platform PCI BAR UC"),
+    "hvmloader/acpi/address": (_ADDRESS, "stock ACPI pass-through block"),
+    "hvmloader/acpi/length": (_LENGTH, "stock ACPI pass-through block"),
+    "hvmloader/smbios/address": (_ADDRESS, "stock SMBIOS pass-through block"),
+    "hvmloader/smbios/length": (_LENGTH, "stock SMBIOS pass-through block"),
+    "hvmloader/smbios/default_battery": (_BOOL01, "add hvmloader's default battery"),
+    "bios-strings/bios-vendor": (_TEXT, "SMBIOS type 0 vendor"),
+    "bios-strings/bios-version": (_TEXT, "SMBIOS type 0 version"),
+    "bios-strings/system-manufacturer": (_TEXT, "SMBIOS type 1 manufacturer"),
+    "bios-strings/system-product-name": (_TEXT, "SMBIOS type 1 product name"),
+    "bios-strings/system-version": (_TEXT, "SMBIOS type 1 version"),
+    "bios-strings/system-serial-number": (_TEXT, "SMBIOS type 1 serial number"),
+    "bios-strings/baseboard-manufacturer": (_TEXT, "SMBIOS type 2 manufacturer"),
+    "bios-strings/baseboard-product-name": (_TEXT, "SMBIOS type 2 product name"),
+    "bios-strings/baseboard-version": (_TEXT, "SMBIOS type 2 version"),
+    "bios-strings/baseboard-serial-number": (_TEXT, "SMBIOS type 2 serial number"),
+    "bios-strings/baseboard-asset-tag": (_TEXT, "SMBIOS type 2 asset tag"),
+    "bios-strings/baseboard-location-in-chassis": (_TEXT, "SMBIOS type 2 location"),
+    "bios-strings/enclosure-manufacturer": (_TEXT, "SMBIOS type 3 manufacturer"),
+    "bios-strings/enclosure-serial-number": (_TEXT, "SMBIOS type 3 serial number"),
+    "bios-strings/enclosure-asset-tag": (_TEXT, "SMBIOS type 3 asset tag"),
+    "bios-strings/battery-manufacturer": (_TEXT, "SMBIOS type 22 manufacturer"),
+    "bios-strings/battery-device-name": (_TEXT, "SMBIOS type 22 device name"),
+    # xcmod's own (module format, and the hvm-info mirror)
+    "hvmloader/modules/address": (_ADDRESS, "xcmod module image (xcmod load)"),
+    "hvmloader/modules/length": (_LENGTH, "xcmod module image (xcmod load)"),
+    "hvmloader/modules/count": ("count", "modules in the image (xcmod load)"),
+}
+# Keys of Xen master that 4.17's header does not have yet.
+MASTER_ONLY = frozenset({"hvmloader/pci/xen-platform-pci-bar-uc"})
+# "bios-strings/oem-%d": 1 to 99 OEM strings for SMBIOS type 11.
+OEM_KEY = re.compile(r"bios-strings/oem-([1-9][0-9]?)\Z")
+HVM_INFO_KEYS = ("vcpus", "apic-mode", "vcpu-online", "low-mem-end", "reserved-mem-start",
+                 "high-mem-end")
+for _k in HVM_INFO_KEYS:
+    KEYS[f"hvmloader/hvm-info/{_k}"] = ("mirror", "HVM info table mirror (xcmod hvm-info)")
+# Roots `keys list` walks.
+ROOTS = ("hvmloader", "bios-strings")
+# hvmloader copies strings into fixed buffers; its xenstore reads are bounded by
+# the xenstore page (XENSTORE_PAYLOAD_MAX 4096), SMBIOS strings have no limit
+# of their own, but a string over 255 bytes is almost surely a mistake.
+MAX_TEXT = 255
+
+
+def kind_of(name):
+    if name in KEYS:
+        return KEYS[name][0]
+    if OEM_KEY.match(name):
+        return _TEXT
+    return None
+
+
+def check_name(name):
+    """The key's kind, or UsageError naming the nearest known key."""
+    kind = kind_of(name)
+    if kind is None:
+        import difflib
+        near = difflib.get_close_matches(name, list(KEYS) + ["bios-strings/oem-1"], 1)
+        hint = f"; did you mean {near[0]}?" if near else " (see `xcmod keys known`)"
+        raise UsageError(f"{name}: not a key hvmloader reads{hint}")
+    return kind
+
+
+def check_value(name, value):
+    """Validate ``value`` for key ``name``; return it as written to xenstore."""
+    kind = check_name(name)
+    if kind == _ADDRESS:
+        try:
+            n = int(value, 0)
+        except ValueError:
+            raise UsageError(f"{name}: {value!r} is not an address") from None
+        if not 0 < n < 1 << 32:
+            raise UsageError(f"{name}: {value} is outside hvmloader's 32-bit address space")
+        return f"{n:#x}"
+    if kind in (_LENGTH, "count"):
+        try:
+            n = int(value, 0)
+        except ValueError:
+            raise UsageError(f"{name}: {value!r} is not a number") from None
+        if not 0 < n < 1 << 32:
+            raise UsageError(f"{name}: {value} is out of range")
+        return f"{n:#x}" if kind == _LENGTH else str(n)
+    if kind == _BOOL01:
+        if value not in ("0", "1"):
+            raise UsageError(f"{name}: must be 0 or 1, not {value!r}")
+        return value
+    if kind == "mirror":
+        raise UsageError(f"{name}: written by `xcmod hvm-info --to-xenstore` only")
+    if "|" in kind:
+        if value not in kind.split("|"):
+            raise UsageError(f"{name}: must be one of {kind.replace('|', ', ')}, not {value!r}")
+        return value
+    if not value:
+        raise UsageError(f"{name}: empty; hvmloader treats an empty string as unset "
+                         f"(use `keys rm`)")
+    if len(value.encode()) > MAX_TEXT or not value.isprintable():
+        raise UsageError(f"{name}: must be printable text of at most {MAX_TEXT} bytes")
+    return value
