@@ -53,14 +53,12 @@ uint32_t xcmod_crc32(uint32_t crc, const uint8_t *p, uint32_t len)
 /* CRC of a module with its checksum field read as zero. */
 static uint32_t module_crc(const uint8_t *m, uint32_t length)
 {
-    uint32_t crc = ~0u, i;
+    static const uint8_t zero[4];
+    uint32_t crc;
 
-    for ( i = 0; i < length; i++ )
-    {
-        uint8_t b = (i >= OFF_CHECKSUM && i < OFF_CHECKSUM + 4) ? 0 : m[i];
-        crc = crc_byte(crc, b);
-    }
-    return ~crc;
+    crc = xcmod_crc32(0, m, OFF_CHECKSUM);
+    crc = xcmod_crc32(crc, zero, 4);
+    return xcmod_crc32(crc, m + OFF_CHECKSUM + 4, length - OFF_CHECKSUM - 4);
 }
 
 static uint32_t align_up(uint32_t v)

@@ -174,3 +174,14 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
     h = subprocess.run([sys.executable, "-m", "xcmod", "--help"], capture_output=True,
                        text=True, cwd=ROOT)
     assert h.returncode == 0 and "examples:" in h.stdout
+
+
+def test_every_command_is_registered_for_lazy_parsing():
+    """The COMMANDS list that picks the one parser to build names every command there is."""
+    from xcmod import cli
+    full = cli.build_parser()
+    assert set(full._subparsers._group_actions[0].choices) == set(cli.COMMANDS)
+    for name in cli.COMMANDS:            # each one parses its own --help
+        with pytest.raises(SystemExit) as e:
+            cli.build_parser(name).parse_args([name, "--help"])
+        assert e.value.code == 0

@@ -251,3 +251,41 @@ def test_hvm_info_bad_checksum_and_pv(xen, cli):
     assert r.code == 1 and "checksum invalid" in r.err and "0x9f80c" in r.err
     fakexen.create(xen, 6, 32, pv=True)
     assert "not an HVM guest" in cli("hvm-info", "--domid", "6").err
+
+
+# --------------------------------------------------------------- guest-tables
+
+@pytest.mark.qemu
+def test_guest_tables_read_what_seabios_built(xen, cli, tmp_path):
+    """On RAM a real SeaBIOS filled, guest-tables finds what dmidecode and an RSDP walk find."""
+    from .test_host import _fwdump_module
+    fw = _fwdump_module()
+    work = tmp_path / "work"
+    work.mkdir()
+    ram = fw.snapshot_ram("q35", 64, ["type=1,manufacturer=GuestCo,serial=G-1"], [], str(work))
+    fakexen.create(xen, 9, 128)
+    os.replace(ram, os.path.join(xen, "dom9", "ram"))
+    dump, adir = tmp_path / "g.dmi", tmp_path / "acpi"
+    r = cli("guest-tables", "--domid", "9", "--smbios-dump", dump, "--acpi-dir", adir, "--json")
+    assert r.code == 0, r.err
+    ours = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
+                          text=True, check=True).stdout
+    theirs = subprocess.run(["dmidecode", "--no-sysfs", "-d", os.path.join(xen, "dom9", "ram")],
+                            capture_output=True, text=True, check=True).stdout
+    assert ours[ours.index("Handle "):] == theirs[theirs.index("Handle "):]
+    assert "Manufacturer: GuestCo" in ours
+    want = fw.acpi_tables(os.path.join(xen, "dom9", "ram"))
+    got = {n[:-4]: (adir / n).read_bytes() for n in os.listdir(adir)}
+    assert sorted(got.values()) == sorted(want.values())
+    d = json.loads(r.out)
+    assert all(t["checksum_ok"] for t in d["acpi"]["tables"])
+
+
+def test_guest_tables_without_firmware(xen, cli):
+    """A guest whose firmware has not run yet: both parts say what is missing."""
+    r = cli("guest-tables", "--domid", "5")
+    assert r.code == 0
+    assert "no SMBIOS entry point" in r.out and "no RSDP" in r.out
+    r = cli("guest-tables", "--domid", "5", "--smbios-dump", "/tmp/never.dmi")
+    assert r.code == 1 and "no SMBIOS entry point" in r.err
+    assert not os.path.exists("/tmp/never.dmi")

@@ -141,3 +141,19 @@ def test_fuzzer_finds_nothing_in_a_short_run(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Done" in r.stderr and "ERROR" not in r.stderr
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(sorted(IMAGES)), where=st.floats(0, 1, exclude_max=True),
+       xor=st.integers(1, 255))
+def test_compiled_reader_in_the_extension_agrees(name, where, xor):
+    """xcmod.creader (the C reader inside xcmod._xen, used by load) rejects every flip
+    exactly as the Python walk does, and accepts the intact image."""
+    from xcmod.creader import check_image
+    data = bytearray(IMAGES[name])
+    length, count = check_image(bytes(data))
+    assert (length, count) == (len(data), len(verify_image(bytes(data))) - 1)
+    data[int(where * len(data))] ^= xor
+    with pytest.raises(FormatError) as c:
+        check_image(bytes(data))
+    assert (c.value.offset, c.value.message) == _py_error(bytes(data))

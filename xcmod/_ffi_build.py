@@ -2,7 +2,8 @@
 
 Compiled against Debian libxen-dev's real <xenctrl.h> and <xenstore.h> and
 linked with libxenctrl and libxenstore; it carries the C shim
-csrc/xcmod_load.c.  The cdefs live in csrc/cdefs/*.h, mirroring the real
+csrc/xcmod_load.c and the reference reader csrc/xcmod_reader.c (so `load`
+validates images with the very code hvmloader would run).  The cdefs live in csrc/cdefs/*.h, mirroring the real
 headers, with `...` where the compiler supplies layouts and values.
 """
 import os
@@ -11,7 +12,7 @@ from cffi import FFI
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CSRC = os.path.join(ROOT, "csrc")
-CDEFS = ("xenctrl.h", "xenstore.h", "xcmod_load.h")
+CDEFS = ("xenctrl.h", "xenstore.h", "xcmod_load.h", "xcmod_reader.h")
 
 ffi = FFI()
 for name in CDEFS:
@@ -27,8 +28,10 @@ ffi.set_source(
     #include <xenctrl.h>
     #include <xenstore.h>
     #include "xcmod_load.h"
+    #include "xcmod_reader.h"
     """,
-    sources=[os.path.relpath(os.path.join(CSRC, "xcmod_load.c"), ROOT)],
+    sources=[os.path.relpath(os.path.join(CSRC, n), ROOT)
+             for n in ("xcmod_load.c", "xcmod_reader.c")],
     include_dirs=[CSRC],
     libraries=["xenctrl", "xenstore"],
     extra_compile_args=["-std=gnu11", "-Wall"],

@@ -358,8 +358,8 @@ def cmd_load(args, out, err):
         smb, acp = stock.read_dir(args.image)
         r = loader.load_stock(args.domid, smb, acp, **common)
     else:
-        from .image import read
-        r = loader.load(args.domid, read(args.image), **common)
+        with open(args.image, "rb") as f:
+            r = loader.load(args.domid, f.read(), **common)
     if args.measure:
         atomic_write(args.measure, (json.dumps(r.measurement, indent=2) + "\n").encode())
     if args.json:
@@ -500,6 +500,53 @@ def cmd_hvm_info(args, out, err):
     return 0
 
 
+# --------------------------------------------------------------- guest-tables
+
+def cmd_guest_tables(args, out, err):
+    from . import guest
+    from .errors import XcmodError
+    from .fileio import write_all
+    from .smbios import dump_bin
+
+    g = guest.read(args.domid)
+    files = []
+    if args.smbios_dump:
+        if g.smbios is None:
+            raise XcmodError(g.smbios_error)
+        files.append((args.smbios_dump, dump_bin(g.smbios)))
+    if args.acpi_dir:
+        if g.rsdp_address is None:
+            raise XcmodError(g.acpi_error)
+        tables = [t for _, t in g.tables]
+        files.append((os.path.join(args.acpi_dir, "RSDP.dat"), g.rsdp))
+        files += [(os.path.join(args.acpi_dir, n), t.raw)
+                  for n, t in zip(_acpi_file_names(tables), tables)]
+    write_all(files)
+    d = g.as_dict()
+    if args.json:
+        _write_json(d, out)
+        return 0
+    if g.smbios is not None:
+        out.write(f"SMBIOS {d['smbios']['version']}: {len(g.smbios.structures)} structures "
+                  f"({'; '.join(g.smbios.notes)})\n")
+        for s in g.smbios.structures:
+            strings = ", ".join(x.decode("latin-1") for x in s.strings)
+            out.write(f"  type {s.type:<3} handle {s.handle:#06x}  {strings}\n")
+    else:
+        out.write(f"SMBIOS: {g.smbios_error}\n")
+    if g.rsdp_address is not None:
+        out.write(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables\n")
+        for addr, t in g.tables:
+            out.write(f"  {t.signature:<4} at {addr:#010x} {t.length:>7} bytes  OEM "
+                      f"{t.oem_id!r} {t.oem_table_id!r}  checksum "
+                      f"{'OK' if t.checksum_ok else 'BAD'}\n")
+    else:
+        out.write(f"ACPI: {g.acpi_error}\n")
+    for path, blob in files:
+        out.write(f"wrote {path} ({len(blob)} bytes)\n")
+    return 0
+
+
 # ---------------------------------------------------------------------- main
 
 def _add_placement_args(parser):
@@ -522,6 +569,8 @@ def _hvmloader_end(args):
 
 
 XEN_CHOICES = ("4.17", "master")
+COMMANDS = ("build", "fields", "inspect", "verify", "extract", "export", "layout", "load",
+            "keys", "hvm-info", "guest-tables")
 
 BUILD_DESCRIPTION = """\
 Build what a guest should see of the host's firmware.  Sources are read, the
@@ -543,11 +592,35 @@ examples:
 """
 
 
-def build_parser():
+class _Skip:
+    """Stands in for the parser of a command that is not being run: every
+    call (add_argument, set_defaults, add_subparsers...) does nothing."""
+
+    def __getattr__(self, name):
+        return lambda *a, **k: _Skip()
+
+
+class _OnlyOne:
+    """Registers every command (so `xcmod --help` lists them all) but builds
+    the arguments of ``only`` alone: a command pays for its own parser only."""
+
+    def __init__(self, sub, only):
+        self.sub, self.only = sub, only
+
+    def add_parser(self, name, **kw):
+        if self.only is None or name == self.only:
+            return self.sub.add_parser(name, **kw)
+        self.sub.add_parser(name, help=kw.get("help"))
+        return _Skip()
+
+
+def build_parser(only=None):
+    """The argument parser; with ``only``, just that command's arguments are defined."""
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
+    real_sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    real_sub.required = True
+    sub = _OnlyOne(real_sub, only)
 
     b = sub.add_parser("build", help="build a module image (or stock hvmloader blocks) from "
                        "host firmware, under a pass-through policy",
@@ -726,13 +799,28 @@ def build_parser():
                    help="mirror the values into xenstore (one transaction)")
     h.add_argument("--json", action="store_true", help="machine-readable output")
     h.set_defaults(func=cmd_hvm_info)
+
+    gt = sub.add_parser("guest-tables", help="read the SMBIOS and ACPI tables a guest ended "
+                        "up with", description="Read, from paused domain DOMID through the "
+                        "mapping path load uses, the SMBIOS entry point in the F-segment and "
+                        "its table, and every ACPI table reachable from the RSDP; write them "
+                        "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
+                        "(--acpi-dir, SIG.dat per table).  Pause the guest first "
+                        "(`xl pause`) once its firmware has run.")
+    gt.add_argument("--domid", type=_int, required=True)
+    gt.add_argument("--smbios-dump", metavar="FILE", help="dmidecode --dump-bin file to write")
+    gt.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
+    gt.add_argument("--json", action="store_true", help="machine-readable output")
+    gt.set_defaults(func=cmd_guest_tables)
     return p
 
 
 def main(argv=None, out=None, err=None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = argv[0] if argv and not argv[0].startswith("-") else None
+    parser = build_parser(only=first if first in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:

@@ -20,8 +20,8 @@ transaction, guest read-only.
 import errno as _errno
 from dataclasses import dataclass, field
 
+from .creader import check_image
 from .errors import UsageError, XenError
-from .format import verify_image
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
 
 
@@ -108,8 +108,7 @@ def _measure(xc, domid, placed, hvmloader_end):
 def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None,
          measure=False):
     """Copy xcmod ``image`` (bytes) into domain ``domid`` at ``base`` and publish its keys."""
-    mods = verify_image(image, source=source)
-    count = len(mods) - 1
+    _, count = check_image(image, source=source)
     root = modules_path(domid)
 
     def keys_for(placed):

@@ -209,6 +209,13 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
         kept = _chase_leaks(kept, sensitive, report, scrubber)
     for s in kept:
         report.add("smbios", _structure_name(s), "passed")
+    n_oem = sum(1 for s in kept if s.type >= 128)
+    if fmt == "xen" and n_oem > 1:
+        # smbios.c: do_struct(smbios_type_vendor_oem_init(p)) counts the whole
+        # OEM run as one structure in the entry point's structure count.
+        report.add("smbios", f"{n_oem} OEM structures", "warning",
+                   "hvmloader counts all OEM structures as one in its entry point, so "
+                   "readers that trust the count (dmidecode) see only the first 2 of them")
     out = SmbiosTable(kept, table.major, table.minor, table.docrev, table.entry_point,
                       table.source)
     return out, sensitive

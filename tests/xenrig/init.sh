@@ -1,0 +1,29 @@
+#!/bin/sh
+# /init of the rig's dom0 initramfs: bring up the Xen control plane the way
+# xencommons does, then run /rig/job.sh and report its status on the console.
+export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin:/usr/lib/xen-4.17/bin
+export HOME=/root LANG=C.UTF-8
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm /tmp /run /var/run/xen /var/run/xenstored /var/lib/xen \
+         /var/lib/xenstored /var/log/xen /root
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /tmp
+for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
+    insmod /lib/modules/$m.ko || echo "RIG: insmod $m failed"
+done
+mount -t xenfs xenfs /proc/xen
+echo "RIG: dom0 up"
+xenstored --pid-file /var/run/xenstored.pid >/var/log/xen/xenstored.log 2>&1
+for i in $(seq 1 50); do xenstore-read / >/dev/null 2>&1 && break; sleep 0.1; done
+xen-init-dom0 >/var/log/xen/init-dom0.log 2>&1 || echo "RIG: xen-init-dom0 failed"
+echo "RIG: xenstored up"
+[ -d /data ] || mkdir -p /data
+cd /data
+sh /rig/job.sh
+status=$?
+echo "XEN-RUN-EXIT $status"
+sync
+poweroff -f
