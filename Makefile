@@ -12,12 +12,12 @@ FUZZ_SECONDS ?= 60
 # Debian packages the project and its tests need.
 DEB_PACKAGES := build-essential clang libclang-rt-14-dev \
                 libxen-dev xen-utils-4.17 dmidecode acpica-tools \
-                qemu-system-x86 seabios ipxe-qemu python3-dev
+                qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend
 
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
-.PHONY: all setup test soak fuzz bench clean freestanding fake-xen
+.PHONY: all setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen
 
 all: $(BUILD)/xcmod-read freestanding
 
@@ -76,6 +76,17 @@ test: all fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
 # open fds, mappings or RSS (not part of `make test`).
 soak: all fake-xen
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest -m soak -s tests/test_soak.py
+
+# The real stack under QEMU TCG (tests/xenrig): Xen 4.17, a Debian dom0, xl,
+# xenstored and Debian's hvmloader; packages downloaded once into build/xenrig.
+test-xen: all
+	$(PYTHON) -m pytest -m xen tests/test_xen_rig.py
+
+# Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
+# with the script's status (see README, "Running on real Xen").
+xen-run: all
+	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir]"; exit 2; }
+	$(PYTHON) -m tests.xenrig run "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 
 bench: all fake-xen
 	$(PYTHON) -m benchmarks

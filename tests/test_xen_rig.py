@@ -33,6 +33,7 @@ def rig(tmp_path_factory):
     from xcmod.format import build_image
     data = tmp_path_factory.mktemp("rigdata")
     shutil.copy(os.path.join(xenrig.HERE, "scenario.py"), data)
+    shutil.copy(os.path.join(xenrig.ROOT, "examples", "create-with-modules.sh"), data)
     null = open(os.devnull, "w")
     assert main(["build", "-q", "-o", str(data / "mods.bin"), "--smbios", SMBIOS_SRC,
                  "--acpi", SSDT], null, sys.stderr) == 0
@@ -131,6 +132,15 @@ def test_stock_hvmloader_consumes_the_blocks(rig):
     assert all(t["checksum_ok"] for t in tables)
     files = [base64.b64decode(v) for v in g["acpi_files"].values()]
     assert open(SSDT, "rb").read() in files           # reachable from the guest's RSDP
+
+
+def test_example_script_creates_loads_and_unpauses(rig):
+    """examples/create-with-modules.sh works as shipped: domain running, keys written."""
+    r = rig[0]["example-script"]
+    assert r["rc"] == 0, r["err"]
+    assert r["address"] == "0x200000"
+    assert "running with mods.bin" in r["out"]
+    assert "test-hvm" in r["xl_list"]
 
 
 def test_load_is_a_small_fraction_of_domain_creation(rig):

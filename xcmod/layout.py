@@ -6,7 +6,7 @@ blocks page-aligned from a base (0x200000 by default: hvmloader is loaded at
 0x100000 and the design reserves its first MiB) and refuses any overlap, any
 block beyond the guest's low RAM, and any base that is not page-aligned.
 """
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .errors import UsageError
 
@@ -19,12 +19,11 @@ PCI_MEM_START = 0xF0000000                       # config.h: default MMIO hole s
 RESERVED_MEMBASE = 0xFC000000                    # config.h
 
 
-@dataclass(frozen=True)
-class Region:
-    name: str
-    start: int
-    end: int            # exclusive
-    kind: str           # "fixed", "image", "limit"
+# Plain classes, not dataclasses: `load` imports this module, and under a slow
+# CPU (the TCG rig) importing dataclasses costs more than the whole load.
+class Region(namedtuple("Region", "name start end kind")):
+    """[start, end) of guest memory; kind is "fixed", "image" or "limit"."""
+    __slots__ = ()
 
     def overlaps(self, other):
         return self.start < other.end and other.start < self.end
@@ -84,12 +83,12 @@ def hvmloader_end_from_elf(path):
     return end
 
 
-@dataclass
 class Layout:
-    memory_mib: int | None
-    lowmem_end: int | None
-    regions: list          # fixed + placed, sorted by start
-    blocks: list           # the placed image blocks, in placement order
+    def __init__(self, memory_mib, lowmem_end, regions, blocks):
+        self.memory_mib = memory_mib      # None when not given
+        self.lowmem_end = lowmem_end
+        self.regions = regions            # fixed + placed, sorted by start
+        self.blocks = blocks              # the placed image blocks, in placement order
 
     @property
     def end(self):

@@ -18,8 +18,6 @@ read back what ``measure`` asks for), and only then write the keys, in one
 transaction, guest read-only.
 """
 import errno as _errno
-from dataclasses import dataclass, field
-
 from .creader import check_image
 from .errors import UsageError, XenError
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
@@ -29,15 +27,18 @@ def modules_path(domid):
     return f"/local/domain/{domid}/hvmloader/modules"
 
 
-@dataclass
 class LoadResult:
-    domid: int
-    base: int
-    length: int
-    count: int
-    keys: dict = field(default_factory=dict)
-    blocks: list = field(default_factory=list)     # [(name, gpa, length)]
-    measurement: dict | None = None
+    """What a load did (a plain class: see layout.Region on import cost)."""
+
+    def __init__(self, domid, base, length, count, keys=None, blocks=None, measurement=None):
+        self.domid, self.base, self.length, self.count = domid, base, length, count
+        self.keys = keys or {}
+        self.blocks = blocks or []            # [(name, gpa, length)]
+        self.measurement = measurement
+
+    def __repr__(self):
+        return (f"LoadResult(domid={self.domid}, base={self.base}, length={self.length}, "
+                f"count={self.count}, keys={self.keys!r})")
 
     def as_dict(self):
         d = {"domid": self.domid, "base": self.base, "length": self.length,

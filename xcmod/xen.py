@@ -5,7 +5,7 @@ Every call's return code is checked here and turned into :class:`XenError`
 compiled module is imported on first use only.
 """
 import errno as _errno
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .errors import XenError
 
@@ -27,14 +27,9 @@ def _xen():
     return _xen.ffi, _xen.lib
 
 
-@dataclass(frozen=True)
-class DomainInfo:
-    domid: int
-    hvm: bool
-    paused: bool
-    dying: bool
-    max_memkb: int
-    nr_pages: int
+class DomainInfo(namedtuple("DomainInfo", "domid hvm paused dying max_memkb nr_pages")):
+    """xcmod_domain_info (a namedtuple: see layout.Region on import cost)."""
+    __slots__ = ()
 
     @property
     def memory_mib(self):

@@ -259,12 +259,20 @@ def prepare():
     return xen, vmlinuz, build_initramfs(vmlinuz)
 
 
-def run(script, data_dir=None, timeout=300, out=None, prepared=None):
+def _quiet(line):
+    """Xen's and the guests' own console chatter, shown only with XENRIG_VERBOSE=1."""
+    return line.startswith(("(XEN)", "(d")) or not line.strip()
+
+
+def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=None):
     """Boot the rig, run ``script`` in dom0, stream the console to ``out``.
 
-    Returns (exit status, console text).  Status 124 if the script did not
-    finish within ``timeout`` seconds, 125 if QEMU or Xen died first.
+    Returns (exit status, full console text).  Status 124 if the script did
+    not finish within ``timeout`` seconds, 125 if QEMU or Xen died first; then
+    the console's last 40 lines are printed whatever the verbosity.
     """
+    if verbose is None:
+        verbose = os.environ.get("XENRIG_VERBOSE") == "1"
     out = out or sys.stdout
     xen, vmlinuz, initrd = prepared or prepare()
     job = job_cpio(script, data_dir)
@@ -283,6 +291,7 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None):
     sel = selectors.DefaultSelector()
     sel.register(p.stdout, selectors.EVENT_READ)
     text, status, deadline = [], None, time.monotonic() + timeout
+    started = False          # dom0's init is up: from here on the console is the job's
     pending = b""
     try:
         while status is None:
@@ -303,8 +312,10 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None):
             for raw in lines:
                 line = raw.decode("utf-8", "replace").rstrip("\r")
                 text.append(line)
-                out.write(line + "\n")
-                out.flush()
+                started = started or "RIG: dom0 up" in line
+                if verbose or (started and not _quiet(line)):
+                    out.write(line + "\n")
+                    out.flush()
                 m = EXIT_RE.search(line)
                 if m:
                     status = int(m.group(1))

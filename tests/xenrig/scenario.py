@@ -142,6 +142,14 @@ def main():
     os.unlink("/tmp/mem.img")
     sh("xl", "destroy", str(s))
 
+    # --- the example domain-creation script, as shipped ---------------------
+    rc, out, err, _ = sh("sh", "/data/create-with-modules.sh", CFG, "/data/mods.bin")
+    e = int(sh("xl", "domid", "test-hvm")[1] or -1)
+    state = sh("xl", "list", "test-hvm")[1].decode()
+    result("example-script", rc=rc, out=out.decode(), err=err,
+           address=xs_read(f"/local/domain/{e}/hvmloader/modules/address"), xl_list=state)
+    sh("xl", "destroy", "test-hvm")
+
     # --- benchmark: load of a 64 KiB image vs xl create -p ------------------
     b, t_create = create("bench-hvm")
     rc, _, err, t_load = xcmod("load", "--domid", b, "/data/bench.bin")
