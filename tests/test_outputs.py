@@ -256,6 +256,10 @@ def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
     assert f"Manufacturer: {t1['manufacturer']}" in text
     assert f"Product Name: {t1['product']}" in text
     assert t1["serial"] not in text and t1["uuid"] not in text.lower()
+    for spec in params["smbios"][2:4]:               # baseboard and chassis
+        kv = dict(x.split("=", 1) for x in spec.split(",")[1:])
+        assert kv["serial"] not in text and kv["asset"] not in text
+        assert kv["manufacturer"] in text
     oem = [kv.split("=", 1)[1] for s in params["smbios"] if s.startswith("type=11")
            for kv in s.split(",")[1:]]
     assert all(o in text for o in oem)

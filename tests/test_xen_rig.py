@@ -117,7 +117,8 @@ def test_stock_blocks_load_with_the_four_keys(rig):
 
 def test_stock_hvmloader_consumes_the_blocks(rig):
     """Stock hvmloader ran and the guest's SMBIOS/ACPI carry what passed, and no host serial."""
-    assert rig[0]["hvmloader-ran"]["invoked"]
+    ran = rig[0]["hvmloader-ran"]
+    assert ran["invoked"] and ran["unpause"] == 0 and ran["pause"] == 0   # xl unpause/pause
     g = rig[0]["guest-tables"]
     assert g["rc"] == 0, g["err"]
     text = g["dmidecode"]

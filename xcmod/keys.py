@@ -81,24 +81,24 @@ def check_name(name):
     return kind
 
 
+def _u32(name, value, what):
+    """A positive 32-bit number (hvmloader reads these with strtoll(s, NULL, 0))."""
+    try:
+        n = int(value, 0)
+    except ValueError:
+        raise UsageError(f"{name}: {value!r} is not {what}") from None
+    if not 0 < n < 1 << 32:
+        raise UsageError(f"{name}: {value} is outside hvmloader's 32-bit range")
+    return n
+
+
 def check_value(name, value):
     """Validate ``value`` for key ``name``; return it as written to xenstore."""
     kind = check_name(name)
     if kind == _ADDRESS:
-        try:
-            n = int(value, 0)
-        except ValueError:
-            raise UsageError(f"{name}: {value!r} is not an address") from None
-        if not 0 < n < 1 << 32:
-            raise UsageError(f"{name}: {value} is outside hvmloader's 32-bit address space")
-        return f"{n:#x}"
+        return f"{_u32(name, value, 'an address'):#x}"
     if kind in (_LENGTH, "count"):
-        try:
-            n = int(value, 0)
-        except ValueError:
-            raise UsageError(f"{name}: {value!r} is not a number") from None
-        if not 0 < n < 1 << 32:
-            raise UsageError(f"{name}: {value} is out of range")
+        n = _u32(name, value, "a number")
         return f"{n:#x}" if kind == _LENGTH else str(n)
     if kind == _BOOL01:
         if value not in ("0", "1"):
