@@ -145,7 +145,7 @@ def test_example_script_creates_loads_and_unpauses(rig):
 
 
 def test_load_is_a_small_fraction_of_domain_creation(rig):
-    """Report xcmod load (64 KiB) against xl create -p of the same domain (no timing assert)."""
+    """Report xcmod load (64 KiB) against xl create -p, best of 3 each (no timing assert)."""
     b = rig[0]["bench"]
     assert b["rc"] == 0, b["err"]
     print(f"\nrig: xl create -p {b['xl_create_seconds']:.2f} s, python -m xcmod load "

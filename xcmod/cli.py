@@ -346,7 +346,6 @@ def cmd_layout(args, out, err):
 def cmd_load(args, out, err):
     from . import loader
     from .errors import UsageError
-    from .fileio import atomic_write
 
     if args.measure:
         d = os.path.dirname(os.path.abspath(args.measure))
@@ -362,6 +361,7 @@ def cmd_load(args, out, err):
         with open(args.image, "rb") as f:
             r = loader.load(args.domid, f.read(), **common)
     if args.measure:
+        from .fileio import atomic_write      # (tempfile: only when there is a file)
         atomic_write(args.measure, _json_text(r.measurement).encode())
     if args.json:
         _write_json(r.as_dict(), out)

@@ -150,14 +150,20 @@ def main():
            address=xs_read(f"/local/domain/{e}/hvmloader/modules/address"), xl_list=state)
     sh("xl", "destroy", "test-hvm")
 
-    # --- benchmark: load of a 64 KiB image vs xl create -p ------------------
-    b, t_create = create("bench-hvm")
-    rc, _, err, t_load = xcmod("load", "--domid", b, "/data/bench.bin")
-    rc2, _, _, t_py = sh("python3", "-c", "pass")
-    result("bench", rc=rc, err=err, xl_create_seconds=t_create, load_seconds=t_load,
-           python_pass_seconds=t_py, image_bytes=os.path.getsize("/data/bench.bin"))
-    sh("xl", "destroy", str(b))
-
+    # --- benchmark: load of a 64 KiB image vs xl create -p, best of 3 --------
+    creates, loads, rcs, errs = [], [], [], []
+    for i in range(3):
+        b, t_create = create(f"bench-hvm{i}")
+        rc, _, err, t_load = xcmod("load", "--domid", b, "/data/bench.bin")
+        creates.append(t_create)
+        loads.append(t_load)
+        rcs.append(rc)
+        errs.append(err)
+        sh("xl", "destroy", str(b))
+    t_py = min(sh("python3", "-c", "pass")[3] for _ in range(3))
+    result("bench", rc=max(rcs), err="".join(errs), xl_create_seconds=min(creates),
+           load_seconds=min(loads), python_pass_seconds=t_py,
+           image_bytes=os.path.getsize("/data/bench.bin"))
 
 if __name__ == "__main__":
     main()
