@@ -12,7 +12,8 @@ FUZZ_SECONDS ?= 60
 # Debian packages the project and its tests need.
 DEB_PACKAGES := build-essential clang libclang-rt-14-dev \
                 libxen-dev xen-utils-4.17 dmidecode acpica-tools \
-                qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend
+                qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend \
+                qemu-system-xen
 
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h

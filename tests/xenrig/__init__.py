@@ -39,8 +39,11 @@ EXTRACT = os.path.join(BUILD, "root")
 DOWNLOAD = ["xen-hypervisor-4.17-amd64", "busybox-static"]   # + the kernel, resolved below
 XEN_BIN = "/usr/lib/xen-4.17/bin"
 TOOLS = [f"{XEN_BIN}/xl", f"{XEN_BIN}/xenstored", f"{XEN_BIN}/xen-init-dom0",
-         f"{XEN_BIN}/libxl-save-helper", "/usr/sbin/dmidecode", "/usr/bin/python3.11"]
+         f"{XEN_BIN}/libxl-save-helper", f"{XEN_BIN}/xenconsoled", "/usr/sbin/dmidecode", "/usr/bin/python3.11"]
 TOOLS += sorted(glob.glob("/usr/bin/xenstore*"))
+# qemu-xen, the real device model, for the benchmark domain (test-hvm-qemu.cfg)
+QEMU_XEN = "/usr/libexec/xen-qemu-system-i386"
+TOOLS.append(QEMU_XEN)
 FILES = ["/usr/lib/xen-4.17/boot/hvmloader", "/usr/share/seabios/bios-256k.bin",
          "/usr/lib/python3/dist-packages/_cffi_backend.cpython-311-x86_64-linux-gnu.so"]
 XEN_MODULES = ["xen-evtchn", "xen-privcmd", "xenfs/xenfs", "xen-gntdev", "xen-gntalloc"]
@@ -227,10 +230,11 @@ def build_initramfs(vmlinuz):
     c.symlink("usr/bin/python3", "python3.11")
     c.symlink("usr/sbin/xl", f"{XEN_BIN}/xl")
     c.tree(stage, "/")
+    c.tree("/usr/share/qemu/keymaps", "usr/share/qemu/keymaps")
     c.file("usr/local/bin/dm-standin", open(os.path.join(HERE, "dm_standin.py"), "rb").read())
     c.file("usr/local/bin/readback", open(readback, "rb").read())
-    c.file("etc/xen/test-hvm.cfg", open(os.path.join(HERE, "test-hvm.cfg"), "rb").read(),
-           0o644)
+    for cfg in ("test-hvm.cfg", "test-hvm-qemu.cfg"):
+        c.file(f"etc/xen/{cfg}", open(os.path.join(HERE, cfg), "rb").read(), 0o644)
     c.file("etc/xen/xl.conf", b"# defaults\n", 0o644)
     c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     c.file("etc/group", b"root:x:0:\n", 0o644)

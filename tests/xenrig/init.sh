@@ -19,6 +19,8 @@ echo "RIG: dom0 up"
 xenstored --pid-file /var/run/xenstored.pid >/var/log/xen/xenstored.log 2>&1
 for i in $(seq 1 50); do xenstore-read / >/dev/null 2>&1 && break; sleep 0.1; done
 xen-init-dom0 >/var/log/xen/init-dom0.log 2>&1 || echo "RIG: xen-init-dom0 failed"
+mkdir -p /var/log/xen/console
+xenconsoled --pid-file=/var/run/xenconsoled.pid --log=none >/dev/null 2>&1 || echo "RIG: xenconsoled failed"
 echo "RIG: xenstored up"
 [ -d /data ] || mkdir -p /data
 cd /data
