@@ -207,7 +207,8 @@ def test_keys_refuse_dom0_and_unknown_domains(xen, cli):
 def test_hvm_info_struct_matches_the_header(tmp_path):
     """The construct layout of hvm_info_table has the real header's offsets."""
     from xcmod.format import field_offsets
-    from xcmod.hvminfo import HVM_INFO_PADDR, SIZE, hvm_info_table
+    from xcmod.hvminfo import HVM_INFO_PADDR, LOW_MEM_PGEND_OFFSET, SIZE, table_struct
+    hvm_info_table = table_struct()
     fields = [f for f in field_offsets(hvm_info_table) if f]
     src = tmp_path / "h.c"
     src.write_text("#include <stdio.h>\n#include <stddef.h>\n#include <stdint.h>\n"
@@ -222,6 +223,7 @@ def test_hvm_info_struct_matches_the_header(tmp_path):
     offs = field_offsets(hvm_info_table)
     assert {f: int(out[f]) for f in fields} == {f: offs[f] for f in fields}
     assert int(out["size"]) == SIZE and int(out["paddr"]) == HVM_INFO_PADDR
+    assert int(out["low_mem_pgend"]) == LOW_MEM_PGEND_OFFSET
 
 
 def test_hvm_info_decodes_and_mirrors(xen, cli):
@@ -239,6 +241,25 @@ def test_hvm_info_decodes_and_mirrors(xen, cli):
     assert fakexen.xs(xen, "xenstore-ls", "-p", base).stdout.count("(n0,r8)") == 6
     text = cli("hvm-info", "--domid", "8").out
     assert "vcpus:              3 (online: 0,1,2)" in text
+
+
+def test_load_limit_follows_the_hvm_info_table(xen, image, tmp_path, cli):  # noqa: F811
+    """load refuses an image past the guest's low RAM as the HVM info table gives it,
+    even where max_memkb (which counts video RAM too) would have room."""
+    fakexen.create(xen, 8, 32)
+    with open(os.path.join(xen, "dom8", "ram"), "r+b") as f:   # 24 MiB of RAM, as with
+        f.seek(0x9F800)                                         # videoram=8 in the rig
+        f.write(fakexen.hvm_info_table(24, 1))
+    big = tmp_path / "big.bin"
+    from xcmod import acpi
+    from xcmod.acpi import encode_acpi_module
+    from xcmod.format import build_image
+    dsdt = acpi.load_table(real("acpi/lenovo-x1c6/DSDT.aml"))
+    big.write_bytes(build_image([encode_acpi_module([dsdt] * 100)]))   # ~15 MiB
+    r = cli("load", "--domid", "8", big, "--base", "0x900000")          # ends past 24 MiB
+    assert r.code == 1 and "guest low RAM (0x1800000, from the guest's HVM info table)" in r.err
+    assert keys(xen, 8) == ""
+    assert not any(fakexen.read_ram(xen, 8, 0x900000, 4096))
 
 
 def test_hvm_info_bad_checksum_and_pv(xen, cli):

@@ -125,7 +125,7 @@ def test_force_loads_into_a_running_domain(xen, image):
     ("open", "Xen control interface", False),
     ("getinfo", "cannot get domain information", False),
     ("map", "cannot map guest memory", False),
-    ("map-after:1", "cannot map guest memory", True),
+    ("map-after:2", "cannot map guest memory", True),   # 1st map: the HVM info table
     ("lose-writes", "read back differs", False),
 ])
 def test_injected_libxc_failures(xen, big_image, monkeypatch, cli, tmp_path, knob, needle, touched):

@@ -105,6 +105,14 @@ def test_dom0_and_running_domains_are_refused_untouched(rig):
     assert run["untouched"] and run["image_absent"] and run["keys"] is None
 
 
+def test_load_limit_is_the_guests_ram_not_max_memkb(rig):
+    """An image ending past the 24 MiB of guest RAM (32 MiB max_memkb) is refused untouched."""
+    r = rig[0]["refuse-past-lowmem"]
+    assert 0x900000 + r["size"] > (MEMORY_MIB - VIDEORAM_MIB) << 20
+    assert 0x900000 + r["size"] < MEMORY_MIB << 20
+    assert r["rc"] == 1 and "from the guest's HVM info table" in r["err"] and r["untouched"]
+
+
 def test_stock_blocks_load_with_the_four_keys(rig):
     """The --format xen blocks land page-aligned under the four stock keys."""
     r = rig[0]["load-stock"]

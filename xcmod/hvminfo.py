@@ -6,12 +6,10 @@ xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR
 ``tests/test_hvminfo.py`` checks these offsets against the real header with
 the C compiler.
 """
-from dataclasses import dataclass
-
-from construct import Bytes, Int8ul, Int32ul, Padding, Struct
+from collections import namedtuple
+from functools import lru_cache
 
 from .errors import FormatError
-from .format import checksum8, struct_parse
 
 HVM_INFO_PFN = 0x09F
 HVM_INFO_OFFSET = 0x800
@@ -20,31 +18,48 @@ HVM_MAX_VCPUS = 128
 SIGNATURE = b"HVM INFO"
 PAGE_SHIFT = 12
 
-hvm_info_table = Struct(
-    "signature" / Bytes(8),
-    "length" / Int32ul,
-    "checksum" / Int8ul,
-    "apic_mode" / Int8ul,
-    Padding(2),
-    "nr_vcpus" / Int32ul,
-    "low_mem_pgend" / Int32ul,
-    "reserved_mem_pgstart" / Int32ul,
-    "high_mem_pgend" / Int32ul,
-    "vcpu_online" / Bytes((HVM_MAX_VCPUS + 7) // 8),
-)
-SIZE = hvm_info_table.sizeof()     # 48
+SIZE = 48                          # sizeof(struct hvm_info_table)
+LOW_MEM_PGEND_OFFSET = 20          # offsetof(struct hvm_info_table, low_mem_pgend)
 
 
-@dataclass(frozen=True)
-class HvmInfo:
-    length: int
-    checksum: int
-    apic_mode: int
-    nr_vcpus: int
-    low_mem_pgend: int
-    reserved_mem_pgstart: int
-    high_mem_pgend: int
-    vcpu_online: bytes
+@lru_cache(maxsize=None)
+def table_struct():
+    """struct hvm_info_table as construct (built on first use: `load` only needs
+    :func:`low_mem_end`, and keeps construct out of its imports)."""
+    from construct import Bytes, Int8ul, Int32ul, Padding, Struct
+    return Struct(
+        "signature" / Bytes(8),
+        "length" / Int32ul,
+        "checksum" / Int8ul,
+        "apic_mode" / Int8ul,
+        Padding(2),
+        "nr_vcpus" / Int32ul,
+        "low_mem_pgend" / Int32ul,
+        "reserved_mem_pgstart" / Int32ul,
+        "high_mem_pgend" / Int32ul,
+        "vcpu_online" / Bytes((HVM_MAX_VCPUS + 7) // 8),
+    )
+
+
+def _valid(data):
+    length = int.from_bytes(data[8:12], "little")
+    return (data[:8] == SIGNATURE and SIZE <= length <= len(data)
+            and sum(data[:length]) & 0xFF == 0)
+
+
+def low_mem_end(data):
+    """End of guest low RAM per a raw table, or None if it is not a valid table."""
+    data = bytes(data)
+    if len(data) < SIZE or not _valid(data):
+        return None
+    return int.from_bytes(data[LOW_MEM_PGEND_OFFSET:LOW_MEM_PGEND_OFFSET + 4],
+                          "little") << PAGE_SHIFT
+
+
+class HvmInfo(namedtuple("HvmInfo", "length checksum apic_mode nr_vcpus low_mem_pgend "
+                                   "reserved_mem_pgstart high_mem_pgend vcpu_online")):
+    """A decoded table (a namedtuple: `load` reads this module, see layout.Region)."""
+    __slots__ = ()
 
     @property
     def online_vcpus(self):
@@ -73,8 +88,9 @@ class HvmInfo:
 
 def parse(data, source=None):
     """Validate and decode a table read from HVM_INFO_PADDR."""
+    from .format import checksum8, struct_parse
     data = bytes(data)
-    t = struct_parse(hvm_info_table, data, 0, source)
+    t = struct_parse(table_struct(), data, 0, source)
     if t.signature != SIGNATURE:
         raise FormatError(f"no HVM info table: signature {t.signature!r}, not 'HVM INFO'",
                           source=source, offset=HVM_INFO_PADDR)

@@ -110,11 +110,13 @@ def page_align(v):
     return (v + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None):
+def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_end=None):
     """Place ``blocks`` (``[(name, length), ...]``) page-aligned from ``base``.
 
     Raises UsageError naming the first conflict.  ``memory_mib`` is the
-    guest's memory; without it only the fixed areas are checked.
+    guest's memory; without it only the fixed areas are checked.  A known
+    ``lowmem_end`` (the HVM info table's low_mem_pgend, which is what
+    hvmloader sees) takes precedence over the one ``memory_mib`` implies.
     """
     if base % PAGE_SIZE:
         raise UsageError(f"base {base:#x} is not page-aligned ({PAGE_SIZE:#x})")
@@ -132,15 +134,17 @@ def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None):
                                  f"{f.name} ({f.start:#x}-{f.end - 1:#x})")
         placed.append(r)
         addr = page_align(r.end)
-    lowmem_end = None
-    if memory_mib is not None:
+    what = "from the guest's HVM info table"
+    if lowmem_end is None and memory_mib is not None:
         if memory_mib <= 0:
             raise UsageError(f"guest memory must be positive, not {memory_mib} MiB")
         lowmem_end = min(memory_mib * MIB, PCI_MEM_START)
+        what = f"{memory_mib} MiB guest"
+    if lowmem_end is not None:
         for r in placed:
             if r.end > lowmem_end:
                 raise UsageError(f"{r.name} at {r.start:#x}-{r.end - 1:#x} runs past the end "
-                                 f"of guest low RAM ({lowmem_end:#x}, {memory_mib} MiB guest); "
+                                 f"of guest low RAM ({lowmem_end:#x}, {what}); "
                                  f"needs at least {-(-r.end // MIB)} MiB")
     regions = sorted(fixed + placed, key=lambda r: r.start)
     return Layout(memory_mib, lowmem_end, regions, placed)

@@ -61,7 +61,8 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
                          "runs is measured from guest RAM over the range its ELF loads")
     with XenControl() as xc:
         info = xc.domain_info(domid)
-        layout = plan([(n, len(b)) for n, b in blocks], info.memory_mib, base, hvmloader_end)
+        layout = plan([(n, len(b)) for n, b in blocks], info.memory_mib, base, hvmloader_end,
+                      lowmem_end=_guest_lowmem_end(xc, domid, info))
         placed = [(blk.name, blk.start, blob) for blk, (_, blob) in zip(layout.blocks, blocks)]
         for _, gpa, blob in placed:
             xc.check_domain(domid, gpa, len(blob), force=force)
@@ -83,6 +84,24 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
                     xs.set_permissions(path, [(0, xs.PERM_NONE), (domid, xs.PERM_READ)], t)
             xs.transaction(publish)
     return keys, [(n, g, len(b)) for n, g, b in placed], measurement
+
+
+def _guest_lowmem_end(xc, domid, info):
+    """Where the guest's low RAM really ends: the HVM info table's low_mem_pgend.
+
+    max_memkb also counts memory the guest does not see as RAM (the device
+    model's video RAM, for one), so the table the domain builder wrote, which
+    hvmloader itself follows, is the better limit.  None (fall back to
+    max_memkb) for a PV domain, or when there is no valid table to read.
+    """
+    from .errors import XcmodError
+    from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
+    if not info.hvm or info.max_memkb * 1024 < HVM_INFO_PADDR + SIZE:
+        return None
+    try:
+        return low_mem_end(xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE))
+    except XcmodError:
+        return None
 
 
 def _measure(xc, domid, placed, hvmloader_end):

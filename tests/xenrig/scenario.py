@@ -85,6 +85,19 @@ def main():
     lst = xcmod("keys", "list", "--domid", d, "--json")[1]
     result("keys", rc=rc, err=err, listed=json.loads(lst) if lst else None,
            oem=xs_read(f"/local/domain/{d}/bios-strings/oem-1"))
+    # An image that fits max_memkb (32 MiB) but not the guest's RAM (24 MiB:
+    # video RAM is not guest RAM): refused before any byte is written.
+    from xcmod.acpi import encode_acpi_module
+    from xcmod.format import build_image
+    from xcmod.image import acpi_tables, single_module, XCMOD_TYPE_ACPI
+    ssdt = acpi_tables(single_module(mods, XCMOD_TYPE_ACPI))
+    with open("/tmp/big.bin", "wb") as f:
+        f.write(build_image([encode_acpi_module(ssdt * 34000)]))
+    before = readback(d, 0x900000, 0x1000)
+    rc, out, err, _ = xcmod("load", "--domid", d, "/tmp/big.bin", "--base", "0x900000")
+    result("refuse-past-lowmem", rc=rc, err=err, size=os.path.getsize("/tmp/big.bin"),
+           untouched=readback(d, 0x900000, 0x1000) == before)
+    os.unlink("/tmp/big.bin")
     sh("xl", "destroy", str(d))
 
     # --- refusals: domain 0 and a running domain ----------------------------
