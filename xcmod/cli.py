@@ -392,8 +392,6 @@ def cmd_keys(args, out, err):
             for r in rows:
                 out.write(f"{r['key']:<44} {r['kind']:<20} {r['what']}\n")
         return 0
-    if args.domid is None:
-        raise UsageError(f"keys {args.action}: --domid is required")
     if args.domid == 0 and args.action in ("set", "rm"):
         raise UsageError("domain 0: refusing to change hvmloader keys of domain 0")
     base = f"/local/domain/{args.domid}"
@@ -449,9 +447,7 @@ def cmd_keys(args, out, err):
             for item in items:
                 if args.action == "set":
                     k, v = item
-                    xs.write(f"{base}/{k}", v, t)
-                    xs.set_permissions(f"{base}/{k}", [(0, xs.PERM_NONE),
-                                                       (args.domid, xs.PERM_READ)], t)
+                    xs.write_for_guest(f"{base}/{k}", v, args.domid, t)
                 else:
                     xs.rm(f"{base}/{item}", t)
         xs.transaction(body)
@@ -478,9 +474,7 @@ def cmd_hvm_info(args, out, err):
         with XenStore() as xs:
             def body(t):
                 for k, v in values.items():
-                    xs.write(f"{base}/{k}", v, t)
-                    xs.set_permissions(f"{base}/{k}", [(0, xs.PERM_NONE),
-                                                       (args.domid, xs.PERM_READ)], t)
+                    xs.write_for_guest(f"{base}/{k}", v, args.domid, t)
             xs.transaction(body)
         d["xenstore"] = {f"{base}/{k}": v for k, v in values.items()}
     if args.json:

@@ -79,9 +79,7 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
 
             def publish(t):
                 for path, value in keys.items():
-                    xs.write(path, value, t)
-                    # Owner dom0, nobody else but the guest, which may only read.
-                    xs.set_permissions(path, [(0, xs.PERM_NONE), (domid, xs.PERM_READ)], t)
+                    xs.write_for_guest(path, value, domid, t)
             xs.transaction(publish)
     return keys, [(n, g, len(b)) for n, g, b in placed], measurement
 

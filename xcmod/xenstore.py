@@ -92,6 +92,11 @@ class XenStore:
         if not self.lib.xs_set_permissions(self.h, t, path.encode(), arr, len(perms)):
             self._fail("set_permissions", path)
 
+    def write_for_guest(self, path, value, domid, t=0):
+        """Write ``path`` owned by dom0 and readable, not writable, by ``domid`` alone."""
+        self.write(path, value, t)
+        self.set_permissions(path, [(0, self.PERM_NONE), (domid, self.PERM_READ)], t)
+
     def transaction(self, body, retries=MAX_TRANSACTION_RETRIES):
         """Run ``body(t)`` in a transaction, retried on EAGAIN at most ``retries`` times.
 
