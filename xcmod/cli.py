@@ -190,16 +190,8 @@ def cmd_inspect(args, out, err):
     else:
         data = read(args.image)
         kind = sniff(data)
-        if kind == "acpi":
-            desc = {"format": "xen", "blocks": [
-                {"type": "acpi", "file": args.image, "length": len(data),
-                 "tables": [stock._describe_table(t)
-                            for t in stock.parse_acpi_block(data, args.image)]}]}
-        elif kind == "smbios":
-            desc = {"format": "xen", "blocks": [
-                {"type": "smbios", "file": args.image, "length": len(data),
-                 "structures": [stock._describe_structure(s) for s in
-                                stock.parse_smbios_block(data, args.image).structures]}]}
+        if kind in ("acpi", "smbios"):
+            desc = {"format": "xen", "blocks": [stock.describe_block(kind, data, args.image)]}
         else:   # an image, or what the image reader names the problem of
             desc = describe(data, source=args.image)
     if args.json:
@@ -314,15 +306,7 @@ def _blocks_of(path):
     from .image import read
     if os.path.isdir(path):
         from . import stock
-        smb, acp = stock.read_dir(path)
-        out = []
-        if smb:
-            list(stock.iter_smbios_block(smb, os.path.join(path, stock.SMBIOS_FILE)))
-            out.append(("SMBIOS block", smb))
-        if acp:
-            stock.parse_acpi_block(acp, os.path.join(path, stock.ACPI_FILE))
-            out.append(("ACPI block", acp))
-        return out
+        return stock.validated_blocks(*stock.read_dir(path), path)
     data = read(path)
     verify_image(data, source=path)
     return [("xcmod modules", data)]

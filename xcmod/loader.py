@@ -142,13 +142,7 @@ def load_stock(domid, smbios_block=None, acpi_block=None, base=DEFAULT_BASE, for
                hvmloader_end=None, source=None, measure=False):
     """Copy stock hvmloader blocks into ``domid`` and write the four keys hvmloader reads."""
     from . import stock
-    blocks = []
-    if smbios_block:
-        list(stock.iter_smbios_block(smbios_block, f"{source}/{stock.SMBIOS_FILE}"))
-        blocks.append(("SMBIOS block", smbios_block))
-    if acpi_block:
-        stock.parse_acpi_block(acpi_block, f"{source}/{stock.ACPI_FILE}")
-        blocks.append(("ACPI block", acpi_block))
+    blocks = stock.validated_blocks(smbios_block, acpi_block, source or "")
     if not blocks:
         raise UsageError(f"{source}: both blocks are empty: nothing to load")
 

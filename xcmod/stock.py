@@ -100,20 +100,36 @@ def read_dir(directory):
     return tuple(out)
 
 
+def validated_blocks(smbios_block, acpi_block, directory):
+    """[(name, bytes)] of the non-empty blocks, each checked as hvmloader would need it."""
+    out = []
+    if smbios_block:
+        list(iter_smbios_block(smbios_block, os.path.join(directory, SMBIOS_FILE)))
+        out.append(("SMBIOS block", smbios_block))
+    if acpi_block:
+        parse_acpi_block(acpi_block, os.path.join(directory, ACPI_FILE))
+        out.append(("ACPI block", acpi_block))
+    return out
+
+
+def describe_block(kind, data, path):
+    """A JSON-ready description of one block (``kind`` "smbios" or "acpi")."""
+    d = {"type": kind, "file": path, "length": len(data)}
+    if kind == "smbios":
+        d["structures"] = [_describe_structure(s)
+                           for s in parse_smbios_block(data, path).structures]
+    else:
+        d["tables"] = [_describe_table(t) for t in parse_acpi_block(data, path)]
+    return d
+
+
 def describe_dir(directory):
     """A JSON-ready description of a stock-block directory (for inspect)."""
     smb, acp = read_dir(directory)
-    d = {"format": "xen", "blocks": []}
-    if smb is not None:
-        path = os.path.join(directory, SMBIOS_FILE)
-        t = parse_smbios_block(smb, path)
-        d["blocks"].append({"type": "smbios", "file": path, "length": len(smb),
-                            "structures": [_describe_structure(s) for s in t.structures]})
-    if acp is not None:
-        path = os.path.join(directory, ACPI_FILE)
-        d["blocks"].append({"type": "acpi", "file": path, "length": len(acp),
-                            "tables": [_describe_table(t) for t in parse_acpi_block(acp, path)]})
-    return d
+    blocks = [describe_block(kind, data, os.path.join(directory, name))
+              for kind, data, name in (("smbios", smb, SMBIOS_FILE), ("acpi", acp, ACPI_FILE))
+              if data is not None]
+    return {"format": "xen", "blocks": blocks}
 
 
 def _describe_structure(s: SmbiosStructure):
