@@ -41,16 +41,28 @@ def table_struct():
     )
 
 
-def _valid(data):
+def _problem(data):
+    """(message, offset) of the first reason ``data`` is not a valid table, or None.
+
+    Plain byte checks, no construct: `load` calls this through low_mem_end().
+    """
+    if len(data) < SIZE:
+        return f"need {SIZE} bytes for the HVM info table, {len(data)} read", HVM_INFO_PADDR
+    if data[:8] != SIGNATURE:
+        return (f"no HVM info table: signature {bytes(data[:8])!r}, not 'HVM INFO'",
+                HVM_INFO_PADDR)
     length = int.from_bytes(data[8:12], "little")
-    return (data[:8] == SIGNATURE and SIZE <= length <= len(data)
-            and sum(data[:length]) & 0xFF == 0)
+    if not SIZE <= length <= len(data):
+        return f"HVM info table length {length} invalid", HVM_INFO_PADDR + 8
+    if sum(data[:length]) & 0xFF:
+        return "HVM info table checksum invalid", HVM_INFO_PADDR + 12
+    return None
 
 
 def low_mem_end(data):
     """End of guest low RAM per a raw table, or None if it is not a valid table."""
     data = bytes(data)
-    if len(data) < SIZE or not _valid(data):
+    if _problem(data):
         return None
     return int.from_bytes(data[LOW_MEM_PGEND_OFFSET:LOW_MEM_PGEND_OFFSET + 4],
                           "little") << PAGE_SHIFT
@@ -88,18 +100,12 @@ class HvmInfo(namedtuple("HvmInfo", "length checksum apic_mode nr_vcpus low_mem_
 
 def parse(data, source=None):
     """Validate and decode a table read from HVM_INFO_PADDR."""
-    from .format import checksum8, struct_parse
+    from .format import struct_parse
     data = bytes(data)
+    problem = _problem(data)
+    if problem:
+        raise FormatError(problem[0], source=source, offset=problem[1])
     t = struct_parse(table_struct(), data, 0, source)
-    if t.signature != SIGNATURE:
-        raise FormatError(f"no HVM info table: signature {t.signature!r}, not 'HVM INFO'",
-                          source=source, offset=HVM_INFO_PADDR)
-    if not SIZE <= t.length <= len(data):
-        raise FormatError(f"HVM info table length {t.length} invalid", source=source,
-                          offset=HVM_INFO_PADDR + 8)
-    if checksum8(data[:t.length]):
-        raise FormatError("HVM info table checksum invalid", source=source,
-                          offset=HVM_INFO_PADDR + 12)
     return HvmInfo(t.length, t.checksum, t.apic_mode, t.nr_vcpus, t.low_mem_pgend,
                    t.reserved_mem_pgstart, t.high_mem_pgend, bytes(t.vcpu_online))
 
