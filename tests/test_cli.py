@@ -185,3 +185,68 @@ def test_every_command_is_registered_for_lazy_parsing():
         with pytest.raises(SystemExit) as e:
             cli.build_parser(name).parse_args([name, "--help"])
         assert e.value.code == 0
+
+
+PLAIN_LOAD_LINES = [
+    ["--domid", "5", "mods.bin"],
+    ["mods.bin", "--domid=0x7"],
+    ["--domid", "5", "--base", "0x300000", "--json", "blocks/"],
+    ["--force", "--domid", "12", "--hvmloader", "/usr/lib/xen-4.17/boot/hvmloader",
+     "--measure", "m.json", "mods.bin"],
+    ["--base=2097152", "--domid", "3", "--measure=", "x"],
+]
+
+ARGPARSE_LOAD_LINES = [
+    [], ["mods.bin"], ["--domid", "5"], ["--domid", "5", "a", "b"], ["-h"], ["--help"],
+    ["--dom", "5", "mods.bin"], ["--domid", "five", "mods.bin"], ["--domid", "5", "--", "-x"],
+    ["--domid", "5", "--domid", "6", "mods.bin"], ["--domid", "5", "--json", "--json", "m"],
+    ["--domid", "5", "--base", "-1", "m"], ["--domid", "5", "--json=1", "m"],
+    ["--domid", "5", "--bogus", "m"], ["--domid", "5", "-", ], ["--domid", "5", "m", "--base"],
+]
+
+
+def _argparse_load(words):
+    from xcmod import cli
+    try:
+        ns = cli.build_parser("load").parse_args(["load", *words])
+    except SystemExit as e:
+        return e.code
+    return vars(ns)
+
+
+@pytest.mark.parametrize("words", PLAIN_LOAD_LINES, ids=" ".join)
+def test_plain_load_line_parses_as_argparse_does(words):
+    """A plain `load` line is parsed without argparse into exactly argparse's Namespace."""
+    from xcmod import cli
+    fast = cli.parse_plain(words, cli._load_args(), command="load", func=cli.cmd_load)
+    assert fast is not None
+    assert vars(fast) == _argparse_load(words)
+
+
+@pytest.mark.parametrize("words", ARGPARSE_LOAD_LINES, ids=" ".join)
+def test_other_load_lines_go_to_argparse(words):
+    """Help, abbreviations, repeats, `--`, bad or dash-led values: left to argparse."""
+    from xcmod import cli
+    assert cli.parse_plain(words, cli._load_args(), command="load", func=cli.cmd_load) is None
+
+
+def test_load_messages_still_come_from_argparse(cli, capsys):
+    """`load` usage errors keep argparse's wording and exit 2 although load parses fast."""
+    assert cli("load", "--domid", "five", "mods.bin").code == 2
+    assert "argument --domid: not an integer: 'five'" in capsys.readouterr().err
+    assert cli("load", "mods.bin").code == 2
+    assert "the following arguments are required: --domid" in capsys.readouterr().err
+
+
+def test_plain_load_does_not_import_argparse(tmp_path):
+    """`python -m xcmod load` on a plain line never imports argparse (nor re, gettext)."""
+    # (re may already be there: setuptools' editable-install finder imports it at startup)
+    code = ("import sys, runpy; before = set(sys.modules)\n"
+            "sys.argv = ['xcmod', 'load', '--domid', '5', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('xcmod', run_name='__main__')\n"
+            "except SystemExit as e:\n    print(e.code)\n"
+            "print(sorted({'argparse', 're', 'gettext', 'shutil'} & (set(sys.modules) - before)))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "none.bin")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.splitlines() == ["1", "[]"], r.stdout + r.stderr
+    assert "none.bin: No such file" in r.stderr

@@ -4,9 +4,9 @@ Every command is a function ``cmd_NAME(args, out, err) -> int`` writing to the
 streams it is given.  :func:`main` turns every error xcmod raises on purpose
 (and OSError from files) into one line on stderr and exit status 1; usage
 errors exit 2, as argparse does.  Heavy modules are imported inside the
-commands, so a command only pays for what it uses.
+commands, so a command only pays for what it uses; a plain ``load`` command
+line does not even import argparse (see :func:`parse_plain`).
 """
-import argparse
 import os
 import sys
 
@@ -297,6 +297,7 @@ def _int(text):
     try:
         return int(text, 0)
     except ValueError:
+        import argparse
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
@@ -528,15 +529,102 @@ def cmd_guest_tables(args, out, err):
 
 # ---------------------------------------------------------------------- main
 
-def _add_placement_args(parser):
+def _placement_args():
     """--base and --hvmloader, shared by every command that places an image."""
     from .layout import DEFAULT_BASE
-    parser.add_argument("--base", type=_int, default=DEFAULT_BASE, metavar="GPA",
-                        help=f"guest physical base address (page-aligned; default "
-                        f"{DEFAULT_BASE:#x})")
-    parser.add_argument("--hvmloader", metavar="ELF",
-                        help="hvmloader binary, to take its real end instead of assuming "
-                        "1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")
+    return (
+        (("--base",), dict(type=_int, default=DEFAULT_BASE, metavar="GPA",
+                           help=f"guest physical base address (page-aligned; default "
+                           f"{DEFAULT_BASE:#x})")),
+        (("--hvmloader",), dict(metavar="ELF",
+                                help="hvmloader binary, to take its real end instead of "
+                                "assuming 1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")),
+    )
+
+
+def _load_args():
+    """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
+    return (
+        (("image",), dict(metavar="IMAGE|DIR")),
+        (("--domid",), dict(type=_int, required=True, help="target domain (never 0)")),
+        *_placement_args(),
+        (("--force",), dict(action="store_true",
+                            help="load even if the domain is running (never domain 0)")),
+        (("--measure",), dict(metavar="FILE",
+                              help="read back from guest RAM hvmloader's image (needs "
+                              "--hvmloader) and every module/block, and write their SHA-256 "
+                              "and a PCR-style chain as JSON")),
+        (("--json",), dict(action="store_true", help="print what was done as JSON")),
+    )
+
+
+def _add_args(parser, specs):
+    for flags, kw in specs:
+        parser.add_argument(*flags, **kw)
+
+
+class Args:
+    """What :func:`parse_plain` returns: the attributes argparse's Namespace would have."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def parse_plain(argv, specs, **defaults):
+    """Parse a plain command line of ``specs`` without argparse, or return None.
+
+    ``python -m xcmod load`` runs in domain-creation scripts between `xl
+    create -p` and `xl unpause`, and importing and building argparse (re,
+    gettext, shutil, a help formatter per option) costs more than the load
+    itself on a slow or emulated CPU.  Plain means: every option spelled in
+    full, once, as ``--opt VALUE`` or ``--opt=VALUE`` (flags bare), no value
+    starting with "-", every positional given, every required option present
+    and every ``type`` accepting its value.  Anything else (``-h``, ``--``, an
+    abbreviation, a repeat, a bad value) returns None, and argparse parses the
+    line and words the error.  For a plain line the result is what argparse's
+    Namespace would hold (tests/test_cli.py holds the two to that).
+    """
+    options, positionals, ns = {}, [], dict(defaults)
+    for flags, kw in specs:
+        dest = flags[0].lstrip("-").replace("-", "_")    # argparse's dest for these
+        if flags[0].startswith("-"):
+            options[flags[0]] = (dest, kw)
+            ns[dest] = kw.get("default", False if kw.get("action") == "store_true" else None)
+        else:
+            positionals.append(dest)
+    seen, words, values = set(), iter(argv), []
+    for word in words:
+        if not word.startswith("-"):
+            values.append(word)
+            continue
+        name, eq, value = word.partition("=")
+        if name not in options or name in seen:
+            return None
+        seen.add(name)
+        dest, kw = options[name]
+        if kw.get("action") == "store_true":
+            if eq:
+                return None
+            ns[dest] = True
+            continue
+        if not eq:
+            value = next(words, "-")
+        if value.startswith("-"):
+            return None
+        ns[dest] = value
+    if len(values) != len(positionals):
+        return None
+    ns.update(zip(positionals, values))
+    for flags, kw in specs:
+        dest = flags[0].lstrip("-").replace("-", "_")
+        if kw.get("required") and flags[0] not in seen:
+            return None
+        if "type" in kw and isinstance(ns[dest], str):    # argparse types str defaults too
+            try:
+                ns[dest] = kw["type"](ns[dest])
+            except Exception:
+                return None
+    return Args(**ns)
 
 
 def _hvmloader_end(args):
@@ -595,6 +683,7 @@ class _OnlyOne:
 
 def build_parser(only=None):
     """The argument parser; with ``only``, just that command's arguments are defined."""
+    import argparse
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     real_sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -707,7 +796,7 @@ def build_parser(only=None):
     lay.add_argument("image", metavar="IMAGE|DIR",
                      help="an xcmod image, or a `build --format xen` directory")
     lay.add_argument("--memory", type=_int, metavar="MiB", help="guest memory in MiB")
-    _add_placement_args(lay)
+    _add_args(lay, _placement_args())
     lay.add_argument("--json", action="store_true", help="machine-readable output")
     lay.set_defaults(func=cmd_layout)
 
@@ -720,15 +809,7 @@ def build_parser(only=None):
                         "page-aligned and write the four keys stock hvmloader reads, "
                         "hvmloader/{smbios,acpi}/{address,length}.  Nothing is written if "
                         "any check fails.  Run between `xl create -p` and `xl unpause`.")
-    ld.add_argument("image", metavar="IMAGE|DIR")
-    ld.add_argument("--domid", type=_int, required=True, help="target domain (never 0)")
-    _add_placement_args(ld)
-    ld.add_argument("--force", action="store_true",
-                    help="load even if the domain is running (never domain 0)")
-    ld.add_argument("--measure", metavar="FILE",
-                    help="read back from guest RAM hvmloader's image (needs --hvmloader) and "
-                    "every module/block, and write their SHA-256 and a PCR-style chain as JSON")
-    ld.add_argument("--json", action="store_true", help="print what was done as JSON")
+    _add_args(ld, _load_args())
     ld.set_defaults(func=cmd_load)
 
     k = sub.add_parser("keys", help="list, get, set or remove hvmloader's xenstore keys",
@@ -799,11 +880,15 @@ def main(argv=None, out=None, err=None) -> int:
     err = err or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
     first = argv[0] if argv and not argv[0].startswith("-") else None
-    parser = build_parser(only=first if first in COMMANDS else None)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as e:
-        return e.code if isinstance(e.code, int) else 2
+    args = None
+    if first == "load":
+        args = parse_plain(argv[1:], _load_args(), command="load", func=cmd_load)
+    if args is None:
+        parser = build_parser(only=first if first in COMMANDS else None)
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 2
     from .errors import XcmodError
     try:
         return args.func(args, out, err)

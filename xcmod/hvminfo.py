@@ -6,7 +6,6 @@ xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR
 ``tests/test_hvminfo.py`` checks these offsets against the real header with
 the C compiler.
 """
-from collections import namedtuple
 from functools import lru_cache
 
 from .errors import FormatError
@@ -68,10 +67,16 @@ def low_mem_end(data):
                           "little") << PAGE_SHIFT
 
 
-class HvmInfo(namedtuple("HvmInfo", "length checksum apic_mode nr_vcpus low_mem_pgend "
-                                   "reserved_mem_pgstart high_mem_pgend vcpu_online")):
-    """A decoded table (a namedtuple: `load` reads this module, see layout.Region)."""
-    __slots__ = ()
+class HvmInfo:
+    """A decoded table (a plain class: `load` reads this module, see layout.Region)."""
+    __slots__ = ("length", "checksum", "apic_mode", "nr_vcpus", "low_mem_pgend",
+                 "reserved_mem_pgstart", "high_mem_pgend", "vcpu_online")
+
+    def __init__(self, table):
+        """From the parsed construct container of struct hvm_info_table."""
+        for name in self.__slots__:
+            setattr(self, name, table[name])
+        self.vcpu_online = bytes(table.vcpu_online)
 
     @property
     def online_vcpus(self):
@@ -105,9 +110,7 @@ def parse(data, source=None):
     problem = _problem(data)
     if problem:
         raise FormatError(problem[0], source=source, offset=problem[1])
-    t = struct_parse(table_struct(), data, 0, source)
-    return HvmInfo(t.length, t.checksum, t.apic_mode, t.nr_vcpus, t.low_mem_pgend,
-                   t.reserved_mem_pgstart, t.high_mem_pgend, bytes(t.vcpu_online))
+    return HvmInfo(struct_parse(table_struct(), data, 0, source))
 
 
 def read(domid, xc=None):

@@ -6,8 +6,6 @@ blocks page-aligned from a base (0x200000 by default: hvmloader is loaded at
 0x100000 and the design reserves its first MiB) and refuses any overlap, any
 block beyond the guest's low RAM, and any base that is not page-aligned.
 """
-from collections import namedtuple
-
 from .errors import UsageError
 
 PAGE_SIZE = 0x1000
@@ -19,11 +17,18 @@ PCI_MEM_START = 0xF0000000                       # config.h: default MMIO hole s
 RESERVED_MEMBASE = 0xFC000000                    # config.h
 
 
-# Plain classes, not dataclasses: `load` imports this module, and under a slow
-# CPU (the TCG rig) importing dataclasses costs more than the whole load.
-class Region(namedtuple("Region", "name start end kind")):
+# Plain classes, not dataclasses or namedtuples: `load` imports this module, and
+# under a slow CPU (the TCG rig) importing dataclasses costs more than the whole
+# load, and each namedtuple() compiles code at import.
+class Region:
     """[start, end) of guest memory; kind is "fixed", "image" or "limit"."""
-    __slots__ = ()
+    __slots__ = ("name", "start", "end", "kind")
+
+    def __init__(self, name, start, end, kind):
+        self.name, self.start, self.end, self.kind = name, start, end, kind
+
+    def __repr__(self):
+        return f"Region({self.name!r}, {self.start:#x}, {self.end:#x}, {self.kind!r})"
 
     def overlaps(self, other):
         return self.start < other.end and other.start < self.end

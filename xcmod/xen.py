@@ -5,7 +5,6 @@ Every call's return code is checked here and turned into :class:`XenError`
 compiled module is imported on first use only.
 """
 import errno as _errno
-from collections import namedtuple
 
 from .errors import XenError
 
@@ -27,9 +26,16 @@ def _xen():
     return _xen.ffi, _xen.lib
 
 
-class DomainInfo(namedtuple("DomainInfo", "domid hvm paused dying max_memkb nr_pages")):
-    """xcmod_domain_info (a namedtuple: see layout.Region on import cost)."""
-    __slots__ = ()
+class DomainInfo:
+    """struct xcmod_domain_info (a plain class: see layout.Region on import cost)."""
+    __slots__ = ("domid", "hvm", "paused", "dying", "max_memkb", "nr_pages")
+
+    def __init__(self, domid, hvm, paused, dying, max_memkb, nr_pages):
+        self.domid, self.hvm, self.paused, self.dying = domid, hvm, paused, dying
+        self.max_memkb, self.nr_pages = max_memkb, nr_pages
+
+    def __repr__(self):
+        return "DomainInfo(%s)" % ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__)
 
     @property
     def memory_mib(self):
