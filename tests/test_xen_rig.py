@@ -163,3 +163,29 @@ def test_load_is_a_small_fraction_of_domain_creation(rig):
           f"bytes) {load:.2f} s = {load / create:.0%} of it; python -m EMPTY {floor:.2f} s "
           f"({floor / create:.0%}), so xcmod's own part {load - floor:.2f} s = "
           f"{(load - floor) / create:.0%}; python -c pass {b['python_pass_seconds']:.2f} s")
+
+
+def test_make_xen_run_gives_an_operators_script_the_rig(tmp_path):
+    """`make xen-run SCRIPT= DATA=`: DATA at /data, the tools on PATH, the script's
+    output streamed and its status as the last line, `XEN-RUN-EXIT N`, and passed on."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "note.txt").write_text("from the host\n")
+    script = tmp_path / "job.sh"
+    script.write_text("cat /data/note.txt\n"
+                      "for t in python3 xl xenstore-read xenstore-ls dmidecode; do\n"
+                      "  command -v $t >/dev/null && echo \"tool $t\"; done\n"
+                      "python3 -m xcmod --help | grep -q examples: && echo xcmod-help\n"
+                      "xl create -p /etc/xen/test-hvm.cfg >/dev/null 2>&1 && "
+                      "xl list test-hvm | grep -q test-hvm && echo created-paused\n"
+                      "exit 7\n")
+    import subprocess
+    r = subprocess.run(["make", "-s", "xen-run", f"SCRIPT={script}", f"DATA={data}"],
+                       cwd=xenrig.ROOT, capture_output=True, text=True, timeout=400)
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip()]
+    assert lines and lines[-1] == "XEN-RUN-EXIT 7", r.stdout[-3000:] + r.stderr[-2000:]
+    for want in ("from the host", "tool python3", "tool xl", "tool xenstore-read",
+                 "tool xenstore-ls", "tool dmidecode", "xcmod-help", "created-paused"):
+        assert want in lines, (want, r.stdout[-3000:])
+    # make cannot exit with an arbitrary status: it fails, naming the script's
+    assert r.returncode != 0 and "Error 7" in r.stderr
