@@ -7,6 +7,7 @@ import base64
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -179,7 +180,6 @@ def test_make_xen_run_gives_an_operators_script_the_rig(tmp_path):
                       "xl create -p /etc/xen/test-hvm.cfg >/dev/null 2>&1 && "
                       "xl list test-hvm | grep -q test-hvm && echo created-paused\n"
                       "exit 7\n")
-    import subprocess
     r = subprocess.run(["make", "-s", "xen-run", f"SCRIPT={script}", f"DATA={data}"],
                        cwd=xenrig.ROOT, capture_output=True, text=True, timeout=400)
     lines = [ln for ln in r.stdout.splitlines() if ln.strip()]

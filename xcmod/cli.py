@@ -584,11 +584,12 @@ def parse_plain(argv, specs, **defaults):
     line and words the error.  For a plain line the result is what argparse's
     Namespace would hold (tests/test_cli.py holds the two to that).
     """
+    # (first flag, argparse's dest for it, add_argument keywords)
+    named = [(f[0], f[0].lstrip("-").replace("-", "_"), kw) for f, kw in specs]
     options, positionals, ns = {}, [], dict(defaults)
-    for flags, kw in specs:
-        dest = flags[0].lstrip("-").replace("-", "_")    # argparse's dest for these
-        if flags[0].startswith("-"):
-            options[flags[0]] = (dest, kw)
+    for flag, dest, kw in named:
+        if flag.startswith("-"):
+            options[flag] = (dest, kw)
             ns[dest] = kw.get("default", False if kw.get("action") == "store_true" else None)
         else:
             positionals.append(dest)
@@ -615,9 +616,8 @@ def parse_plain(argv, specs, **defaults):
     if len(values) != len(positionals):
         return None
     ns.update(zip(positionals, values))
-    for flags, kw in specs:
-        dest = flags[0].lstrip("-").replace("-", "_")
-        if kw.get("required") and flags[0] not in seen:
+    for flag, dest, kw in named:
+        if kw.get("required") and flag not in seen:
             return None
         if "type" in kw and isinstance(ns[dest], str):    # argparse types str defaults too
             try:
