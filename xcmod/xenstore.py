@@ -45,19 +45,24 @@ class XenStore:
         import os
         raise XenError(err, f"xenstore {op} {path}: {os.strerror(err)}", op=op)
 
-    def read(self, path, t=0):
-        """The value at ``path`` as bytes, or None if it does not exist."""
+    def _fetch(self, op, path, t, convert, missing):
+        """xs_read/xs_directory: a malloc'd result and its count, freed here;
+        ``missing`` when the node does not exist (NULL with ENOENT)."""
         n = self.ffi.new("unsigned int *")
         self.ffi.errno = 0
-        p = self.lib.xs_read(self.h, t, path.encode(), n)
+        p = getattr(self.lib, f"xs_{op}")(self.h, t, path.encode(), n)
         if p == self.ffi.NULL:
             if self.ffi.errno == _errno.ENOENT:
-                return None
-            self._fail("read", path)
+                return missing
+            self._fail(op, path)
         try:
-            return bytes(self.ffi.buffer(p, n[0]))
+            return convert(p, n[0])
         finally:
             self.lib.free(p)
+
+    def read(self, path, t=0):
+        """The value at ``path`` as bytes, or None if it does not exist."""
+        return self._fetch("read", path, t, lambda p, n: bytes(self.ffi.buffer(p, n)), None)
 
     def write(self, path, value, t=0):
         data = value.encode() if isinstance(value, str) else value
@@ -71,17 +76,9 @@ class XenStore:
             self._fail("rm", path)
 
     def directory(self, path, t=0):
-        n = self.ffi.new("unsigned int *")
-        self.ffi.errno = 0
-        p = self.lib.xs_directory(self.h, t, path.encode(), n)
-        if p == self.ffi.NULL:
-            if self.ffi.errno == _errno.ENOENT:
-                return []
-            self._fail("directory", path)
-        try:
-            return [self.ffi.string(p[i]).decode() for i in range(n[0])]
-        finally:
-            self.lib.free(p)
+        """The names of ``path``'s children, or [] if it does not exist."""
+        return self._fetch("directory", path, t,
+                           lambda p, n: [self.ffi.string(p[i]).decode() for i in range(n)], [])
 
     def set_permissions(self, path, perms, t=0):
         """``perms``: [(domid, XS_PERM_*), ...]; the first is the owner."""
