@@ -39,6 +39,8 @@
 #define XCMOD_TYPE_ACPI          1  /* payload: whole ACPI tables            */
 #define XCMOD_TYPE_SMBIOS        2  /* payload: whole SMBIOS structures      */
 #define XCMOD_TYPE_OROM          3  /* payload: one PCI option ROM           */
+#define XCMOD_TYPE_ACPI_IDS      4  /* no payload: OEM IDs for the guest's
+                                       RSDP, RSDT, XSDT and FADT (opt-in)   */
 
 /* No flags are defined in version 1; readers reject any bit set. */
 #define XCMOD_FLAGS_KNOWN        0x0000
@@ -117,6 +119,22 @@ struct xcmod_orom_header {
 _Static_assert(sizeof(struct xcmod_orom_header) == 16, "xcmod_orom_header size");
 
 /*
+ * XCMOD_TYPE_ACPI_IDS: the OEM ID and OEM Table ID that the firmware's own
+ * RSDT, XSDT and FADT headers (and the RSDP's OEM ID) carry instead of its
+ * defaults.  Windows OEM activation accepts a SLIC only when the RSDT's and
+ * XSDT's IDs equal the SLIC's (Microsoft, "OEM Activation 2.1"); QEMU copies
+ * them the same way for -acpitable ...SLIC.  The module has no payload; the
+ * IDs are byte strings exactly as they go into the ACPI headers (ACPI 6.5,
+ * 5.2.6), conventionally padded with spaces.  An image carries at most one.
+ */
+struct xcmod_acpi_ids_header {
+    uint8_t  oem_id[6];       /* ACPI header OEM ID                        */
+    uint8_t  oem_table_id[8]; /* ACPI header OEM Table ID                  */
+    uint16_t reserved;        /* zero                                      */
+};
+_Static_assert(sizeof(struct xcmod_acpi_ids_header) == 16, "xcmod_acpi_ids_header size");
+
+/*
  * XCMOD_TYPE_END: the last module.  image_length is the byte count from the
  * image base to the end of this module; module_count the number of modules
  * before it.  Both repeat what a walk finds, so a reader can cross-check.
@@ -127,10 +145,14 @@ struct xcmod_end_header {
 };
 _Static_assert(sizeof(struct xcmod_end_header) == 8, "xcmod_end_header size");
 
-/* The parts of the ACPI and SMBIOS specifications the reader relies on. */
+/*
+ * The parts of the ACPI and SMBIOS specifications the reader relies on,
+ * prefixed so that this header can be included next to firmware's own
+ * definitions of the same structures (hvmloader's smbios_types.h, libacpi).
+ */
 
 /* ACPI 6.5, 5.2.6 "System Description Table Header" (36 bytes). */
-struct acpi_table_header {
+struct xcmod_acpi_table_header {
     uint8_t  signature[4];
     uint32_t length;          /* whole table, header included              */
     uint8_t  revision;
@@ -141,17 +163,17 @@ struct acpi_table_header {
     uint8_t  creator_id[4];
     uint32_t creator_revision;
 };
-_Static_assert(sizeof(struct acpi_table_header) == 36, "acpi_table_header size");
+_Static_assert(sizeof(struct xcmod_acpi_table_header) == 36, "xcmod_acpi_table_header size");
 
 /* ACPI 6.5, 5.2.10: the FACS has no checksum and is at least 64 bytes. */
-#define ACPI_FACS_MIN_LENGTH     64
+#define XCMOD_ACPI_FACS_MIN_LENGTH 64
 
 /* SMBIOS 3.7, 6.1.2 "Structure header format" (4 bytes). */
-struct smbios_structure_header {
+struct xcmod_smbios_structure_header {
     uint8_t  type;
     uint8_t  length;          /* formatted area, header included, >= 4     */
     uint16_t handle;
 };
-_Static_assert(sizeof(struct smbios_structure_header) == 4, "smbios_structure_header size");
+_Static_assert(sizeof(struct xcmod_smbios_structure_header) == 4, "xcmod_smbios_structure_header size");
 
 #endif /* XCMOD_MODULE_H */

@@ -20,6 +20,7 @@ static const char *type_name(uint16_t type)
     case XCMOD_TYPE_ACPI:   return "acpi";
     case XCMOD_TYPE_SMBIOS: return "smbios";
     case XCMOD_TYPE_OROM:   return "orom";
+    case XCMOD_TYPE_ACPI_IDS: return "acpi-ids";
     }
     return "unknown";
 }
@@ -103,6 +104,9 @@ int main(int argc, char **argv)
             printf(" vendor=0x%04x device=0x%04x class=0x%02x%02x%02x",
                    xcmod_le16(mod.type_header), xcmod_le16(mod.type_header + 2),
                    mod.type_header[6], mod.type_header[5], mod.type_header[4]);
+        if ( mod.type == XCMOD_TYPE_ACPI_IDS )
+            printf(" oem_id=\"%.6s\" oem_table_id=\"%.8s\"",
+                   (const char *)mod.type_header, (const char *)mod.type_header + 6);
         putchar('\n');
 
         if ( mod.type == XCMOD_TYPE_ACPI )

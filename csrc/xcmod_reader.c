@@ -13,7 +13,8 @@
 #define SMBIOS_HDR_SIZE  ((uint32_t)sizeof(struct xcmod_smbios_header))
 #define OROM_HDR_SIZE    ((uint32_t)sizeof(struct xcmod_orom_header))
 #define END_HDR_SIZE     ((uint32_t)sizeof(struct xcmod_end_header))
-#define ACPI_TABLE_HDR   ((uint32_t)sizeof(struct acpi_table_header))
+#define IDS_HDR_SIZE     ((uint32_t)sizeof(struct xcmod_acpi_ids_header))
+#define ACPI_TABLE_HDR   ((uint32_t)sizeof(struct xcmod_acpi_table_header))
 
 /* Offsets of the common header fields (see struct xcmod_header). */
 #define OFF_VERSION        4
@@ -94,7 +95,7 @@ int xcmod_acpi_next(const struct xcmod_module *mod, struct xcmod_cursor *c,
         return fail(c, XCMOD_E_TRUNCATED, mod->payload_offset + c->pos);
     len = xcmod_le32(t + 4);
     facs = t[0] == 'F' && t[1] == 'A' && t[2] == 'C' && t[3] == 'S';
-    if ( len < (facs ? ACPI_FACS_MIN_LENGTH : ACPI_TABLE_HDR) || len > left )
+    if ( len < (facs ? XCMOD_ACPI_FACS_MIN_LENGTH : ACPI_TABLE_HDR) || len > left )
         return fail(c, XCMOD_E_ACPI_LENGTH, mod->payload_offset + c->pos + 4);
     /* ACPI 6.5, 5.2.6: "the entire table, including the checksum field,
      * must add to zero to be considered valid".  The FACS has no checksum. */
@@ -222,6 +223,7 @@ int xcmod_module_next(const struct xcmod_image *img, struct xcmod_cursor *c,
     case XCMOD_TYPE_ACPI:   want_hlen = HDR_SIZE + ACPI_HDR_SIZE;   break;
     case XCMOD_TYPE_SMBIOS: want_hlen = HDR_SIZE + SMBIOS_HDR_SIZE; break;
     case XCMOD_TYPE_OROM:   want_hlen = HDR_SIZE + OROM_HDR_SIZE;   break;
+    case XCMOD_TYPE_ACPI_IDS: want_hlen = HDR_SIZE + IDS_HDR_SIZE;  break;
     default:                want_hlen = 0; /* unknown: any 4-multiple */
     }
     if ( want_hlen ? hlen != want_hlen : (hlen < HDR_SIZE || (hlen & 3)) )
@@ -296,6 +298,13 @@ int xcmod_module_next(const struct xcmod_image *img, struct xcmod_cursor *c,
         if ( mod->payload_length < 2 || mod->payload[0] != 0x55 ||
              mod->payload[1] != 0xAA )
             return fail(c, XCMOD_E_OROM_SIGNATURE, mod->payload_offset);
+    }
+    else if ( type == XCMOD_TYPE_ACPI_IDS )
+    {
+        if ( xcmod_le16(th + 14) != 0 )
+            return fail(c, XCMOD_E_RESERVED, pos + HDR_SIZE + 14);
+        if ( len != hlen )      /* the IDs are the whole module */
+            return fail(c, XCMOD_E_LENGTH, pos + OFF_LENGTH);
     }
     if ( type == XCMOD_TYPE_ACPI || type == XCMOD_TYPE_SMBIOS )
     {

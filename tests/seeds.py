@@ -6,7 +6,7 @@ import os
 import sys
 
 from xcmod import acpi, orom, smbios
-from xcmod.acpi import encode_acpi_module
+from xcmod.acpi import encode_acpi_ids_module, encode_acpi_module
 from xcmod.format import build_image
 
 from .paths import SMBIOS_SOURCES, acpi_tables, real
@@ -25,6 +25,11 @@ def real_images():
     # A real option ROM (SeaBIOS's 40 KiB VGA BIOS) beside a small SMBIOS module.
     vga = orom.load("/usr/share/seabios/vgabios-stdvga.bin")
     images["orom"] = build_image([smbios.load(real(SMBIOS_SOURCES[0])).encode(), vga.encode()])
+    # The opt-in OEM IDs: SLIC + SSDT and an ACPI-IDs module with the SLIC's IDs.
+    slic = acpi.load_table(real("acpi/lenovo-x1c6/SLIC.aml"))
+    images["acpi-ids"] = build_image([
+        encode_acpi_module([slic, acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))]),
+        encode_acpi_ids_module(bytes(slic.header.oem_id), bytes(slic.header.oem_table_id))])
     images["empty"] = build_image([])
     return images
 

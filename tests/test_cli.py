@@ -250,3 +250,37 @@ def test_plain_load_does_not_import_argparse(tmp_path):
                        capture_output=True, text=True, cwd=ROOT)
     assert r.stdout.splitlines() == ["1", "[]"], r.stdout + r.stderr
     assert "none.bin: No such file" in r.stderr
+
+
+def test_oem_ids_from_the_slic_or_given(tmp_path, cli):
+    """build --oem-ids slic copies the passed SLIC's IDs into an ACPI-IDs module;
+    OEMID,TABLEID pads with spaces; inspect shows them."""
+    from xcmod.format import XCMOD_TYPE_ACPI_IDS, iter_modules
+    slic = real("acpi/lenovo-x1c6/SLIC.aml")
+    out = tmp_path / "m.bin"
+    r = cli("build", "-q", "-o", out, "--acpi", slic, "--oem-ids", "slic")
+    assert r.code == 0, r.err
+    ids = [m for m in iter_modules(out.read_bytes()) if m.type == XCMOD_TYPE_ACPI_IDS]
+    raw = open(slic, "rb").read()
+    assert len(ids) == 1
+    assert (ids[0].type_header.oem_id, ids[0].type_header.oem_table_id) == (raw[10:16],
+                                                                           raw[16:24])
+    assert 'OEM ID "LENOVO", OEM Table ID "TP-N23  "' in cli("inspect", out).out
+    r = cli("build", "-q", "-o", out, "--acpi", slic, "--oem-ids", "ACME,WIDGET")
+    assert r.code == 0, r.err
+    th = [m for m in iter_modules(out.read_bytes()) if m.type == XCMOD_TYPE_ACPI_IDS][0]
+    assert (th.type_header.oem_id, th.type_header.oem_table_id) == (b"ACME  ", b"WIDGET  ")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--oem-ids", "slic"], "no SLIC or MSDM table passes into the image"),
+    (["--oem-ids", "TOOLONGID,X"], "the OEM ID must be 1 to 6 printable ASCII"),
+    (["--oem-ids", "A,B,C"], "expected 'slic' or OEMID,TABLEID"),
+    (["--oem-ids", "ACME,X", "--format", "xen"], "--oem-ids needs --format modules")])
+def test_oem_ids_refusals(tmp_path, cli, args, message):
+    """Bad --oem-ids: one line naming the problem, nothing written."""
+    out = tmp_path / "o"
+    r = cli("build", "-q", "-o", out, "--acpi", real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"),
+            *args)
+    assert r.code != 0 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
+    assert not out.exists()

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xcmod.errors import FormatError
-from xcmod.format import XCMOD_TYPE_ACPI, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS, iter_modules, verify_image
+from xcmod.format import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM,
+                          XCMOD_TYPE_SMBIOS, iter_modules, verify_image)
 
 from .conftest import c_read
 from .paths import BUILD, ROOT
@@ -33,6 +34,10 @@ def python_view(data):
             th = m.type_header
             line += (f" vendor={th.vendor_id:#06x} device={th.device_id:#06x} "
                      f"class=0x{th.class_code[::-1].hex()}")
+        if m.type == XCMOD_TYPE_ACPI_IDS:
+            th = m.type_header
+            line += (f' oem_id="{th.oem_id.decode("latin-1")}" '
+                     f'oem_table_id="{th.oem_table_id.decode("latin-1")}"')
         lines.append(line)
         for it in m.iter_items():
             if m.type == XCMOD_TYPE_ACPI:
@@ -157,3 +162,19 @@ def test_compiled_reader_in_the_extension_agrees(name, where, xor):
     with pytest.raises(FormatError) as c:
         check_image(bytes(data))
     assert (c.value.offset, c.value.message) == _py_error(bytes(data))
+
+
+@pytest.mark.parametrize("what,offset,message", [
+    ("payload", 12, "module length inconsistent with its headers"),
+    ("reserved", 24 + 14, "reserved field is not zero")])
+def test_acpi_ids_module_is_the_ids_and_nothing_else(tmp_path, xcmod_read, what, offset,
+                                                     message):
+    """An ACPI-IDs module with a payload or a reserved field set: both readers refuse it
+    at the same offset with the same reason."""
+    from xcmod.format import XCMOD_TYPE_ACPI_IDS, build_image, encode_module
+    th = b"LENOVOTP-N23  " + (b"\1\0" if what == "reserved" else b"\0\0")
+    img = build_image([encode_module(XCMOD_TYPE_ACPI_IDS, th,
+                                     b"extra bytes" if what == "payload" else b"")])
+    path = tmp_path / "ids"
+    path.write_bytes(img)
+    assert _py_error(img) == _c_error(xcmod_read, path) == (offset, message)

@@ -2,9 +2,10 @@
 from dataclasses import dataclass
 from functools import cached_property
 
-from .errors import FormatError
-from .format import (ACPI_FACS_MIN_LENGTH, XCMOD_TYPE_ACPI, acpi_table_header, checksum8,
-                     encode_module, struct_parse, xcmod_acpi_header)
+from .errors import FormatError, UsageError
+from .format import (XCMOD_ACPI_FACS_MIN_LENGTH, XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS,
+                     acpi_table_header, checksum8, encode_module, struct_parse,
+                     xcmod_acpi_header, xcmod_acpi_ids_header)
 
 ACPI_HEADER_SIZE = acpi_table_header.sizeof()
 RSDP_SIGNATURE = b"RSD PTR "
@@ -58,7 +59,7 @@ def parse_table(data, source=None):
         raise FormatError("is an RSDP (root pointer), not a description table",
                           source=source, offset=0)
     facs = data[:4] == b"FACS"
-    minimum = ACPI_FACS_MIN_LENGTH if facs else ACPI_HEADER_SIZE
+    minimum = XCMOD_ACPI_FACS_MIN_LENGTH if facs else ACPI_HEADER_SIZE
     if len(data) < 8:
         raise FormatError(f"{len(data)} bytes is too short for an ACPI table",
                           source=source, offset=0)
@@ -85,6 +86,45 @@ def load_table(path):
     """Read one ACPI table file (acpidump -b / sysfs / iasl output)."""
     with open(path, "rb") as f:
         return parse_table(f.read(), source=path)
+
+
+# Where --oem-ids slic looks for the IDs Windows activation compares with the
+# RSDT's and XSDT's: the SLIC (OEM Activation 2.x), else the MSDM (3.0).
+OEM_ID_SOURCES = ("SLIC", "MSDM")
+
+
+def oem_ids(spec, tables, source="--oem-ids"):
+    """The (oem_id, oem_table_id) bytes ``spec`` asks for.
+
+    ``spec`` is ``slic`` (the IDs of the SLIC, or failing that the MSDM, among
+    ``tables``) or ``OEMID,TABLEID``: at most 6 and 8 printable ASCII
+    characters, padded with spaces as firmware pads them.
+    """
+    if spec == "slic":
+        by_sig = {t.signature: t for t in tables}
+        for sig in OEM_ID_SOURCES:
+            if sig in by_sig:
+                h = by_sig[sig].header
+                return bytes(h.oem_id), bytes(h.oem_table_id)
+        raise UsageError(f"{source} slic: no SLIC or MSDM table passes into the image "
+                         f"(pass one with --acpi FILE, or give --oem-ids OEMID,TABLEID)")
+    parts = spec.split(",")
+    if len(parts) != 2:
+        raise UsageError(f"{source} {spec!r}: expected 'slic' or OEMID,TABLEID")
+    out = []
+    for value, size, what in ((parts[0], 6, "OEM ID"), (parts[1], 8, "OEM Table ID")):
+        if not value or len(value) > size or not all(0x20 <= ord(c) < 0x7f for c in value):
+            raise UsageError(f"{source} {spec!r}: the {what} must be 1 to {size} printable "
+                             f"ASCII characters")
+        out.append(value.encode("ascii").ljust(size, b" "))
+    return tuple(out)
+
+
+def encode_acpi_ids_module(oem_id, oem_table_id):
+    """The ACPI-IDs module: the OEM IDs for hvmloader's own RSDP/RSDT/XSDT/FADT."""
+    th = xcmod_acpi_ids_header.build(dict(oem_id=oem_id, oem_table_id=oem_table_id,
+                                          reserved=0))
+    return encode_module(XCMOD_TYPE_ACPI_IDS, th)
 
 
 def encode_acpi_module(tables):

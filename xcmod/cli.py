@@ -61,6 +61,9 @@ def cmd_build(args, out, err):
 
     if not args.smbios and not args.acpi and not args.orom:
         raise UsageError("nothing to build: give --smbios SRC, --acpi SRC and/or --orom FILE")
+    if args.oem_ids and args.format == "xen":
+        raise UsageError("--oem-ids needs --format modules: stock hvmloader has no way to "
+                         "take OEM IDs")
     pol = policy_mod.load(args.policy, xen=args.xen)
     if args.guest:
         pol.guest = args.guest
@@ -82,6 +85,12 @@ def cmd_build(args, out, err):
         summary["modules"].append({"type": "acpi", "tables": [t.signature for t in sel.acpi]})
     for rom in sel.oroms:
         summary["modules"].append({"type": "orom", **rom.describe()})
+    ids = None
+    if args.oem_ids:
+        from .acpi import oem_ids
+        ids = oem_ids(args.oem_ids, sel.acpi)
+        summary["modules"].append({"type": "acpi-ids", "oem_id": ids[0].decode("ascii"),
+                                   "oem_table_id": ids[1].decode("ascii")})
 
     files, items = [], []
     if args.format == "xen":
@@ -99,12 +108,14 @@ def cmd_build(args, out, err):
         whole = None
         summary["files"] = [{"path": p, "length": len(b)} for p, b in files]
     else:
-        from .acpi import encode_acpi_module
+        from .acpi import encode_acpi_ids_module, encode_acpi_module
         modules = []
         if sel.smbios is not None and sel.smbios.structures:
             modules.append(sel.smbios.encode())
         if sel.acpi:
             modules.append(encode_acpi_module(sel.acpi))
+        if ids:
+            modules.append(encode_acpi_ids_module(*ids))
         modules += [rom.encode() for rom in sel.oroms]
         image = build_image(modules)
         verify_image(image, source="<built image>")   # never write what we cannot read back
@@ -130,6 +141,8 @@ def cmd_build(args, out, err):
             parts.append(f"SMBIOS {m['version']}: {m['structures']} structures")
         elif m["type"] == "acpi":
             parts.append(f"ACPI: {len(m['tables'])} tables ({' '.join(m['tables'])})")
+        elif m["type"] == "acpi-ids":
+            parts.append(f"ACPI OEM IDs \"{m['oem_id']}\" \"{m['oem_table_id']}\"")
         else:
             parts.append(f"option ROM {m['vendor_id']}:{m['device_id']}")
     if args.format == "xen":
@@ -712,6 +725,11 @@ def build_parser(only=None):
     b.add_argument("--orom", metavar="FILE", action="append", default=[],
                    help="PCI option ROM to pack as an OROM module (validated: 55AA, PCIR, "
                    "lengths, checksum); repeatable")
+    b.add_argument("--oem-ids", metavar="slic|OEMID,TABLEID",
+                   help="opt-in: the OEM ID and OEM Table ID the guest's RSDP, RSDT, XSDT "
+                   "and FADT carry instead of Xen/HVM (read by xcmod's patched hvmloader, "
+                   "docs/hvmloader.md): 'slic' copies them from the SLIC (or MSDM) being "
+                   "passed, so Windows OEM activation validates it; modules format only")
     b.add_argument("--policy", metavar="NAME|FILE",
                    help="default (the default), strict, passthrough-all, or a TOML policy "
                    "file (see docs/policy.md)")

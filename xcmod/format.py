@@ -22,16 +22,18 @@ XCMOD_TYPE_END = 0
 XCMOD_TYPE_ACPI = 1
 XCMOD_TYPE_SMBIOS = 2
 XCMOD_TYPE_OROM = 3
+XCMOD_TYPE_ACPI_IDS = 4
 XCMOD_FLAGS_KNOWN = 0x0000
 
 XCMOD_SMBIOS_EP_UNKNOWN = 0
 XCMOD_SMBIOS_EP_21 = 2
 XCMOD_SMBIOS_EP_30 = 3
 
-ACPI_FACS_MIN_LENGTH = 64
+XCMOD_ACPI_FACS_MIN_LENGTH = 64
 
 TYPE_NAMES = {XCMOD_TYPE_END: "end", XCMOD_TYPE_ACPI: "acpi",
-              XCMOD_TYPE_SMBIOS: "smbios", XCMOD_TYPE_OROM: "orom"}
+              XCMOD_TYPE_SMBIOS: "smbios", XCMOD_TYPE_OROM: "orom",
+              XCMOD_TYPE_ACPI_IDS: "acpi-ids"}
 
 xcmod_header = Struct(
     "signature" / Bytes(4),
@@ -68,6 +70,13 @@ xcmod_orom_header = Struct(
     "reserved" / Int32ul,
 )
 
+# The OEM IDs hvmloader's own RSDP/RSDT/XSDT/FADT carry (opt-in); no payload.
+xcmod_acpi_ids_header = Struct(
+    "oem_id" / Bytes(6),
+    "oem_table_id" / Bytes(8),
+    "reserved" / Int16ul,
+)
+
 xcmod_end_header = Struct(
     "image_length" / Int32ul,
     "module_count" / Int32ul,
@@ -99,6 +108,7 @@ TYPE_HEADERS = {
     XCMOD_TYPE_ACPI: xcmod_acpi_header,
     XCMOD_TYPE_SMBIOS: xcmod_smbios_header,
     XCMOD_TYPE_OROM: xcmod_orom_header,
+    XCMOD_TYPE_ACPI_IDS: xcmod_acpi_ids_header,
 }
 
 
@@ -223,7 +233,7 @@ def iter_acpi_items(payload, base_offset=0, source=None, check_sums=True):
             raise _err(E_TRUNCATED, base_offset + pos, source)
         length = int.from_bytes(payload[pos + 4:pos + 8], "little")
         facs = payload[pos:pos + 4] == b"FACS"
-        if length < (ACPI_FACS_MIN_LENGTH if facs else acpi_table_header.sizeof()) or length > left:
+        if length < (XCMOD_ACPI_FACS_MIN_LENGTH if facs else acpi_table_header.sizeof()) or length > left:
             raise _err(E_ACPI_LENGTH, base_offset + pos + 4, source)
         table = bytes(payload[pos:pos + length])
         # ACPI 6.5, 5.2.6: "the entire table, including the checksum field,
@@ -378,6 +388,11 @@ def iter_modules(data, source=None, strict=True):
             # PCI Firmware 3.0, 5.1.1: every ROM image starts 55h AAh.
             if mod.payload[:2] != b"\x55\xaa":
                 raise _err(E_OROM_SIGNATURE, mod.payload_offset, source)
+        elif h.type == XCMOD_TYPE_ACPI_IDS:
+            if th.reserved:
+                raise _err(E_RESERVED, th_off + 14, source)
+            if h.length != h.header_length:       # the IDs are the whole module
+                raise _err(E_LENGTH, pos + _OFF["length"], source)
         if h.type in (XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS):
             items = list(mod.iter_items())
             if len(items) != mod.count:

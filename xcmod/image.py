@@ -1,7 +1,8 @@
 """Reading images back: modules as SMBIOS tables and ACPI tables, descriptions."""
 from .acpi import AcpiTable
 from .errors import FormatError
-from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS, iter_modules
+from .format import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS,
+                     iter_modules)
 from .smbios import SmbiosStructure, SmbiosTable
 
 
@@ -65,6 +66,9 @@ def describe(data, source=None):
                             "revision": t.raw[8] if not t.is_facs else None,
                             "checksum_ok": t.checksum_ok}
                            for t in acpi_tables(mod)]
+        elif mod.type == XCMOD_TYPE_ACPI_IDS:
+            d["oem_id"] = _text(mod.type_header.oem_id)
+            d["oem_table_id"] = _text(mod.type_header.oem_table_id)
         elif mod.type == XCMOD_TYPE_OROM:
             from .orom import from_module
             try:

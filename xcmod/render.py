@@ -52,6 +52,9 @@ def render_text(desc, out, source=None):
         elif m["type"] == "acpi":
             out.write(f"ACPI, {len(m['tables'])} tables\n")
             _tables(m["tables"], out)
+        elif m["type"] == "acpi-ids":
+            out.write(f"ACPI OEM IDs for the guest's RSDP/RSDT/XSDT/FADT: "
+                      f"OEM ID \"{m['oem_id']}\", OEM Table ID \"{m['oem_table_id']}\"\n")
         elif m["type"] == "orom" and "rom" in m:
             r = m["rom"]
             if "error" in r:
