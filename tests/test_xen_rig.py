@@ -6,6 +6,7 @@ asserts on them."""
 import base64
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,8 @@ pytestmark = pytest.mark.xen
 
 SMBIOS_SRC = real("smbios/infrasim/dell_r640_smbios.bin")
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
+SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
+PASSED_UUID = "4c4c4544-0031-3010-8052-b4c04f4e4432"    # set into mods-x.bin's type 1
 MEMORY_MIB, VIDEORAM_MIB, VCPUS = 32, 8, 2      # tests/xenrig/test-hvm.cfg
 
 
@@ -40,12 +43,17 @@ def rig(tmp_path_factory):
                  "--acpi", SSDT], null, sys.stderr) == 0
     assert main(["build", "-q", "--format", "xen", "-o", str(data / "blocks"), "--smbios",
                  SMBIOS_SRC, "--acpi", SSDT], null, sys.stderr) == 0
+    # for the patched hvmloader: SMBIOS 3.0 with a UUID that passes, SSDT + SLIC,
+    # and the SLIC's OEM IDs for the guest's RSDP/RSDT/XSDT/FADT
+    assert main(["build", "-q", "-o", str(data / "mods-x.bin"), "--smbios", SMBIOS_SRC,
+                 "--acpi", SSDT, "--acpi", SLIC, "--oem-ids", "slic",
+                 "--set", f"system.uuid={PASSED_UUID}"], null, sys.stderr) == 0
     t = acpi.load_table(SSDT)
     (data / "bench.bin").write_bytes(build_image([encode_acpi_module([t] * 138)]))
     log = tmp_path_factory.mktemp("riglog") / "console.log"
     with open(log, "w") as out:
         status, text = xenrig.run(os.path.join(xenrig.HERE, "scenario.sh"), str(data),
-                                  timeout=400, out=out)
+                                  timeout=900, out=out)
     tail = "\n".join(text.splitlines()[-60:])
     assert status == 0, f"rig exited {status}; console tail:\n{tail}"
     results = {}
@@ -189,3 +197,172 @@ def test_make_xen_run_gives_an_operators_script_the_rig(tmp_path):
         assert want in lines, (want, r.stdout[-3000:])
     # make cannot exit with an arbitrary status: it fails, naming the script's
     assert r.returncode != 0 and "Error 7" in r.stderr
+
+
+# --- xcmod's patched hvmloader (make hvmloader, docs/hvmloader.md) ------------
+
+def _acpi(r, name):
+    return base64.b64decode(r["acpi_b64"][name])
+
+
+def _reached(r):
+    assert r["rc"] == 0, r.get("err")
+    assert r["reached_seabios"], r["log"][-20:]
+
+
+@pytest.mark.parametrize("what", ["none", "blocks"])
+def test_patched_hvmloader_builds_the_stock_tables_without_modules(rig, what):
+    """With no hvmloader/modules keys the patched hvmloader builds exactly the SMBIOS and
+    ACPI tables of the same source unpatched: for no input and for stock blocks."""
+    r = rig[0][f"same-tables-{what}"]
+    stock, patched = r["stock"], r["patched"]
+    _reached(stock)
+    _reached(patched)
+    assert patched["smbios_sha256"] == stock["smbios_sha256"]
+    assert patched["acpi_sha256"] == stock["acpi_sha256"]
+    assert not any(line.startswith("xcmod:") for line in patched["log"])
+    if what == "blocks":          # the stock path still works through the patched loader
+        assert "Product Name: PowerEdge R640" in patched["dmidecode"]
+        assert "DMI type 218" in patched["dmidecode"]
+
+
+def test_module_image_reaches_the_guest(rig):
+    """xcmod load of a module image: the guest's SMBIOS holds the passed type 0-3/11
+    strings and every OEM structure, all counted; SSDT and SLIC are in its ACPI."""
+    results, data = rig
+    r = results["modules"]
+    _reached(r)
+    assert r["steps"]["load /data/mods-x.bin"][0] == 0
+    assert any(line.startswith("xcmod: 3 module(s) at 0x200000") for line in r["log"])
+    text = r["dmidecode"]
+    for want in ("Manufacturer: Dell Inc.", "Product Name: PowerEdge R640",
+                 "Vendor: Dell Inc.", "Dell System"):
+        assert want in text, want
+    image = smbios_table_of(data / "mods-x.bin")
+    oem = sorted((s.type, s.handle) for s in image.structures if s.type >= 128)
+    assert len(oem) > 2
+    guest = sorted((int(t), int(h, 16)) for h, t in
+                   re.findall(r"Handle (0x[0-9A-F]+), DMI type (\d+),", text) if int(t) >= 128)
+    assert guest == oem                         # every OEM structure, none lost
+    n = len(re.findall(r"^Handle 0x", text, re.M))
+    assert f"{n} structures occupying" in text   # the entry point counts them all
+    for secret in host_identifiers(smbios.load(SMBIOS_SRC)):
+        assert secret.decode("latin-1") not in text
+    files = [base64.b64decode(v) for v in r["acpi_b64"].values()]
+    assert open(SSDT, "rb").read() in files and open(SLIC, "rb").read() in files
+    assert all(t["checksum_ok"] for t in r["tables"]["acpi"]["tables"])
+
+
+def test_passed_uuid_reads_as_on_the_source(rig, tmp_path):
+    """The entry point announces the module's SMBIOS 3.0, so dmidecode decodes the passed
+    UUID in the guest exactly as it does from the image's own SMBIOS dump."""
+    from xcmod.cli import main
+    results, data = rig
+    dump = tmp_path / "src.dmi"
+    assert main(["extract", str(data / "mods-x.bin"), "--smbios-dump", str(dump)],
+                open(os.devnull, "w"), sys.stderr) == 0
+    src = subprocess.run(["dmidecode", "--from-dump", str(dump), "-t", "1"],
+                         capture_output=True, text=True, check=True).stdout
+    want = re.search(r"UUID: (\S+)", src).group(1)
+    assert want.lower() == PASSED_UUID
+    guest = results["modules"]["dmidecode"]
+    assert "SMBIOS 3.0 present." in guest
+    assert re.search(r"UUID: (\S+)", guest).group(1) == want
+
+
+def test_oem_ids_follow_the_slic(rig, tmp_path):
+    """--oem-ids slic: the guest's RSDP, RSDT, XSDT and FADT carry the SLIC's OEM ID and
+    OEM Table ID, and acpica's disassembler finds every checksum right."""
+    r = rig[0]["modules"]
+    slic = open(SLIC, "rb").read()
+    oem_id, table_id = slic[10:16], slic[16:24]
+    for name in ("RSDT.dat", "XSDT.dat", "FACP.dat"):
+        t = _acpi(r, name)
+        assert (t[10:16], t[16:24]) == (oem_id, table_id), name
+        (tmp_path / name).write_bytes(t)
+        subprocess.run(["iasl", "-d", name], cwd=tmp_path, capture_output=True, check=True)
+        dsl = (tmp_path / name.replace(".dat", ".dsl")).read_text(errors="replace")
+        assert f'Oem ID : "{oem_id.decode().strip()}"' in dsl, dsl[:1500]
+        assert "Incorrect checksum" not in dsl, dsl[:1500]
+    assert _acpi(r, "RSDP.dat")[9:15] == oem_id
+    # the tables hvmloader builds but the IDs do not cover keep Xen's
+    assert _acpi(r, "APIC.dat")[10:13] == b"Xen"
+
+
+def test_image_corrupted_in_guest_ram_is_refused_on_the_console(rig):
+    """One byte flipped after load: hvmloader names the rejection and the guest gets the
+    tables it gets with no modules at all."""
+    r = rig[0]["corrupt"]
+    _reached(r)
+    assert r["steps"]["poke"][0] == 0
+    assert ("xcmod: modules ignored: image at 0x200000 offset 0x10: module checksum "
+            "mismatch") in r["log"]
+    none = rig[0]["same-tables-none"]["patched"]
+    assert r["smbios_sha256"] == none["smbios_sha256"]
+    assert r["acpi_sha256"] == none["acpi_sha256"]
+
+
+@pytest.mark.parametrize("case,message", [
+    ("address-zero", "is not inside"), ("past-ram", "is not inside"),
+    ("huge-length", "is not inside"), ("in-hvmloader", "is not inside"),
+    ("garbage", "hvmloader/modules/address is not a 32-bit number")])
+def test_bogus_module_keys_never_stop_the_guest(rig, case, message):
+    """Keys written by hand (address 0, past RAM, length 0xffffffff, inside hvmloader,
+    garbage) are refused on the console and the guest boots with stock tables."""
+    r = rig[0][f"bogus-{case}"]
+    _reached(r)
+    lines = [line for line in r["log"] if line.startswith("xcmod:")]
+    assert len(lines) == 1 and "modules ignored" in lines[0] and message in lines[0], lines
+    none = rig[0]["same-tables-none"]["patched"]
+    assert r["smbios_sha256"] == none["smbios_sha256"]
+    assert r["acpi_sha256"] == none["acpi_sha256"]
+
+
+def test_modules_take_the_place_of_stock_blocks(rig):
+    """Stock and module keys both set: the module image wins whole, and the console says
+    the stock keys were ignored."""
+    r = rig[0]["both"]
+    _reached(r)
+    stock = r["steps"].pop("stock-keys")
+    assert stock["hvmloader/smbios/address"] == "0x900000", stock
+    assert all(step[0] == 0 for step in r["steps"].values()), r["steps"]
+    for kind in ("smbios", "acpi"):
+        assert (f"xcmod: hvmloader/{kind}/address ignored: the module image takes its place"
+                in r["log"])
+    assert _acpi(r, "XSDT.dat")[10:16] == open(SLIC, "rb").read()[10:16]
+    assert r["dmidecode"] == rig[0]["modules"]["dmidecode"]
+
+
+def test_layout_plans_around_the_patched_hvmloader(rig):
+    """xcmod layout --hvmloader reads the patched binary's larger loaded range."""
+    r = rig[0]["layout-patched"]
+    assert r["rc"] == 0, r["err"]
+    hv = [g for g in r["layout"]["regions"] if g["name"] == "hvmloader image"][0]
+    end = xenrig_hvmloader_end(os.path.join(xenrig.ROOT, "build", "hvmloader", "hvmloader"))
+    assert hv["end"] == (end + 0xfff) & ~0xfff and hv["end"] > 0x133f40
+    assert r["layout"]["blocks"][0]["start"] == 0x200000
+
+
+def test_boot_time_stock_blocks_vs_modules(rig):
+    """Report xl unpause -> "Invoking SeaBIOS" for stock hvmloader + stock blocks and the
+    patched one + modules of the same content, best of 3, same run (no timing assert)."""
+    b = rig[0]["boot-bench"]
+    assert all(t is not None for t in b["stock-blocks"] + b["xcmod-modules"]), b
+    stock, mods = min(b["stock-blocks"]), min(b["xcmod-modules"])
+    print(f"\nrig: unpause -> Invoking SeaBIOS: stock hvmloader + blocks {stock:.2f} s, "
+          f"patched + modules {mods:.2f} s = {mods / stock:.2f}x")
+
+
+def smbios_table_of(path):
+    from xcmod.format import XCMOD_TYPE_SMBIOS
+    from xcmod.image import single_module, smbios_table
+    return smbios_table(single_module(open(path, "rb").read(), XCMOD_TYPE_SMBIOS, str(path)))
+
+
+def xenrig_hvmloader_end(path):
+    """End of the ELF's PT_LOAD segments, read with binutils' readelf."""
+    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True,
+                         check=True).stdout
+    ends = [int(m[0], 16) + int(m[1], 16) for m in
+            re.findall(r"LOAD\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)", out)]
+    return max(ends)

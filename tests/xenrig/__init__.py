@@ -11,7 +11,9 @@ into the dom0 initramfs with the shared libraries they need.
 The dom0 /init (``init.sh``) starts xenstored and xen-init-dom0, then runs the
 script in /data (DATA's files) with ``python3 -m xcmod``, ``xl``,
 ``xenstore-*``, ``dmidecode`` and ``readback`` on PATH and
-``/etc/xen/test-hvm.cfg`` ready for ``xl create -p``; it prints
+``/etc/xen/test-hvm.cfg`` ready for ``xl create -p`` (``test-hvm-xcmod.cfg``
+boots xcmod's patched hvmloader from ``make hvmloader``, ``test-hvm-stock.cfg``
+the same source unpatched); it prints
 ``XEN-RUN-EXIT <status>`` when the script ends.  :func:`run` streams the
 console, stops QEMU at that line and returns the status; every wait is
 bounded.
@@ -53,7 +55,7 @@ PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "
 PYTHON = "/usr/bin/python3.11"
 
 XEN_CMDLINE = ("console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 "
-               "loglvl=all guest_loglvl=all noreboot smap=0")
+               "loglvl=all guest_loglvl=all noreboot smap=0 conring_size=1M")
 DOM0_CMDLINE = "console=hvc0 earlyprintk=xen rdinit=/init quiet"
 EXIT_RE = re.compile(r"XEN-RUN-EXIT (\d+)")
 
@@ -233,7 +235,11 @@ def build_initramfs(vmlinuz):
     c.tree("/usr/share/qemu/keymaps", "usr/share/qemu/keymaps")
     c.file("usr/local/bin/dm-standin", open(os.path.join(HERE, "dm_standin.py"), "rb").read())
     c.file("usr/local/bin/readback", open(readback, "rb").read())
-    for cfg in ("test-hvm.cfg", "test-hvm-qemu.cfg"):
+    # xcmod's patched hvmloader and the same source built without the patches
+    for name, built in (("hvmloader-xcmod", "hvmloader"), ("hvmloader-stock", "hvmloader.stock")):
+        c.file(f"usr/lib/xen-4.17/boot/{name}",
+               open(os.path.join(ROOT, "build", "hvmloader", built), "rb").read(), 0o644)
+    for cfg in ("test-hvm.cfg", "test-hvm-qemu.cfg", "test-hvm-xcmod.cfg", "test-hvm-stock.cfg"):
         c.file(f"etc/xen/{cfg}", open(os.path.join(HERE, cfg), "rb").read(), 0o644)
     c.file("etc/xen/xl.conf", b"# defaults\n", 0o644)
     c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)

@@ -6,12 +6,35 @@
  * shares no code with xcmod.
  *
  *   readback DOMID GPA LEN > out.bin     (exit 1 if no page could be mapped)
+ *   readback -w DOMID GPA < bytes        (write stdin's bytes there: the rig
+ *                                         corrupts a loaded image with it)
  */
 #define XC_WANT_COMPAT_MAP_FOREIGN_API
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <xenctrl.h>
+
+static int poke(xc_interface *xch, unsigned long domid, unsigned long gpa)
+{
+    unsigned char buf[4096], *p;
+    size_t n, i;
+    unsigned long at = gpa;
+
+    while ( (n = fread(buf, 1, sizeof(buf), stdin)) > 0 )
+        for ( i = 0; i < n; i++, at++ )
+        {
+            p = xc_map_foreign_range(xch, domid, 4096, PROT_READ | PROT_WRITE, at >> 12);
+            if ( !p )
+            {
+                perror("xc_map_foreign_range");
+                return 1;
+            }
+            p[at & 0xfff] = buf[i];
+            munmap(p, 4096);
+        }
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -20,9 +43,23 @@ int main(int argc, char **argv)
     unsigned long domid, gpa, len, pfn, off, n, done = 0, missing = 0, mapped = 0;
     unsigned char *p;
 
+    if ( argc == 4 && argv[1][0] == '-' && argv[1][1] == 'w' )
+    {
+        int rc;
+
+        xch = xc_interface_open(NULL, NULL, 0);
+        if ( !xch )
+        {
+            perror("xc_interface_open");
+            return 1;
+        }
+        rc = poke(xch, strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0));
+        xc_interface_close(xch);
+        return rc;
+    }
     if ( argc != 4 )
     {
-        fprintf(stderr, "usage: readback DOMID GPA LEN\n");
+        fprintf(stderr, "usage: readback DOMID GPA LEN | readback -w DOMID GPA < BYTES\n");
         return 2;
     }
     domid = strtoul(argv[1], NULL, 0);

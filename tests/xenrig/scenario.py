@@ -15,8 +15,14 @@ import subprocess
 import time
 
 HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"
+HVMLOADER_XCMOD = "/usr/lib/xen-4.17/boot/hvmloader-xcmod"   # make hvmloader
 CFG = "/etc/xen/test-hvm.cfg"
 CFG_QEMU = "/etc/xen/test-hvm-qemu.cfg"      # the same guest with the real qemu-xen
+CFG_XCMOD = "/etc/xen/test-hvm-xcmod.cfg"    # the guest booting the patched hvmloader
+CFG_STOCK = "/etc/xen/test-hvm-stock.cfg"    # ... and the same source unpatched
+# One UUID for the guests whose tables are compared: hvmloader puts the
+# domain's UUID into SMBIOS type 1, so two domains differ there otherwise.
+SAME_UUID = "5b2d2a52-7d0a-4e7f-9a43-2f6c0de1b001"
 
 
 def sh(*args, timeout=120, cwd=None):
@@ -33,8 +39,10 @@ def xcmod(*args):
     return sh("python3", "-m", "xcmod", *map(str, args))
 
 
-def create(name, paused=True, cfg=CFG):
-    rc, out, err, dt = sh("xl", "create", *(["-p"] if paused else []), cfg, f"name=\"{name}\"")
+def create(name, paused=True, cfg=CFG, uuid=None):
+    extra = [f"uuid=\"{uuid}\""] if uuid else []
+    rc, out, err, dt = sh("xl", "create", *(["-p"] if paused else []), cfg, f"name=\"{name}\"",
+                          *extra)
     if rc:
         result("create-failed", domain=name, err=err)
         raise SystemExit(1)
@@ -189,5 +197,141 @@ def main():
            image_bytes=os.path.getsize("/data/bench.bin"))
 
 
+# --- xcmod's patched hvmloader ------------------------------------------------
+
+CONSOLE = []          # every line `xl dmesg -c` gave, in order
+
+
+def console():
+    """Xen's console so far; read with -c so the ring never overflows."""
+    out = sh("xl", "dmesg", "-c")[1].decode("utf-8", "replace")
+    CONSOLE.extend(out.splitlines())
+    return CONSOLE
+
+
+def guest_lines(domid):
+    """hvmloader's console lines of one domain (Xen prefixes them "(dN)")."""
+    tag = f"(d{domid})"
+    return [line[line.index(tag) + len(tag):].strip() for line in console() if tag in line]
+
+
+def boot_to_seabios(domid, timeout=60):
+    """Unpause; wait for hvmloader's "Invoking SeaBIOS"; pause once SeaBIOS has
+    the tables in place.  Returns (reached, seconds from unpause, console lines)."""
+    console()
+    t0 = time.monotonic()
+    sh("xl", "unpause", str(domid))
+    reached, dt = False, None
+    while time.monotonic() - t0 < timeout:
+        if any("Invoking SeaBIOS" in line for line in guest_lines(domid)):
+            reached, dt = True, time.monotonic() - t0
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    sh("xl", "pause", str(domid))
+    return reached, dt, guest_lines(domid)
+
+
+def tables_of(domid, tag):
+    """What the paused guest ended up with: guest-tables' JSON, the SMBIOS dump
+    decoded by dmidecode, every ACPI table's bytes, and the RSDT (which
+    guest-tables does not follow when there is an XSDT)."""
+    dmi, adir = f"/tmp/{tag}.dmi", f"/tmp/{tag}-acpi"
+    rc, out, err, _ = xcmod("guest-tables", "--domid", domid, "--json", "--smbios-dump", dmi,
+                            "--acpi-dir", adir)
+    if rc:
+        return {"rc": rc, "err": err}
+    desc = json.loads(out)
+    files = {n: open(f"{adir}/{n}", "rb").read() for n in sorted(os.listdir(adir))}
+    rsdp = files.get("RSDP.dat", b"")
+    rsdt = b""
+    if len(rsdp) >= 20:
+        addr = int.from_bytes(rsdp[16:20], "little")
+        length = int.from_bytes(readback(domid, addr + 4, 4), "little")
+        rsdt = readback(domid, addr, length)
+    files["RSDT.dat"] = rsdt
+    dmi_bytes = open(dmi, "rb").read()
+    return {"rc": 0, "tables": desc,
+            "dmidecode": sh("dmidecode", "--from-dump", dmi)[1].decode("utf-8", "replace"),
+            "smbios_sha256": sha(dmi_bytes),
+            "acpi_sha256": {n: sha(b) for n, b in files.items()},
+            "acpi_b64": {n: base64.b64encode(b).decode() for n, b in files.items()}}
+
+
+def boot_and_read(name, cfg, tag, load=None, keys=None, poke=None, keep_stock=False):
+    """Create paused, load / set keys / corrupt, boot to SeaBIOS, read the tables.
+
+    ``keep_stock``: write the stock blocks' keys back after the loads (a load
+    removes the other path's keys), as an operator writing them by hand would."""
+    d, _ = create(name, cfg=cfg, uuid=SAME_UUID)
+    steps, stock = {}, {}
+    for path in load or ():
+        steps[f"load {path}"] = xcmod("load", "--domid", d, *path.split())[:3:2]
+        if keep_stock and not stock:
+            stock = {f"hvmloader/{k}/{f}": xs_read(f"/local/domain/{d}/hvmloader/{k}/{f}")
+                     for k in ("smbios", "acpi") for f in ("address", "length")}
+    keys = {**(keys or {}), **stock}
+    steps["stock-keys"] = stock
+    if keys:
+        for k, v in keys.items():
+            sh("xenstore-write", f"/local/domain/{d}/{k}", v)
+    if poke:
+        gpa, data = poke
+        p = subprocess.run(["readback", "-w", str(d), hex(gpa)], input=data, capture_output=True)
+        steps["poke"] = [p.returncode, p.stderr.decode()]
+    reached, dt, log = boot_to_seabios(d)
+    out = {"domid": d, "steps": steps, "reached_seabios": reached, "seconds": dt, "log": log,
+           **tables_of(d, tag)}
+    sh("xl", "destroy", str(d))
+    return out
+
+
+def patched_hvmloader():
+    """The patched hvmloader (docs/hvmloader.md) against the same source unpatched."""
+    mods = "/data/mods-x.bin"
+    size = os.path.getsize(mods)
+    # 1. nothing passed, then stock blocks: the two loaders build the same tables
+    for what, load in (("none", None), ("blocks", ["/data/blocks"])):
+        stock = boot_and_read(f"stock-{what}", CFG_STOCK, f"stock-{what}", load=load)
+        patched = boot_and_read(f"xcmod-{what}", CFG_XCMOD, f"xcmod-{what}", load=load)
+        result(f"same-tables-{what}", stock=stock, patched=patched)
+    # 2. a module image: SMBIOS, SSDT + SLIC, and the SLIC's OEM IDs
+    result("modules", **boot_and_read("xcmod-mods", CFG_XCMOD, "mods", load=[mods]))
+    # 3. one byte of the loaded image flipped in guest RAM (in the SMBIOS payload)
+    result("corrupt", **boot_and_read("xcmod-corrupt", CFG_XCMOD, "corrupt", load=[mods],
+                                      poke=(0x200000 + 0x40, b"\xa5")))
+    # 4. keys written by hand that no image backs
+    bogus = {"address-zero": {"address": "0x0", "length": hex(size), "count": "3"},
+             "past-ram": {"address": "0x3000000", "length": hex(size), "count": "3"},
+             "huge-length": {"address": "0x200000", "length": "0xffffffff", "count": "3"},
+             "garbage": {"address": "0x20zz00", "length": "lots", "count": "-1"},
+             "in-hvmloader": {"address": "0x100000", "length": hex(size), "count": "3"}}
+    for name, keys in bogus.items():
+        r = boot_and_read(f"bogus-{name}", CFG_XCMOD, f"bogus-{name}",
+                          keys={f"hvmloader/modules/{k}": v for k, v in keys.items()})
+        result(f"bogus-{name}", **r)
+    # 5. both the stock keys and the module keys: the modules win, and it is said
+    result("both", **boot_and_read("xcmod-both", CFG_XCMOD, "both",
+                                   load=["/data/blocks --base 0x900000", mods],
+                                   keep_stock=True))
+    # 6. layout plans around the patched binary
+    rc, out, err, _ = xcmod("layout", "--memory", 32, mods, "--hvmloader", HVMLOADER_XCMOD,
+                            "--json")
+    result("layout-patched", rc=rc, err=err, layout=json.loads(out) if rc == 0 else None)
+    # 7. benchmark: xl unpause -> "Invoking SeaBIOS", stock + blocks vs patched +
+    #    modules of the same content, best of 3, interleaved
+    times = {"stock-blocks": [], "xcmod-modules": []}
+    for i in range(3):
+        for key, cfg, load in (("stock-blocks", CFG_STOCK, "/data/blocks"),
+                               ("xcmod-modules", CFG_XCMOD, "/data/mods.bin")):
+            d, _ = create(f"bench-{key}-{i}", cfg=cfg)
+            xcmod("load", "--domid", d, load)
+            reached, dt, _ = boot_to_seabios(d)
+            times[key].append(dt if reached else None)
+            sh("xl", "destroy", str(d))
+    result("boot-bench", **{k: v for k, v in times.items()})
+
+
 if __name__ == "__main__":
     main()
+    patched_hvmloader()
