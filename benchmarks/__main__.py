@@ -18,7 +18,7 @@ from xcmod.format import build_image, verify_image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-REAL = os.path.normpath(os.path.join(ROOT, "..", "shared", "fixtures", "real"))
+REAL = os.path.join(ROOT, "tests", "fixtures", "real")
 XCMOD_READ = os.path.join(ROOT, "build", "xcmod-read")
 
 

@@ -1,11 +1,13 @@
-"""Where the tests find the project's build products and shared fixtures."""
+"""Where the tests find the project's build products and its fixtures.
+
+The real tables live in tests/fixtures/real (SOURCES.md there gives each
+file's origin and licence); fresh ones come from tests/fwgen.py.  Nothing
+outside the repository is needed."""
 import os
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
-SHARED = os.path.normpath(os.path.join(ROOT, "..", "shared"))
-REAL = os.path.join(SHARED, "fixtures", "real")
-QEMU_FWDUMP = os.path.join(SHARED, "tools", "qemu-fwdump")
+REAL = os.path.join(ROOT, "tests", "fixtures", "real")
 XCMOD_READ = os.path.join(BUILD, "xcmod-read")
 FUZZER = os.path.join(BUILD, "fuzz", "xcmod_reader_fuzz")
 

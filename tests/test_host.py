@@ -1,6 +1,4 @@
 """Firmware sources: the running host's sysfs, acpidump text, memory-image scans."""
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -10,7 +8,8 @@ import pytest
 from xcmod import host, smbios
 from xcmod.errors import FormatError
 
-from .paths import QEMU_FWDUMP, ROOT, real
+from . import fwgen
+from .paths import ROOT, real
 
 DUMP = real("smbios/infrasim/dell_c6320_smbios.bin")
 
@@ -141,21 +140,12 @@ def test_legacy_scan_without_anchor(tmp_path):
         host.load_smbios(f"mem:{path}")
 
 
-def _fwdump_module():
-    loader = importlib.machinery.SourceFileLoader("qemu_fwdump", QEMU_FWDUMP)
-    spec = importlib.util.spec_from_loader("qemu_fwdump", loader)
-    mod = importlib.util.module_from_spec(spec)
-    loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.qemu
 def test_legacy_scan_of_a_real_seabios_ram_snapshot(tmp_path):
     """On guest RAM SeaBIOS filled, mem: finds what `dmidecode -d RAM` finds."""
-    fw = _fwdump_module()
     work = tmp_path / "work"
     work.mkdir()
-    ram = fw.snapshot_ram("pc", 32, ["type=1,manufacturer=ScanCo,serial=SCAN-1234"], [],
+    ram = fwgen.snapshot_ram("pc", 32, ["type=1,manufacturer=ScanCo,serial=SCAN-1234"], [],
                           str(work))
     dump = tmp_path / "d.bin"
     subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", str(dump)], check=True,

@@ -11,7 +11,8 @@ from xcmod import aml, orom, smbios, stock
 from xcmod.errors import FormatError
 
 from .conftest import c_read
-from .paths import QEMU_FWDUMP, real
+from . import fwgen
+from .paths import real
 
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
@@ -236,8 +237,7 @@ def test_export_qemu_writes_one_structure_per_file(tmp_path, cli):
 def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
     """QEMU+SeaBIOS given `export qemu` shows the passed structures and the added SSDT."""
     src = tmp_path / "src"
-    subprocess.run([QEMU_FWDUMP, str(src), "--random"], check=True, capture_output=True,
-                   timeout=120)
+    fwgen.generate(str(src), rand=True)
     params = json.loads((src / "params.json").read_text())
     t1 = dict(kv.split("=", 1) for kv in params["smbios"][1].split(",")[1:])
     img = tmp_path / "m.bin"
@@ -250,8 +250,7 @@ def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
         opt, val = line.split(" ", 1)
         args += ["--smbios" if opt == "-smbios" else "--acpitable", val]
     guest = tmp_path / "guest"
-    subprocess.run([QEMU_FWDUMP, str(guest), *args], check=True, capture_output=True,
-                   timeout=120)
+    fwgen.main([str(guest), *args])
     text = (guest / "dmidecode.txt").read_text()
     assert f"Manufacturer: {t1['manufacturer']}" in text
     assert f"Product Name: {t1['product']}" in text
@@ -263,7 +262,7 @@ def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
     oem = [kv.split("=", 1)[1] for s in params["smbios"] if s.startswith("type=11")
            for kv in s.split(",")[1:]]
     assert all(o in text for o in oem)
-    # the SSDT is reachable from the RSDP (qemu-fwdump walks RSDP -> XSDT/RSDT)
+    # the SSDT is reachable from the RSDP (tests.fwgen walks RSDP -> XSDT/RSDT)
     ssdt = open(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "rb").read()
     found = [(guest / "acpi" / n).read_bytes() for n in os.listdir(guest / "acpi")]
     assert ssdt in found

@@ -1,0 +1,224 @@
+"""The project's SeaBIOS table generator: real firmware builds fresh tables.
+
+QEMU boots its own SeaBIOS with chosen (or random) SMBIOS values and extra
+ACPI tables; once POST has put the SMBIOS entry point and the RSDP into the
+F-segment, guest RAM is saved and what the BIOS built is written out:
+
+    OUT/smbios.bin     entry point + table, as `dmidecode --dump-bin` writes it
+    OUT/dmidecode.txt  dmidecode's decoding of that dump
+    OUT/acpi/SIG.dat   every ACPI table reachable from the RSDP (SSDT1.dat, ...)
+    OUT/params.json    machine, entry point, the -smbios/-acpitable values, seed
+
+    python3 -m tests.fwgen OUT [--random] [--seed N] [--machine pc|q35]
+                           [--entry 32|64] [--smbios SPEC]... [--acpitable SPEC]...
+
+SPECs go to QEMU's -smbios / -acpitable unchanged.  Shares no code with xcmod
+(it is a referee), needs Debian's qemu-system-x86, seabios and dmidecode.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+RAM_MIB = 128
+FSEG = (0xF0000, 0x10000)
+ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+NAMES = ("Contoso", "Fabrikam", "Northwind", "Tailspin", "Adatum", "Litware", "Proseware",
+         "Woodgrove", "Wingtip", "Coho")
+
+
+class Qmp:
+    """A minimal QMP client over QEMU's UNIX socket."""
+
+    def __init__(self, path, deadline):
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise SystemExit("fwgen: QEMU's QMP socket never came up")
+                time.sleep(0.05)
+        self.f = self.sock.makefile("rw")
+        self.f.readline()                          # greeting
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **arguments):
+        self.f.write(json.dumps({"execute": name, "arguments": arguments}) + "\n")
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "error" in r:
+                raise SystemExit(f"fwgen: QMP {name}: {r['error']}")
+            if "return" in r:
+                return r["return"]
+
+    def close(self):
+        self.sock.close()
+
+
+def _tables_ready(fseg):
+    """SeaBIOS has finished: the SMBIOS anchor and the RSDP are in the F-segment."""
+    smbios = fseg.find(b"_SM_") >= 0 or fseg.find(b"_SM3_") >= 0
+    return smbios and fseg.find(b"RSD PTR ") >= 0
+
+
+def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
+    """Boot QEMU+SeaBIOS, wait for the tables, save all of guest RAM; its path."""
+    sock, ram, fseg = (os.path.join(work, n) for n in ("qmp.sock", "ram.bin", "fseg.bin"))
+    m = machine if entry == 32 else f"{machine},smbios-entry-point-type=64"
+    args = ["qemu-system-x86_64", "-machine", m, "-m", str(RAM_MIB), "-nodefaults",
+            "-display", "none", "-serial", "none", "-monitor", "none",
+            "-qmp", f"unix:{sock},server=on,wait=off"]
+    for s in smbios:
+        args += ["-smbios", s]
+    for a in acpitables:
+        args += ["-acpitable", a]
+    deadline = time.monotonic() + timeout
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        q = Qmp(sock, deadline)
+        while True:
+            q.cmd("pmemsave", val=FSEG[0], size=FSEG[1], filename=fseg)
+            if _tables_ready(open(fseg, "rb").read()):
+                break
+            if time.monotonic() > deadline or p.poll() is not None:
+                raise SystemExit("fwgen: SeaBIOS built no tables: " + p.stderr.read().decode())
+            time.sleep(0.1)
+        time.sleep(0.2)                            # let POST finish its writes
+        q.cmd("stop")
+        q.cmd("pmemsave", val=0, size=RAM_MIB << 20, filename=ram)
+        q.cmd("quit")
+        q.close()
+        p.wait(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return ram
+
+
+def acpi_tables(mem):
+    """{name: bytes} of every table reachable from the RSDP in the BIOS area."""
+    rsdp = next((a for a in range(0xE0000, 0x100000, 16) if mem[a:a + 8] == b"RSD PTR "
+                 and sum(mem[a:a + 20]) & 0xFF == 0), None)
+    if rsdp is None:
+        return {}
+    rev = mem[rsdp + 15]
+    out, seen = {"RSDP": mem[rsdp:rsdp + (36 if rev >= 2 else 20)]}, {}
+
+    def at(addr):
+        return mem[addr:addr + struct.unpack_from("<I", mem, addr + 4)[0]]
+
+    def add(t):
+        sig = t[:4].decode("latin-1")
+        n = seen[sig] = seen.get(sig, -1) + 1
+        out[sig if n == 0 else f"{sig}{n}"] = t
+
+    xsdt = struct.unpack_from("<Q", mem, rsdp + 24)[0] if rev >= 2 else 0
+    root, width = (xsdt, 8) if xsdt else (struct.unpack_from("<I", mem, rsdp + 16)[0], 4)
+    rt = at(root)
+    add(rt)
+    for off in range(36, len(rt), width):
+        t = at(struct.unpack_from("<Q" if width == 8 else "<I", rt, off)[0])
+        add(t)
+        if t[:4] == b"FACP":
+            facs, dsdt = struct.unpack_from("<II", t, 36)
+            if len(t) >= 148:
+                dsdt = struct.unpack_from("<Q", t, 140)[0] or dsdt
+            for addr in (dsdt, facs):
+                if addr:
+                    add(at(addr))
+    return out
+
+
+def random_values(rng, work):
+    """Machine, entry point, -smbios and -acpitable values drawn from ``rng``."""
+    def word():
+        return rng.choice(NAMES) + "-" + "".join(rng.choice(ALNUM)
+                                                 for _ in range(rng.randint(3, 10)))
+    smbios = [
+        f"type=0,vendor={word()},version={rng.randint(1, 9)}.{rng.randint(0, 99)},"
+        f"date=0{rng.randint(1, 9)}/1{rng.randint(0, 9)}/20{rng.randint(10, 26)}",
+        f"type=1,manufacturer={word()},product={word()},version={word()},serial={word()},"
+        f"uuid={uuid.UUID(int=rng.getrandbits(128), version=4)},sku={word()},family={word()}",
+        f"type=2,manufacturer={word()},product={word()},version={word()},serial={word()},"
+        f"asset={word()},location={word()}",
+        f"type=3,manufacturer={word()},version={word()},serial={word()},asset={word()},"
+        f"sku={word()}",
+    ]
+    smbios += [f"type=11,value={word()}" for _ in range(rng.randint(1, 4))]
+    acpitables = []
+    for i in range(rng.randint(1, 3)):
+        blob = os.path.join(work, f"extra{i}.bin")
+        with open(blob, "wb") as f:
+            f.write(rng.randbytes(rng.randint(16, 400)))
+        oem = "".join(rng.choice(ALNUM) for _ in range(6))
+        acpitables.append(f"sig={rng.choice(['SSDT', 'SLIC', 'MSDM', 'OEMX'])},rev=1,"
+                          f"oem_id={oem},oem_table_id=T{rng.randint(1000000, 9999999)},"
+                          f"oem_rev={rng.randint(1, 999)},asl_compiler_id=QEMU,"
+                          f"asl_compiler_rev=1,data={blob}")
+    return rng.choice(["pc", "q35"]), rng.choice([32, 64]), smbios, acpitables
+
+
+def generate(out, machine="pc", entry=32, smbios=(), acpitables=(), rand=False, seed=None):
+    seed = random.randrange(1 << 32) if seed is None else seed
+    smbios, acpitables = list(smbios), list(acpitables)
+    os.makedirs(out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="fwgen-")
+    try:
+        if rand:
+            machine, entry, s, a = random_values(random.Random(seed), work)
+            smbios, acpitables = s + smbios, a + acpitables
+        ram = snapshot_ram(machine, entry, smbios, acpitables, work)
+        dump = os.path.join(out, "smbios.bin")
+        r = subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", dump],
+                           capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit("fwgen: dmidecode --dump-bin failed: " + r.stderr)
+        text = subprocess.run(["dmidecode", "--from-dump", dump], capture_output=True,
+                              text=True, check=True).stdout
+        with open(os.path.join(out, "dmidecode.txt"), "w") as f:
+            f.write(text)
+        os.makedirs(os.path.join(out, "acpi"), exist_ok=True)
+        with open(ram, "rb") as f:
+            mem = f.read()
+        for name, blob in acpi_tables(mem).items():
+            with open(os.path.join(out, "acpi", name + ".dat"), "wb") as f:
+                f.write(blob)
+        with open(os.path.join(out, "params.json"), "w") as f:
+            json.dump({"seed": seed, "machine": machine, "entry_point": entry,
+                       "smbios": smbios, "acpitable": acpitables}, f, indent=1)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python3 -m tests.fwgen", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out")
+    ap.add_argument("--machine", default="pc", choices=["pc", "q35"])
+    ap.add_argument("--entry", type=int, choices=[32, 64], default=32)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--smbios", action="append", default=[])
+    ap.add_argument("--acpitable", action="append", default=[])
+    ap.add_argument("--random", action="store_true")
+    a = ap.parse_args(argv)
+    generate(a.out, a.machine, a.entry, a.smbios, a.acpitable, a.random, a.seed)
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
