@@ -47,6 +47,7 @@ def xen(tmp_path, monkeypatch):
     monkeypatch.setenv("XCMOD_FAKEXEN_DIR", d)
     monkeypatch.setenv("XENSTORED_PATH", fakexen.socket_path(d))
     monkeypatch.delenv("XCMOD_FAKEXEN_FAIL", raising=False)
+    monkeypatch.setenv("XCMOD_LOCK_DIR", os.path.join(d, "locks"))
     fakexen.create(d, 5, 32)
     yield d
     fakexen.stop(d)

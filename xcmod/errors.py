@@ -47,8 +47,9 @@ class UsageError(XcmodError, ValueError):
 class XenError(XcmodError, OSError):
     """A Xen library call failed or Xen refused; ``errno`` says why.
 
-    ``str()`` is one line: the operation, the reason, and libxc's own last
-    error text where it has one.
+    ``str()`` is one line: the operation, the reason, then errno's name and
+    libxc's own last error text where it has one, as in
+    ``... : No such file or directory (ENOENT: libxc: ...)``.
     """
 
     def __init__(self, errno_, message, *, detail=None, op=None):
@@ -57,7 +58,6 @@ class XenError(XcmodError, OSError):
         self.op = op
 
     def __str__(self):
-        text = self.strerror
-        if self.detail:
-            text += f" ({self.detail})"
-        return text
+        from errno import errorcode
+        extra = [x for x in (errorcode.get(self.errno), self.detail) if x]
+        return f"{self.strerror} ({': '.join(extra)})" if extra else self.strerror

@@ -16,8 +16,16 @@ Order, so that a failure leaves nothing behind: validate the input, check the
 domain and the layout, connect to xenstored, copy and verify guest RAM (and
 read back what ``measure`` asks for), and only then write the keys, in one
 transaction, guest read-only.
+
+One truth in xenstore: the transaction that writes one path's keys removes
+the other path's (and any of its own this load does not set), so hvmloader
+never finds keys describing RAM that now holds something else.  Loads into one
+domain are serialised by a lock per domain (:func:`domain_lock`), and inside
+the transaction the guest RAM the keys describe is read back once more, so
+keys are only written for bytes that are there.
 """
 import errno as _errno
+import os
 from .creader import check_image
 from .errors import UsageError, XenError
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
@@ -25,6 +33,69 @@ from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
 
 def modules_path(domid):
     return f"/local/domain/{domid}/hvmloader/modules"
+
+
+# The nodes a load writes under /local/domain/<domid>/: the module image's and
+# stock hvmloader's two (hvm_xs_strings.h), with the keys each holds.
+LOAD_KEYS = {"hvmloader/modules": ("address", "length", "count"),
+             "hvmloader/smbios": ("address", "length"),
+             "hvmloader/acpi": ("address", "length")}
+
+
+def stale_paths(domid, keys):
+    """What a load writing ``keys`` removes: the nodes it does not write at all, and
+    the keys of the nodes it writes that it does not set."""
+    out = []
+    for node, names in LOAD_KEYS.items():
+        path = f"/local/domain/{domid}/{node}"
+        mine = [f"{path}/{n}" for n in names]
+        if not any(p in keys for p in mine):
+            out.append(path)
+        else:
+            out += [p for p in mine if p not in keys]
+    return out
+
+# Where the per-domain lock files live (XCMOD_LOCK_DIR overrides, for tests).
+LOCK_DIR = "/run/xcmod"
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+
+class domain_lock:
+    """An exclusive lock on one domain's loads, held for a ``with`` block.
+
+    A ``flock`` on ``LOCK_DIR/domain-<domid>.lock``: the kernel drops it when
+    its holder exits, however it exits, so a crashed load never leaves it
+    stuck.  Waits at most ``timeout`` seconds, then raises ETIMEDOUT.
+    """
+
+    def __init__(self, domid, timeout=DEFAULT_LOCK_TIMEOUT):
+        self.domid, self.timeout, self.fd = domid, timeout, None
+
+    def __enter__(self):
+        import fcntl
+        import time
+        d = os.environ.get("XCMOD_LOCK_DIR", LOCK_DIR)
+        path = os.path.join(d, f"domain-{self.domid}.lock")
+        try:
+            os.makedirs(d, mode=0o700, exist_ok=True)
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as e:
+            raise XenError(e.errno, f"lock {path}: {e.strerror}", op="lock") from None
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(self.fd)
+                    raise XenError(_errno.ETIMEDOUT, f"domain {self.domid}: another load "
+                                   f"still holds {path} after {self.timeout:g} s",
+                                   op="lock") from None
+                time.sleep(0.01)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)             # releases the flock
 
 
 class LoadResult:
@@ -59,7 +130,7 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
     if measure and hvmloader_end is None:
         raise UsageError("--measure needs --hvmloader ELF: the hvmloader image the domain "
                          "runs is measured from guest RAM over the range its ELF loads")
-    with XenControl() as xc:
+    with domain_lock(domid), XenControl() as xc:
         info = xc.domain_info(domid)
         layout = plan([(n, len(b)) for n, b in blocks], info.memory_mib, base, hvmloader_end,
                       lowmem_end=_guest_lowmem_end(xc, domid, info))
@@ -76,8 +147,18 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
             if measure:
                 measurement = _measure(xc, domid, placed, hvmloader_end)
             keys = keys_for(placed)
+            stale = stale_paths(domid, keys)
 
             def publish(t):
+                # The keys may only describe bytes that are there: read the
+                # guest RAM once more, inside the transaction that writes them.
+                for name, gpa, blob in placed:
+                    if xc.read_from_guest(domid, gpa, len(blob)) != blob:
+                        raise XenError(_errno.EIO, f"domain {domid}: guest RAM at {gpa:#x} "
+                                       f"changed after {name} was copied there (another "
+                                       f"writer?); no key written", op="verify")
+                for path in stale:
+                    xs.rm(path, t)
                 for path, value in keys.items():
                     xs.write_for_guest(path, value, domid, t)
             xs.transaction(publish)
