@@ -1,7 +1,13 @@
 # xcmod - see README.md.  `make setup` once on a fresh Debian 12 machine (as
 # root), then `make test`.  Everything built lands in build/.
 
-PYTHON    ?= python3
+# Python: a virtual environment made by `make setup` from Debian's own
+# python3 (PEP 668 keeps pip out of the system interpreter).  Every target
+# runs in it; `. .venv/bin/activate` gives a shell the same `python3 -m xcmod`
+# and `xcmod`.
+SYSTEM_PYTHON ?= /usr/bin/python3
+VENV      ?= .venv
+PYTHON    ?= $(VENV)/bin/python3
 CC        ?= gcc
 CLANG     ?= clang
 CFLAGS    ?= -O2 -g
@@ -13,19 +19,21 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES := build-essential clang libclang-rt-14-dev \
                 libxen-dev xen-utils-4.17 dmidecode acpica-tools \
                 qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend \
-                qemu-system-xen
+                qemu-system-xen dpkg-dev patch python3-venv debootstrap
 
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
-.PHONY: all setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen
+.PHONY: all setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader
 
 all: $(BUILD)/xcmod-read freestanding
 
 setup:
 	apt-get update
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
-	$(PYTHON) -m pip install -e '.[test]'
+	$(SYSTEM_PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python3 -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python3 -m pip install --quiet -e '.[test]'
 
 $(BUILD):
 	mkdir -p $@
@@ -78,14 +86,23 @@ test: all fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
 soak: all fake-xen
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest -m soak -s tests/test_soak.py
 
+# Xen 4.17's hvmloader from Debian's source package with xcmod's patch series
+# (hvmloader/series), and the same source unpatched (hvmloader.stock); the
+# source is fetched once into build/hvmloader.  See docs/hvmloader.md.
+HVMLOADER_INPUTS := hvmloader/build hvmloader/series $(wildcard hvmloader/patches/*.patch) \
+                    $(READER_SRC) $(READER_HDR)
+hvmloader: $(BUILD)/hvmloader/hvmloader
+$(BUILD)/hvmloader/hvmloader: $(HVMLOADER_INPUTS)
+	sh hvmloader/build $(BUILD)/hvmloader
+
 # The real stack under QEMU TCG (tests/xenrig): Xen 4.17, a Debian dom0, xl,
 # xenstored and Debian's hvmloader; packages downloaded once into build/xenrig.
-test-xen: all
+test-xen: all hvmloader
 	$(PYTHON) -m pytest -m xen tests/test_xen_rig.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").
-xen-run: all
+xen-run: all hvmloader
 	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir]"; exit 2; }
 	$(PYTHON) -m tests.xenrig run "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 
