@@ -1,6 +1,7 @@
 #!/bin/sh
 # The README on a stock Debian 12, for real: debootstrap a throwaway bookworm
-# root (the default variant, plus git and make and nothing else), clone this
+# root (the default variant, plus git and make, and ca-certificates for the
+# site's CA below), clone this
 # repository's committed HEAD into it, and run exactly `make setup` and
 # `make test` there as root, with Debian's own python3 and no ../shared.
 #
@@ -28,8 +29,16 @@ trap cleanup EXIT INT TERM
 start=$(date +%s)
 rm -rf "$root"
 echo "fresh-debian: debootstrap bookworm into $root"
-debootstrap --include=git,make bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
+debootstrap --include=git,make,ca-certificates bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
     die "debootstrap failed (see $root.debootstrap.log)"
+# The site's own TLS trust (a proxy's CA, say), as any machine here has it:
+# pip reaches PyPI over https.  Only local CA certificates are carried over.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+    mkdir -p "$root/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+    chroot "$root" update-ca-certificates >/dev/null 2>&1 ||
+        die "update-ca-certificates failed in the new root"
+fi
 cat >"$root/etc/apt/sources.list" <<SOURCES
 deb $mirror bookworm main
 deb $mirror bookworm-updates main
