@@ -284,3 +284,51 @@ def test_oem_ids_refusals(tmp_path, cli, args, message):
             *args)
     assert r.code != 0 and message in r.err and len(r.err.strip().splitlines()) == 1, r.err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["load", "--domid", "-1", "m.bin"], "argument --domid: a domid must be"),
+    (["load", "--domid", "4294967296", "m.bin"], "argument --domid: a domid must be"),
+    (["load", "--domid", "32752", "m.bin"], "argument --domid: a domid must be"),
+    (["load", "--domid", "5", "--base", "-4096", "m.bin"], "argument --base"),
+    (["load", "--domid", "5", "--base=-4096", "m.bin"], "argument --base"),
+    (["load", "--domid", "5", "--base", "0x100000000", "m.bin"], "argument --base"),
+    (["hvm-info", "--domid", "-1"], "argument --domid"),
+    (["guest-tables", "--domid", "99999"], "argument --domid"),
+    (["keys", "list", "--domid", "-3"], "argument --domid"),
+    (["layout", "--memory", "0", "m.bin"], "argument --memory"),
+    (["layout", "--memory", "32", "--base", "-4096", "m.bin"], "argument --base")])
+def test_numbers_out_of_range_are_usage_errors(tmp_path, argv, message):
+    """domids, GPAs and memory sizes are range-checked where they enter: one line,
+    exit 2, no traceback."""
+    r = subprocess.run([sys.executable, "-m", "xcmod", *argv], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines()[-1].startswith("xcmod")
+
+
+@pytest.mark.parametrize("base,message", [
+    ("0x0", "below the end of hvmloader"), ("0x1000", "below the end of hvmloader"),
+    ("0x81000", "below the end of hvmloader"), ("0x200800", "not page-aligned")])
+def test_bases_hvmloader_cannot_use_are_refused(tmp_path, cli, base, message):
+    """A base below hvmloader's end or unaligned is refused with the reason."""
+    from xcmod import acpi
+    from xcmod.acpi import encode_acpi_module
+    from xcmod.format import build_image
+    img = tmp_path / "m.bin"
+    img.write_bytes(build_image([encode_acpi_module(
+        [acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))])]))
+    r = cli("layout", "--memory", "32", "--base", base, img)
+    assert r.code == 1 and message in r.err, r.err
+
+
+def test_library_load_checks_the_domid_first():
+    """xcmod.load with a domid Xen cannot have is a UsageError (a ValueError), not
+    cffi's OverflowError."""
+    import xcmod
+    from xcmod.errors import UsageError
+    from xcmod.format import build_image
+    for bad in (-1, 1 << 32, 0x7FF0, True):
+        with pytest.raises(UsageError, match="not a domain id"):
+            xcmod.load(bad, build_image([]))

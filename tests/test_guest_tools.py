@@ -309,3 +309,17 @@ def test_guest_tables_without_firmware(xen, cli):
     r = cli("guest-tables", "--domid", "5", "--smbios-dump", "/tmp/never.dmi")
     assert r.code == 1 and "no SMBIOS entry point" in r.err
     assert not os.path.exists("/tmp/never.dmi")
+
+
+def test_fakexen_create_right_after_stop_is_ready(tmp_path):
+    """The test tool: `create` straight after `stop` waits for the new xenstored (25 times)."""
+    d = str(tmp_path / "fx")
+    os.makedirs(d)
+    try:
+        for i in range(25):
+            fakexen.create(d, 5, 32)
+            r = fakexen.xs(d, "xenstore-read", "/local/domain/5/domid")
+            assert r.returncode == 0 and r.stdout.strip() == "5", (i, r.stderr)
+            fakexen.stop(d)
+    finally:
+        fakexen.stop(d)

@@ -4,6 +4,8 @@ import shutil
 import subprocess
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xcmod import host, smbios
 from xcmod.errors import FormatError
@@ -155,3 +157,41 @@ def test_legacy_scan_of_a_real_seabios_ram_snapshot(tmp_path):
     assert [s.data for s in ours.structures] == [s.data for s in theirs.structures]
     assert any(b"ScanCo" in s.data for s in ours.structures)
     shutil.rmtree(work)
+
+
+def _sm3_image(path, address, max_size):
+    """A memory image holding only a valid _SM3_ entry point at 0xF0000."""
+    import struct
+    ep = bytearray(struct.pack("<5sBBBBBBBIQ", b"_SM3_", 0, 0x18, 3, 0, 0, 1, 0, max_size,
+                               address))
+    ep[5] = -sum(ep) & 0xFF
+    mem = bytearray(0x100000)
+    mem[0xF0000:0xF0000 + len(ep)] = ep
+    path.write_bytes(mem)
+
+
+@given(address=st.integers(0, (1 << 64) - 1), max_size=st.integers(0, (1 << 32) - 1))
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_mem_image_with_any_table_address_is_one_format_error_or_a_table(tmp_path, address,
+                                                                        max_size):
+    """mem: with a _SM3_ entry point naming any 64-bit table address gives a table or
+    one FormatError, never another exception."""
+    path = tmp_path / "mem.img"
+    _sm3_image(path, address, max_size)
+    try:
+        host.load_smbios(f"mem:{path}")
+    except FormatError as e:
+        assert str(e).startswith(str(path))
+
+
+@pytest.mark.parametrize("address", [1 << 63, 0x200000])
+def test_mem_table_past_the_image_is_named(tmp_path, cli, address):
+    """A _SM3_ table address past the image end (or past any file offset) is named as
+    such, not reported as a policy question."""
+    path = tmp_path / "mem.img"
+    _sm3_image(path, address, 0x1000)
+    r = cli("build", "-o", tmp_path / "m.bin", "--smbios", f"mem:{path}",
+            "--policy", "passthrough-all")
+    assert r.code == 1 and "Traceback" not in r.err
+    assert "past the end of the image" in r.err or "beyond any file offset" in r.err, r.err
+    assert "passthrough-all" not in r.err

@@ -34,10 +34,11 @@ def test_blocks_are_page_aligned_one_after_another():
 
 
 @pytest.mark.parametrize("base,length,what", [
-    (0x100000, 16, "hvmloader image"),
-    (0x9F000, 16, "HVM info page"),
-    (0x80000, 16, "hypercall page"),
-    (0x10000, 16, "scratch"),
+    (0x100000, 16, "below the end of hvmloader"),      # hvmloader's image, scratch,
+    (0x9F000, 16, "below the end of hvmloader"),       # HVM info and hypercall pages
+    (0x80000, 16, "below the end of hvmloader"),       # all lie below its end
+    (0x10000, 16, "below the end of hvmloader"),
+    (0x1FF000, 0x2000, "below the end of hvmloader"),
     (0x3FF000, 0x2000, "self-test window"),
     (0x200000, 3 << 20, "self-test window"),
     (0xFBFFF000, 0x2000, "reserved area"),

@@ -198,3 +198,49 @@ def test_bad_image_is_refused_before_xen_is_touched(xen, image, cli, tmp_path):
     r = cli("load", "--domid", "5", path)
     assert r.code == 1 and "checksum mismatch" in r.err
     assert keys(xen) == "" and not any(ram(xen, 5, len(image)))
+
+
+def test_corrupt_hvm_info_table_is_a_warning_naming_the_fallback(xen, image, cli, tmp_path):
+    """A corrupt HVM info table: load still checks the image, against max_memkb, and
+    says so in one warning line; without corruption there is no warning."""
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    r = cli("load", "--domid", "5", path)
+    assert r.code == 0 and "warning" not in r.err
+    with open(os.path.join(xen, "dom5", "ram"), "r+b") as f:
+        f.seek(0x9F800)
+        f.write(b"XXXXXXXX")                      # signature gone
+    r = cli("load", "--domid", "5", path, "--json")
+    assert r.code == 0, r.err
+    lines = [ln for ln in r.err.splitlines() if "warning" in ln]
+    assert len(lines) == 1 and "HVM info table at 0x9f800 unusable" in lines[0]
+    assert "max_memkb (32 MiB)" in lines[0]
+    assert json.loads(r.out)["warnings"] == [lines[0].split("warning: ", 1)[1]]
+
+
+def test_stopped_xenstored_is_a_bounded_wait(xen, image, tmp_path):
+    """xenstored stopped (SIGSTOP): load gives up after --timeout with one line and
+    exit 1; no key is written and guest RAM is as before."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from .paths import ROOT
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    before = ram(xen, 5, len(image))
+    pid = fakexen.xenstored_pid(xen)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        t = time.monotonic()
+        r = subprocess.run([sys.executable, "-m", "xcmod", "load", "--domid", "5", str(path),
+                            "--timeout", "2"], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+        took = time.monotonic() - t
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert r.returncode == 1 and took < 30, (r.returncode, took)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "within 2 s (ETIMEDOUT)" in lines[0], r.stderr
+    assert ram(xen, 5, len(image)) == before
+    assert keys(xen) == ""

@@ -314,6 +314,54 @@ def _int(text):
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
+def _bounded(what, low, high):
+    """An argparse type: an integer in [low, high], or a usage error naming ``what``."""
+    def parse(text):
+        value = _int(text)
+        if not low <= value <= high:
+            import argparse
+            raise argparse.ArgumentTypeError(f"{what} must be {low:#x}..{high:#x} "
+                                             f"({low}..{high}), not {text}")
+        return value
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+# Xen's public xen.h: domids from DOMID_FIRST_RESERVED (0x7FF0) up are not
+# domains.  Guest physical addresses hvmloader reads are 32-bit.
+_domid = _bounded("a domid", 0, 0x7FEF)      # = xen.DOMID_MAX (not imported: load stays fast)
+_gpa = _bounded("a guest physical address", 0, 0xFFFFFFFF)
+_mib = _bounded("guest memory in MiB", 1, 1 << 24)
+_seconds = _bounded("a timeout in seconds", 1, 3600)
+
+DEFAULT_TIMEOUT = 30
+TIMEOUT_ARG = (("--timeout",), dict(
+    type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    help=f"give up after this long if xenstored, libxc or another load of the same domain "
+    f"does not answer: one line, exit 1, no key written (default {DEFAULT_TIMEOUT})"))
+
+
+def _watchdog(seconds, err, command):
+    """End the process with one line if ``command`` is still running after ``seconds``.
+
+    A stopped xenstored blocks libxenstore in read() with no timeout of its
+    own, so no check in Python could return; a thread ends the process
+    instead.  Keys are only written in one transaction, so none is half
+    written; xenstored is asked (and so found unanswering) before any guest RAM
+    is touched.  _thread is built in: no import cost on load's path.
+    """
+    import _thread
+    import time
+
+    def fire():
+        time.sleep(seconds)
+        err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
+                  f"{seconds} s (ETIMEDOUT); gave up, no key written\n")
+        err.flush()
+        os._exit(1)
+    _thread.start_new_thread(fire, ())
+
+
 def _blocks_of(path):
     """[(name, bytes)] of an image file or a `build --format xen` directory, validated."""
     from .format import verify_image
@@ -349,8 +397,10 @@ def cmd_load(args, out, err):
         d = os.path.dirname(os.path.abspath(args.measure))
         if not os.access(d, os.W_OK):
             raise UsageError(f"{args.measure}: cannot write there; nothing loaded")
+    # the lock gives up first, so that a busy domain is named as such
     common = dict(base=args.base, force=args.force, hvmloader_end=_hvmloader_end(args),
-                  source=args.image, measure=bool(args.measure))
+                  source=args.image, measure=bool(args.measure),
+                  lock_timeout=max(1.0, args.timeout * 0.8))
     if os.path.isdir(args.image):
         from . import stock
         smb, acp = stock.read_dir(args.image)
@@ -361,6 +411,8 @@ def cmd_load(args, out, err):
     if args.measure:
         from .fileio import atomic_write      # (tempfile: only when there is a file)
         atomic_write(args.measure, _json_text(r.measurement).encode())
+    for w in r.warnings:
+        _warn(err, w)
     if args.json:
         _write_json(r.as_dict(), out)
         return 0
@@ -546,7 +598,7 @@ def _placement_args():
     """--base and --hvmloader, shared by every command that places an image."""
     from .layout import DEFAULT_BASE
     return (
-        (("--base",), dict(type=_int, default=DEFAULT_BASE, metavar="GPA",
+        (("--base",), dict(type=_gpa, default=DEFAULT_BASE, metavar="GPA",
                            help=f"guest physical base address (page-aligned; default "
                            f"{DEFAULT_BASE:#x})")),
         (("--hvmloader",), dict(metavar="ELF",
@@ -559,7 +611,7 @@ def _load_args():
     """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
     return (
         (("image",), dict(metavar="IMAGE|DIR")),
-        (("--domid",), dict(type=_int, required=True, help="target domain (never 0)")),
+        (("--domid",), dict(type=_domid, required=True, help="target domain (never 0)")),
         *_placement_args(),
         (("--force",), dict(action="store_true",
                             help="load even if the domain is running (never domain 0)")),
@@ -568,6 +620,7 @@ def _load_args():
                               "--hvmloader) and every module/block, and write their SHA-256 "
                               "and a PCR-style chain as JSON")),
         (("--json",), dict(action="store_true", help="print what was done as JSON")),
+        TIMEOUT_ARG,
     )
 
 
@@ -813,7 +866,7 @@ def build_parser(only=None):
                          "memory map and the minimum guest memory; exit 1 on any conflict.")
     lay.add_argument("image", metavar="IMAGE|DIR",
                      help="an xcmod image, or a `build --format xen` directory")
-    lay.add_argument("--memory", type=_int, metavar="MiB", help="guest memory in MiB")
+    lay.add_argument("--memory", type=_mib, metavar="MiB", help="guest memory in MiB")
     _add_args(lay, _placement_args())
     lay.add_argument("--json", action="store_true", help="machine-readable output")
     lay.set_defaults(func=cmd_layout)
@@ -857,7 +910,8 @@ def build_parser(only=None):
             a.add_argument("keys", nargs=nargs, metavar=meta,
                            help="relative to /local/domain/DOMID")
         if action != "known":
-            a.add_argument("--domid", type=_int, required=True, help="the domain")
+            a.add_argument("--domid", type=_domid, required=True, help="the domain")
+            _add_args(a, [TIMEOUT_ARG])
         a.add_argument("--json", action="store_true", help="machine-readable output")
         a.set_defaults(func=cmd_keys)
         if not nargs:
@@ -872,7 +926,8 @@ def build_parser(only=None):
                        "--to-xenstore mirrors the values to "
                        "/local/domain/DOMID/hvmloader/hvm-info/{vcpus,apic-mode,vcpu-online,"
                        "low-mem-end,reserved-mem-start,high-mem-end}, guest read-only.")
-    h.add_argument("--domid", type=_int, required=True)
+    h.add_argument("--domid", type=_domid, required=True)
+    _add_args(h, [TIMEOUT_ARG])
     h.add_argument("--to-xenstore", action="store_true",
                    help="mirror the values into xenstore (one transaction)")
     h.add_argument("--json", action="store_true", help="machine-readable output")
@@ -885,7 +940,8 @@ def build_parser(only=None):
                         "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
                         "(--acpi-dir, SIG.dat per table).  Pause the guest first "
                         "(`xl pause`) once its firmware has run.")
-    gt.add_argument("--domid", type=_int, required=True)
+    gt.add_argument("--domid", type=_domid, required=True)
+    _add_args(gt, [TIMEOUT_ARG])
     gt.add_argument("--smbios-dump", metavar="FILE", help="dmidecode --dump-bin file to write")
     gt.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
     gt.add_argument("--json", action="store_true", help="machine-readable output")
@@ -908,6 +964,8 @@ def main(argv=None, out=None, err=None) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else 2
     from .errors import XcmodError
+    if getattr(args, "timeout", None):
+        _watchdog(args.timeout, err, args.command)
     try:
         return args.func(args, out, err)
     except XcmodError as e:

@@ -194,7 +194,8 @@ def legacy_scan(read_at, source):
     off, ep = found.get("_SM3_") or found["_SM_"]
     ep_len = segment[off + 6] if ep.kind == 3 else segment[off + 5]
     table = read_at(ep.table_address, ep.table_length)
-    if len(table) < ep.table_length and ep.kind != 3:
+    # A _SM3_ length is only a maximum, but its table must start in the image.
+    if not table or (len(table) < ep.table_length and ep.kind != 3):
         raise FormatError(f"entry point at {LEGACY_SCAN_START + off:#x} puts a "
                           f"{ep.table_length}-byte table at {ep.table_address:#x}, past the "
                           f"end of the image", source=source, offset=LEGACY_SCAN_START + off)
@@ -216,6 +217,9 @@ def _mem_reader(path, host):
         except OSError as e:
             raise FormatError(f"cannot read {length} bytes at {address:#x}: {e.strerror}",
                               source=path, offset=address) from None
+        except (ValueError, OverflowError):      # an address no file offset can be
+            raise FormatError(f"cannot read {length} bytes at {address:#x}: beyond any "
+                              f"file offset", source=path, offset=LEGACY_SCAN_START) from None
     return read_at
 
 

@@ -59,10 +59,12 @@ def _problem(data):
 
 
 def low_mem_end(data):
-    """End of guest low RAM per a raw table, or None if it is not a valid table."""
+    """End of guest low RAM per a raw table; FormatError if it is not a valid table."""
     data = bytes(data)
-    if _problem(data):
-        return None
+    problem = _problem(data)
+    if problem:
+        from .errors import FormatError
+        raise FormatError(problem[0], offset=problem[1])
     return int.from_bytes(data[LOW_MEM_PGEND_OFFSET:LOW_MEM_PGEND_OFFSET + 4],
                           "little") << PAGE_SHIFT
 

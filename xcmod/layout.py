@@ -123,10 +123,17 @@ def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_
     ``lowmem_end`` (the HVM info table's low_mem_pgend, which is what
     hvmloader sees) takes precedence over the one ``memory_mib`` implies.
     """
+    if not 0 <= base < 1 << 32:
+        raise UsageError(f"base {base:#x} is not a 32-bit guest physical address")
     if base % PAGE_SIZE:
         raise UsageError(f"base {base:#x} is not page-aligned ({PAGE_SIZE:#x})")
     if hvmloader_end is None:
         hvmloader_end = HVMLOADER_PHYSICAL_ADDRESS + HVMLOADER_DEFAULT_RESERVED
+    if base < page_align(hvmloader_end):
+        # hvmloader takes an image only between its own end and the end of low
+        # RAM (and what lies below it is firmware's: scratch, BIOS, its image).
+        raise UsageError(f"base {base:#x} is below the end of hvmloader "
+                         f"({page_align(hvmloader_end):#x}): modules go after it")
     fixed = fixed_regions(page_align(hvmloader_end))
     placed, addr = [], base
     for name, length in blocks:

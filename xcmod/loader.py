@@ -101,11 +101,13 @@ class domain_lock:
 class LoadResult:
     """What a load did (a plain class: see layout.Region on import cost)."""
 
-    def __init__(self, domid, base, length, count, keys=None, blocks=None, measurement=None):
+    def __init__(self, domid, base, length, count, keys=None, blocks=None, measurement=None,
+                 warnings=None):
         self.domid, self.base, self.length, self.count = domid, base, length, count
         self.keys = keys or {}
         self.blocks = blocks or []            # [(name, gpa, length)]
         self.measurement = measurement
+        self.warnings = warnings or []        # what the caller should be told
 
     def __repr__(self):
         return (f"LoadResult(domid={self.domid}, base={self.base}, length={self.length}, "
@@ -114,26 +116,28 @@ class LoadResult:
     def as_dict(self):
         d = {"domid": self.domid, "base": self.base, "length": self.length,
              "count": self.count, "keys": self.keys,
-             "blocks": [{"name": n, "address": a, "length": n_} for n, a, n_ in self.blocks]}
+             "blocks": [{"name": n, "address": a, "length": n_} for n, a, n_ in self.blocks],
+             "warnings": self.warnings}
         if self.measurement is not None:
             d["measurement"] = self.measurement
         return d
 
 
-def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
+def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure, lock_timeout):
     """Place ``blocks`` [(name, bytes)], copy, verify, publish ``keys_for(placed)``."""
-    from .xen import XenControl
+    from .xen import XenControl, check_domid
     from .xenstore import XenStore
 
-    if domid == 0:
+    if check_domid(domid) == 0:
         raise XenError(_errno.EPERM, "domain 0: refusing to load into domain 0")
     if measure and hvmloader_end is None:
         raise UsageError("--measure needs --hvmloader ELF: the hvmloader image the domain "
                          "runs is measured from guest RAM over the range its ELF loads")
-    with domain_lock(domid), XenControl() as xc:
+    warnings = []
+    with domain_lock(domid, lock_timeout), XenControl() as xc:
         info = xc.domain_info(domid)
         layout = plan([(n, len(b)) for n, b in blocks], info.memory_mib, base, hvmloader_end,
-                      lowmem_end=_guest_lowmem_end(xc, domid, info))
+                      lowmem_end=_guest_lowmem_end(xc, domid, info, warnings))
         placed = [(blk.name, blk.start, blob) for blk, (_, blob) in zip(layout.blocks, blocks)]
         for _, gpa, blob in placed:
             xc.check_domain(domid, gpa, len(blob), force=force)
@@ -162,16 +166,17 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure):
                 for path, value in keys.items():
                     xs.write_for_guest(path, value, domid, t)
             xs.transaction(publish)
-    return keys, [(n, g, len(b)) for n, g, b in placed], measurement
+    return keys, [(n, g, len(b)) for n, g, b in placed], measurement, warnings
 
 
-def _guest_lowmem_end(xc, domid, info):
+def _guest_lowmem_end(xc, domid, info, warnings):
     """Where the guest's low RAM really ends: the HVM info table's low_mem_pgend.
 
     max_memkb also counts memory the guest does not see as RAM (the device
     model's video RAM, for one), so the table the domain builder wrote, which
     hvmloader itself follows, is the better limit.  None (fall back to
-    max_memkb) for a PV domain, or when there is no valid table to read.
+    max_memkb) for a PV domain, or when there is no valid table to read; the
+    latter is said in ``warnings``, naming what is used instead.
     """
     from .errors import XcmodError
     from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
@@ -179,7 +184,11 @@ def _guest_lowmem_end(xc, domid, info):
         return None
     try:
         return low_mem_end(xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE))
-    except XcmodError:
+    except XcmodError as e:
+        warnings.append(f"domain {domid}: HVM info table at {HVM_INFO_PADDR:#x} unusable "
+                        f"({e.message if hasattr(e, 'message') else e}); the image is "
+                        f"checked against max_memkb "
+                        f"({info.memory_mib} MiB) instead, which counts video RAM too")
         return None
 
 
@@ -205,7 +214,7 @@ def _measure(xc, domid, placed, hvmloader_end):
 
 
 def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None,
-         measure=False):
+         measure=False, lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Copy xcmod ``image`` (bytes) into domain ``domid`` at ``base`` and publish its keys."""
     _, count = check_image(image, source=source)
     root = modules_path(domid)
@@ -214,13 +223,14 @@ def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, sourc
         _, gpa, blob = placed[0]
         return {f"{root}/address": f"{gpa:#x}", f"{root}/length": f"{len(blob):#x}",
                 f"{root}/count": str(count)}
-    keys, placed, m = _load_blocks(domid, [("xcmod modules", image)], keys_for, force,
-                                   hvmloader_end, base, measure)
-    return LoadResult(domid, base, len(image), count, keys, placed, m)
+    keys, placed, m, warnings = _load_blocks(domid, [("xcmod modules", image)], keys_for,
+                                             force, hvmloader_end, base, measure, lock_timeout)
+    return LoadResult(domid, base, len(image), count, keys, placed, m, warnings)
 
 
 def load_stock(domid, smbios_block=None, acpi_block=None, base=DEFAULT_BASE, force=False,
-               hvmloader_end=None, source=None, measure=False):
+               hvmloader_end=None, source=None, measure=False,
+               lock_timeout=DEFAULT_LOCK_TIMEOUT):
     """Copy stock hvmloader blocks into ``domid`` and write the four keys hvmloader reads."""
     from . import stock
     blocks = stock.validated_blocks(smbios_block, acpi_block, source or "")
@@ -235,6 +245,7 @@ def load_stock(domid, smbios_block=None, acpi_block=None, base=DEFAULT_BASE, for
             keys[f"{root}/address"] = f"{gpa:#x}"
             keys[f"{root}/length"] = f"{len(blob):#x}"
         return keys
-    keys, placed, m = _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base,
-                                   measure)
-    return LoadResult(domid, base, sum(n for _, _, n in placed), len(blocks), keys, placed, m)
+    keys, placed, m, warnings = _load_blocks(domid, blocks, keys_for, force, hvmloader_end,
+                                             base, measure, lock_timeout)
+    return LoadResult(domid, base, sum(n for _, _, n in placed), len(blocks), keys, placed, m,
+                      warnings)

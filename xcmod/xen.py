@@ -6,7 +6,7 @@ compiled module is imported on first use only.
 """
 import errno as _errno
 
-from .errors import XenError
+from .errors import UsageError, XenError
 
 # errno for each shim return code (csrc/xcmod_load.h), by its name there.
 _RC_ERRNO = {
@@ -24,6 +24,17 @@ _RC_WITH_OFFSET = ("XCMOD_LOAD_E_MAP", "XCMOD_LOAD_E_VERIFY")
 def _xen():
     from . import _xen
     return _xen.ffi, _xen.lib
+
+
+# Xen's public xen.h: ids from DOMID_FIRST_RESERVED (0x7FF0) up name no domain.
+DOMID_MAX = 0x7FEF
+
+
+def check_domid(domid):
+    """``domid`` as an int in 0..DOMID_MAX, or UsageError."""
+    if isinstance(domid, bool) or not isinstance(domid, int) or not 0 <= domid <= DOMID_MAX:
+        raise UsageError(f"domid {domid!r} is not a domain id (0..{DOMID_MAX})")
+    return domid
 
 
 class DomainInfo:
@@ -91,7 +102,14 @@ class XenControl:
         detail = self._last_error() if from_libxc else None
         raise XenError(err, where, detail=detail, op=op)
 
-    def _call(self, fn, *args):
+    def _call(self, fn, domid, *args):
+        """Call a shim function on ``domid``; numbers are range-checked here, at the
+        edge, so a bad one is a UsageError naming it, not cffi's OverflowError."""
+        check_domid(domid)
+        for a in args:
+            if isinstance(a, int) and not 0 <= a < 1 << 64:
+                raise UsageError(f"domain {domid}: {a:#x} is not a guest address or length")
+        args = (domid, *args)
         self.ffi.errno = 0
         self.lib.xc_clear_last_error(self.xch)
         return fn(self.xch, *args)

@@ -31,6 +31,23 @@ def client_env(d):
     return dict(os.environ, XENSTORED_PATH=socket_path(d), XCMOD_FAKEXEN_DIR=d)
 
 
+def xenstored_pid(d):
+    return int(open(os.path.join(d, "xenstored.pid")).read())
+
+
+def _listening(path):
+    """xenstored accepts connections on ``path`` (not just: the file exists)."""
+    import socket
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def start_xenstored(d):
     """Start the real xenstored for state dir ``d`` unless it is running."""
     pidfile = os.path.join(d, "xenstored.pid")
@@ -48,13 +65,18 @@ def start_xenstored(d):
     env = dict(os.environ, XCMOD_FAKEXEN_DIR=d, XENSTORED_RUNDIR=os.path.join(d, "run"),
                XENSTORED_PATH=socket_path(d), LD_PRELOAD=PRELOAD)
     env.pop("LD_LIBRARY_PATH", None)
+    # A socket file left by an earlier xenstored is not this one listening.
+    try:
+        os.unlink(socket_path(d))
+    except FileNotFoundError:
+        pass
     log = open(os.path.join(d, "xenstored.log"), "wb")
     p = subprocess.Popen([XENSTORED, "-N"], env=env, cwd=d, stdout=log, stderr=log,
                          stdin=subprocess.DEVNULL, start_new_session=True)
     with open(pidfile, "w") as f:
         f.write(str(p.pid))
-    for _ in range(200):
-        if os.path.exists(socket_path(d)):
+    for _ in range(500):
+        if _listening(socket_path(d)):
             return
         if p.poll() is not None:
             raise SystemExit(f"fakexen: xenstored exited ({p.returncode}), see xenstored.log")
@@ -76,10 +98,11 @@ def stop(d):
             time.sleep(0.005)
     except (OSError, ValueError):
         pass
-    try:
-        os.unlink(pidfile)
-    except FileNotFoundError:
-        pass
+    for path in (pidfile, socket_path(d)):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def xs(d, *args):
