@@ -28,12 +28,35 @@ def main():
     from xcmod.xen import XenControl
     small, big = opaque_image(64 << 10), opaque_image(64 << 20)
     with tempfile.TemporaryDirectory() as d:
-        os.environ.update(XCMOD_FAKEXEN_DIR=d, XENSTORED_PATH=fakexen.socket_path(d))
+        os.environ.update(XCMOD_FAKEXEN_DIR=d, XENSTORED_PATH=fakexen.socket_path(d),
+                          XCMOD_LOCK_DIR=os.path.join(d, "locks"))
         fakexen.create(d, 5, 96)
         try:
             t_small, m_small = best(lambda: xcmod.load(5, small), repeat=50)
             print(f"library load, 64 KiB image:   {t_small * 1e3:7.3f} ms best, "
-                  f"{m_small * 1e3:.3f} ms median (verify, getinfo, copy+readback, 1 transaction)")
+                  f"{m_small * 1e3:.3f} ms median (verify, lock, getinfo, copy+readback, "
+                  f"recheck in 1 transaction)")
+            # the same load without the per-domain lock (what load cost before it)
+            from xcmod import loader
+            locked = loader.domain_lock
+
+            class nolock:
+                def __init__(self, *a):
+                    pass
+
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *a):
+                    pass
+            loader.domain_lock = nolock
+            try:
+                t_nolock, m_nolock = best(lambda: xcmod.load(5, small), repeat=50)
+            finally:
+                loader.domain_lock = locked
+            print(f"  same, without the lock:     {t_nolock * 1e3:7.3f} ms best, "
+                  f"{m_nolock * 1e3:.3f} ms median: the lock costs "
+                  f"{(m_small - m_nolock) * 1e3:+.3f} ms median ({m_small / m_nolock:.2f}x)")
             with XenControl() as xc:
                 t_copy, _ = best(lambda: xc.copy_to_guest(5, 0x1000000, big), repeat=5)
             buf = bytearray(len(big))

@@ -330,7 +330,8 @@ def test_modules_take_the_place_of_stock_blocks(rig):
         assert (f"xcmod: hvmloader/{kind}/address ignored: the module image takes its place"
                 in r["log"])
     assert _acpi(r, "XSDT.dat")[10:16] == open(SLIC, "rb").read()[10:16]
-    assert r["dmidecode"] == rig[0]["modules"]["dmidecode"]
+    body = lambda text: text[text.index("Handle "):]       # past the dump file's name
+    assert body(r["dmidecode"]) == body(rig[0]["modules"]["dmidecode"])
 
 
 def test_layout_plans_around_the_patched_hvmloader(rig):
