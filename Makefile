@@ -33,7 +33,7 @@ setup:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PACKAGES)
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python3 -m pip install --quiet --upgrade pip
-	$(VENV)/bin/python3 -m pip install --quiet -e '.[test]'
+	$(VENV)/bin/python3 -m pip install --quiet --config-settings editable_mode=compat -e '.[test]'
 
 $(BUILD):
 	mkdir -p $@

@@ -8,7 +8,7 @@
 #   sh tests/fresh-debian.sh [DIR]     # DIR defaults to build/fresh-debian
 #
 # The root is removed at the end (KEEP=1 keeps it).  Needs debootstrap (make
-# setup installs it) and root; about 20 minutes, most of it apt and the tests.
+# setup installs it) and root; about 5 minutes, most of it debootstrap and apt.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 root=${1:-$repo/build/fresh-debian}
