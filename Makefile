@@ -19,7 +19,8 @@ FUZZ_SECONDS ?= 60
 DEB_PACKAGES := build-essential clang libclang-rt-14-dev \
                 libxen-dev xen-utils-4.17 dmidecode acpica-tools \
                 qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend \
-                qemu-system-xen dpkg-dev patch python3-venv debootstrap
+                qemu-system-xen dpkg-dev patch python3-venv debootstrap \
+                libvirt-clients libxml2-utils
 
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h

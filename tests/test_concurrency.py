@@ -125,3 +125,22 @@ def test_keys_are_not_written_when_ram_changes_before_the_transaction(xen, image
         xcmod.load(5, images[1][1])
     assert "changed after" in str(e.value) and 0x200000 in calls
     assert keys(xen) == ""
+
+
+def test_a_one_block_stock_load_leaves_the_other_blocks_keys(xen, tmp_path, cli):
+    """A stock load of smbios.bin alone keeps hvmloader/acpi/* (libxl writes those for
+    acpi_firmware=); it still removes the module image's keys."""
+    from xcmod import smbios
+    from xcmod.stock import encode_smbios_block
+    t = smbios.load(real("smbios/infrasim/dell_r640_smbios.bin"))
+    d = tmp_path / "smbios-only"
+    d.mkdir()
+    (d / "smbios.bin").write_bytes(encode_smbios_block(t.structures[:3]))
+    for k, v in (("acpi/address", "0x700000"), ("acpi/length", "0x100"),
+                 ("modules/address", "0x200000")):
+        fakexen.xs(xen, "xenstore-write", f"/local/domain/5/hvmloader/{k}", v)
+    assert cli("load", "--domid", "5", d, "--base", "0x300000").code == 0
+    read = lambda k: fakexen.xs(xen, "xenstore-read", f"/local/domain/5/hvmloader/{k}")
+    assert read("acpi/address").stdout.strip() == "0x700000"
+    assert read("smbios/address").stdout.strip() == "0x300000"
+    assert read("modules/address").returncode != 0

@@ -244,3 +244,25 @@ def test_stopped_xenstored_is_a_bounded_wait(xen, image, tmp_path):
     assert len(lines) == 1 and "within 2 s (ETIMEDOUT)" in lines[0], r.stderr
     assert ram(xen, 5, len(image)) == before
     assert keys(xen) == ""
+
+
+def test_domain_by_name_as_xl_resolves_it(xen, image, cli, tmp_path):
+    """--domain NAME finds the domain by /local/domain/*/name (or takes a domid);
+    a missing or shared name, or no domain given, is one line and a non-zero exit."""
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    fakexen.create(xen, 6, 32)
+    fakexen.xs(xen, "xenstore-write", "/local/domain/5/name", "web1")
+    fakexen.xs(xen, "xenstore-write", "/local/domain/6/name", "db1")
+    r = cli("load", "--domain", "db1", path, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["domid"] == 6 and ram(xen, 6, len(image)) == image
+    assert cli("hvm-info", "--domain", "5").code == 0
+    r = cli("load", "--domain", "nope", path)
+    assert r.code == 1 and "no domain named 'nope'" in r.err and "(ENOENT)" in r.err
+    r = cli("load", path)
+    assert r.code == 2 and "--domid N or --domain NAME|ID" in r.err
+    fakexen.xs(xen, "xenstore-write", "/local/domain/6/name", "web1")
+    r = cli("keys", "list", "--domain", "web1")
+    assert r.code == 1 and "ambiguous: domains 5, 6" in r.err
+    assert keys(xen, 5) == ""

@@ -266,3 +266,110 @@ def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
     ssdt = open(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "rb").read()
     found = [(guest / "acpi" / n).read_bytes() for n in os.listdir(guest / "acpi")]
     assert ssdt in found
+
+
+# ----------------------------------------------------------- libvirt and XAPI
+
+def _validate(path):
+    """libvirt's own schema check of a domain document."""
+    r = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+@pytest.fixture
+def dell_image(tmp_path, cli):
+    """Dell R640 SMBIOS (default policy) with a Lenovo SSDT and SLIC."""
+    img = tmp_path / "dell.bin"
+    r = cli("build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),
+            "--acpi", real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"),
+            "--acpi", real("acpi/lenovo-x1c6/SLIC.aml"))
+    assert r.code == 0, r.err
+    return img
+
+
+def test_export_libvirt_qemu_is_native_where_libvirt_can_be(tmp_path, cli, dell_image):
+    """--driver qemu: a domain document libvirt's schema accepts, with the type 0-3/11
+    strings as <sysinfo>, the SLIC as <acpi><table type='slic'>, and <qemu:commandline>
+    only for the other structures and tables."""
+    import xml.etree.ElementTree as ET
+    out = tmp_path / "lq"
+    r = cli("export", "libvirt", dell_image, "--out-dir", out, "--name", "vm7")
+    assert r.code == 0, r.err
+    _validate(out / "domain.xml")
+    assert (out / "domain.xml").read_text() == r.out
+    dom = ET.parse(out / "domain.xml").getroot()
+    entries = {(b.tag, e.get("name")): e.text for b in dom.find("sysinfo") for e in b
+               if e.get("name")}
+    assert entries[("system", "product")] == "PowerEdge R640"
+    assert entries[("bios", "vendor")] == "Dell Inc."
+    assert ("system", "serial") not in entries          # scrubbed by the policy
+    assert [e.text for e in dom.find("sysinfo/oemStrings")][0] == "Dell System"
+    assert dom.find("os/smbios").get("mode") == "sysinfo"
+    slic = dom.find("os/acpi/table")
+    assert slic.get("type") == "slic"
+    assert open(slic.text, "rb").read() == open(real("acpi/lenovo-x1c6/SLIC.aml"), "rb").read()
+    ns = "{http://libvirt.org/schemas/domain/qemu/1.0}"
+    args = [a.get("value") for a in dom.find(f"{ns}commandline")]
+    files = [a.split("=", 1)[1] for a in args if a.startswith("file=")]
+    types = {open(f, "rb").read()[0] for f in files if "/smbios-" in f}
+    assert types and not types & {0, 1, 2, 3, 11}                    # native ones are not here
+    assert [open(f, "rb").read()[:4] for f in files if "/acpi-" in f] == [b"SSDT"]
+
+
+def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, dell_image):
+    """--driver xen: <acpi><table type='slic'> names the whole stock ACPI block (what
+    libxl's acpi_firmware takes); the SMBIOS block and a start-paused/load/resume
+    script are written beside it."""
+    from xcmod import stock
+    out = tmp_path / "lx"
+    r = cli("export", "libvirt", "--driver", "xen", dell_image, "--out-dir", out,
+            "--name", "win7")
+    assert r.code == 0, r.err
+    _validate(out / "domain.xml")
+    assert f"<table type='slic'>{out}/acpi.bin</table>" in r.out
+    tables = stock.parse_acpi_block((out / "acpi.bin").read_bytes(), "acpi.bin")
+    assert [t.signature for t in tables] == ["SSDT", "SLIC"]
+    assert stock.parse_smbios_block((out / "smbios" / "smbios.bin").read_bytes(),
+                                    "smbios.bin").structures
+    script = (out / "start.sh").read_text()
+    assert "virsh start --paused win7" in script
+    assert f"xcmod load --domain win7 {out}/smbios" in script and "virsh resume win7" in script
+    r = subprocess.run(["sh", "-n", str(out / "start.sh")], capture_output=True)
+    assert r.returncode == 0
+
+
+def test_export_libvirt_xen_applies_hvmloaders_rules(tmp_path, cli):
+    """Tables hvmloader builds itself cannot go to acpi_firmware: refused by name."""
+    img = tmp_path / "all.bin"
+    assert cli("build", "-q", "-o", img, "--policy", "passthrough-all", "--acpi",
+               real("acpi/lenovo-x1c6/HPET.aml")).code == 0
+    r = cli("export", "libvirt", "--driver", "xen", img, "--out-dir", tmp_path / "o")
+    assert r.code == 1 and "HPET: hvmloader builds its own" in r.err
+    assert not (tmp_path / "o").exists()
+
+
+def test_export_xapi_follows_xapis_rules(tmp_path, cli, dell_image):
+    """xapi: one xe line setting only XAPI's 13 settable keys, each printable ASCII of
+    at most 512 characters; what cannot pass is named."""
+    import shlex
+    from xcmod.export import XAPI_KEYS
+    img = tmp_path / "odd.bin"
+    assert cli("build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),
+               "--set", "system.version=" + "v" * 600, "--set",
+               "baseboard.version=caf\u00e9").code == 0
+    r = cli("export", "xapi", img, "--vm", "5b2d2a52-7d0a-4e7f-9a43-2f6c0de1b001")
+    assert r.code == 0, r.err
+    xe = [ln for ln in r.out.splitlines() if ln.startswith("xe ")]
+    assert len(xe) == 1
+    words = shlex.split(xe[0])
+    assert words[:3] == ["xe", "vm-param-set", "uuid=5b2d2a52-7d0a-4e7f-9a43-2f6c0de1b001"]
+    sets = dict(w[len("bios-strings:"):].split("=", 1) for w in words[3:])
+    assert set(sets) <= {k for k, _ in XAPI_KEYS}
+    assert sets["system-product-name"] == "PowerEdge R640"
+    assert all(len(v) <= 512 and v.isascii() and v.isprintable() for v in sets.values())
+    assert "system-version" not in sets and "baseboard-version" not in sets
+    notes = r.out
+    assert "system-version (system.version): XAPI takes printable ASCII" in notes
+    assert "baseboard-version (baseboard.version)" in notes
+    assert "type 11 OEM string" in notes and "XAPI passes no structures" in notes

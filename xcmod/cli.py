@@ -292,7 +292,8 @@ def cmd_export(args, out, err):
     from .fileio import write_all
 
     content = export.read_source(args.source)
-    files, lines = export.plan(args.target, content, args.out_dir)
+    files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
+                               name=args.name, vm=args.vm)
     write_all(files)
     if args.json:
         _write_json({"target": args.target, "files": [p for p, _ in files], "lines": lines},
@@ -611,7 +612,7 @@ def _load_args():
     """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
     return (
         (("image",), dict(metavar="IMAGE|DIR")),
-        (("--domid",), dict(type=_domid, required=True, help="target domain (never 0)")),
+        *_domain_args("target domain (never 0)"),
         *_placement_args(),
         (("--force",), dict(action="store_true",
                             help="load even if the domain is running (never domain 0)")),
@@ -622,6 +623,13 @@ def _load_args():
         (("--json",), dict(action="store_true", help="print what was done as JSON")),
         TIMEOUT_ARG,
     )
+
+
+def _domain_args(what):
+    """--domid N and --domain NAME|ID: one of them names the domain (see main)."""
+    return ((("--domid",), dict(type=_domid, default=None, help=f"{what}, by domid")),
+            (("--domain",), dict(metavar="NAME|ID", default=None,
+                                 help=f"{what}, by name as xl resolves it (or a domid)")))
 
 
 def _add_args(parser, specs):
@@ -849,9 +857,18 @@ def build_parser(only=None):
                         epilog="examples:\n"
                         "  xcmod export xl blocks/                 # smbios_firmware=, acpi_firmware=\n"
                         "  xcmod export qemu mods.bin --out-dir q/ # -smbios file=... -acpitable file=...\n"
-                        "  xcmod export libvirt mods.bin --out-dir /var/lib/xcmod/vm7\n")
-    ex.add_argument("target", choices=("xl", "qemu", "libvirt"))
+                        "  xcmod export libvirt mods.bin --out-dir /var/lib/xcmod/vm7 --name vm7\n"
+                        "  xcmod export libvirt --driver xen blocks/ --out-dir /var/lib/xcmod/vm7\n"
+                        "  xcmod export xapi mods.bin --vm 5b2d2a52-...  # xe vm-param-set\n")
+    ex.add_argument("target", choices=("xl", "qemu", "libvirt", "xapi"))
     ex.add_argument("source", metavar="SOURCE")
+    ex.add_argument("--driver", choices=("qemu", "xen"), default="qemu",
+                    help="libvirt: the QEMU driver (native <sysinfo>, default) or the "
+                    "libxl driver (<acpi><table> = acpi_firmware, SMBIOS by load)")
+    ex.add_argument("--name", default="guest",
+                    help="libvirt: the domain name the document and recipe use")
+    ex.add_argument("--vm", metavar="UUID",
+                    help="xapi: the VM's uuid for xe (default: $VM_UUID in the line)")
     ex.add_argument("--out-dir", metavar="DIR",
                     help="where to write the files the target reads (QEMU: one file per "
                     "structure and per table)")
@@ -910,8 +927,7 @@ def build_parser(only=None):
             a.add_argument("keys", nargs=nargs, metavar=meta,
                            help="relative to /local/domain/DOMID")
         if action != "known":
-            a.add_argument("--domid", type=_domid, required=True, help="the domain")
-            _add_args(a, [TIMEOUT_ARG])
+            _add_args(a, [*_domain_args("the domain"), TIMEOUT_ARG])
         a.add_argument("--json", action="store_true", help="machine-readable output")
         a.set_defaults(func=cmd_keys)
         if not nargs:
@@ -926,8 +942,7 @@ def build_parser(only=None):
                        "--to-xenstore mirrors the values to "
                        "/local/domain/DOMID/hvmloader/hvm-info/{vcpus,apic-mode,vcpu-online,"
                        "low-mem-end,reserved-mem-start,high-mem-end}, guest read-only.")
-    h.add_argument("--domid", type=_domid, required=True)
-    _add_args(h, [TIMEOUT_ARG])
+    _add_args(h, [*_domain_args("the domain"), TIMEOUT_ARG])
     h.add_argument("--to-xenstore", action="store_true",
                    help="mirror the values into xenstore (one transaction)")
     h.add_argument("--json", action="store_true", help="machine-readable output")
@@ -940,8 +955,7 @@ def build_parser(only=None):
                         "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
                         "(--acpi-dir, SIG.dat per table).  Pause the guest first "
                         "(`xl pause`) once its firmware has run.")
-    gt.add_argument("--domid", type=_domid, required=True)
-    _add_args(gt, [TIMEOUT_ARG])
+    _add_args(gt, [*_domain_args("the domain"), TIMEOUT_ARG])
     gt.add_argument("--smbios-dump", metavar="FILE", help="dmidecode --dump-bin file to write")
     gt.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
     gt.add_argument("--json", action="store_true", help="machine-readable output")
@@ -966,7 +980,15 @@ def main(argv=None, out=None, err=None) -> int:
     from .errors import XcmodError
     if getattr(args, "timeout", None):
         _watchdog(args.timeout, err, args.command)
+    if hasattr(args, "domain") and (args.domid is None) == (args.domain is None):
+        err.write(f"{PROG} {args.command}: error: name the domain with --domid N or "
+                  f"--domain NAME|ID (one of them)\n")
+        return 2
     try:
+        if getattr(args, "domain", None) is not None:
+            from .xenstore import XenStore, resolve_domain
+            with XenStore() as xs:
+                args.domid = resolve_domain(args.domain, xs)
         return args.func(args, out, err)
     except XcmodError as e:
         err.write(f"{PROG}: error: {e}\n")

@@ -1,4 +1,4 @@
-"""Hand a build to other toolstacks: xl, QEMU, libvirt.
+"""Hand a build to other toolstacks: xl, QEMU, libvirt (QEMU and Xen drivers), XAPI.
 
 * ``xl``: xl.cfg's ``smbios_firmware=`` and ``acpi_firmware=`` take files in
   exactly the stock formats of ``build --format xen`` (libxl loads them into
@@ -6,9 +6,23 @@
 * ``qemu``: ``-smbios file=F`` loads ONE structure per file (QEMU
   hw/smbios/smbios.c counts a file as one table and takes its type from the
   first header), ``-acpitable file=F`` one whole table per file.
-* ``libvirt``: the same QEMU arguments as ``<qemu:commandline>``.
+* ``libvirt --driver qemu``: a domain document with native ``<sysinfo
+  type='smbios'>`` (the strings of types 0, 1, 2, 3 and 11) and ``<os><smbios
+  mode='sysinfo'/>``, the SLIC as ``<os><acpi><table type='slic'>`` (libvirt
+  passes it as ``-acpitable sig=SLIC,file=``, so it can carry nothing else),
+  and ``<qemu:commandline>`` only for what native XML cannot express: other
+  SMBIOS types and other tables.
+* ``libvirt --driver xen``: libvirt's libxl driver maps ``<os><acpi><table
+  type='slic'>`` to libxl's ``acpi_firmware``, which takes any concatenation of
+  tables (src/libxl/libxl_conf.c), so the whole stock ACPI block goes there,
+  under hvmloader's rules.  It maps no SMBIOS: the recipe is to start the
+  domain paused, ``xcmod load --domain NAME`` the SMBIOS block, and resume.
+* ``xapi``: XAPI's 13 user-settable ``bios-strings`` keys (xapi_globs.ml
+  ``settable_vm_bios_string_keys``), printable ASCII of at most 512 characters,
+  set once per VM; XAPI passes no tables, and no OEM strings of the VM's own.
 """
 import os
+import re
 import shlex
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
@@ -18,8 +32,48 @@ from .errors import UsageError
 from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
 from .image import acpi_tables, read, single_module, smbios_table
 
-TARGETS = ("xl", "qemu", "libvirt")
+TARGETS = ("xl", "qemu", "libvirt", "xapi")
+LIBVIRT_DRIVERS = ("qemu", "xen")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
+
+# libvirt's <sysinfo type='smbios'> blocks and entry names (formatdomain.rst,
+# "SMBIOS System Information"), with the SMBIOS field each takes.  The system
+# UUID is left out: libvirt insists it equal the domain's own <uuid>.
+SYSINFO = (
+    ("bios", 0, (("vendor", "bios.vendor"), ("version", "bios.version"),
+                 ("date", "bios.release_date"))),
+    ("system", 1, (("manufacturer", "system.manufacturer"),
+                   ("product", "system.product_name"), ("version", "system.version"),
+                   ("serial", "system.serial_number"), ("sku", "system.sku_number"),
+                   ("family", "system.family"))),
+    ("baseBoard", 2, (("manufacturer", "baseboard.manufacturer"),
+                      ("product", "baseboard.product_name"), ("version", "baseboard.version"),
+                      ("serial", "baseboard.serial_number"), ("asset", "baseboard.asset_tag"),
+                      ("location", "baseboard.location_in_chassis"))),
+    ("chassis", 3, (("manufacturer", "chassis.manufacturer"), ("version", "chassis.version"),
+                    ("serial", "chassis.serial_number"), ("asset", "chassis.asset_tag"),
+                    ("sku", "chassis.sku_number"))),
+)
+NATIVE_SMBIOS_TYPES = (0, 1, 2, 3, 11)
+# libvirt accepts a BIOS date only as mm/dd/yy or mm/dd/yyyy (virsysinfo.c).
+LIBVIRT_DATE = re.compile(r"\d\d/\d\d/(\d\d|\d\d\d\d)")
+
+# XAPI (ocaml/xapi/xapi_globs.ml): the keys a VM's bios-strings may set, the
+# SMBIOS field behind each, and the rules it checks.
+XAPI_KEYS = (
+    ("bios-vendor", "bios.vendor"), ("bios-version", "bios.version"),
+    ("system-manufacturer", "system.manufacturer"),
+    ("system-product-name", "system.product_name"), ("system-version", "system.version"),
+    ("system-serial-number", "system.serial_number"),
+    ("baseboard-manufacturer", "baseboard.manufacturer"),
+    ("baseboard-product-name", "baseboard.product_name"),
+    ("baseboard-version", "baseboard.version"),
+    ("baseboard-serial-number", "baseboard.serial_number"),
+    ("baseboard-asset-tag", "baseboard.asset_tag"),
+    ("baseboard-location-in-chassis", "baseboard.location_in_chassis"),
+    ("enclosure-asset-tag", "chassis.asset_tag"),
+)
+XAPI_MAX_LENGTH = 512
 
 
 @dataclass
@@ -46,11 +100,201 @@ def read_source(path):
     return Content(structures, tables, None)
 
 
-def plan(target, content, out_dir):
+def _strings(content):
+    """{field key: text} of the string fields the SMBIOS structures set, and the
+    type 11 OEM strings."""
+    from .smbios_fields import FIELDS, get_string
+    first = {}
+    for s in content.structures:
+        first.setdefault(s.type, s)
+    out = {}
+    for key, f in FIELDS.items():
+        s = first.get(f.type)
+        if s is not None and f.kind == "string":
+            raw = get_string(s, f)
+            if raw:
+                out[key] = raw.decode("latin-1")
+    oem = [x.decode("latin-1") for s in content.structures if s.type == 11 for x in s.strings]
+    return out, oem
+
+
+def _qemu_files(content, base, structures, tables):
+    """One file per structure / table and the QEMU option that loads it."""
+    files, args = [], []
+    for n, s in enumerate(structures):
+        p = os.path.join(base, f"smbios-{n:03d}-type{s.type}.bin")
+        files.append((p, s.data))
+        args.append(("-smbios", f"file={p}"))
+    for n, t in enumerate(tables):
+        sig = "".join(c if c.isalnum() else "_" for c in t.signature)
+        p = os.path.join(base, f"acpi-{n:03d}-{sig}.dat")
+        files.append((p, t.raw))
+        args.append(("-acpitable", f"file={p}"))
+    return files, args
+
+
+def _xml(tag, attrs="", text=None, indent=0):
+    from xml.sax.saxutils import escape
+    pad = "  " * indent
+    if text is None:
+        return f"{pad}<{tag}{attrs}/>"
+    return f"{pad}<{tag}{attrs}>{escape(text)}</{tag}>"
+
+
+def libvirt_qemu(content, base, name):
+    """(files, lines): a domain document for libvirt's QEMU driver."""
+    strings, oem = _strings(content)
+    notes, sysinfo = [], []
+    for block, stype, entries in SYSINFO:
+        rows = []
+        for entry, key in entries:
+            v = strings.get(key)
+            if v is None:
+                continue
+            if entry == "date" and not LIBVIRT_DATE.fullmatch(v):
+                notes.append(f"BIOS date {v!r} left out: libvirt takes mm/dd/yy(yy) only")
+                continue
+            rows.append(_xml("entry", f" name={quoteattr(entry)}", v, 3))
+        if rows:
+            sysinfo += [f"    <{block}>", *rows, f"    </{block}>"]
+    if oem:
+        sysinfo += ["    <oemStrings>", *(_xml("entry", "", v, 3) for v in oem),
+                    "    </oemStrings>"]
+    slic = [t for t in content.tables if t.signature == "SLIC"][:1]
+    rest_tables = [t for t in content.tables if t not in slic]
+    rest_structures = [s for s in content.structures if s.type not in NATIVE_SMBIOS_TYPES
+                       and s.type != 127]
+    files, args = _qemu_files(content, base, rest_structures, rest_tables)
+    slic_path = os.path.join(base, "SLIC.dat")
+    if slic:
+        files.append((slic_path, slic[0].raw))
+    lines = [f"<domain type='kvm' xmlns:qemu='{LIBVIRT_NS}'>",
+             "  <!-- xcmod export libvirt, QEMU driver: merge into your domain's XML -->",
+             _xml("name", "", name, 1), "  <memory unit='MiB'>1024</memory>", "  <os>",
+             "    <type arch='x86_64'>hvm</type>"]
+    if slic:
+        lines += ["    <acpi>", _xml("table", " type='slic'", slic_path, 3), "    </acpi>"]
+    if sysinfo:
+        lines.append("    <smbios mode='sysinfo'/>")
+    lines.append("  </os>")
+    if sysinfo:
+        lines += ["  <sysinfo type='smbios'>", *sysinfo, "  </sysinfo>"]
+    for n in notes:
+        lines.append(f"  <!-- {n} -->")
+    if args:
+        lines += ["  <!-- native XML cannot express these: SMBIOS types other than "
+                  "0-3 and 11 (one -smbios file per structure) and ACPI tables other "
+                  "than one SLIC (-acpitable file=) -->", "  <qemu:commandline>"]
+        for opt, val in args:
+            lines.append(f"    <qemu:arg value={quoteattr(opt)}/>")
+            lines.append(f"    <qemu:arg value={quoteattr(val)}/>")
+        lines.append("  </qemu:commandline>")
+    lines.append("</domain>")
+    return files, lines
+
+
+def libvirt_xen(content, base, name):
+    """(files, lines): a domain document for libvirt's libxl driver, and the recipe
+    for the SMBIOS part it cannot carry."""
+    from .policy import ACPI_MAX_SECONDARY_TABLES, DEFAULT_HVMLOADER_TABLES, \
+        HVMLOADER_ACPI_OWN
+    owned = [t.signature for t in content.tables if t.signature in HVMLOADER_ACPI_OWN]
+    if owned:
+        raise UsageError(f"libvirt --driver xen: {' '.join(owned)}: hvmloader builds its "
+                         f"own, acpi_firmware cannot carry them (rebuild with the default "
+                         f"policy)")
+    budget = ACPI_MAX_SECONDARY_TABLES - DEFAULT_HVMLOADER_TABLES - 1
+    if len(content.tables) > budget:
+        raise UsageError(f"libvirt --driver xen: {len(content.tables)} tables, hvmloader "
+                         f"takes at most {budget} beside its own")
+    files, lines = [], ["<domain type='xen'>",
+                        "  <!-- xcmod export libvirt, libxl driver: merge into your domain's "
+                        "XML -->",
+                        _xml("name", "", name, 1), "  <memory unit='MiB'>1024</memory>",
+                        "  <os>", "    <type arch='x86_64' machine='xenfv'>hvm</type>"]
+    if content.tables:
+        acpi = os.path.join(base, stock.ACPI_FILE)
+        files.append((acpi, stock.encode_acpi_block(content.tables)))
+        lines += ["    <acpi>", _xml("table", " type='slic'", acpi, 3), "    </acpi>"]
+    lines.append("  </os>")
+    if content.structures:
+        smb_dir = os.path.join(base, "smbios")
+        files.append((os.path.join(smb_dir, stock.SMBIOS_FILE),
+                      stock.encode_smbios_block(content.structures)))
+        start = os.path.join(base, "start.sh")
+        files.append((start, START_SH.format(name=shlex.quote(name),
+                                             blocks=shlex.quote(smb_dir)).encode()))
+        # (an XML comment may not hold "--": the recipe is the script beside it)
+        lines.append(f"  <!-- libvirt's libxl driver maps no SMBIOS: sh {start} starts the "
+                     f"domain paused, loads {smb_dir} with xcmod, and resumes it -->")
+    lines.append("</domain>")
+    return files, lines
+
+
+START_SH = """#!/bin/sh
+# Written by `xcmod export libvirt --driver xen`: libvirt's libxl driver takes
+# the ACPI tables (<acpi><table>) but no SMBIOS, so start the domain paused,
+# load the SMBIOS block, then let it run.  Nothing half-made stays.
+set -eu
+virsh start --paused {name}
+if ! python3 -m xcmod load --domain {name} {blocks}; then
+    echo "start.sh: load failed, destroying {name}" >&2
+    virsh destroy {name}
+    exit 1
+fi
+virsh resume {name}
+"""
+
+
+def xapi(content, vm):
+    """Lines: one `xe vm-param-set` with every bios-strings key XAPI takes, and a
+    comment naming what cannot pass."""
+    strings, oem = _strings(content)
+    sets, left = [], []
+    for key, field in XAPI_KEYS:
+        v = strings.get(field)
+        if v is None:
+            continue
+        if len(v) > XAPI_MAX_LENGTH or not all(0x20 <= ord(c) < 0x7F for c in v):
+            left.append(f"{key} ({field}): XAPI takes printable ASCII of at most "
+                        f"{XAPI_MAX_LENGTH} characters")
+            continue
+        sets.append(f"bios-strings:{key}={shlex.quote(v)}" if shlex.quote(v) == v
+                    else shlex.quote(f"bios-strings:{key}={v}"))
+    covered = {f for _, f in XAPI_KEYS}
+    left += [f"{k}: XAPI has no key for it" for k in sorted(strings) if k not in covered]
+    if oem:
+        left.append(f"{len(oem)} type 11 OEM string(s): XAPI sets oem-* itself")
+    others = sorted({s.type for s in content.structures if s.type not in (0, 1, 2, 3, 11, 127)})
+    if others:
+        left.append(f"SMBIOS types {', '.join(map(str, others))}: XAPI passes no structures")
+    if content.tables:
+        left.append(f"ACPI {' '.join(t.signature for t in content.tables)}: XAPI passes no "
+                    f"tables")
+    lines = ["# XAPI bios-strings (set once per VM, while it is halted)"]
+    lines += [f"# not passed: {x}" for x in left]
+    if sets:
+        target = f"uuid={shlex.quote(vm)}" if vm else 'uuid="$VM_UUID"'
+        lines.append(f"xe vm-param-set {target} {' '.join(sets)}")
+    return lines
+
+
+def plan(target, content, out_dir, driver="qemu", name="guest", vm=None):
     """(files to write [(path, bytes)], lines to print) for ``target``."""
     if not content.structures and not content.tables:
         raise UsageError("the source holds no SMBIOS structures and no ACPI tables")
     files = []
+    if target == "xapi":
+        return [], xapi(content, vm)
+    if target == "libvirt":
+        if out_dir is None:
+            raise UsageError("export libvirt needs --out-dir DIR for the files the domain "
+                             "XML names")
+        base = os.path.abspath(out_dir)
+        maker = libvirt_xen if driver == "xen" else libvirt_qemu
+        files, lines = maker(content, base, name)
+        files.append((os.path.join(base, "domain.xml"), ("\n".join(lines) + "\n").encode()))
+        return files, lines
     if target == "xl":
         if content.xen_dir and out_dir is None:
             base = content.xen_dir
@@ -75,23 +319,6 @@ def plan(target, content, out_dir):
     if out_dir is None:
         raise UsageError(f"export {target} needs --out-dir DIR: QEMU takes one SMBIOS "
                          f"structure and one ACPI table per file")
-    base = os.path.abspath(out_dir)
-    args = []
-    for n, s in enumerate(content.structures):
-        p = os.path.join(base, f"smbios-{n:03d}-type{s.type}.bin")
-        files.append((p, s.data))
-        args.append(("-smbios", f"file={p}"))
-    for n, t in enumerate(content.tables):
-        sig = "".join(c if c.isalnum() else "_" for c in t.signature)
-        p = os.path.join(base, f"acpi-{n:03d}-{sig}.dat")
-        files.append((p, t.raw))
-        args.append(("-acpitable", f"file={p}"))
-    if target == "qemu":
-        return files, [f"{opt} {shlex.quote(val)}" for opt, val in args]
-    lines = [f"<!-- inside <domain type='kvm' xmlns:qemu='{LIBVIRT_NS}'> -->",
-             "<qemu:commandline>"]
-    for opt, val in args:
-        lines.append(f"  <qemu:arg value={quoteattr(opt)}/>")
-        lines.append(f"  <qemu:arg value={quoteattr(val)}/>")
-    lines.append("</qemu:commandline>")
-    return files, lines
+    files, args = _qemu_files(content, os.path.abspath(out_dir), content.structures,
+                              content.tables)
+    return files, [f"{opt} {shlex.quote(val)}" for opt, val in args]

@@ -43,16 +43,21 @@ LOAD_KEYS = {"hvmloader/modules": ("address", "length", "count"),
 
 
 def stale_paths(domid, keys):
-    """What a load writing ``keys`` removes: the nodes it does not write at all, and
-    the keys of the nodes it writes that it does not set."""
+    """What a load writing ``keys`` removes: the other path's nodes (a module image's
+    load removes the stock blocks' and the reverse), and the keys of the nodes it
+    writes that it does not set.  A stock load of one block leaves the other
+    block's keys alone: libxl may have written them for ``acpi_firmware=`` or
+    ``smbios_firmware=``."""
+    root = f"/local/domain/{domid}"
+    written = {node for node, names in LOAD_KEYS.items()
+               if any(f"{root}/{node}/{n}" in keys for n in names)}
+    modules = "hvmloader/modules" in written
     out = []
     for node, names in LOAD_KEYS.items():
-        path = f"/local/domain/{domid}/{node}"
-        mine = [f"{path}/{n}" for n in names]
-        if not any(p in keys for p in mine):
-            out.append(path)
-        else:
-            out += [p for p in mine if p not in keys]
+        if node in written:
+            out += [f"{root}/{node}/{n}" for n in names if f"{root}/{node}/{n}" not in keys]
+        elif (node == "hvmloader/modules") != modules:
+            out.append(f"{root}/{node}")
     return out
 
 # Where the per-domain lock files live (XCMOD_LOCK_DIR overrides, for tests).

@@ -125,3 +125,23 @@ class XenStore:
     @property
     def PERM_READ(self):
         return self.lib.XS_PERM_READ
+
+
+def resolve_domain(spec, xs):
+    """The domid ``spec`` names: a number, or a domain name resolved as xl resolves
+    it (the ``name`` key of each ``/local/domain/<domid>``).  A name no domain has,
+    or that several have, is an error naming them."""
+    from .errors import UsageError
+    from .xen import check_domid
+    if spec.isdigit():
+        return check_domid(int(spec))
+    want = spec.encode()
+    found = sorted(int(d) for d in xs.directory("/local/domain")
+                   if d.isdigit() and xs.read(f"/local/domain/{d}/name") == want)
+    if not found:
+        raise XenError(_errno.ENOENT, f"no domain named {spec!r} (xenstore "
+                       f"/local/domain/*/name)", op="resolve")
+    if len(found) > 1:
+        raise UsageError(f"domain name {spec!r} is ambiguous: domains "
+                         f"{', '.join(map(str, found))} carry it; give --domid")
+    return found[0]
