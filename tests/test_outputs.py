@@ -373,3 +373,15 @@ def test_export_xapi_follows_xapis_rules(tmp_path, cli, dell_image):
     assert "system-version (system.version): XAPI takes printable ASCII" in notes
     assert "baseboard-version (baseboard.version)" in notes
     assert "type 11 OEM string" in notes and "XAPI passes no structures" in notes
+
+
+def test_export_libvirt_leaves_out_what_xml_cannot_hold(tmp_path, cli):
+    """A string with a control character is named in a comment, not written: the
+    document still passes libvirt's schema check."""
+    img = tmp_path / "ctl.bin"
+    assert cli("build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),
+               "--set", "system.version=a\x01b").code == 0
+    r = cli("export", "libvirt", img, "--out-dir", tmp_path / "l")
+    assert r.code == 0, r.err
+    assert "system.version left out: control characters" in r.out and "a\x01b" not in r.out
+    _validate(tmp_path / "l" / "domain.xml")

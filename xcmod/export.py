@@ -133,6 +133,11 @@ def _qemu_files(content, base, structures, tables):
     return files, args
 
 
+def _xml_text(v):
+    """XML 1.0 can hold ``v`` as character data (no C0 controls but tab, LF, CR)."""
+    return all(c in "\t\n\r" or ord(c) >= 0x20 for c in v)
+
+
 def _xml(tag, attrs="", text=None, indent=0):
     from xml.sax.saxutils import escape
     pad = "  " * indent
@@ -154,9 +159,15 @@ def libvirt_qemu(content, base, name):
             if entry == "date" and not LIBVIRT_DATE.fullmatch(v):
                 notes.append(f"BIOS date {v!r} left out: libvirt takes mm/dd/yy(yy) only")
                 continue
+            if not _xml_text(v):
+                notes.append(f"{key} left out: control characters XML cannot hold")
+                continue
             rows.append(_xml("entry", f" name={quoteattr(entry)}", v, 3))
         if rows:
             sysinfo += [f"    <{block}>", *rows, f"    </{block}>"]
+    if [v for v in oem if not _xml_text(v)]:
+        notes.append("OEM strings with control characters XML cannot hold left out")
+    oem = [v for v in oem if _xml_text(v)]
     if oem:
         sysinfo += ["    <oemStrings>", *(_xml("entry", "", v, 3) for v in oem),
                     "    </oemStrings>"]
