@@ -5,6 +5,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from .paths import ROOT, real
 
@@ -333,3 +335,33 @@ def test_library_load_checks_the_domid_first():
     for bad in (-1, 1 << 32, 0x7FF0, True):
         with pytest.raises(UsageError, match="not a domain id"):
             xcmod.load(bad, build_image([]))
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(memory=st.integers(-(1 << 70), 1 << 70), base=st.integers(-(1 << 70), 1 << 70),
+       domid=st.integers(-(1 << 70), 1 << 70), hexa=st.booleans())
+def test_any_numbers_are_a_result_or_one_line(tmp_path, memory, base, domid, hexa):
+    """Hypothesis: layout with any --memory/--base, and load's and hvm-info's parsing of any
+    --domid/--base, end in exit 0, 1 or 2 with at most one error line: never a traceback."""
+    import io
+    from xcmod import cli as C
+    img = tmp_path / "m.bin"
+    if not img.exists():
+        from xcmod.format import build_image
+        img.write_bytes(build_image([]))
+    fmt = (lambda v: hex(v)) if hexa else str
+    out, err = io.StringIO(), io.StringIO()
+    code = C.main(["layout", "--memory", fmt(memory), "--base", fmt(base), str(img)], out, err)
+    assert code in (0, 1, 2)
+    assert code == 0 or len(err.getvalue().strip().splitlines()) <= 3   # argparse: usage + error
+    assert "Traceback" not in err.getvalue()
+    for argv in (["load", "--domid", fmt(domid), "--base", fmt(base), str(img)],
+                 ["hvm-info", "--domid", fmt(domid)]):
+        try:
+            C.build_parser(argv[0]).parse_args(argv)
+            ok = 0 <= domid <= 0x7FEF and (argv[0] != "load" or 0 <= base <= 0xFFFFFFFF)
+        except SystemExit as e:
+            assert e.code == 2
+            ok = False
+        assert ok == (0 <= domid <= 0x7FEF and (argv[0] != "load" or 0 <= base <= 0xFFFFFFFF))
