@@ -18,7 +18,7 @@ read back what ``measure`` asks for), and only then write the keys, in one
 transaction, guest read-only.
 
 One truth in xenstore: the transaction that writes one path's keys removes
-the other path's (and any of its own this load does not set), so hvmloader
+the other path's (see :func:`stale_paths`), so hvmloader
 never finds keys describing RAM that now holds something else.  Loads into one
 domain are serialised by a lock per domain (:func:`domain_lock`), and inside
 the transaction the guest RAM the keys describe is read back once more, so
@@ -59,6 +59,7 @@ def stale_paths(domid, keys):
         elif (node == "hvmloader/modules") != modules:
             out.append(f"{root}/{node}")
     return out
+
 
 # Where the per-domain lock files live (XCMOD_LOCK_DIR overrides, for tests).
 LOCK_DIR = "/run/xcmod"
@@ -191,7 +192,7 @@ def _guest_lowmem_end(xc, domid, info, warnings):
         return low_mem_end(xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE))
     except XcmodError as e:
         warnings.append(f"domain {domid}: HVM info table at {HVM_INFO_PADDR:#x} unusable "
-                        f"({e.message if hasattr(e, 'message') else e}); the image is "
+                        f"({getattr(e, 'message', e)}); the image is "
                         f"checked against max_memkb "
                         f"({info.memory_mib} MiB) instead, which counts video RAM too")
         return None
