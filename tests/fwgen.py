@@ -35,6 +35,10 @@ NAMES = ("Contoso", "Fabrikam", "Northwind", "Tailspin", "Adatum", "Litware", "P
          "Woodgrove", "Wingtip", "Coho")
 
 
+class FwgenError(RuntimeError):
+    """QEMU, SeaBIOS or dmidecode did not give what was asked (a test failure, not an exit)."""
+
+
 class Qmp:
     """A minimal QMP client over QEMU's UNIX socket."""
 
@@ -47,7 +51,7 @@ class Qmp:
             except OSError:
                 self.sock.close()
                 if time.monotonic() > deadline:
-                    raise SystemExit("fwgen: QEMU's QMP socket never came up")
+                    raise FwgenError("QEMU's QMP socket never came up")
                 time.sleep(0.05)
         self.f = self.sock.makefile("rw")
         self.f.readline()                          # greeting
@@ -59,7 +63,7 @@ class Qmp:
         while True:
             r = json.loads(self.f.readline())
             if "error" in r:
-                raise SystemExit(f"fwgen: QMP {name}: {r['error']}")
+                raise FwgenError(f"QMP {name}: {r['error']}")
             if "return" in r:
                 return r["return"]
 
@@ -85,7 +89,8 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
     for a in acpitables:
         args += ["-acpitable", a]
     deadline = time.monotonic() + timeout
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = open(os.path.join(work, "qemu.log"), "w+")        # never a pipe QEMU could fill
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         q = Qmp(sock, deadline)
         while True:
@@ -93,7 +98,8 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
             if _tables_ready(open(fseg, "rb").read()):
                 break
             if time.monotonic() > deadline or p.poll() is not None:
-                raise SystemExit("fwgen: SeaBIOS built no tables: " + p.stderr.read().decode())
+                log.seek(0)
+                raise FwgenError("SeaBIOS built no tables: " + log.read())
             time.sleep(0.1)
         time.sleep(0.2)                            # let POST finish its writes
         q.cmd("stop")
@@ -105,6 +111,7 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
         if p.poll() is None:
             p.kill()
             p.wait()
+        log.close()
     return ram
 
 
@@ -185,7 +192,7 @@ def generate(out, machine="pc", entry=32, smbios=(), acpitables=(), rand=False, 
         r = subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", dump],
                            capture_output=True, text=True)
         if r.returncode:
-            raise SystemExit("fwgen: dmidecode --dump-bin failed: " + r.stderr)
+            raise FwgenError("dmidecode --dump-bin failed: " + r.stderr)
         text = subprocess.run(["dmidecode", "--from-dump", dump], capture_output=True,
                               text=True, check=True).stdout
         with open(os.path.join(out, "dmidecode.txt"), "w") as f:
@@ -215,7 +222,11 @@ def main(argv=None):
     ap.add_argument("--acpitable", action="append", default=[])
     ap.add_argument("--random", action="store_true")
     a = ap.parse_args(argv)
-    generate(a.out, a.machine, a.entry, a.smbios, a.acpitable, a.random, a.seed)
+    try:
+        generate(a.out, a.machine, a.entry, a.smbios, a.acpitable, a.random, a.seed)
+    except FwgenError as e:
+        print(f"fwgen: {e}", file=sys.stderr)
+        return 1
     print(a.out)
     return 0
 

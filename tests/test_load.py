@@ -266,3 +266,12 @@ def test_domain_by_name_as_xl_resolves_it(xen, image, cli, tmp_path):
     r = cli("keys", "list", "--domain", "web1")
     assert r.code == 1 and "ambiguous: domains 5, 6" in r.err
     assert keys(xen, 5) == ""
+
+
+def test_the_watchdog_is_called_off_when_the_command_ends(xen, cli):
+    """--timeout ends only a command still running: an in-process command that finished
+    leaves the process alive past its timeout (this test would never report otherwise)."""
+    import time
+    assert cli("hvm-info", "--domid", "5", "--timeout", "1").code == 0
+    time.sleep(1.5)
+    assert cli("keys", "list", "--domid", "5", "--timeout", "1").code == 0

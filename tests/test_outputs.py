@@ -250,7 +250,7 @@ def test_export_qemu_end_to_end_in_seabios(tmp_path, cli):
         opt, val = line.split(" ", 1)
         args += ["--smbios" if opt == "-smbios" else "--acpitable", val]
     guest = tmp_path / "guest"
-    fwgen.main([str(guest), *args])
+    assert fwgen.main([str(guest), *args]) == 0
     text = (guest / "dmidecode.txt").read_text()
     assert f"Manufacturer: {t1['manufacturer']}" in text
     assert f"Product Name: {t1['product']}" in text

@@ -343,7 +343,8 @@ TIMEOUT_ARG = (("--timeout",), dict(
 
 
 def _watchdog(seconds, err, command):
-    """End the process with one line if ``command`` is still running after ``seconds``.
+    """End the process with one line if ``command`` is still running after ``seconds``;
+    returns the function that calls this off once the command is done.
 
     A stopped xenstored blocks libxenstore in read() with no timeout of its
     own, so no check in Python could return; a thread ends the process
@@ -352,15 +353,18 @@ def _watchdog(seconds, err, command):
     is touched.  _thread is built in: no import cost on load's path.
     """
     import _thread
-    import time
+    done = _thread.allocate_lock()
+    done.acquire()
 
     def fire():
-        time.sleep(seconds)
+        if done.acquire(timeout=seconds):
+            return                        # the command finished in time
         err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
                   f"{seconds} s (ETIMEDOUT); gave up, no key written\n")
         err.flush()
         os._exit(1)
     _thread.start_new_thread(fire, ())
+    return done.release
 
 
 def _blocks_of(path):
@@ -978,12 +982,12 @@ def main(argv=None, out=None, err=None) -> int:
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else 2
     from .errors import XcmodError
-    if getattr(args, "timeout", None):
-        _watchdog(args.timeout, err, args.command)
     if hasattr(args, "domain") and (args.domid is None) == (args.domain is None):
         err.write(f"{PROG} {args.command}: error: name the domain with --domid N or "
                   f"--domain NAME|ID (one of them)\n")
         return 2
+    stop_watchdog = _watchdog(args.timeout, err, args.command) \
+        if getattr(args, "timeout", None) else (lambda: None)
     try:
         if getattr(args, "domain", None) is not None:
             from .xenstore import XenStore, resolve_domain
@@ -1002,6 +1006,8 @@ def main(argv=None, out=None, err=None) -> int:
     except KeyboardInterrupt:
         err.write(f"{PROG}: interrupted\n")
         return 130
+    finally:
+        stop_watchdog()
 
 
 def console_main():
