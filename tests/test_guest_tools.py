@@ -323,3 +323,24 @@ def test_fakexen_create_right_after_stop_is_ready(tmp_path):
             fakexen.stop(d)
     finally:
         fakexen.stop(d)
+
+
+def test_measure_of_a_one_block_stock_dir(xen, cli, tmp_path):
+    """--measure of a blocks dir holding only smbios.bin digests that block as read
+    back (it used to be taken for an image, by its count, and failed after the copy)."""
+    from xcmod import smbios
+    from xcmod.stock import encode_smbios_block
+    end = _put_hvmloader(xen, 5)
+    d = tmp_path / "blocks"
+    d.mkdir()
+    blob = encode_smbios_block(smbios.load(real("smbios/infrasim/dell_r640_smbios.bin"))
+                               .structures[:4])
+    (d / "smbios.bin").write_bytes(blob)
+    man = tmp_path / "launch.json"
+    r = cli("load", "--domid", "5", d, "--hvmloader", HVMLOADER, "--measure", man)
+    assert r.code == 0, r.err
+    m = json.loads(man.read_text())
+    assert len(m["items"]) == 2 and m["items"][1]["name"].startswith("SMBIOS")
+    assert m["items"][1]["sha256"] == hashlib.sha256(blob).hexdigest()
+    assert m["items"][0]["sha256"] == hashlib.sha256(
+        fakexen.read_ram(xen, 5, 0x100000, end - 0x100000)).hexdigest()

@@ -129,8 +129,12 @@ class LoadResult:
         return d
 
 
-def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure, lock_timeout):
-    """Place ``blocks`` [(name, bytes)], copy, verify, publish ``keys_for(placed)``."""
+def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure, lock_timeout,
+                 image):
+    """Place ``blocks`` [(name, bytes)], copy, verify, publish ``keys_for(placed)``.
+
+    ``image``: the one block is an xcmod image (measured module by module), not
+    stock blocks; said by the caller, never guessed from the count."""
     from .xen import XenControl, check_domid
     from .xenstore import XenStore
 
@@ -155,7 +159,7 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure, l
                 xc.copy_to_guest(domid, gpa, blob)
             measurement = None
             if measure:
-                measurement = _measure(xc, domid, placed, hvmloader_end)
+                measurement = _measure(xc, domid, placed, hvmloader_end, image)
             keys = keys_for(placed)
             stale = stale_paths(domid, keys)
 
@@ -198,15 +202,15 @@ def _guest_lowmem_end(xc, domid, info, warnings):
         return None
 
 
-def _measure(xc, domid, placed, hvmloader_end):
+def _measure(xc, domid, placed, hvmloader_end, image):
     """SHA-256 of hvmloader's range and every block, as read back from guest RAM."""
     from .manifest import measure
     items = [("hvmloader", xc.read_from_guest(domid, HVMLOADER_PHYSICAL_ADDRESS,
                                              hvmloader_end - HVMLOADER_PHYSICAL_ADDRESS))]
-    if len(placed) == 1:        # an image: one item per module, as build --manifest has
+    if image:                   # one item per module, as build --manifest has
         from .format import iter_modules
-        _, gpa, image = placed[0]
-        back = xc.read_from_guest(domid, gpa, len(image))
+        _, gpa, blob = placed[0]
+        back = xc.read_from_guest(domid, gpa, len(blob))
         items += [(f"module {i} {m.type_name}", back[m.offset:m.offset + m.length])
                   for i, m in enumerate(iter_modules(back))]
     else:
@@ -230,7 +234,8 @@ def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, sourc
         return {f"{root}/address": f"{gpa:#x}", f"{root}/length": f"{len(blob):#x}",
                 f"{root}/count": str(count)}
     keys, placed, m, warnings = _load_blocks(domid, [("xcmod modules", image)], keys_for,
-                                             force, hvmloader_end, base, measure, lock_timeout)
+                                             force, hvmloader_end, base, measure, lock_timeout,
+                                             image=True)
     return LoadResult(domid, base, len(image), count, keys, placed, m, warnings)
 
 
@@ -252,6 +257,6 @@ def load_stock(domid, smbios_block=None, acpi_block=None, base=DEFAULT_BASE, for
             keys[f"{root}/length"] = f"{len(blob):#x}"
         return keys
     keys, placed, m, warnings = _load_blocks(domid, blocks, keys_for, force, hvmloader_end,
-                                             base, measure, lock_timeout)
+                                             base, measure, lock_timeout, image=False)
     return LoadResult(domid, base, sum(n for _, _, n in placed), len(blocks), keys, placed, m,
                       warnings)
