@@ -65,9 +65,16 @@ int xcmod_check_domain(xc_interface *xch, uint32_t domid, uint64_t gpa,
     return XCMOD_LOAD_OK;
 }
 
-/* Map, then apply op to each chunk: 0 = copy in, 1 = compare, 2 = copy out. */
+/* What walk() does with each mapped chunk of guest memory. */
+enum walk_op {
+    WALK_COPY_IN,     /* buf -> guest                                        */
+    WALK_COMPARE,     /* guest == buf, else XCMOD_LOAD_E_VERIFY at the byte   */
+    WALK_COPY_OUT,    /* guest -> buf                                        */
+};
+
+/* Map [gpa, gpa+len) chunk by chunk and apply op to each chunk. */
 static int walk(xc_interface *xch, uint32_t domid, uint64_t gpa,
-                uint8_t *buf, size_t len, int op, int prot,
+                uint8_t *buf, size_t len, enum walk_op op, int prot,
                 size_t *fail_offset)
 {
     uint64_t first = gpa >> PAGE_SHIFT_;
@@ -95,9 +102,9 @@ static int walk(xc_interface *xch, uint32_t domid, uint64_t gpa,
         n = map_len - skip;
         if ( n > len - done )
             n = len - done;
-        if ( op == 0 )
+        if ( op == WALK_COPY_IN )
             memcpy(map + skip, buf + done, n);
-        else if ( op == 2 )
+        else if ( op == WALK_COPY_OUT )
             memcpy(buf + done, map + skip, n);
         else if ( memcmp(map + skip, buf + done, n) != 0 )
         {
@@ -122,12 +129,13 @@ int xcmod_copy_to_guest(xc_interface *xch, uint32_t domid, uint64_t gpa,
 
     if ( !xch || !buf || len == 0 || gpa + len < gpa )
         return XCMOD_LOAD_E_ARGUMENT;
-    rc = walk(xch, domid, gpa, (uint8_t *)buf, len, 0,
+    rc = walk(xch, domid, gpa, (uint8_t *)buf, len, WALK_COPY_IN,
               PROT_READ | PROT_WRITE, fail_offset);
     if ( rc )
         return rc;
     /* Read back through a fresh read-only mapping, not the one written. */
-    return walk(xch, domid, gpa, (uint8_t *)buf, len, 1, PROT_READ, fail_offset);
+    return walk(xch, domid, gpa, (uint8_t *)buf, len, WALK_COMPARE, PROT_READ,
+                fail_offset);
 }
 
 int xcmod_read_from_guest(xc_interface *xch, uint32_t domid, uint64_t gpa,
@@ -135,7 +143,7 @@ int xcmod_read_from_guest(xc_interface *xch, uint32_t domid, uint64_t gpa,
 {
     if ( !xch || !buf || len == 0 || gpa + len < gpa )
         return XCMOD_LOAD_E_ARGUMENT;
-    return walk(xch, domid, gpa, buf, len, 2, PROT_READ, NULL);
+    return walk(xch, domid, gpa, buf, len, WALK_COPY_OUT, PROT_READ, NULL);
 }
 
 int xcmod_load_image(xc_interface *xch, uint32_t domid, uint64_t gpa,

@@ -275,3 +275,27 @@ def test_the_watchdog_is_called_off_when_the_command_ends(xen, cli):
     assert cli("hvm-info", "--domid", "5", "--timeout", "1").code == 0
     time.sleep(1.5)
     assert cli("keys", "list", "--domid", "5", "--timeout", "1").code == 0
+
+
+def test_c_api_load_image_checks_then_copies(xen, image):
+    """xcmod_load_image(), the one-call C API for a C toolstack: the pre-checks, then
+    copy and verify; a running domain only with XCMOD_LOAD_FORCE."""
+    from xcmod._xen import ffi, lib
+    fakexen.create(xen, 7, 32, running=True)
+    xch = lib.xc_interface_open(ffi.NULL, ffi.NULL, 0)
+    assert xch != ffi.NULL
+    try:
+        fail = ffi.new("size_t *")
+        assert lib.xcmod_load_image(xch, 5, BASE, image, len(image), 0, fail) == \
+            lib.XCMOD_LOAD_OK
+        assert ram(xen, 5, len(image)) == image
+        assert lib.xcmod_load_image(xch, 7, BASE, image, len(image), 0, fail) == \
+            lib.XCMOD_LOAD_E_RUNNING
+        assert not any(ram(xen, 7, len(image)))
+        assert lib.xcmod_load_image(xch, 7, BASE, image, len(image), lib.XCMOD_LOAD_FORCE,
+                                    fail) == lib.XCMOD_LOAD_OK
+        assert ram(xen, 7, len(image)) == image
+        assert lib.xcmod_load_image(xch, 0, BASE, image, len(image), 0, fail) == \
+            lib.XCMOD_LOAD_E_DOM0
+    finally:
+        lib.xc_interface_close(xch)
