@@ -365,3 +365,20 @@ def test_any_numbers_are_a_result_or_one_line(tmp_path, memory, base, domid, hex
             assert e.code == 2
             ok = False
         assert ok == (0 <= domid <= 0x7FEF and (argv[0] != "load" or 0 <= base <= 0xFFFFFFFF))
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--manifest", "{out}"], "name the same file"),
+    (["--report", "{out}"], "name the same file"),
+    (["--manifest", "{d}/x.json", "--report", "{d}/x.json"], "name the same file"),
+    (["--acpi", "{out}"], "would overwrite the input --acpi")])
+def test_build_refuses_outputs_that_collide(tmp_path, cli, extra, message):
+    """Two outputs on one path, or an output on an input, are refused before anything is
+    read; the existing file is left as it was."""
+    out = tmp_path / "m.img"
+    out.write_bytes(open(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "rb").read())
+    before = out.read_bytes()
+    args = [a.format(out=out, d=tmp_path) for a in extra]
+    r = cli("build", "-q", "-o", out, "--acpi", real("acpi/lenovo-x1c6/SLIC.aml"), *args)
+    assert r.code != 0 and message in r.err, r.err
+    assert out.read_bytes() == before and not (tmp_path / "x.json").exists()

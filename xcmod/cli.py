@@ -61,6 +61,7 @@ def cmd_build(args, out, err):
 
     if not args.smbios and not args.acpi and not args.orom:
         raise UsageError("nothing to build: give --smbios SRC, --acpi SRC and/or --orom FILE")
+    _refuse_colliding_paths(args)
     if args.oem_ids and args.format == "xen":
         raise UsageError("--oem-ids needs --format modules: stock hvmloader has no way to "
                          "take OEM IDs")
@@ -155,6 +156,36 @@ def cmd_build(args, out, err):
     if not args.quiet:
         sel.report.render(out)
     return 0
+
+
+def _refuse_colliding_paths(args):
+    """Before anything is read: no two outputs on one path, and no output on an input
+    (an image written over its own --smbios source, a manifest over the image)."""
+    from .errors import UsageError
+    outputs = [(opt, p) for opt, p in (("-o", args.output), ("--manifest", args.manifest),
+                                       ("--report", args.report)) if p]
+    if args.format == "xen" and args.output:      # -o names a directory of blocks
+        outputs = [(opt, p) for opt, p in outputs if opt != "-o"] + \
+            [("-o", os.path.join(args.output, n)) for n in ("smbios.bin", "acpi.bin")]
+    inputs = [("--smbios", s) for s in ([args.smbios] if args.smbios else [])]
+    inputs += [("--acpi", a) for a in args.acpi] + [("--orom", o) for o in args.orom]
+    inputs += [(opt, p) for opt, p in (("--policy", args.policy),
+                                       ("--secret-file", args.secret_file)) if p]
+    seen = {}
+    for opt, p in outputs:
+        real = os.path.realpath(p)
+        if real in seen:
+            raise UsageError(f"{opt} {p} and {seen[real]} name the same file: each output "
+                             f"needs its own path")
+        seen[real] = f"{opt} {p}"
+    for opt, p in inputs:
+        p = p[len("mem:"):] if p.startswith("mem:") else p
+        if not os.path.exists(p):         # `host`, a built-in policy name, a typo
+            continue
+        real = os.path.realpath(p)
+        if real in seen:
+            raise UsageError(f"{seen[real]} would overwrite the input {opt} {p}: nothing "
+                             f"read or written")
 
 
 def _refuse_stale(directory, writing, stock):
