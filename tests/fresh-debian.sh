@@ -3,7 +3,7 @@
 # root (the default variant, plus git and make, and ca-certificates for the
 # site's CA below), clone this
 # repository's committed HEAD into it, and run exactly `make setup` and
-# `make test` there as root, with Debian's own python3 and no ../shared.
+# `make test` there as root, with Debian's own python3 and nothing beside the clone.
 #
 #   sh tests/fresh-debian.sh [DIR]     # DIR defaults to build/fresh-debian
 #
