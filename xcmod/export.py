@@ -33,7 +33,6 @@ from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
 from .image import acpi_tables, read, single_module, smbios_table
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
-LIBVIRT_DRIVERS = ("qemu", "xen")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 
 # libvirt's <sysinfo type='smbios'> blocks and entry names (formatdomain.rst,
