@@ -25,12 +25,13 @@ import os
 import re
 import shlex
 from dataclasses import dataclass
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 from . import stock
 from .errors import UsageError
 from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
 from .image import acpi_tables, read, single_module, smbios_table
+from .smbios import END_OF_TABLE
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -39,20 +40,22 @@ LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 # "SMBIOS System Information"), with the SMBIOS field each takes.  The system
 # UUID is left out: libvirt insists it equal the domain's own <uuid>.
 SYSINFO = (
-    ("bios", 0, (("vendor", "bios.vendor"), ("version", "bios.version"),
-                 ("date", "bios.release_date"))),
-    ("system", 1, (("manufacturer", "system.manufacturer"),
-                   ("product", "system.product_name"), ("version", "system.version"),
-                   ("serial", "system.serial_number"), ("sku", "system.sku_number"),
-                   ("family", "system.family"))),
-    ("baseBoard", 2, (("manufacturer", "baseboard.manufacturer"),
-                      ("product", "baseboard.product_name"), ("version", "baseboard.version"),
-                      ("serial", "baseboard.serial_number"), ("asset", "baseboard.asset_tag"),
-                      ("location", "baseboard.location_in_chassis"))),
-    ("chassis", 3, (("manufacturer", "chassis.manufacturer"), ("version", "chassis.version"),
-                    ("serial", "chassis.serial_number"), ("asset", "chassis.asset_tag"),
-                    ("sku", "chassis.sku_number"))),
+    ("bios", (("vendor", "bios.vendor"), ("version", "bios.version"),
+              ("date", "bios.release_date"))),
+    ("system", (("manufacturer", "system.manufacturer"),
+                ("product", "system.product_name"), ("version", "system.version"),
+                ("serial", "system.serial_number"), ("sku", "system.sku_number"),
+                ("family", "system.family"))),
+    ("baseBoard", (("manufacturer", "baseboard.manufacturer"),
+                   ("product", "baseboard.product_name"), ("version", "baseboard.version"),
+                   ("serial", "baseboard.serial_number"), ("asset", "baseboard.asset_tag"),
+                   ("location", "baseboard.location_in_chassis"))),
+    ("chassis", (("manufacturer", "chassis.manufacturer"), ("version", "chassis.version"),
+                 ("serial", "chassis.serial_number"), ("asset", "chassis.asset_tag"),
+                 ("sku", "chassis.sku_number"))),
 )
+# The types whose strings sysinfo (and XAPI) carry; with the end-of-table
+# marker every consumer writes itself, the rest needs a structure of its own.
 NATIVE_SMBIOS_TYPES = (0, 1, 2, 3, 11)
 # libvirt accepts a BIOS date only as mm/dd/yy or mm/dd/yyyy (virsysinfo.c).
 LIBVIRT_DATE = re.compile(r"\d\d/\d\d/(\d\d|\d\d\d\d)")
@@ -138,7 +141,6 @@ def _xml_text(v):
 
 
 def _xml(tag, attrs="", text=None, indent=0):
-    from xml.sax.saxutils import escape
     pad = "  " * indent
     if text is None:
         return f"{pad}<{tag}{attrs}/>"
@@ -149,7 +151,7 @@ def libvirt_qemu(content, base, name):
     """(files, lines): a domain document for libvirt's QEMU driver."""
     strings, oem = _strings(content)
     notes, sysinfo = [], []
-    for block, stype, entries in SYSINFO:
+    for block, entries in SYSINFO:
         rows = []
         for entry, key in entries:
             v = strings.get(key)
@@ -172,8 +174,8 @@ def libvirt_qemu(content, base, name):
                     "    </oemStrings>"]
     slic = [t for t in content.tables if t.signature == "SLIC"][:1]
     rest_tables = [t for t in content.tables if t not in slic]
-    rest_structures = [s for s in content.structures if s.type not in NATIVE_SMBIOS_TYPES
-                       and s.type != 127]
+    rest_structures = [s for s in content.structures
+                       if s.type not in (*NATIVE_SMBIOS_TYPES, END_OF_TABLE)]
     files, args = _qemu_files(content, base, rest_structures, rest_tables)
     slic_path = os.path.join(base, "SLIC.dat")
     if slic:
@@ -206,14 +208,13 @@ def libvirt_qemu(content, base, name):
 def libvirt_xen(content, base, name):
     """(files, lines): a domain document for libvirt's libxl driver, and the recipe
     for the SMBIOS part it cannot carry."""
-    from .policy import ACPI_MAX_SECONDARY_TABLES, DEFAULT_HVMLOADER_TABLES, \
-        HVMLOADER_ACPI_OWN
+    from .policy import HVMLOADER_ACPI_OWN, acpi_budget
     owned = [t.signature for t in content.tables if t.signature in HVMLOADER_ACPI_OWN]
     if owned:
         raise UsageError(f"libvirt --driver xen: {' '.join(owned)}: hvmloader builds its "
                          f"own, acpi_firmware cannot carry them (rebuild with the default "
                          f"policy)")
-    budget = ACPI_MAX_SECONDARY_TABLES - DEFAULT_HVMLOADER_TABLES - 1
+    budget = acpi_budget()
     if len(content.tables) > budget:
         raise UsageError(f"libvirt --driver xen: {len(content.tables)} tables, hvmloader "
                          f"takes at most {budget} beside its own")
@@ -275,7 +276,8 @@ def xapi(content, vm):
     left += [f"{k}: XAPI has no key for it" for k in sorted(strings) if k not in covered]
     if oem:
         left.append(f"{len(oem)} type 11 OEM string(s): XAPI sets oem-* itself")
-    others = sorted({s.type for s in content.structures if s.type not in (0, 1, 2, 3, 11, 127)})
+    others = sorted({s.type for s in content.structures
+                     if s.type not in (*NATIVE_SMBIOS_TYPES, END_OF_TABLE)})
     if others:
         left.append(f"SMBIOS types {', '.join(map(str, others))}: XAPI passes no structures")
     if content.tables:

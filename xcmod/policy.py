@@ -109,7 +109,12 @@ class Policy:
 
     @property
     def acpi_budget(self):
-        return ACPI_MAX_SECONDARY_TABLES - 1 - self.hvmloader_tables
+        return acpi_budget(self.hvmloader_tables)
+
+
+def acpi_budget(hvmloader_tables=DEFAULT_HVMLOADER_TABLES):
+    """How many passed tables hvmloader lists beside ``hvmloader_tables`` of its own."""
+    return ACPI_MAX_SECONDARY_TABLES - 1 - hvmloader_tables
 
 
 def default_scrub_fields():
