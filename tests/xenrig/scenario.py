@@ -134,16 +134,8 @@ def main():
                         "readback_sha256": sha(readback(s, int(addr, 16), int(length, 16)))
                         if addr and length else None}
     result("load-stock", rc=rc, err=err, blocks=blocks)
-    rc_unpause = sh("xl", "unpause", str(s))[0]
-    seen, deadline = "", time.monotonic() + 60
-    while time.monotonic() < deadline and "Invoking SeaBIOS" not in seen:
-        time.sleep(0.5)
-        seen = sh("xl", "dmesg")[1].decode("utf-8", "replace")
-    time.sleep(1)
-    rc_pause = sh("xl", "pause", str(s))[0]
-    hvm_log = [line for line in seen.splitlines() if "HVM" in line and "(d" in line]
-    result("hvmloader-ran", unpause=rc_unpause, pause=rc_pause,
-           invoked="Invoking SeaBIOS" in seen, log=hvm_log[-60:])
+    reached, _, log, rc_unpause, rc_pause = boot_to_seabios(s)
+    result("hvmloader-ran", unpause=rc_unpause, pause=rc_pause, invoked=reached, log=log[-60:])
     rc, out, err, _ = xcmod("guest-tables", "--domid", s, "--json", "--smbios-dump",
                             "/tmp/g.dmi", "--acpi-dir", "/tmp/gacpi")
     tables = {}
@@ -217,10 +209,11 @@ def guest_lines(domid):
 
 def boot_to_seabios(domid, timeout=60):
     """Unpause; wait for hvmloader's "Invoking SeaBIOS"; pause once SeaBIOS has
-    the tables in place.  Returns (reached, seconds from unpause, console lines)."""
+    the tables in place.  Returns (reached, seconds from unpause, console lines,
+    xl unpause's and xl pause's exit codes)."""
     console()
     t0 = time.monotonic()
-    sh("xl", "unpause", str(domid))
+    rc_unpause = sh("xl", "unpause", str(domid))[0]
     reached, dt = False, None
     while time.monotonic() - t0 < timeout:
         if any("Invoking SeaBIOS" in line for line in guest_lines(domid)):
@@ -228,8 +221,8 @@ def boot_to_seabios(domid, timeout=60):
             break
         time.sleep(0.1)
     time.sleep(1)
-    sh("xl", "pause", str(domid))
-    return reached, dt, guest_lines(domid)
+    rc_pause = sh("xl", "pause", str(domid))[0]
+    return reached, dt, guest_lines(domid), rc_unpause, rc_pause
 
 
 def tables_of(domid, tag):
@@ -279,7 +272,7 @@ def boot_and_read(name, cfg, tag, load=None, keys=None, poke=None, keep_stock=Fa
         gpa, data = poke
         p = subprocess.run(["readback", "-w", str(d), hex(gpa)], input=data, capture_output=True)
         steps["poke"] = [p.returncode, p.stderr.decode()]
-    reached, dt, log = boot_to_seabios(d)
+    reached, dt, log, _, _ = boot_to_seabios(d)
     out = {"domid": d, "steps": steps, "reached_seabios": reached, "seconds": dt, "log": log,
            **tables_of(d, tag)}
     sh("xl", "destroy", str(d))
@@ -326,7 +319,7 @@ def patched_hvmloader():
                                ("xcmod-modules", CFG_XCMOD, "/data/mods.bin")):
             d, _ = create(f"bench-{key}-{i}", cfg=cfg)
             xcmod("load", "--domid", d, load)
-            reached, dt, _ = boot_to_seabios(d)
+            reached, dt, _, _, _ = boot_to_seabios(d)
             times[key].append(dt if reached else None)
             sh("xl", "destroy", str(d))
     result("boot-bench", **{k: v for k, v in times.items()})
