@@ -12,9 +12,11 @@ import tempfile
 import time
 import zlib
 
-from xcmod import acpi, smbios
-from xcmod.acpi import encode_acpi_module
-from xcmod.format import build_image, verify_image
+from xcmod.firmware import acpi
+
+from xcmod.firmware import smbios
+from xcmod.firmware.acpi import encode_acpi_module
+from xcmod.image.spec import build_image, verify_image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -134,8 +136,8 @@ def host_capture(d):
 
 
 def policy_build():
-    from xcmod import policy
-    from xcmod.passthrough import select
+    from xcmod.build import policy
+    from xcmod.build.select import select
     with tempfile.TemporaryDirectory() as d:
         dump, adir, nstruct, ntables = host_capture(d)
         pol = policy.load(None)

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 
-from xcmod.format import build_image, encode_module
+from xcmod.image.spec import build_image, encode_module
 
 from .__main__ import best
 
@@ -25,7 +25,7 @@ def opaque_image(size):
 
 def main():
     import xcmod
-    from xcmod.xen import XenControl
+    from xcmod.xen.xenctrl import XenControl
     small, big = opaque_image(64 << 10), opaque_image(64 << 20)
     with tempfile.TemporaryDirectory() as d:
         os.environ.update(XCMOD_FAKEXEN_DIR=d, XENSTORED_PATH=fakexen.socket_path(d),
@@ -37,7 +37,7 @@ def main():
                   f"{m_small * 1e3:.3f} ms median (verify, lock, getinfo, copy+readback, "
                   f"recheck in 1 transaction)")
             # the same load without the per-domain lock (what load cost before it)
-            from xcmod import loader
+            from xcmod.xen import loader
             locked = loader.domain_lock
 
             class nolock:

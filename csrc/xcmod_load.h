@@ -2,7 +2,7 @@
  * xcmod_load.h - copy an xcmod image into a paused HVM guest's RAM.
  *
  * A small C API on top of libxenctrl, usable from a C toolstack directly; the
- * Python binding (xcmod._xen, built by xcmod/_ffi_build.py) wraps exactly this.
+ * Python binding (xcmod.xen._xen, built by xcmod/_ffi_build.py) wraps exactly this.
  * The caller owns the xc_interface.  Nothing is written to the guest unless
  * every pre-check passed; a failed copy leaves the return code and errno.
  */

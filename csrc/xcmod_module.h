@@ -2,7 +2,7 @@
  * xcmod_module.h - the xcmod module image format (public, freestanding).
  *
  * This header is the source of truth for the format; docs/format.md explains
- * it and xcmod/format.py mirrors it field for field.  It depends on nothing
+ * it and xcmod/image/spec.py mirrors it field for field.  It depends on nothing
  * but <stdint.h> so that hvmloader (or any firmware) can include it.
  *
  * An IMAGE is a sequence of MODULES laid back to back from a base address.

@@ -5,9 +5,13 @@
 import os
 import sys
 
-from xcmod import acpi, orom, smbios
-from xcmod.acpi import encode_acpi_ids_module, encode_acpi_module
-from xcmod.format import build_image
+from xcmod.firmware import acpi
+
+from xcmod.firmware import orom
+
+from xcmod.firmware import smbios
+from xcmod.firmware.acpi import encode_acpi_ids_module, encode_acpi_module
+from xcmod.image.spec import build_image
 
 from .paths import SMBIOS_SOURCES, acpi_tables, real
 

@@ -1,7 +1,7 @@
 """ACPI tables are accepted whole and checked as the ACPI specification says."""
 import pytest
 
-from xcmod import acpi
+from xcmod.firmware import acpi
 from xcmod.errors import FormatError
 
 from .paths import acpi_tables, real

@@ -258,7 +258,7 @@ def test_plain_load_does_not_import_argparse(tmp_path):
 def test_oem_ids_from_the_slic_or_given(tmp_path, cli):
     """build --oem-ids slic copies the passed SLIC's IDs into an ACPI-IDs module;
     OEMID,TABLEID pads with spaces; inspect shows them."""
-    from xcmod.format import XCMOD_TYPE_ACPI_IDS, iter_modules
+    from xcmod.image.spec import XCMOD_TYPE_ACPI_IDS, iter_modules
     slic = real("acpi/lenovo-x1c6/SLIC.aml")
     out = tmp_path / "m.bin"
     r = cli("build", "-q", "-o", out, "--acpi", slic, "--oem-ids", "slic")
@@ -316,9 +316,9 @@ def test_numbers_out_of_range_are_usage_errors(tmp_path, argv, message):
     ("0x81000", "below the end of hvmloader"), ("0x200800", "not page-aligned")])
 def test_bases_hvmloader_cannot_use_are_refused(tmp_path, cli, base, message):
     """A base below hvmloader's end or unaligned is refused with the reason."""
-    from xcmod import acpi
-    from xcmod.acpi import encode_acpi_module
-    from xcmod.format import build_image
+    from xcmod.firmware import acpi
+    from xcmod.firmware.acpi import encode_acpi_module
+    from xcmod.image.spec import build_image
     img = tmp_path / "m.bin"
     img.write_bytes(build_image([encode_acpi_module(
         [acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))])]))
@@ -331,7 +331,7 @@ def test_library_load_checks_the_domid_first():
     cffi's OverflowError."""
     import xcmod
     from xcmod.errors import UsageError
-    from xcmod.format import build_image
+    from xcmod.image.spec import build_image
     for bad in (-1, 1 << 32, 0x7FF0, True):
         with pytest.raises(UsageError, match="not a domain id"):
             xcmod.load(bad, build_image([]))
@@ -348,7 +348,7 @@ def test_any_numbers_are_a_result_or_one_line(tmp_path, memory, base, domid, hex
     from xcmod import cli as C
     img = tmp_path / "m.bin"
     if not img.exists():
-        from xcmod.format import build_image
+        from xcmod.image.spec import build_image
         img.write_bytes(build_image([]))
     fmt = (lambda v: hex(v)) if hexa else str
     out, err = io.StringIO(), io.StringIO()

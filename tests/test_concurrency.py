@@ -9,7 +9,7 @@ import time
 import pytest
 
 from xcmod.errors import XenError
-from xcmod.loader import domain_lock
+from xcmod.xen.loader import domain_lock
 
 from . import fakexen
 from .paths import ROOT, real
@@ -22,9 +22,9 @@ N_SAME, M_DOMAINS = 8, 4
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """N_SAME different real images (1..N_SAME copies of a Lenovo SSDT), as files."""
-    from xcmod import acpi
-    from xcmod.acpi import encode_acpi_module
-    from xcmod.format import build_image
+    from xcmod.firmware import acpi
+    from xcmod.firmware.acpi import encode_acpi_module
+    from xcmod.image.spec import build_image
     ssdt = acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))
     d = tmp_path_factory.mktemp("images")
     out = []
@@ -71,7 +71,7 @@ def test_parallel_loads_keep_keys_and_ram_in_agreement(xen, images):
 def test_a_crashed_holder_does_not_leave_the_lock_stuck(xen, images):
     """A load killed while it holds the domain lock releases it: the next load goes on."""
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from xcmod.loader import domain_lock\n"
+        [sys.executable, "-c", "import sys, time; from xcmod.xen.loader import domain_lock\n"
          "with domain_lock(5):\n    print('held', flush=True); time.sleep(60)"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
@@ -90,8 +90,8 @@ def test_a_crashed_holder_does_not_leave_the_lock_stuck(xen, images):
 
 def test_load_removes_the_other_paths_keys(xen, images, tmp_path, cli):
     """Blocks then image leaves no stock keys; image then blocks leaves no module keys."""
-    from xcmod import acpi
-    from xcmod.stock import encode_acpi_block
+    from xcmod.firmware import acpi
+    from xcmod.image.stock import encode_acpi_block
     blocks = tmp_path / "blocks"
     blocks.mkdir()
     (blocks / "acpi.bin").write_bytes(encode_acpi_block(
@@ -112,7 +112,7 @@ def test_load_removes_the_other_paths_keys(xen, images, tmp_path, cli):
 def test_keys_are_not_written_when_ram_changes_before_the_transaction(xen, images, mocker):
     """The in-transaction recheck: RAM that no longer holds the image means no key."""
     import xcmod
-    from xcmod.xen import XenControl
+    from xcmod.xen.xenctrl import XenControl
     real_read = XenControl.read_from_guest
     calls = []
 
@@ -130,8 +130,8 @@ def test_keys_are_not_written_when_ram_changes_before_the_transaction(xen, image
 def test_a_one_block_stock_load_leaves_the_other_blocks_keys(xen, tmp_path, cli):
     """A stock load of smbios.bin alone keeps hvmloader/acpi/* (libxl writes those for
     acpi_firmware=); it still removes the module image's keys."""
-    from xcmod import smbios
-    from xcmod.stock import encode_smbios_block
+    from xcmod.firmware import smbios
+    from xcmod.image.stock import encode_smbios_block
     t = smbios.load(real("smbios/infrasim/dell_r640_smbios.bin"))
     d = tmp_path / "smbios-only"
     d.mkdir()

@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from xcmod import format as fmt
-from xcmod.format import field_offsets
+from xcmod.image import spec as fmt
+from xcmod.image.spec import field_offsets
 
 from .paths import ROOT
 

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xcmod import host, smbios
+from xcmod.firmware import host
+
+from xcmod.firmware import smbios
 from xcmod.errors import FormatError
 
 from . import fwgen

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from xcmod import layout
+from xcmod.xen import layout
 from xcmod.errors import UsageError
 
 HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"   # from Debian's xen-utils-4.17

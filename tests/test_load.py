@@ -16,9 +16,10 @@ BASE = 0x200000
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """A real image: Dell SMBIOS plus two Lenovo tables."""
-    from xcmod import acpi, smbios
-    from xcmod.acpi import encode_acpi_module
-    from xcmod.format import build_image
+    from xcmod.firmware import acpi
+    from xcmod.firmware import smbios
+    from xcmod.firmware.acpi import encode_acpi_module
+    from xcmod.image.spec import build_image
     t = smbios.load(real("smbios/infrasim/dell_c6320_smbios.bin"))
     tables = [acpi.load_table(real(p)) for p in ("acpi/lenovo-x1c6/SLIC.aml",
                                                   "acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
@@ -28,9 +29,9 @@ def image(tmp_path_factory):
 @pytest.fixture(scope="module")
 def big_image():
     """An image of about 1.2 MiB (real DSDTs), so the copy takes several mapping chunks."""
-    from xcmod import acpi
-    from xcmod.acpi import encode_acpi_module
-    from xcmod.format import build_image
+    from xcmod.firmware import acpi
+    from xcmod.firmware.acpi import encode_acpi_module
+    from xcmod.image.spec import build_image
     dsdt = acpi.load_table(real("acpi/lenovo-x1c6/DSDT.aml"))
     return build_image([encode_acpi_module([dsdt] * 8)])
 
@@ -38,7 +39,7 @@ def big_image():
 @pytest.fixture
 def xen(tmp_path, monkeypatch):
     """A fresh fake-Xen state dir with the real xenstored; domain 5 (HVM, paused, 32 MiB)."""
-    from xcmod import _xen  # noqa: F401  (loads libxenctrl)
+    from xcmod.xen import _xen  # noqa: F401  (loads libxenctrl)
     maps = open("/proc/self/maps").read()
     assert os.path.join(BUILD, "fake-xen", "libxenctrl.so.4.17") in maps, \
         "libxenctrl is not the test double: run the tests with `make test`"
@@ -144,7 +145,7 @@ def test_injected_libxc_failures(xen, big_image, monkeypatch, cli, tmp_path, kno
 def test_xenstore_write_failure_leaves_no_keys(xen, image, mocker):
     """A failing write inside the transaction aborts it: no key survives."""
     import xcmod
-    from xcmod.xenstore import XenStore
+    from xcmod.xen.xenstore import XenStore
     real_write = XenStore.write
     calls = []
 
@@ -162,7 +163,7 @@ def test_xenstore_write_failure_leaves_no_keys(xen, image, mocker):
 def test_eagain_storm_is_bounded(xen, image, mocker):
     """A transaction that conflicts forever gives up after the retry bound, with EAGAIN."""
     import xcmod
-    from xcmod import xenstore
+    from xcmod.xen import xenstore
     ffi, lib = xenstore._xen()
 
     class Conflicting:
@@ -280,7 +281,7 @@ def test_the_watchdog_is_called_off_when_the_command_ends(xen, cli):
 def test_c_api_load_image_checks_then_copies(xen, image):
     """xcmod_load_image(), the one-call C API for a C toolstack: the pre-checks, then
     copy and verify; a running domain only with XCMOD_LOAD_FORCE."""
-    from xcmod._xen import ffi, lib
+    from xcmod.xen._xen import ffi, lib
     fakexen.create(xen, 7, 32, running=True)
     xch = lib.xc_interface_open(ffi.NULL, ffi.NULL, 0)
     assert xch != ffi.NULL

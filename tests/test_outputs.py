@@ -7,7 +7,13 @@ import subprocess
 
 import pytest
 
-from xcmod import aml, orom, smbios, stock
+from xcmod.firmware import aml
+
+from xcmod.firmware import orom
+
+from xcmod.firmware import smbios
+
+from xcmod.image import stock
 from xcmod.errors import FormatError
 
 from .conftest import c_read
@@ -145,7 +151,7 @@ def test_bad_option_rom_is_refused(tmp_path, cli, offset, value, needle):
 
 def test_option_rom_payload_signature_checked_by_both_readers(tmp_path, cli, xcmod_read):
     """An OROM module whose payload lost 55 AA fails in Python and C at the same offset."""
-    from xcmod.format import module_crc, verify_image
+    from xcmod.image.spec import module_crc, verify_image
     img = tmp_path / "r.bin"
     assert cli("build", "-o", img, "--orom", VGA).code == 0
     data = bytearray(img.read_bytes())
@@ -321,7 +327,7 @@ def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, d
     """--driver xen: <acpi><table type='slic'> names the whole stock ACPI block (what
     libxl's acpi_firmware takes); the SMBIOS block and a start-paused/load/resume
     script are written beside it."""
-    from xcmod import stock
+    from xcmod.image import stock
     out = tmp_path / "lx"
     r = cli("export", "libvirt", "--driver", "xen", dell_image, "--out-dir", out,
             "--name", "win7")
@@ -353,7 +359,7 @@ def test_export_xapi_follows_xapis_rules(tmp_path, cli, dell_image):
     """xapi: one xe line setting only XAPI's 13 settable keys, each printable ASCII of
     at most 512 characters; what cannot pass is named."""
     import shlex
-    from xcmod.export import XAPI_KEYS
+    from xcmod.build.export import XAPI_KEYS
     img = tmp_path / "odd.bin"
     assert cli("build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),
                "--set", "system.version=" + "v" * 600, "--set",

@@ -3,10 +3,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcmod import acpi, smbios
+from xcmod.firmware import acpi
+
+from xcmod.firmware import smbios
 from xcmod.errors import FormatError
-from xcmod.format import iter_modules, XCMOD_SIGNATURE
-from xcmod.image import describe
+from xcmod.image.spec import iter_modules, XCMOD_SIGNATURE
+from xcmod.image.read import describe
 
 from .seeds import real_images
 

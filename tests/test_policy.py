@@ -5,10 +5,10 @@ import subprocess
 
 import pytest
 
-from xcmod import smbios
-from xcmod.image import read, single_module, smbios_table
-from xcmod.format import XCMOD_TYPE_SMBIOS
-from xcmod.smbios_fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
+from xcmod.firmware import smbios
+from xcmod.image.read import read, single_module, smbios_table
+from xcmod.image.spec import XCMOD_TYPE_SMBIOS
+from xcmod.firmware.fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
 
 from .paths import SMBIOS_SOURCES, real
 

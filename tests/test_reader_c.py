@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xcmod.errors import FormatError
-from xcmod.format import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM,
+from xcmod.image.spec import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM,
                           XCMOD_TYPE_SMBIOS, iter_modules, verify_image)
 
 from .conftest import c_read
@@ -108,7 +108,7 @@ def test_trailing_bytes_are_rejected(tmp_path, xcmod_read):
 
 def test_unknown_module_type_is_skipped_but_checksummed(tmp_path, xcmod_read):
     """A module of a type the reader does not know is walked past, not interpreted."""
-    from xcmod.format import build_image, encode_module
+    from xcmod.image.spec import build_image, encode_module
     img = build_image([encode_module(0x7F00, b"\1\2\3\4", b"opaque payload")])
     path = tmp_path / "unknown"
     path.write_bytes(img)
@@ -152,9 +152,9 @@ def test_fuzzer_finds_nothing_in_a_short_run(tmp_path):
 @given(name=st.sampled_from(sorted(IMAGES)), where=st.floats(0, 1, exclude_max=True),
        xor=st.integers(1, 255))
 def test_compiled_reader_in_the_extension_agrees(name, where, xor):
-    """xcmod.creader (the C reader inside xcmod._xen, used by load) rejects every flip
+    """xcmod.image.creader (the C reader inside xcmod.xen._xen, used by load) rejects every flip
     exactly as the Python walk does, and accepts the intact image."""
-    from xcmod.creader import check_image
+    from xcmod.image.creader import check_image
     data = bytearray(IMAGES[name])
     length, count = check_image(bytes(data))
     assert (length, count) == (len(data), len(verify_image(bytes(data))) - 1)
@@ -171,7 +171,7 @@ def test_acpi_ids_module_is_the_ids_and_nothing_else(tmp_path, xcmod_read, what,
                                                      message):
     """An ACPI-IDs module with a payload or a reserved field set: both readers refuse it
     at the same offset with the same reason."""
-    from xcmod.format import XCMOD_TYPE_ACPI_IDS, build_image, encode_module
+    from xcmod.image.spec import XCMOD_TYPE_ACPI_IDS, build_image, encode_module
     th = b"LENOVOTP-N23  " + (b"\1\0" if what == "reserved" else b"\0\0")
     img = build_image([encode_module(XCMOD_TYPE_ACPI_IDS, th,
                                      b"extra bytes" if what == "payload" else b"")])

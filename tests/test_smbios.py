@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from xcmod import smbios
+from xcmod.firmware import smbios
 from xcmod.errors import FormatError
-from xcmod.format import XCMOD_SMBIOS_EP_21, XCMOD_SMBIOS_EP_30, XCMOD_SMBIOS_EP_UNKNOWN
+from xcmod.image.spec import XCMOD_SMBIOS_EP_21, XCMOD_SMBIOS_EP_30, XCMOD_SMBIOS_EP_UNKNOWN
 
 from .paths import DUMP_BIN_SOURCES, SMBIOS_SOURCES, real
 

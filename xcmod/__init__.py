@@ -11,9 +11,9 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     if name in ("build_image", "verify_image", "iter_modules"):
-        from . import format
+        from .image import spec as format
         return getattr(format, name)
     if name == "load":
-        from .loader import load
+        from .xen.loader import load
         return load
     raise AttributeError(f"module 'xcmod' has no attribute {name!r}")

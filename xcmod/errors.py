@@ -44,6 +44,25 @@ class UsageError(XcmodError, ValueError):
     """Arguments that cannot work together, or a value out of range."""
 
 
+class PolicyError(XcmodError, ValueError):
+    """The sources cannot pass under the policy (a refused explicit table, a leak...)."""
+
+
+class HostAccessError(XcmodError, PermissionError):
+    """Reading the host's firmware was refused: it needs root."""
+
+    def __init__(self, path):
+        import errno
+        import os
+        PermissionError.__init__(self, errno.EACCES, os.strerror(errno.EACCES), path)
+        self.path = path
+
+    def __str__(self):
+        return (f"{self.path}: permission denied: reading the host's firmware tables needs "
+                f"root (run xcmod as root, or dump them there with 'dmidecode --dump-bin' "
+                f"and 'acpidump -b')")
+
+
 class XenError(XcmodError, OSError):
     """A Xen library call failed or Xen refused; ``errno`` says why.
 

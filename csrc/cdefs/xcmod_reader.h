@@ -1,5 +1,5 @@
 /* cffi cdefs for csrc/xcmod_reader.h (the reference reader), the part
- * xcmod.creader uses: whole-image validation and the messages. */
+ * xcmod.image.creader uses: whole-image validation and the messages. */
 struct xcmod_image {
     const uint8_t *base;
     uint32_t size;

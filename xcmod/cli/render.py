@@ -1,8 +1,10 @@
-"""Human-readable rendering of image descriptions (see image.describe)."""
+"""Human-readable rendering of the descriptions :mod:`xcmod.image.read` and
+:mod:`xcmod.image.stock` give (``describe``), for ``inspect``."""
 
 
 def _ok(flag):
-    return "OK" if flag else "BAD"
+    """A checksum's verdict; None: the thing has no checksum (the FACS)."""
+    return "none (FACS)" if flag is None else "OK" if flag else "BAD"
 
 
 def _structures(structures, out):

@@ -1,4 +1,4 @@
-"""The wrapper over libxenstore (xcmod._xen): transactions, reads, writes, perms.
+"""The wrapper over libxenstore (xcmod.xen._xen): transactions, reads, writes, perms.
 
 Connections find xenstored the way Xen's own tools do: libxenstore's xs_open
 uses $XENSTORED_PATH (or /var/run/xenstored/socket, then /dev/xen/xenbus).
@@ -6,14 +6,14 @@ Every failing call raises XenError with errno.
 """
 import errno as _errno
 
-from .errors import XenError
+from ..errors import XenError
 
 MAX_TRANSACTION_RETRIES = 16
 
 
 def _xen():
-    from . import _xen
-    return _xen.ffi, _xen.lib
+    from .xenctrl import _xen
+    return _xen()
 
 
 class XenStore:
@@ -131,8 +131,8 @@ def resolve_domain(spec, xs):
     """The domid ``spec`` names: a number, or a domain name resolved as xl resolves
     it (the ``name`` key of each ``/local/domain/<domid>``).  A name no domain has,
     or that several have, is an error naming them."""
-    from .errors import UsageError
-    from .xen import check_domid
+    from ..errors import UsageError
+    from .xenctrl import check_domid
     if spec.isdigit():
         return check_domid(int(spec))
     want = spec.encode()

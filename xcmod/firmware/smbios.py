@@ -16,8 +16,8 @@ from functools import cached_property
 
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
-from .errors import FormatError
-from .format import (XCMOD_SMBIOS_EP_21, XCMOD_SMBIOS_EP_30, XCMOD_SMBIOS_EP_UNKNOWN,
+from ..errors import FormatError
+from ..image.spec import (XCMOD_SMBIOS_EP_21, XCMOD_SMBIOS_EP_30, XCMOD_SMBIOS_EP_UNKNOWN,
                      XCMOD_TYPE_SMBIOS, checksum8, encode_module, iter_smbios_items,
                      struct_parse, xcmod_smbios_header)
 
@@ -143,6 +143,15 @@ class SmbiosStructure:
             return []
         return area.split(b"\0")
 
+    def as_dict(self):
+        """The one JSON shape of a structure (inspect, guest-tables); strings as Latin-1."""
+        return {"type": self.type, "handle": self.handle, "length": self.length,
+                "offset": self.offset, "size": self.size,
+                "strings": [x.decode("latin-1") for x in self.strings]}
+
+
+ENTRY_POINT_NAMES = {XCMOD_SMBIOS_EP_21: "_SM_", XCMOD_SMBIOS_EP_30: "_SM3_"}
+
 
 @dataclass
 class SmbiosTable:
@@ -162,6 +171,13 @@ class SmbiosTable:
     @property
     def table_bytes(self):
         return b"".join(s.data for s in self.structures)
+
+    def as_dict(self):
+        """The one JSON shape of a table: version, entry point kind, notes, structures."""
+        return {"version": "%d.%d.%d" % self.version,
+                "entry_point": ENTRY_POINT_NAMES.get(self.entry_point),
+                "notes": list(self.notes),
+                "structures": [s.as_dict() for s in self.structures]}
 
     @property
     def max_structure_size(self):

@@ -23,10 +23,10 @@ at most ``ACPI_MAX_SECONDARY_TABLES - own - 1`` of them.
 import os
 import struct as _struct
 
-from .acpi import AcpiTable
-from .errors import FormatError
-from .format import iter_acpi_items
-from .smbios import SmbiosStructure, SmbiosTable, parse_structures
+from ..firmware.acpi import AcpiTable
+from ..errors import FormatError
+from .spec import iter_acpi_items
+from ..firmware.smbios import SmbiosStructure, SmbiosTable, parse_structures
 
 SMBIOS_FILE = "smbios.bin"
 ACPI_FILE = "acpi.bin"
@@ -116,10 +116,9 @@ def describe_block(kind, data, path):
     """A JSON-ready description of one block (``kind`` "smbios" or "acpi")."""
     d = {"type": kind, "file": path, "length": len(data)}
     if kind == "smbios":
-        d["structures"] = [_describe_structure(s)
-                           for s in parse_smbios_block(data, path).structures]
+        d["structures"] = [s.as_dict() for s in parse_smbios_block(data, path).structures]
     else:
-        d["tables"] = [_describe_table(t) for t in parse_acpi_block(data, path)]
+        d["tables"] = [t.as_dict() for t in parse_acpi_block(data, path)]
     return d
 
 
@@ -130,14 +129,3 @@ def describe_dir(directory):
               for kind, data, name in (("smbios", smb, SMBIOS_FILE), ("acpi", acp, ACPI_FILE))
               if data is not None]
     return {"format": "xen", "blocks": blocks}
-
-
-def _describe_structure(s: SmbiosStructure):
-    return {"type": s.type, "handle": s.handle, "length": s.length, "offset": s.offset,
-            "size": s.size, "strings": [x.decode("latin-1") for x in s.strings]}
-
-
-def _describe_table(t: AcpiTable):
-    return {"signature": t.signature, "length": t.length, "oem_id": t.oem_id,
-            "oem_table_id": t.oem_table_id, "revision": None if t.is_facs else t.raw[8],
-            "checksum_ok": t.checksum_ok}

@@ -1,4 +1,4 @@
-"""The one wrapper over libxenctrl and the C shim (xcmod._xen).
+"""The one wrapper over libxenctrl and the C shim (xcmod.xen._xen).
 
 Every call's return code is checked here and turned into :class:`XenError`
 (an OSError carrying errno, plus libxc's xc_get_last_error() text).  The
@@ -6,7 +6,7 @@ compiled module is imported on first use only.
 """
 import errno as _errno
 
-from .errors import UsageError, XenError
+from ..errors import UsageError, XenError
 
 # errno for each shim return code (csrc/xcmod_load.h), by its name there.
 _RC_ERRNO = {
@@ -22,7 +22,13 @@ _RC_WITH_OFFSET = ("XCMOD_LOAD_E_MAP", "XCMOD_LOAD_E_VERIFY")
 
 
 def _xen():
-    from . import _xen
+    """(ffi, lib) of the compiled binding; XenError (ENOSYS) in one line if it was not built."""
+    try:
+        from . import _xen
+    except ImportError as e:
+        raise XenError(_errno.ENOSYS, f"xcmod was installed without its Xen binding "
+                       f"(xcmod.xen._xen: {e}); install libxen-dev (Debian) and reinstall "
+                       f"xcmod for load, keys, hvm-info and guest-tables", op="import") from None
     return _xen.ffi, _xen.lib
 
 

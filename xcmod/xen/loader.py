@@ -26,8 +26,8 @@ keys are only written for bytes that are there.
 """
 import errno as _errno
 import os
-from .creader import check_image
-from .errors import UsageError, XenError
+from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
+from ..errors import UsageError, XenError
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
 
 
@@ -105,13 +105,17 @@ class domain_lock:
 
 
 class LoadResult:
-    """What a load did (a plain class: see layout.Region on import cost)."""
+    """What a load did (a plain class: see layout.Region on import cost).
+
+    ``blocks``: [(kind, name, gpa, length)] as placed; ``count``: the modules of
+    an xcmod image (the value of hvmloader/modules/count), None for stock blocks.
+    """
 
     def __init__(self, domid, base, length, count, keys=None, blocks=None, measurement=None,
                  warnings=None):
         self.domid, self.base, self.length, self.count = domid, base, length, count
         self.keys = keys or {}
-        self.blocks = blocks or []            # [(name, gpa, length)]
+        self.blocks = blocks or []            # [(kind, name, gpa, length)]
         self.measurement = measurement
         self.warnings = warnings or []        # what the caller should be told
 
@@ -122,54 +126,59 @@ class LoadResult:
     def as_dict(self):
         d = {"domid": self.domid, "base": self.base, "length": self.length,
              "count": self.count, "keys": self.keys,
-             "blocks": [{"name": n, "address": a, "length": n_} for n, a, n_ in self.blocks],
+             "blocks": [{"kind": k, "name": n, "address": a, "length": n_}
+                        for k, n, a, n_ in self.blocks],
              "warnings": self.warnings}
         if self.measurement is not None:
             d["measurement"] = self.measurement
         return d
 
 
-def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure, lock_timeout,
-                 image):
-    """Place ``blocks`` [(name, bytes)], copy, verify, publish ``keys_for(placed)``.
+def _keys_for(domid, placed):
+    """The keys that announce ``placed`` [(Block, gpa)] to hvmloader, by each block's kind."""
+    keys = {}
+    for blk, gpa in placed:
+        node = "modules" if blk.kind == IMAGE else blk.kind
+        root = f"/local/domain/{domid}/hvmloader/{node}"
+        keys[f"{root}/address"] = f"{gpa:#x}"
+        keys[f"{root}/length"] = f"{len(blk):#x}"
+    return keys
 
-    ``image``: the one block is an xcmod image (measured module by module), not
-    stock blocks; said by the caller, never guessed from the count."""
-    from .xen import XenControl, check_domid
+
+def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock_timeout):
+    """Place ``blocks`` (checked Blocks), copy, verify, publish their keys."""
+    from .xenctrl import XenControl
     from .xenstore import XenStore
 
-    if check_domid(domid) == 0:
-        raise XenError(_errno.EPERM, "domain 0: refusing to load into domain 0")
-    if measure and hvmloader_end is None:
-        raise UsageError("--measure needs --hvmloader ELF: the hvmloader image the domain "
-                         "runs is measured from guest RAM over the range its ELF loads")
     warnings = []
     with domain_lock(domid, lock_timeout), XenControl() as xc:
         info = xc.domain_info(domid)
-        layout = plan([(n, len(b)) for n, b in blocks], info.memory_mib, base, hvmloader_end,
+        layout = plan([(b.name, len(b)) for b in blocks], info.memory_mib, base, hvmloader_end,
                       lowmem_end=_guest_lowmem_end(xc, domid, info, warnings))
-        placed = [(blk.name, blk.start, blob) for blk, (_, blob) in zip(layout.blocks, blocks)]
-        for _, gpa, blob in placed:
-            xc.check_domain(domid, gpa, len(blob), force=force)
+        placed = [(b, region.start) for b, region in zip(blocks, layout.blocks)]
+        for b, gpa in placed:
+            xc.check_domain(domid, gpa, len(b), force=force)
         with XenStore() as xs:
             if xs.read(f"/local/domain/{domid}") is None:
                 raise XenError(_errno.ENOENT, f"domain {domid}: /local/domain/{domid} is "
                                f"not in xenstore")
-            for _, gpa, blob in placed:
-                xc.copy_to_guest(domid, gpa, blob)
+            for b, gpa in placed:
+                xc.copy_to_guest(domid, gpa, b.data)
             measurement = None
             if measure:
-                measurement = _measure(xc, domid, placed, hvmloader_end, image)
-            keys = keys_for(placed)
+                measurement = _measure(xc, domid, placed, hvmloader_end)
+            keys = _keys_for(domid, placed)
+            if count is not None:
+                keys[f"{modules_path(domid)}/count"] = str(count)
             stale = stale_paths(domid, keys)
 
             def publish(t):
                 # The keys may only describe bytes that are there: read the
                 # guest RAM once more, inside the transaction that writes them.
-                for name, gpa, blob in placed:
-                    if xc.read_from_guest(domid, gpa, len(blob)) != blob:
+                for b, gpa in placed:
+                    if xc.read_from_guest(domid, gpa, len(b)) != b.data:
                         raise XenError(_errno.EIO, f"domain {domid}: guest RAM at {gpa:#x} "
-                                       f"changed after {name} was copied there (another "
+                                       f"changed after {b.name} was copied there (another "
                                        f"writer?); no key written", op="verify")
                 # One directory read instead of an rm round trip per stale node:
                 # a fresh domain has none of them.
@@ -181,7 +190,7 @@ def _load_blocks(domid, blocks, keys_for, force, hvmloader_end, base, measure, l
                 for path, value in keys.items():
                     xs.write_for_guest(path, value, domid, t)
             xs.transaction(publish)
-    return keys, [(n, g, len(b)) for n, g, b in placed], measurement, warnings
+    return keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings
 
 
 def _guest_lowmem_end(xc, domid, info, warnings):
@@ -193,7 +202,7 @@ def _guest_lowmem_end(xc, domid, info, warnings):
     max_memkb) for a PV domain, or when there is no valid table to read; the
     latter is said in ``warnings``, naming what is used instead.
     """
-    from .errors import XcmodError
+    from ..errors import XcmodError
     from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
     if not info.hvm or info.max_memkb * 1024 < HVM_INFO_PADDR + SIZE:
         return None
@@ -207,61 +216,55 @@ def _guest_lowmem_end(xc, domid, info, warnings):
         return None
 
 
-def _measure(xc, domid, placed, hvmloader_end, image):
+def _measure(xc, domid, placed, hvmloader_end):
     """SHA-256 of hvmloader's range and every block, as read back from guest RAM."""
-    from .manifest import measure
+    from ..image.manifest import measure
     items = [("hvmloader", xc.read_from_guest(domid, HVMLOADER_PHYSICAL_ADDRESS,
                                              hvmloader_end - HVMLOADER_PHYSICAL_ADDRESS))]
-    if image:                   # one item per module, as build --manifest has
-        from .format import iter_modules
-        _, gpa, blob = placed[0]
-        back = xc.read_from_guest(domid, gpa, len(blob))
-        items += [(f"module {i} {m.type_name}", back[m.offset:m.offset + m.length])
-                  for i, m in enumerate(iter_modules(back))]
-    else:
-        items += [(name, xc.read_from_guest(domid, gpa, len(blob))) for name, gpa, blob in placed]
+    for b, gpa in placed:
+        back = xc.read_from_guest(domid, gpa, len(b))
+        if b.kind == IMAGE:        # one item per module, as build --manifest has
+            from ..image.spec import iter_modules
+            items += [(f"module {i} {m.type_name}", back[m.offset:m.offset + m.length])
+                      for i, m in enumerate(iter_modules(back))]
+        else:
+            items.append((b.name, back))
     doc = measure(items)
     doc["domid"] = domid
     doc["regions"] = ([{"name": "hvmloader", "address": HVMLOADER_PHYSICAL_ADDRESS,
                         "length": hvmloader_end - HVMLOADER_PHYSICAL_ADDRESS}] +
-                      [{"name": n, "address": g, "length": len(b)} for n, g, b in placed])
+                      [{"name": b.name, "address": g, "length": len(b)} for b, g in placed])
     return doc
 
 
 def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None,
          measure=False, lock_timeout=DEFAULT_LOCK_TIMEOUT):
-    """Copy xcmod ``image`` (bytes) into domain ``domid`` at ``base`` and publish its keys."""
-    _, count = check_image(image, source=source)
-    root = modules_path(domid)
+    """Copy ``image`` into domain ``domid`` from ``base`` and publish the keys hvmloader reads.
 
-    def keys_for(placed):
-        _, gpa, blob = placed[0]
-        return {f"{root}/address": f"{gpa:#x}", f"{root}/length": f"{len(blob):#x}",
-                f"{root}/count": str(count)}
-    keys, placed, m, warnings = _load_blocks(domid, [("xcmod modules", image)], keys_for,
-                                             force, hvmloader_end, base, measure, lock_timeout,
-                                             image=True)
-    return LoadResult(domid, base, len(image), count, keys, placed, m, warnings)
-
-
-def load_stock(domid, smbios_block=None, acpi_block=None, base=DEFAULT_BASE, force=False,
-               hvmloader_end=None, source=None, measure=False,
-               lock_timeout=DEFAULT_LOCK_TIMEOUT):
-    """Copy stock hvmloader blocks into ``domid`` and write the four keys hvmloader reads."""
-    from . import stock
-    blocks = stock.validated_blocks(smbios_block, acpi_block, source or "")
-    if not blocks:
-        raise UsageError(f"{source}: both blocks are empty: nothing to load")
-
-    def keys_for(placed):
-        keys = {}
-        for name, gpa, blob in placed:
-            kind = "smbios" if name.startswith("SMBIOS") else "acpi"
-            root = f"/local/domain/{domid}/hvmloader/{kind}"
-            keys[f"{root}/address"] = f"{gpa:#x}"
-            keys[f"{root}/length"] = f"{len(blob):#x}"
-        return keys
-    keys, placed, m, warnings = _load_blocks(domid, blocks, keys_for, force, hvmloader_end,
-                                             base, measure, lock_timeout, image=False)
-    return LoadResult(domid, base, sum(n for _, _, n in placed), len(blocks), keys, placed, m,
+    ``image`` is an xcmod image (bytes, or ``[Block(IMAGE, ...)]``) or stock blocks
+    (``[Block(SMBIOS, ...), Block(ACPI, ...)]``, as :func:`xcmod.image.blocks.read_path`
+    gives for a ``build --format xen`` directory).  Everything the load needs, the
+    blocks, the domid and what ``measure`` needs, is checked before guest RAM is touched.
+    """
+    from .xenctrl import check_domid
+    blocks = image if isinstance(image, list) else [Block(IMAGE, image, source)]
+    count = check(blocks)
+    if check_domid(domid) == 0:
+        raise XenError(_errno.EPERM, "domain 0: refusing to load into domain 0")
+    if measure and hvmloader_end is None:
+        raise UsageError("--measure needs --hvmloader ELF: the hvmloader image the domain "
+                         "runs is measured from guest RAM over the range its ELF loads")
+    keys, placed, m, warnings = _load_blocks(domid, blocks, count, force, hvmloader_end,
+                                             base, measure, lock_timeout)
+    return LoadResult(domid, base, sum(n for *_, n in placed), count, keys, placed, m,
                       warnings)
+
+
+def load_stock(domid, smbios_block=None, acpi_block=None, **kw):
+    """:func:`load` of stock hvmloader blocks given as bytes (either may be None)."""
+    src = kw.get("source")
+    blocks = [Block(kind, data, src and os.path.join(src, STOCK_FILES[kind]))
+              for kind, data in ((SMBIOS, smbios_block), (ACPI, acpi_block)) if data]
+    if not blocks:
+        raise UsageError(f"{kw.get('source')}: both blocks are empty: nothing to load")
+    return load(domid, blocks, **kw)

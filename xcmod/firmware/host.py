@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from . import smbios
 from .acpi import RSDP_SIGNATURE, parse_table
-from .errors import FormatError, XcmodError
+from ..errors import FormatError, HostAccessError, XcmodError
 
 HOST = "host"
 MEM_PREFIX = "mem:"
@@ -44,19 +44,6 @@ DEV_MEM = "/dev/mem"
 # searching 0xF0000-0xFFFFF for the anchor on a 16-byte boundary.
 LEGACY_SCAN_START = 0xF0000
 LEGACY_SCAN_END = 0x100000
-
-
-class HostAccessError(XcmodError, PermissionError):
-    """Reading the host's firmware was refused: it needs root."""
-
-    def __init__(self, path):
-        PermissionError.__init__(self, errno.EACCES, os.strerror(errno.EACCES), path)
-        self.path = path
-
-    def __str__(self):
-        return (f"{self.path}: permission denied: reading the host's firmware tables needs "
-                f"root (run xcmod as root, or dump them there with 'dmidecode --dump-bin' "
-                f"and 'acpidump -b')")
 
 
 def _read(path, host=False):

@@ -37,8 +37,8 @@ import tomllib
 import uuid as uuidlib
 from dataclasses import dataclass, field, replace
 
-from .errors import UsageError
-from .smbios_fields import FIELDS
+from ..errors import UsageError
+from ..firmware.fields import FIELDS
 
 XEN_VERSIONS = ("4.17", "master")
 DEFAULT_XEN = "4.17"

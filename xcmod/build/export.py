@@ -27,11 +27,11 @@ import shlex
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-from . import stock
-from .errors import UsageError
-from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
-from .image import acpi_tables, read, single_module, smbios_table
-from .smbios import END_OF_TABLE
+from ..image import stock
+from ..errors import UsageError
+from ..image.spec import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
+from ..image.read import acpi_tables, read, single_module, smbios_table
+from ..firmware.smbios import END_OF_TABLE
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -105,7 +105,7 @@ def read_source(path):
 def _strings(content):
     """{field key: text} of the string fields the SMBIOS structures set, and the
     type 11 OEM strings."""
-    from .smbios_fields import FIELDS, get_string
+    from ..firmware.fields import FIELDS, get_string
     first = {}
     for s in content.structures:
         first.setdefault(s.type, s)

@@ -1,17 +1,17 @@
-"""Image validation by the C reference reader, compiled into xcmod._xen.
+"""Image validation by the C reference reader, compiled as xcmod.image._reader.
 
 ``load`` checks images with xcmod_image_check() (csrc/xcmod_reader.c), the
-code hvmloader would run, instead of the Python walk in :mod:`xcmod.format`:
+code hvmloader would run, instead of the Python walk in :mod:`xcmod.image.spec`:
 both report the same first problem at the same offset with the same message
 (tests/test_reader_c.py), and this path needs no construct import, which
 keeps ``python -m xcmod load`` quick.
 """
-from .errors import FormatError
+from ..errors import FormatError
 
 
 def check_image(data, source=None):
     """(image_length, module_count) of a valid image; FormatError otherwise."""
-    from ._xen import ffi, lib
+    from ._reader import ffi, lib
     img = ffi.new("struct xcmod_image *")
     buf = ffi.from_buffer(data)
     rc = lib.xcmod_image_check(img, buf, len(data))

@@ -53,11 +53,11 @@ def _note(err, msg):
 # --------------------------------------------------------------------- build
 
 def cmd_build(args, out, err):
-    from . import policy as policy_mod
-    from .errors import UsageError
-    from .fileio import write_all
-    from .format import build_image, iter_modules, verify_image
-    from .passthrough import select
+    from ..build import policy as policy_mod
+    from ..errors import UsageError
+    from ..fileio import write_all
+    from ..image.spec import build_image, iter_modules, verify_image
+    from ..build.select import select
 
     if not args.smbios and not args.acpi and not args.orom:
         raise UsageError("nothing to build: give --smbios SRC, --acpi SRC and/or --orom FILE")
@@ -88,14 +88,14 @@ def cmd_build(args, out, err):
         summary["modules"].append({"type": "orom", **rom.describe()})
     ids = None
     if args.oem_ids:
-        from .acpi import oem_ids
+        from ..firmware.acpi import oem_ids
         ids = oem_ids(args.oem_ids, sel.acpi)
         summary["modules"].append({"type": "acpi-ids", "oem_id": ids[0].decode("ascii"),
                                    "oem_table_id": ids[1].decode("ascii")})
 
     files, items = [], []
     if args.format == "xen":
-        from . import stock
+        from ..image import stock
         if sel.smbios is not None and sel.smbios.structures:
             blob = stock.encode_smbios_block(sel.smbios.structures)
             list(stock.iter_smbios_block(blob, "<built SMBIOS block>"))
@@ -109,7 +109,7 @@ def cmd_build(args, out, err):
         whole = None
         summary["files"] = [{"path": p, "length": len(b)} for p, b in files]
     else:
-        from .acpi import encode_acpi_ids_module, encode_acpi_module
+        from ..firmware.acpi import encode_acpi_ids_module, encode_acpi_module
         modules = []
         if sel.smbios is not None and sel.smbios.structures:
             modules.append(sel.smbios.encode())
@@ -126,7 +126,7 @@ def cmd_build(args, out, err):
         whole = (os.path.basename(args.output), image)
         summary["length"] = len(image)
     if args.manifest:
-        from .manifest import measure
+        from ..image.manifest import measure
         files.append((args.manifest, _json_text(measure(items, whole)).encode()))
     if args.report:
         files.append((args.report, _json_text(sel.report.as_dict()).encode()))
@@ -161,7 +161,7 @@ def cmd_build(args, out, err):
 def _refuse_colliding_paths(args):
     """Before anything is read: no two outputs on one path, and no output on an input
     (an image written over its own --smbios source, a manifest over the image)."""
-    from .errors import UsageError
+    from ..errors import UsageError
     outputs = [(opt, p) for opt, p in (("-o", args.output), ("--manifest", args.manifest),
                                        ("--report", args.report)) if p]
     if args.format == "xen" and args.output:      # -o names a directory of blocks
@@ -193,7 +193,7 @@ def _refuse_stale(directory, writing, stock):
     for name in (stock.SMBIOS_FILE, stock.ACPI_FILE):
         path = os.path.join(directory, name)
         if os.path.exists(path) and path not in writing:
-            from .errors import UsageError
+            from ..errors import UsageError
             raise UsageError(f"{path} is left from an earlier build and this build has no "
                              f"{name.split('.')[0].upper()} block: remove it or use a fresh "
                              f"directory")
@@ -206,8 +206,8 @@ def _warn(err, msg):
 # --------------------------------------------------------------------- fields
 
 def cmd_fields(args, out, err):
-    from .policy import default_scrub_fields
-    from .smbios_fields import FIELDS
+    from ..build.policy import default_scrub_fields
+    from ..firmware.fields import FIELDS
 
     scrubbed = set(default_scrub_fields())
     rows = [{"field": k, "type": f.type, "offset": f.offset, "kind": f.kind,
@@ -225,8 +225,8 @@ def cmd_fields(args, out, err):
 # ------------------------------------------------------------------- inspect
 
 def cmd_inspect(args, out, err):
-    from . import stock
-    from .image import describe, read, sniff
+    from ..image import stock
+    from ..image.read import describe, read, sniff
     from .render import render_stock, render_text
 
     if os.path.isdir(args.image):
@@ -250,9 +250,9 @@ def cmd_inspect(args, out, err):
 # -------------------------------------------------------------------- verify
 
 def cmd_verify(args, out, err):
-    from .errors import FormatError
-    from .format import verify_image
-    from .image import read
+    from ..errors import FormatError
+    from ..image.spec import verify_image
+    from ..image.read import read
 
     data = read(args.image)
     try:
@@ -282,11 +282,11 @@ def _acpi_file_names(tables):
 
 
 def cmd_extract(args, out, err):
-    from .errors import UsageError
-    from .fileio import write_all
-    from .format import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
-    from .image import acpi_tables, read, single_module, smbios_table
-    from .smbios import dump_bin
+    from ..errors import UsageError
+    from ..fileio import write_all
+    from ..image.spec import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
+    from ..image.read import acpi_tables, read, single_module, smbios_table
+    from ..firmware.smbios import dump_bin
 
     if not args.smbios_dump and not args.acpi_dir:
         raise UsageError("nothing to extract: give --smbios-dump FILE and/or --acpi-dir DIR")
@@ -319,8 +319,8 @@ def cmd_extract(args, out, err):
 # -------------------------------------------------------------------- export
 
 def cmd_export(args, out, err):
-    from . import export
-    from .fileio import write_all
+    from ..build import export
+    from ..fileio import write_all
 
     content = export.read_source(args.source)
     files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
@@ -400,10 +400,10 @@ def _watchdog(seconds, err, command):
 
 def _blocks_of(path):
     """[(name, bytes)] of an image file or a `build --format xen` directory, validated."""
-    from .format import verify_image
-    from .image import read
+    from ..image.spec import verify_image
+    from ..image.read import read
     if os.path.isdir(path):
-        from . import stock
+        from ..image import stock
         return stock.validated_blocks(*stock.read_dir(path), path)
     data = read(path)
     verify_image(data, source=path)
@@ -411,7 +411,7 @@ def _blocks_of(path):
 
 
 def cmd_layout(args, out, err):
-    from . import layout
+    from ..xen import layout
 
     blocks = _blocks_of(args.image)
     plan = layout.plan([(n, len(b)) for n, b in blocks], args.memory, args.base,
@@ -426,8 +426,8 @@ def cmd_layout(args, out, err):
 # ---------------------------------------------------------------------- load
 
 def cmd_load(args, out, err):
-    from . import loader
-    from .errors import UsageError
+    from ..xen import loader
+    from ..errors import UsageError
 
     if args.measure:
         d = os.path.dirname(os.path.abspath(args.measure))
@@ -437,22 +437,17 @@ def cmd_load(args, out, err):
     common = dict(base=args.base, force=args.force, hvmloader_end=_hvmloader_end(args),
                   source=args.image, measure=bool(args.measure),
                   lock_timeout=max(1.0, args.timeout * 0.8))
-    if os.path.isdir(args.image):
-        from . import stock
-        smb, acp = stock.read_dir(args.image)
-        r = loader.load_stock(args.domid, smb, acp, **common)
-    else:
-        with open(args.image, "rb") as f:
-            r = loader.load(args.domid, f.read(), **common)
+    from ..image.blocks import read_path
+    r = loader.load(args.domid, read_path(args.image), **common)
     if args.measure:
-        from .fileio import atomic_write      # (tempfile: only when there is a file)
+        from ..fileio import atomic_write      # (tempfile: only when there is a file)
         atomic_write(args.measure, _json_text(r.measurement).encode())
     for w in r.warnings:
         _warn(err, w)
     if args.json:
         _write_json(r.as_dict(), out)
         return 0
-    for name, gpa, length in r.blocks:
+    for _, name, gpa, length in r.blocks:
         out.write(f"domain {r.domid}: loaded {name} ({length} bytes) at {gpa:#x}\n")
     for k, v in r.keys.items():
         out.write(f"  {k} = {v}\n")
@@ -464,9 +459,9 @@ def cmd_load(args, out, err):
 # ---------------------------------------------------------------------- keys
 
 def cmd_keys(args, out, err):
-    from . import keys as K
-    from .errors import UsageError, XenError
-    from .xenstore import XenStore
+    from ..xen import keys as K
+    from ..errors import UsageError, XenError
+    from ..xen.xenstore import XenStore
 
     if args.action == "known":
         rows = [{"key": k, "kind": v[0], "what": v[1]} for k, v in K.KEYS.items()]
@@ -546,15 +541,15 @@ def cmd_keys(args, out, err):
 # ------------------------------------------------------------------ hvm-info
 
 def cmd_hvm_info(args, out, err):
-    from . import hvminfo
+    from ..xen import hvminfo
 
     if args.domid == 0:
-        from .errors import UsageError
+        from ..errors import UsageError
         raise UsageError("domain 0 has no HVM info table")
     info = hvminfo.read(args.domid)
     d = {"domid": args.domid, **info.as_dict()}
     if args.to_xenstore:
-        from .xenstore import XenStore
+        from ..xen.xenstore import XenStore
         base = f"/local/domain/{args.domid}/hvmloader/hvm-info"
         values = info.xenstore_values()
         with XenStore() as xs:
@@ -584,10 +579,11 @@ def cmd_hvm_info(args, out, err):
 # --------------------------------------------------------------- guest-tables
 
 def cmd_guest_tables(args, out, err):
-    from . import guest
-    from .errors import XcmodError
-    from .fileio import write_all
-    from .smbios import dump_bin
+    from .render import _ok
+    from ..xen import guest
+    from ..errors import XcmodError
+    from ..fileio import write_all
+    from ..firmware.smbios import dump_bin
 
     g = guest.read(args.domid)
     files = []
@@ -620,7 +616,7 @@ def cmd_guest_tables(args, out, err):
         for addr, t in g.tables:
             out.write(f"  {t.signature:<4} at {addr:#010x} {t.length:>7} bytes  OEM "
                       f"{t.oem_id!r} {t.oem_table_id!r}  checksum "
-                      f"{'OK' if t.checksum_ok else 'BAD'}\n")
+                      f"{_ok(t.as_dict()['checksum_ok'])}\n")
     else:
         out.write(f"ACPI: {g.acpi_error}\n")
     for path, blob in files:
@@ -632,7 +628,7 @@ def cmd_guest_tables(args, out, err):
 
 def _placement_args():
     """--base and --hvmloader, shared by every command that places an image."""
-    from .layout import DEFAULT_BASE
+    from ..xen.layout import DEFAULT_BASE
     return (
         (("--base",), dict(type=_gpa, default=DEFAULT_BASE, metavar="GPA",
                            help=f"guest physical base address (page-aligned; default "
@@ -740,7 +736,7 @@ def _hvmloader_end(args):
     """The end of hvmloader from --hvmloader ELF, or None for the planner's default."""
     if not args.hvmloader:
         return None
-    from .layout import hvmloader_end_from_elf
+    from ..xen.layout import hvmloader_end_from_elf
     return hvmloader_end_from_elf(args.hvmloader)
 
 
@@ -1012,7 +1008,7 @@ def main(argv=None, out=None, err=None) -> int:
             args = parser.parse_args(argv)
         except SystemExit as e:
             return e.code if isinstance(e.code, int) else 2
-    from .errors import XcmodError
+    from ..errors import XcmodError
     if hasattr(args, "domain") and (args.domid is None) == (args.domain is None):
         err.write(f"{PROG} {args.command}: error: name the domain with --domid N or "
                   f"--domain NAME|ID (one of them)\n")
@@ -1021,7 +1017,7 @@ def main(argv=None, out=None, err=None) -> int:
         if getattr(args, "timeout", None) else (lambda: None)
     try:
         if getattr(args, "domain", None) is not None:
-            from .xenstore import XenStore, resolve_domain
+            from ..xen.xenstore import XenStore, resolve_domain
             with XenStore() as xs:
                 args.domid = resolve_domain(args.domain, xs)
         return args.func(args, out, err)

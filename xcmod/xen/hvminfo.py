@@ -3,12 +3,12 @@
 xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR
 (0x9F800), written by libxc (build_hvm_info()) and completed by libxl
 (vcpus, APIC mode, online map), checksummed so its ``length`` bytes sum to 0.
-``tests/test_hvminfo.py`` checks these offsets against the real header with
+``tests/test_guest_tools.py::test_hvm_info_struct_matches_the_header`` checks these offsets against the real header with
 the C compiler.
 """
 from functools import lru_cache
 
-from .errors import FormatError
+from ..errors import FormatError
 
 HVM_INFO_PFN = 0x09F
 HVM_INFO_OFFSET = 0x800
@@ -63,7 +63,7 @@ def low_mem_end(data):
     data = bytes(data)
     problem = _problem(data)
     if problem:
-        from .errors import FormatError
+        from ..errors import FormatError
         raise FormatError(problem[0], offset=problem[1])
     return int.from_bytes(data[LOW_MEM_PGEND_OFFSET:LOW_MEM_PGEND_OFFSET + 4],
                           "little") << PAGE_SHIFT
@@ -107,7 +107,7 @@ class HvmInfo:
 
 def parse(data, source=None):
     """Validate and decode a table read from HVM_INFO_PADDR."""
-    from .format import struct_parse
+    from ..image.spec import struct_parse
     data = bytes(data)
     problem = _problem(data)
     if problem:
@@ -117,12 +117,12 @@ def parse(data, source=None):
 
 def read(domid, xc=None):
     """Read and decode domain ``domid``'s table through the C shim's mapping path."""
-    from .xen import XenControl
+    from .xenctrl import XenControl
     if xc is None:
         with XenControl() as xc:
             return read(domid, xc)
     import errno
-    from .errors import XenError
+    from ..errors import XenError
     info = xc.domain_info(domid)
     if not info.hvm:
         raise XenError(errno.EINVAL, f"domain {domid}: not an HVM guest, it has no HVM "

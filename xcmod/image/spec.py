@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from construct import Bytes, ConstructError, Int8ul, Int16ul, Int32ul, Struct
 
-from .errors import FormatError
+from ..errors import FormatError
 
 XCMOD_SIGNATURE = b"XCMD"
 XCMOD_FORMAT_VERSION = 1

@@ -13,10 +13,10 @@ xcmod_read_from_guest), from a paused guest:
 import struct
 from dataclasses import dataclass, field
 
-from .acpi import AcpiTable
-from .errors import FormatError
-from .format import checksum8
-from .host import legacy_scan
+from ..firmware.acpi import AcpiTable
+from ..errors import FormatError
+from ..image.spec import checksum8
+from ..firmware.host import legacy_scan
 
 RSDP_SCAN = (0xE0000, 0x100000)
 RSDP_SIGNATURE = b"RSD PTR "
@@ -35,20 +35,12 @@ class GuestTables:
     def as_dict(self):
         d = {"domid": self.domid, "smbios": None, "acpi": None}
         if self.smbios is not None:
-            t = self.smbios
-            d["smbios"] = {"version": "%d.%d" % (t.major, t.minor), "notes": t.notes,
-                           "structures": [{"type": s.type, "handle": s.handle,
-                                           "length": s.length,
-                                           "strings": [x.decode("latin-1") for x in s.strings]}
-                                          for s in t.structures]}
+            d["smbios"] = self.smbios.as_dict()
         elif self.smbios_error:
             d["smbios"] = {"error": self.smbios_error}
         if self.rsdp_address is not None:
             d["acpi"] = {"rsdp": self.rsdp_address,
-                         "tables": [{"address": a, "signature": t.signature,
-                                     "length": t.length, "oem_id": t.oem_id,
-                                     "oem_table_id": t.oem_table_id,
-                                     "checksum_ok": t.checksum_ok} for a, t in self.tables]}
+                         "tables": [{"address": a, **t.as_dict()} for a, t in self.tables]}
         elif self.acpi_error:
             d["acpi"] = {"error": self.acpi_error}
         return d
@@ -110,7 +102,7 @@ def walk_acpi(read_at, rsdp_addr, source):
 
 def read(domid, xc=None):
     """The SMBIOS and ACPI tables of paused guest ``domid``."""
-    from .xen import XenControl
+    from .xenctrl import XenControl
     if xc is None:
         with XenControl() as xc:
             return read(domid, xc)

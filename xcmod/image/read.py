@@ -1,9 +1,9 @@
 """Reading images back: modules as SMBIOS tables and ACPI tables, descriptions."""
-from .acpi import AcpiTable
-from .errors import FormatError
-from .format import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS,
+from ..firmware.acpi import AcpiTable
+from ..errors import FormatError
+from .spec import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS,
                      iter_modules)
-from .smbios import SmbiosStructure, SmbiosTable
+from ..firmware.smbios import SmbiosStructure, SmbiosTable
 
 
 def read(path):
@@ -53,24 +53,14 @@ def describe(data, source=None):
         d = {"type": mod.type_name, "offset": mod.offset, "length": mod.length,
              "checksum_ok": mod.checksum_ok}
         if mod.type == XCMOD_TYPE_SMBIOS:
-            t = smbios_table(mod)
-            d["version"] = "%d.%d.%d" % t.version
-            d["entry_point"] = {2: "_SM_", 3: "_SM3_"}.get(t.entry_point)
-            d["structures"] = [{"type": s.type, "handle": s.handle, "length": s.length,
-                                "offset": s.offset, "size": s.size,
-                                "strings": [_text(x) for x in s.strings]}
-                               for s in t.structures]
+            d.update(smbios_table(mod).as_dict())
         elif mod.type == XCMOD_TYPE_ACPI:
-            d["tables"] = [{"signature": t.signature, "length": t.length,
-                            "oem_id": t.oem_id, "oem_table_id": t.oem_table_id,
-                            "revision": t.raw[8] if not t.is_facs else None,
-                            "checksum_ok": t.checksum_ok}
-                           for t in acpi_tables(mod)]
+            d["tables"] = [t.as_dict() for t in acpi_tables(mod)]
         elif mod.type == XCMOD_TYPE_ACPI_IDS:
             d["oem_id"] = _text(mod.type_header.oem_id)
             d["oem_table_id"] = _text(mod.type_header.oem_table_id)
         elif mod.type == XCMOD_TYPE_OROM:
-            from .orom import from_module
+            from ..firmware.orom import from_module
             try:
                 d["rom"] = from_module(mod).describe()
             except FormatError as e:

@@ -12,20 +12,16 @@ import hmac
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
-from . import aml, host, orom
-from .errors import FormatError, UsageError, XcmodError
+from ..firmware import aml, host, orom
+from ..errors import FormatError, PolicyError, UsageError, XcmodError
 from .policy import (HVMLOADER_ACPI_OWN, HVMLOADER_SMBIOS_MIN_LENGTH,
                      HVMLOADER_SMBIOS_TYPES, SENSITIVE_ACPI)
-from .smbios import SmbiosTable
-from .smbios_fields import (BLANK_TEXT, FIELDS, GROUPS, PLACEHOLDERS, edit, field_offset,
+from ..firmware.smbios import SmbiosTable
+from ..firmware.fields import (BLANK_TEXT, FIELDS, GROUPS, PLACEHOLDERS, edit, field_offset,
                             get_string, rebuild, uuid_forms)
 
 END_OF_TABLE, INACTIVE, OEM_STRINGS = 127, 126, 11
 MIN_SECRET_LEN = 16
-
-
-class PolicyError(XcmodError, ValueError):
-    """The sources cannot pass under the policy (a refused explicit table, a leak...)."""
 
 
 @dataclass

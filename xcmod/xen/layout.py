@@ -6,7 +6,7 @@ blocks page-aligned from a base (0x200000 by default: hvmloader is loaded at
 0x100000 and the design reserves its first MiB) and refuses any overlap, any
 block beyond the guest's low RAM, and any base that is not page-aligned.
 """
-from .errors import UsageError
+from ..errors import UsageError
 
 PAGE_SIZE = 0x1000
 MIB = 1 << 20

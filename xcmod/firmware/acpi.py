@@ -2,8 +2,8 @@
 from dataclasses import dataclass
 from functools import cached_property
 
-from .errors import FormatError, UsageError
-from .format import (XCMOD_ACPI_FACS_MIN_LENGTH, XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS,
+from ..errors import FormatError, UsageError
+from ..image.spec import (XCMOD_ACPI_FACS_MIN_LENGTH, XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS,
                      acpi_table_header, checksum8, encode_module, struct_parse,
                      xcmod_acpi_header, xcmod_acpi_ids_header)
 
@@ -48,8 +48,19 @@ class AcpiTable:
 
     @property
     def checksum_ok(self):
-        """ACPI 6.5, 5.2.6: the whole table sums to zero; the FACS has no checksum."""
+        """ACPI 6.5, 5.2.6: the whole table sums to zero; the FACS has no checksum
+        (5.2.10: no header, no checksum field), so it is never wrong."""
         return self.is_facs or checksum8(self.raw) == 0
+
+    def as_dict(self):
+        """The one JSON shape of a table (inspect, guest-tables, build --json).
+
+        ``checksum_ok`` is None for the FACS, which has no checksum to be right.
+        """
+        return {"signature": self.signature, "length": self.length, "oem_id": self.oem_id,
+                "oem_table_id": self.oem_table_id,
+                "revision": None if self.is_facs else self.raw[8],
+                "checksum_ok": None if self.is_facs else self.checksum_ok}
 
 
 def parse_table(data, source=None):

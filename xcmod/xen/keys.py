@@ -1,12 +1,12 @@
 """hvmloader's xenstore keys (xen/include/public/hvm/hvm_xs_strings.h).
 
 Every key hvmloader reads lives under /local/domain/<domid>/.  ``KEYS`` lists
-them with a validator; ``tests/test_keys.py`` checks the list against the
+them with a validator; ``tests/test_guest_tools.py::test_keys_match_the_installed_header`` checks the list against the
 installed header, so a key the header gains or loses fails a test.
 """
 import re
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _ADDRESS = "address"       # hvmloader parses with strtoll(s, NULL, 0): write 0x...
 _LENGTH = "length"

@@ -1,0 +1,13 @@
+"""What a build hands to a load: the xcmod image, and the blocks stock hvmloader reads.
+
+- :mod:`.spec`: the module format, mirroring csrc/xcmod_module.h name for
+  name, with the image walk (the reference reader's checks in its order);
+- :mod:`.read`: images read back as SMBIOS tables and ACPI tables;
+- :mod:`.stock`: the two raw blocks of ``build --format xen`` (smbios.bin,
+  acpi.bin) and directories of them;
+- :mod:`.blocks`: :class:`~.blocks.Block`, the typed value (kind, name,
+  bytes) that carries an image or a stock block from build to load;
+- :mod:`.creader`: the C reference reader itself (``xcmod.image._reader``),
+  which ``verify`` and ``load`` use;
+- :mod:`.manifest`: SHA-256 launch measurements of blocks.
+"""
