@@ -10,27 +10,27 @@ from .paths import acpi_tables, real
 @pytest.mark.parametrize("path", acpi_tables())
 def test_every_real_table_is_accepted(path):
     """Every genuine table among the fixtures has a valid length and checksum."""
-    t = acpi.load_table(real(path))
+    t = acpi.read_table(real(path))
     assert t.checksum_ok and t.length == len(open(real(path), "rb").read())
 
 
 def test_header_fields():
     """Signature, OEM ID and OEM table ID come from the standard header, padding removed."""
-    t = acpi.load_table(real("acpi/lenovo-x1c6/SSDT-x5_4-Cpu0Hwp.aml"))
+    t = acpi.read_table(real("acpi/lenovo-x1c6/SSDT-x5_4-Cpu0Hwp.aml"))
     assert (t.signature, t.oem_id, t.oem_table_id) == ("SSDT", "PmRef", "Cpu0Hwp")
-    assert acpi.load_table(real("acpi/lenovo-x1c6/ASF!.aml")).signature == "ASF!"
+    assert acpi.read_table(real("acpi/lenovo-x1c6/ASF!.aml")).signature == "ASF!"
 
 
 def test_facs_has_no_checksum_or_oem_fields():
     """The FACS is accepted on its length alone and has no OEM fields."""
-    t = acpi.load_table(real("acpi/lenovo-x1c6/FACS.aml"))
+    t = acpi.read_table(real("acpi/lenovo-x1c6/FACS.aml"))
     assert t.is_facs and t.checksum_ok and t.oem_id == ""
 
 
 def test_rsdp_is_not_a_table():
     """An RSDP file is refused: it is a pointer, not a description table."""
     with pytest.raises(FormatError, match="RSDP") as e:
-        acpi.load_table(real("acpi/lenovo-x1c6/RSDP.aml"))
+        acpi.read_table(real("acpi/lenovo-x1c6/RSDP.aml"))
     assert e.value.offset == 0
 
 

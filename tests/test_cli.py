@@ -32,9 +32,22 @@ def test_build_reports_what_went_in(tmp_path, cli):
             "--acpi", SSDT, "--json")
     assert r.code == 0, r.err
     summary = json.loads(r.out)
-    assert summary["length"] == os.path.getsize(out)
-    assert summary["modules"] == [{"type": "smbios", "structures": 57, "version": "2.8.0"},
-                                  {"type": "acpi", "tables": ["SSDT"]}]
+    assert summary["image_length"] == os.path.getsize(out)
+    smb, acp = summary["modules"]
+    assert (smb["type"], len(smb["structures"]), smb["version"]) == ("smbios", 57, "2.8.0")
+    assert (acp["type"], [t["signature"] for t in acp["tables"]]) == ("acpi", ["SSDT"])
+
+
+@pytest.mark.parametrize("fmt", ["modules", "xen"])
+def test_build_json_is_inspects_json_of_the_output(tmp_path, cli, fmt):
+    """build --json describes what it wrote exactly as inspect --json of the output does."""
+    out = tmp_path / ("m.bin" if fmt == "modules" else "blocks")
+    r = cli("build", "-o", out, "--format", fmt, "--smbios", SMBIOS_DUMP, "--acpi", SSDT,
+            "--json")
+    assert r.code == 0, r.err
+    built = json.loads(r.out)
+    assert built.pop("output") == str(out) and "entries" in built.pop("report")
+    assert built == json.loads(cli("inspect", out, "--json").out)
 
 
 def test_inspect_json_shape(image, cli):
@@ -87,7 +100,7 @@ def test_verify_names_first_problem_and_offset(image, cli):
     image.write_bytes(data)
     r = cli("verify", image)
     assert r.code == 1
-    assert r.err == f"xcmod: {image}: offset 0x10: module checksum mismatch\n"
+    assert r.err == f"xcmod: error: {image}: offset 0x10: module checksum mismatch\n"
 
 
 def test_extract_round_trip_through_dmidecode_and_bytes(image, tmp_path, cli):
@@ -112,10 +125,13 @@ def test_extracted_tables_disassemble_with_iasl(image, tmp_path, cli):
     assert 'DefinitionBlock ("", "SSDT", 2, "LENOVO", "HdaDsp"' in (adir / "SSDT.dsl").read_text()
 
 
-def _assert_one_line_error(r, *needles):
-    assert r.code == 1, r
+def _assert_one_line_error(r, *needles, code=1):
+    """Exit ``code`` (2: a usage error, worded as argparse words them), one line on stderr."""
+    assert r.code == code, r
     assert r.out == ""
-    assert r.err.count("\n") == 1 and r.err.startswith("xcmod: error: "), r.err
+    prefix = "xcmod: error: " if code == 1 else "xcmod "
+    assert r.err.count("\n") == 1 and r.err.startswith(prefix), r.err
+    assert code == 1 or ": error: " in r.err, r.err
     assert "Traceback" not in r.err
     for n in needles:
         assert n in r.err, r.err
@@ -127,7 +143,6 @@ BAD_INPUTS = {
     "rsdp as table": (["--acpi", real("acpi/lenovo-x1c6/RSDP.aml")], ["RSDP.aml", "root pointer"]),
     "truncated smbios": (["--smbios", real("smbios/fwupd/redfish-smbios.bin")],
                          ["redfish-smbios.bin", "offset 0x76", "not terminated"]),
-    "nothing": ([], ["nothing to build"]),
 }
 
 
@@ -178,15 +193,51 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
     assert h.returncode == 0 and "examples:" in h.stdout
 
 
-def test_every_command_is_registered_for_lazy_parsing():
-    """The COMMANDS list that picks the one parser to build names every command there is."""
-    from xcmod import cli
-    full = cli.build_parser()
-    assert set(full._subparsers._group_actions[0].choices) == set(cli.COMMANDS)
-    for name in cli.COMMANDS:            # each one parses its own --help
-        with pytest.raises(SystemExit) as e:
-            cli.build_parser(name).parse_args([name, "--help"])
-        assert e.value.code == 0
+def test_every_registered_command_has_help_and_is_listed(cli, capsys):
+    """Each command the cli modules register answers --help alone, and `xcmod --help` lists it."""
+    from xcmod.cli.common import COMMANDS
+    assert {"build", "load", "keys", "inspect", "export"} <= set(COMMANDS)
+    for name in COMMANDS:
+        assert cli(name, "--help").code == 0
+        assert f"usage: xcmod {name}" in capsys.readouterr().out
+    assert cli("--help").code == 0
+    listed = capsys.readouterr().out
+    assert all(f"    {name}" in listed for name in COMMANDS), listed
+
+
+USAGE_ERRORS = {
+    "build without a source": (["build", "-o", "{t}/x.bin"], "nothing to build"),
+    "extract with nothing to extract": (["extract", "{img}"], "nothing to extract"),
+    "export qemu without --out-dir": (["export", "qemu", "{img}"], "needs --out-dir"),
+    "export xl of an image without --out-dir": (["export", "xl", "{img}"], "needs --out-dir"),
+    "export libvirt without --out-dir": (["export", "libvirt", "{img}"], "needs --out-dir"),
+    "manifest over the image": (["build", "-o", "{t}/m.bin", "--manifest", "{t}/m.bin",
+                                 "--acpi", SSDT], "name the same file"),
+    "report over the manifest": (["build", "-o", "{t}/m.bin", "--manifest", "{t}/r.json",
+                                  "--report", "{t}/r.json", "--acpi", SSDT],
+                                 "name the same file"),
+    "image over its source": (["build", "-o", "{t}/ssdt.dat", "--acpi", "{t}/ssdt.dat"],
+                              "would overwrite the input --acpi"),
+    "dump over the image": (["extract", "{img}", "--smbios-dump", "{img}"],
+                            "would overwrite the input IMAGE"),
+    "oem ids for stock blocks": (["build", "--format", "xen", "-o", "{t}/b", "--acpi", SSDT,
+                                  "--oem-ids", "slic"], "--oem-ids needs --format modules"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(USAGE_ERRORS))
+def test_usage_errors_exit_2_in_one_line_and_touch_nothing(image, tmp_path, cli, case):
+    """A command line that cannot work exits 2 with one line, as argparse's own errors do,
+    and leaves every file as it was."""
+    import shutil
+    words, needle = USAGE_ERRORS[case]
+    shutil.copy(SSDT, tmp_path / "ssdt.dat")
+    before = {p: p.read_bytes() for p in [image, tmp_path / "ssdt.dat"]}
+    listing = sorted(os.listdir(tmp_path))
+    words = [w.format(t=tmp_path, img=image) for w in words]
+    _assert_one_line_error(cli(*words), needle, code=2)
+    assert sorted(os.listdir(tmp_path)) == listing
+    assert all(p.read_bytes() == b for p, b in before.items())
 
 
 PLAIN_LOAD_LINES = [
@@ -221,7 +272,7 @@ def _argparse_load(words):
 def test_plain_load_line_parses_as_argparse_does(words):
     """A plain `load` line is parsed without argparse into exactly argparse's Namespace."""
     from xcmod import cli
-    fast = cli.parse_plain(words, cli._load_args(), command="load", func=cli.cmd_load)
+    fast = cli.parse_plain(words, cli.xen._load_args(), command="load", func=cli.xen.cmd_load)
     assert fast is not None
     assert vars(fast) == _argparse_load(words)
 
@@ -230,7 +281,8 @@ def test_plain_load_line_parses_as_argparse_does(words):
 def test_other_load_lines_go_to_argparse(words):
     """Help, abbreviations, repeats, `--`, bad or dash-led values: left to argparse."""
     from xcmod import cli
-    assert cli.parse_plain(words, cli._load_args(), command="load", func=cli.cmd_load) is None
+    assert cli.parse_plain(words, cli.xen._load_args(), command="load",
+                           func=cli.xen.cmd_load) is None
 
 
 def test_load_messages_still_come_from_argparse(cli, capsys):
@@ -321,9 +373,9 @@ def test_bases_hvmloader_cannot_use_are_refused(tmp_path, cli, base, message):
     from xcmod.image.spec import build_image
     img = tmp_path / "m.bin"
     img.write_bytes(build_image([encode_acpi_module(
-        [acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))])]))
+        [acpi.read_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))])]))
     r = cli("layout", "--memory", "32", "--base", base, img)
-    assert r.code == 1 and message in r.err, r.err
+    assert r.code == 2 and message in r.err, r.err
 
 
 def test_library_load_checks_the_domid_first():

@@ -25,7 +25,7 @@ def images(tmp_path_factory):
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    ssdt = acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))
+    ssdt = acpi.read_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))
     d = tmp_path_factory.mktemp("images")
     out = []
     for i in range(N_SAME):
@@ -95,7 +95,7 @@ def test_load_removes_the_other_paths_keys(xen, images, tmp_path, cli):
     blocks = tmp_path / "blocks"
     blocks.mkdir()
     (blocks / "acpi.bin").write_bytes(encode_acpi_block(
-        [acpi.load_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))]))
+        [acpi.read_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))]))
     assert cli("load", "--domid", "5", blocks).code == 0
     assert "acpi" in keys(xen) and "modules" not in keys(xen)
     assert cli("load", "--domid", "5", images[0][0]).code == 0
@@ -132,7 +132,7 @@ def test_a_one_block_stock_load_leaves_the_other_blocks_keys(xen, tmp_path, cli)
     acpi_firmware=); it still removes the module image's keys."""
     from xcmod.firmware import smbios
     from xcmod.image.stock import encode_smbios_block
-    t = smbios.load(real("smbios/infrasim/dell_r640_smbios.bin"))
+    t = smbios.read_file(real("smbios/infrasim/dell_r640_smbios.bin"))
     d = tmp_path / "smbios-only"
     d.mkdir()
     (d / "smbios.bin").write_bytes(encode_smbios_block(t.structures[:3]))

@@ -113,7 +113,7 @@ def test_measure_needs_hvmloader(xen, image, cli, tmp_path):  # noqa: F811
     path = tmp_path / "m.bin"
     path.write_bytes(image)
     r = cli("load", "--domid", "5", path, "--measure", tmp_path / "x.json")
-    assert r.code == 1 and "--hvmloader" in r.err
+    assert r.code == 2 and "--hvmloader" in r.err
     assert keys(xen) == "" and not any(fakexen.read_ram(xen, 5, 0x200000, len(image)))
 
 
@@ -189,9 +189,9 @@ def test_keys_set_get_list_rm(xen, cli):
     ("bios-strings/bios-vendor=", "empty"),
 ])
 def test_keys_set_validates_all_before_writing(xen, cli, arg, needle):
-    """One bad name or value among several: one line, exit 1, nothing written."""
+    """One bad name or value among several: one line, exit 2, nothing written."""
     r = cli("keys", "set", "--domid", "5", "bios-strings/system-version=1", arg)
-    assert r.code == 1 and needle in r.err and r.err.count("\n") == 1, r.err
+    assert r.code == 2 and needle in r.err and r.err.count("\n") == 1, r.err
     assert xs_read(xen, "/local/domain/5/bios-strings/system-version") is None
 
 
@@ -254,7 +254,7 @@ def test_load_limit_follows_the_hvm_info_table(xen, image, tmp_path, cli):  # no
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    dsdt = acpi.load_table(real("acpi/lenovo-x1c6/DSDT.aml"))
+    dsdt = acpi.read_table(real("acpi/lenovo-x1c6/DSDT.aml"))
     big.write_bytes(build_image([encode_acpi_module([dsdt] * 100)]))   # ~15 MiB
     r = cli("load", "--domid", "8", big, "--base", "0x900000")          # ends past 24 MiB
     assert r.code == 1 and "guest low RAM (0x1800000, from the guest's HVM info table)" in r.err
@@ -334,7 +334,7 @@ def test_measure_of_a_one_block_stock_dir(xen, cli, tmp_path):
     end = _put_hvmloader(xen, 5)
     d = tmp_path / "blocks"
     d.mkdir()
-    blob = encode_smbios_block(smbios.load(real("smbios/infrasim/dell_r640_smbios.bin"))
+    blob = encode_smbios_block(smbios.read_file(real("smbios/infrasim/dell_r640_smbios.bin"))
                                .structures[:4])
     (d / "smbios.bin").write_bytes(blob)
     man = tmp_path / "launch.json"

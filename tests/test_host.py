@@ -131,7 +131,7 @@ def _memory_image(tmp_path, ep_at=0xF5A10, table_at=0xE4000):
 def test_legacy_scan_finds_the_table(tmp_path):
     """mem:IMAGE finds the entry point on a paragraph in the F-segment and reads its table."""
     path, t = _memory_image(tmp_path)
-    got = host.load_smbios(f"mem:{path}")
+    got = host.read_smbios(f"mem:{path}")
     assert [s.data for s in got.structures] == [s.data for s in t.structures]
     assert "entry point found at 0xf5a10" in got.notes[0]
 
@@ -141,7 +141,7 @@ def test_legacy_scan_without_anchor(tmp_path):
     path = tmp_path / "zero.img"
     path.write_bytes(bytes(0x100000))
     with pytest.raises(FormatError, match="offset 0xf0000: no SMBIOS entry point"):
-        host.load_smbios(f"mem:{path}")
+        host.read_smbios(f"mem:{path}")
 
 
 @pytest.mark.qemu
@@ -154,8 +154,8 @@ def test_legacy_scan_of_a_real_seabios_ram_snapshot(tmp_path):
     dump = tmp_path / "d.bin"
     subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", str(dump)], check=True,
                    capture_output=True)
-    theirs = smbios.load(str(dump))
-    ours = host.load_smbios(f"mem:{ram}")
+    theirs = smbios.read_file(str(dump))
+    ours = host.read_smbios(f"mem:{ram}")
     assert [s.data for s in ours.structures] == [s.data for s in theirs.structures]
     assert any(b"ScanCo" in s.data for s in ours.structures)
     shutil.rmtree(work)
@@ -181,7 +181,7 @@ def test_mem_image_with_any_table_address_is_one_format_error_or_a_table(tmp_pat
     path = tmp_path / "mem.img"
     _sm3_image(path, address, max_size)
     try:
-        host.load_smbios(f"mem:{path}")
+        host.read_smbios(f"mem:{path}")
     except FormatError as e:
         assert str(e).startswith(str(path))
 

@@ -20,8 +20,8 @@ def image(tmp_path_factory):
     from xcmod.firmware import smbios
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    t = smbios.load(real("smbios/infrasim/dell_c6320_smbios.bin"))
-    tables = [acpi.load_table(real(p)) for p in ("acpi/lenovo-x1c6/SLIC.aml",
+    t = smbios.read_file(real("smbios/infrasim/dell_c6320_smbios.bin"))
+    tables = [acpi.read_table(real(p)) for p in ("acpi/lenovo-x1c6/SLIC.aml",
                                                   "acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
     return build_image([t.encode(), encode_acpi_module(tables)])
 
@@ -32,7 +32,7 @@ def big_image():
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    dsdt = acpi.load_table(real("acpi/lenovo-x1c6/DSDT.aml"))
+    dsdt = acpi.read_table(real("acpi/lenovo-x1c6/DSDT.aml"))
     return build_image([encode_acpi_module([dsdt] * 8)])
 
 
@@ -265,7 +265,7 @@ def test_domain_by_name_as_xl_resolves_it(xen, image, cli, tmp_path):
     assert r.code == 2 and "--domid N or --domain NAME|ID" in r.err
     fakexen.xs(xen, "xenstore-write", "/local/domain/6/name", "web1")
     r = cli("keys", "list", "--domain", "web1")
-    assert r.code == 1 and "ambiguous: domains 5, 6" in r.err
+    assert r.code == 2 and "ambiguous: domains 5, 6" in r.err
     assert keys(xen, 5) == ""
 
 

@@ -53,7 +53,7 @@ def test_stock_smbios_block_walks_like_hvmloader(xen_dir):
     got = hvmloader_walk(block)
     passed = [e for e in summary["report"]["entries"]
               if e["area"] == "smbios" and e["action"] == "passed"]
-    assert len(got) == len(passed) == summary["modules"][0]["structures"]
+    assert len(got) == len(passed) == len(summary["blocks"][0]["structures"])
     types = [g[0] for g in got]
     replaced = [t for t in types if t < 128]
     assert len(replaced) == len(set(replaced)), "hvmloader uses the first of each type only"
@@ -92,7 +92,7 @@ def test_inspect_recognises_both_formats(xen_dir, tmp_path, cli):
 
 def test_stock_block_with_a_wrong_length_is_refused(tmp_path):
     """A u32 length that does not match its structure is caught, not walked off."""
-    block = bytearray(stock.encode_smbios_block(smbios.load(DELL).structures[:3]))
+    block = bytearray(stock.encode_smbios_block(smbios.read_file(DELL).structures[:3]))
     block[0] += 1
     with pytest.raises(FormatError, match="offset 0x0: u32 length"):
         stock.parse_smbios_block(bytes(block), "b")
@@ -102,7 +102,7 @@ def test_stale_block_is_not_left_behind(xen_dir, cli):
     """Rebuilding a directory without ACPI refuses to leave the old acpi.bin."""
     d, _ = xen_dir
     r = cli("build", "--format", "xen", "-o", d, "--smbios", DELL)
-    assert r.code == 1 and "acpi.bin is left from an earlier build" in r.err
+    assert r.code == 2 and "acpi.bin is left from an earlier build" in r.err
 
 
 # ----------------------------------------------------------------- option ROMs
@@ -110,7 +110,7 @@ def test_stale_block_is_not_left_behind(xen_dir, cli):
 @pytest.mark.parametrize("rom", [PXE, EFI, VGA])
 def test_option_rom_module_round_trip(tmp_path, cli, xcmod_read, rom):
     """A real ROM packs as an OROM module; inspect and the C reader agree on its IDs."""
-    info = orom.load(rom)
+    info = orom.read_file(rom)
     img = tmp_path / "r.bin"
     r = cli("build", "-o", img, "--orom", rom, "--json")
     assert r.code == 0, r.err
@@ -126,7 +126,7 @@ def test_option_rom_module_round_trip(tmp_path, cli, xcmod_read, rom):
 
 def test_efi_rom_has_two_images():
     """iPXE's efi-*.rom chains a legacy x86 image and an EFI image, the last flagged."""
-    r = orom.load(EFI)
+    r = orom.read_file(EFI)
     assert [i.code_type_name for i in r.images] == ["x86 PC-AT", "EFI"]
     assert r.first.vendor_id == 0x1AF4
 
@@ -168,7 +168,7 @@ def test_option_rom_payload_signature_checked_by_both_readers(tmp_path, cli, xcm
 def test_option_rom_needs_the_module_format(tmp_path, cli):
     """--format xen has no place for option ROMs: a usage error."""
     r = cli("build", "--format", "xen", "-o", tmp_path / "d", "--orom", PXE)
-    assert r.code == 1 and "need the module format" in r.err
+    assert r.code == 2 and "need the module format" in r.err
 
 
 # ------------------------------------------------------------------- AML lint
@@ -359,7 +359,7 @@ def test_export_xapi_follows_xapis_rules(tmp_path, cli, dell_image):
     """xapi: one xe line setting only XAPI's 13 settable keys, each printable ASCII of
     at most 512 characters; what cannot pass is named."""
     import shlex
-    from xcmod.build.export import XAPI_KEYS
+    from xcmod.builder.export import XAPI_KEYS
     img = tmp_path / "odd.bin"
     assert cli("build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),
                "--set", "system.version=" + "v" * 600, "--set",

@@ -17,9 +17,11 @@ SSDT_IO = real("acpi/qemu/pc_SSDT.dimmpxm")
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
 
 
-def _one_line_error(r, *needles):
-    assert r.code == 1, r
-    assert r.err.count("\n") == 1 and r.err.startswith("xcmod: error: "), r.err
+def _one_line_error(r, *needles, code=1):
+    """Exit ``code`` (2 for a usage error) and one line naming the problem."""
+    assert r.code == code, r
+    prefix = "xcmod: error: " if code == 1 else "xcmod build: error: "
+    assert r.err.count("\n") == 1 and r.err.startswith(prefix), r.err
     for n in needles:
         assert n in r.err, r.err
 
@@ -50,7 +52,7 @@ def _smbios_of(path):
 @pytest.mark.parametrize("src", SMBIOS_SOURCES)
 def test_default_policy_leaves_no_host_identifier(tmp_path, cli, src):
     """No original serial/UUID/asset string of a real table survives the default policy."""
-    source = smbios.load(real(src))
+    source = smbios.read_file(real(src))
     secrets = host_identifiers(source)
     img = tmp_path / "m.bin"
     r = cli("build", "-o", img, "--smbios", real(src), "-q")
@@ -101,7 +103,7 @@ def test_pseudonyms_are_stable_per_guest_and_hide_the_host(tmp_path, cli):
     b, ub, _ = _pseudonym_build(tmp_path, cli, "vm2", "c.bin")
     assert (a1, u1) == (a2, u2) and a1 != b and u1 != ub
     assert len(a1) == 12 and u1 != bytes(16)
-    assert not [s for s in host_identifiers(smbios.load(DELL)) if s in d1]
+    assert not [s for s in host_identifiers(smbios.read_file(DELL)) if s in d1]
 
 
 def test_pseudonym_without_secret_is_a_usage_error(tmp_path, cli):
@@ -109,7 +111,7 @@ def test_pseudonym_without_secret_is_a_usage_error(tmp_path, cli):
     pol = tmp_path / "p.toml"
     pol.write_text('[scrub]\nmode = "pseudonym"\n')
     _one_line_error(cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", pol),
-                    "--secret-file")
+                    "--secret-file", code=2)
     assert not (tmp_path / "m").exists()
 
 
@@ -140,7 +142,7 @@ def test_conflicting_overrides_fail_with_no_output(tmp_path, cli):
     pol.write_text('[override]\n"system.manufacturer" = "A"\n')
     r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", pol, "--set",
             "system.manufacturer=B")
-    _one_line_error(r, "conflicting overrides for system.manufacturer", "p.toml:2")
+    _one_line_error(r, "conflicting overrides for system.manufacturer", "p.toml:2", code=2)
     assert not (tmp_path / "m").exists()
 
 
@@ -194,7 +196,8 @@ def test_directory_skips_and_reports(tmp_path, cli):
     r = cli("build", "-o", img, "--acpi", real("acpi/lenovo-x1c6"), "--json")
     assert r.code == 0, r.err
     d = json.loads(r.out)
-    assert d["modules"] == [{"type": "acpi", "tables": ["SSDT", "SSDT"]}]
+    assert [(m["type"], [t["signature"] for t in m["tables"]]) for m in d["modules"]] == \
+        [("acpi", ["SSDT", "SSDT"])]
     by = {e["item"].split(" ")[0]: (e["action"], e["reason"]) for e in d["report"]["entries"]}
     assert by["FACP"][0] == "skipped" and "hvmloader" in by["FACP"][1]
     assert by["MSDM"][0] == "skipped" and "licence" in by["MSDM"][1]
@@ -240,7 +243,7 @@ def test_bad_checksum_allowed_table(tmp_path, cli):
 
 def test_leak_into_acpi_is_refused(tmp_path, cli):
     """An ACPI table quoting a scrubbed serial is refused by default (scrub.leak = error)."""
-    serial = get_string(next(s for s in smbios.load(DELL).structures if s.type == 1),
+    serial = get_string(next(s for s in smbios.read_file(DELL).structures if s.type == 1),
                         FIELDS["system.serial_number"])
     raw = bytearray(open(SSDT, "rb").read())
     raw[-len(serial) - 1:-1] = serial

@@ -28,7 +28,7 @@ def dmidecode_handles(path):
 @pytest.mark.parametrize("src", SMBIOS_SOURCES)
 def test_every_real_source_loads(src):
     """Every genuine SMBIOS fixture, whatever its encoding, yields well-formed structures."""
-    t = smbios.load(real(src))
+    t = smbios.read_file(real(src))
     assert t.structures
     for s in t.structures:
         assert s.length >= 4 and s.data.endswith(b"\0\0")
@@ -37,7 +37,7 @@ def test_every_real_source_loads(src):
 @pytest.mark.parametrize("src", DUMP_BIN_SOURCES)
 def test_structures_match_dmidecode(src):
     """Our structure list (handle, type, length) is dmidecode's for the same dump."""
-    t = smbios.load(real(src))
+    t = smbios.read_file(real(src))
     ours = [f"Handle {s.handle:#06X}, DMI type {s.type}, {s.length} bytes".replace("0X", "0x")
             for s in t.structures]
     assert ours == dmidecode_handles(real(src))
@@ -47,7 +47,7 @@ def test_structures_match_dmidecode(src):
 def test_dump_bin_rewrite_decodes_identically(tmp_path, src):
     """A dump we write from the parsed table decodes in dmidecode exactly like the original."""
     out = tmp_path / "dump.bin"
-    out.write_bytes(smbios.dump_bin(smbios.load(real(src))))
+    out.write_bytes(smbios.dump_bin(smbios.read_file(real(src))))
     assert dmidecode_structures(out) == dmidecode_structures(real(src))
 
 
@@ -59,40 +59,40 @@ def test_dump_bin_rewrite_is_byte_identical_for_a_dmidecode_dump():
 
 def test_entry_point_kinds_and_versions():
     """_SM_ and _SM3_ entry points give their own versions; raw tables none."""
-    t21 = smbios.load(real("smbios/fwupd/tables"))
+    t21 = smbios.read_file(real("smbios/fwupd/tables"))
     assert (t21.entry_point, t21.version) == (XCMOD_SMBIOS_EP_21, (2, 7, 0))
-    t30 = smbios.load(real("smbios/fwupd/tables64"))
+    t30 = smbios.read_file(real("smbios/fwupd/tables64"))
     assert (t30.entry_point, t30.version) == (XCMOD_SMBIOS_EP_30, (3, 0, 0))
-    beelink = smbios.load(real("smbios/go-smbios/Beelink-EQ12.dmi"))
+    beelink = smbios.read_file(real("smbios/go-smbios/Beelink-EQ12.dmi"))
     assert beelink.version[:2] == (3, 5)
-    raw = smbios.load(real("smbios/go-smbios/ASRock-Single-Ryzen.dmi"))
+    raw = smbios.read_file(real("smbios/go-smbios/ASRock-Single-Ryzen.dmi"))
     assert raw.entry_point == XCMOD_SMBIOS_EP_UNKNOWN and raw.version == (0, 0, 0)
     assert "version unknown" in raw.notes[0]
 
 
 def test_sysfs_directory_first_structure_is_oem_order_kept():
     """Structures keep their table order: fwupd's table starts with type 4, not 0."""
-    t = smbios.load(real("smbios/fwupd/tables"))
+    t = smbios.read_file(real("smbios/fwupd/tables"))
     assert len(t.structures) == 62 and t.structures[0].type == 4
 
 
 def test_windows_rsmb_blob():
     """A GetSystemFirmwareTable('RSMB') blob gives its version and its OEM type 128."""
-    t = smbios.load(real("smbios/smbios-lib/jeffgerlap_3_2_0.dat"))
+    t = smbios.read_file(real("smbios/smbios-lib/jeffgerlap_3_2_0.dat"))
     assert t.version == (3, 2, 0)
     assert 128 in {s.type for s in t.structures}
 
 
 def test_hyperv_zero_length_structure_ends_table_like_dmidecode():
     """Hyper-V's table stops at the zero-length structure, as dmidecode stops, with a note."""
-    t = smbios.load(real("smbios/go-smbios/HyperV.dmi"))
+    t = smbios.read_file(real("smbios/go-smbios/HyperV.dmi"))
     assert [s.type for s in t.structures] == [0, 1, 2, 3, 11]
     assert any("dmidecode" in n for n in t.notes)
 
 
 def test_strings_are_the_string_set():
     """A structure's strings are its string set in order; string-less structures have none."""
-    t = smbios.load(real("smbios/infrasim/dell_c6320_smbios.bin"))
+    t = smbios.read_file(real("smbios/infrasim/dell_c6320_smbios.bin"))
     bios = next(s for s in t.structures if s.type == 0)
     assert bios.strings == [b"Dell Inc.", b"1.0.3", b"06/17/2015"]
     eot = next(s for s in t.structures if s.type == 127)
@@ -140,7 +140,7 @@ def test_truncated_dump_is_rejected():
 def test_unterminated_string_set_is_rejected():
     """fwupd's truncated type 42 (no double NUL) is refused, naming where its strings start."""
     with pytest.raises(FormatError, match="string set not terminated") as e:
-        smbios.load(real("smbios/fwupd/redfish-smbios.bin"))
+        smbios.read_file(real("smbios/fwupd/redfish-smbios.bin"))
     # Its formatted length (0x76) is the whole file: the string set would start at 0x76.
     assert e.value.offset == 0x76
 
@@ -149,12 +149,12 @@ def test_sysfs_dir_with_missing_dmi_file(tmp_path):
     """A sysfs-layout directory without its DMI file fails as a missing file."""
     shutil.copy(real("smbios/fwupd/tables/smbios_entry_point"), tmp_path)
     with pytest.raises(FileNotFoundError):
-        smbios.load(tmp_path)
+        smbios.read_file(tmp_path)
 
 
 def test_built_entry_point_switches_to_sm3_for_large_tables():
     """A table too long for _SM_'s 16-bit length gets a _SM3_ entry point."""
-    t = smbios.load(real("smbios/fwupd/tables"))
+    t = smbios.read_file(real("smbios/fwupd/tables"))
     big = smbios.SmbiosTable(t.structures * 40, 2, 7, 0, XCMOD_SMBIOS_EP_21)
     assert len(big.table_bytes) > 0xFFFF
     assert smbios.build_entry_point(big)[:5] == b"_SM3_"

@@ -48,7 +48,7 @@ def rig(tmp_path_factory):
     assert main(["build", "-q", "-o", str(data / "mods-x.bin"), "--smbios", SMBIOS_SRC,
                  "--acpi", SSDT, "--acpi", SLIC, "--oem-ids", "slic",
                  "--set", f"system.uuid={PASSED_UUID}"], null, sys.stderr) == 0
-    t = acpi.load_table(SSDT)
+    t = acpi.read_table(SSDT)
     (data / "bench.bin").write_bytes(build_image([encode_acpi_module([t] * 138)]))
     log = tmp_path_factory.mktemp("riglog") / "console.log"
     with open(log, "w") as out:
@@ -141,7 +141,7 @@ def test_stock_hvmloader_consumes_the_blocks(rig):
     text = g["dmidecode"]
     assert "Manufacturer: Dell Inc." in text and "Product Name: PowerEdge R640" in text
     assert "DMI type 218" in text                     # an OEM structure passed through
-    for secret in host_identifiers(smbios.load(SMBIOS_SRC)):
+    for secret in host_identifiers(smbios.read_file(SMBIOS_SRC)):
         assert secret.decode("latin-1") not in text
         assert secret.decode("latin-1") not in rig[0]["dmidecode-raw"]["out"]
     raw = rig[0]["dmidecode-raw"]
@@ -247,7 +247,7 @@ def test_module_image_reaches_the_guest(rig):
     assert guest == oem                         # every OEM structure, none lost
     n = len(re.findall(r"^Handle 0x", text, re.M))
     assert f"{n} structures occupying" in text   # the entry point counts them all
-    for secret in host_identifiers(smbios.load(SMBIOS_SRC)):
+    for secret in host_identifiers(smbios.read_file(SMBIOS_SRC)):
         assert secret.decode("latin-1") not in text
     files = [base64.b64decode(v) for v in r["acpi_b64"].values()]
     assert open(SSDT, "rb").read() in files and open(SLIC, "rb").read() in files

@@ -1,11 +1,20 @@
 """xcmod: pass host SMBIOS/ACPI firmware into Xen HVM guests as hvmloader modules.
 
-The public API is imported lazily so that ``python -m xcmod load`` stays fast.
-"""
-from .errors import FormatError, UsageError, XcmodError, XenError
+Two jobs, one package each (docs/architecture.md):
 
-__all__ = ["XcmodError", "FormatError", "UsageError", "XenError", "build_image",
-           "verify_image", "load"]
+* **build** (:mod:`xcmod.builder`): host firmware (:mod:`xcmod.firmware`)
+  -> policy -> an image or stock blocks (:mod:`xcmod.image`):
+  :func:`build` and :func:`write_build`;
+* **load** (:mod:`xcmod.xen`): an image or blocks -> a paused guest's RAM and
+  xenstore: :func:`load`, with :func:`read_blocks` to read a path.
+
+The CLI (:mod:`xcmod.cli`) parses, calls these, and renders.  The public API
+is imported lazily so that ``python -m xcmod load`` stays fast.
+"""
+from .errors import FormatError, PolicyError, UsageError, XcmodError, XenError
+
+__all__ = ["XcmodError", "FormatError", "UsageError", "XenError", "PolicyError", "build",
+           "write_build", "load", "read_blocks", "Block", "build_image", "verify_image"]
 __version__ = "0.1.0"
 
 
@@ -13,7 +22,13 @@ def __getattr__(name):
     if name in ("build_image", "verify_image", "iter_modules"):
         from .image import spec as format
         return getattr(format, name)
+    if name in ("build", "write_build", "BuildResult"):
+        from . import builder
+        return getattr(builder, name)
     if name == "load":
         from .xen.loader import load
         return load
+    if name in ("Block", "read_blocks"):
+        from .image import blocks
+        return blocks.Block if name == "Block" else blocks.read_path
     raise AttributeError(f"module 'xcmod' has no attribute {name!r}")

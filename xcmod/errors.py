@@ -48,6 +48,11 @@ class PolicyError(XcmodError, ValueError):
     """The sources cannot pass under the policy (a refused explicit table, a leak...)."""
 
 
+class LayoutError(XcmodError, ValueError):
+    """An image does not fit the guest: it overlaps what hvmloader owns, or runs past
+    the guest's low RAM."""
+
+
 class HostAccessError(XcmodError, PermissionError):
     """Reading the host's firmware was refused: it needs root."""
 

@@ -8,6 +8,6 @@
 - :mod:`.host`: where firmware comes from (the running host, sysfs-layout
   directories, acpidump text, memory images), each item with its origin.
 
-Nothing here knows about policies (:mod:`xcmod.build`) or guests
+Nothing here knows about policies (:mod:`xcmod.builder`) or guests
 (:mod:`xcmod.xen`).
 """

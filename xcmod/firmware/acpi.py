@@ -2,7 +2,7 @@
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..errors import FormatError, UsageError
+from ..errors import FormatError, PolicyError, UsageError
 from ..image.spec import (XCMOD_ACPI_FACS_MIN_LENGTH, XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS,
                      acpi_table_header, checksum8, encode_module, struct_parse,
                      xcmod_acpi_header, xcmod_acpi_ids_header)
@@ -93,7 +93,7 @@ def parse_table(data, source=None):
     return table
 
 
-def load_table(path):
+def read_table(path):
     """Read one ACPI table file (acpidump -b / sysfs / iasl output)."""
     with open(path, "rb") as f:
         return parse_table(f.read(), source=path)
@@ -117,7 +117,7 @@ def oem_ids(spec, tables, source="--oem-ids"):
             if sig in by_sig:
                 h = by_sig[sig].header
                 return bytes(h.oem_id), bytes(h.oem_table_id)
-        raise UsageError(f"{source} slic: no SLIC or MSDM table passes into the image "
+        raise PolicyError(f"{source} slic: no SLIC or MSDM table passes into the image "
                          f"(pass one with --acpi FILE, or give --oem-ids OEMID,TABLEID)")
     parts = spec.split(",")
     if len(parts) != 2:

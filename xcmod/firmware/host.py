@@ -210,12 +210,12 @@ def _mem_reader(path, host):
     return read_at
 
 
-def load_smbios(spec):
+def read_smbios(spec):
     """The SmbiosTable a ``--smbios`` source holds."""
     if spec == HOST:
         if os.path.isdir(SYSFS_DMI):
             try:
-                return smbios.load(SYSFS_DMI)
+                return smbios.read_file(SYSFS_DMI)
             except PermissionError:
                 raise HostAccessError(os.path.join(SYSFS_DMI, "DMI")) from None
         if os.path.exists(DEV_MEM):
@@ -227,4 +227,4 @@ def load_smbios(spec):
         if not os.path.exists(path):
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
         return legacy_scan(_mem_reader(path, path == DEV_MEM), path)
-    return smbios.load(spec)
+    return smbios.read_file(spec)

@@ -144,7 +144,7 @@ def parse(data, source=None):
     return OptionRom(data[:off] if off < len(data) else data, tuple(images), source)
 
 
-def load(path):
+def read_file(path):
     with open(path, "rb") as f:
         return parse(f.read(), source=path)
 

@@ -1,6 +1,6 @@
 """SMBIOS entry points (2.1 ``_SM_`` and 3.0 ``_SM3_``), structures, dumps.
 
-Sources understood by :func:`load`:
+Sources understood by :func:`read_file`:
 
 * a ``dmidecode --dump-bin`` file: entry point at offset 0, table at the
   address the entry point gives (dmidecode writes 0x20);
@@ -282,7 +282,7 @@ def parse_source_bytes(data, source=None):
     return SmbiosTable(structures, source=source, notes=notes)
 
 
-def load(path):
+def read_file(path):
     """Load SMBIOS from a dump file or a sysfs-layout directory."""
     path = os.fspath(path)
     if os.path.isdir(path):

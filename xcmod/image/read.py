@@ -1,4 +1,11 @@
-"""Reading images back: modules as SMBIOS tables and ACPI tables, descriptions."""
+"""Reading images back: modules as SMBIOS tables and ACPI tables, descriptions.
+
+:func:`read_contents` is what every command that takes "an image" reads:
+an xcmod image, a ``build --format xen`` directory, or one stock block file.
+"""
+import os
+from dataclasses import dataclass
+
 from ..firmware.acpi import AcpiTable
 from ..errors import FormatError
 from .spec import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS,
@@ -47,7 +54,8 @@ def describe(data, source=None):
     """A JSON-ready description of an image; bad checksums are reported, not raised."""
     mods = list(iter_modules(data, source=source, strict=False))
     end = mods.pop()
-    out = {"image_length": end.type_header.image_length, "module_count": len(mods),
+    out = {"format": "modules", "image_length": end.type_header.image_length,
+           "module_count": len(mods),
            "modules": []}
     for mod in mods:
         d = {"type": mod.type_name, "offset": mod.offset, "length": mod.length,
@@ -82,3 +90,40 @@ def single_module(data, mtype, source=None):
         raise FormatError(f"image holds {len(mods)} {name} modules; expected one",
                           source=source, offset=mods[1].offset)
     return mods[0] if mods else None
+
+
+@dataclass
+class Contents:
+    """The SMBIOS structures and ACPI tables an image or stock blocks hold."""
+    smbios: object          # SmbiosTable, or None
+    tables: list            # [AcpiTable]
+    stock_dir: str = None   # the directory, when read from a --format xen one
+    source: str = None      # the path read, for messages
+
+    @property
+    def structures(self):
+        return self.smbios.structures if self.smbios is not None else []
+
+
+def read_contents(path):
+    """The :class:`Contents` of an xcmod image, a ``--format xen`` directory or one
+    stock block file (smbios.bin or acpi.bin), every checksum and length checked."""
+    from . import stock
+    if os.path.isdir(path):
+        smbios, tables = None, []
+        for b in stock.read_blocks(path):
+            if b.kind == "smbios":
+                smbios = stock.parse_smbios_block(b.data, b.source)
+            else:
+                tables = stock.parse_acpi_block(b.data, b.source)
+        return Contents(smbios, tables, os.path.abspath(path), path)
+    data = read(path)
+    kind = sniff(data)
+    if kind == "smbios":
+        return Contents(stock.parse_smbios_block(data, path), [], None, path)
+    if kind == "acpi":
+        return Contents(None, stock.parse_acpi_block(data, path), None, path)
+    mod = single_module(data, XCMOD_TYPE_SMBIOS, path)
+    smbios = smbios_table(mod) if mod else None
+    mod = single_module(data, XCMOD_TYPE_ACPI, path)
+    return Contents(smbios, acpi_tables(mod) if mod else [], None, path)

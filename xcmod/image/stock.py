@@ -20,16 +20,15 @@ ACPI block (tools/libacpi/build.c, construct_passthrough_tables())::
 copied while at least a 36-byte header remains, each by its own Length,
 at most ``ACPI_MAX_SECONDARY_TABLES - own - 1`` of them.
 """
-import os
 import struct as _struct
 
-from ..firmware.acpi import AcpiTable
 from ..errors import FormatError
+from ..firmware.acpi import AcpiTable
+from ..firmware.smbios import SmbiosTable, parse_structures
+from .blocks import ACPI, SMBIOS, STOCK_FILES
 from .spec import iter_acpi_items
-from ..firmware.smbios import SmbiosStructure, SmbiosTable, parse_structures
 
-SMBIOS_FILE = "smbios.bin"
-ACPI_FILE = "acpi.bin"
+SMBIOS_FILE, ACPI_FILE = STOCK_FILES[SMBIOS], STOCK_FILES[ACPI]
 
 
 def encode_smbios_block(structures):
@@ -84,32 +83,10 @@ def looks_like_smbios_block(data):
     return 6 <= length <= len(data) - 4 and 4 <= data[5] <= length
 
 
-def read_dir(directory):
-    """(smbios bytes or None, acpi bytes or None) of a ``--format xen`` directory."""
-    out = []
-    for name in (SMBIOS_FILE, ACPI_FILE):
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                out.append(f.read())
-        else:
-            out.append(None)
-    if out == [None, None]:
-        raise FormatError(f"neither {SMBIOS_FILE} nor {ACPI_FILE} here: not a "
-                          f"`xcmod build --format xen` directory", source=directory)
-    return tuple(out)
-
-
-def validated_blocks(smbios_block, acpi_block, directory):
-    """[(name, bytes)] of the non-empty blocks, each checked as hvmloader would need it."""
-    out = []
-    if smbios_block:
-        list(iter_smbios_block(smbios_block, os.path.join(directory, SMBIOS_FILE)))
-        out.append(("SMBIOS block", smbios_block))
-    if acpi_block:
-        parse_acpi_block(acpi_block, os.path.join(directory, ACPI_FILE))
-        out.append(("ACPI block", acpi_block))
-    return out
+def read_blocks(directory):
+    """The non-empty blocks of a ``--format xen`` directory (:mod:`.blocks`), unchecked."""
+    from .blocks import read_stock_dir
+    return read_stock_dir(directory)
 
 
 def describe_block(kind, data, path):
@@ -124,8 +101,5 @@ def describe_block(kind, data, path):
 
 def describe_dir(directory):
     """A JSON-ready description of a stock-block directory (for inspect)."""
-    smb, acp = read_dir(directory)
-    blocks = [describe_block(kind, data, os.path.join(directory, name))
-              for kind, data, name in (("smbios", smb, SMBIOS_FILE), ("acpi", acp, ACPI_FILE))
-              if data is not None]
-    return {"format": "xen", "blocks": blocks}
+    return {"format": "xen", "blocks": [describe_block(b.kind, b.data, b.source)
+                                        for b in read_blocks(directory)]}

@@ -9,7 +9,7 @@
 - :mod:`.hvminfo` and :mod:`.guest`: what a guest's RAM holds (the HVM info
   table, the SMBIOS and ACPI tables its firmware built).
 
-Nothing here imports :mod:`xcmod.build`; :mod:`.loader` and :mod:`.layout`
+Nothing here imports :mod:`xcmod.builder`; :mod:`.loader` and :mod:`.layout`
 import neither construct nor argparse, so ``python -m xcmod load`` starts fast
 (tests/test_architecture.py holds both).
 """

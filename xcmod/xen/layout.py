@@ -6,7 +6,7 @@ blocks page-aligned from a base (0x200000 by default: hvmloader is loaded at
 0x100000 and the design reserves its first MiB) and refuses any overlap, any
 block beyond the guest's low RAM, and any base that is not page-aligned.
 """
-from ..errors import UsageError
+from ..errors import FormatError, LayoutError, UsageError
 
 PAGE_SIZE = 0x1000
 MIB = 1 << 20
@@ -63,7 +63,7 @@ def hvmloader_end_from_elf(path):
     with open(path, "rb") as f:
         data = f.read()
     if data[:4] != b"\x7fELF":
-        raise UsageError(f"{path}: not an ELF file")
+        raise FormatError("not an ELF file", source=path, offset=0)
     cls = data[4]
     if cls == 1:
         phoff, = struct.unpack_from("<I", data, 0x1C)
@@ -74,17 +74,18 @@ def hvmloader_end_from_elf(path):
         phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
         fmt, fields = "<IIQQQQQQ", ("type", "flags", "offset", "vaddr", "paddr", "filesz", "memsz")
     else:
-        raise UsageError(f"{path}: unknown ELF class {cls}")
+        raise FormatError(f"unknown ELF class {cls}", source=path, offset=4)
     end = 0
     for i in range(phnum):
         off = phoff + i * phentsize
         if off + struct.calcsize(fmt) > len(data):
-            raise UsageError(f"{path}: offset {off:#x}: program header past end of file")
+            raise FormatError("program header past end of file", source=path, offset=off)
         ph = dict(zip(fields, struct.unpack_from(fmt, data, off)))
         if ph["type"] == 1:            # PT_LOAD
             end = max(end, ph["paddr"] + ph["memsz"])
     if end <= HVMLOADER_PHYSICAL_ADDRESS:
-        raise UsageError(f"{path}: no loadable segment above {HVMLOADER_PHYSICAL_ADDRESS:#x}")
+        raise FormatError(f"no loadable segment above {HVMLOADER_PHYSICAL_ADDRESS:#x}: "
+                          f"not an hvmloader", source=path)
     return end
 
 
@@ -142,7 +143,7 @@ def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_
         r = Region(name, addr, addr + length, "image")
         for f in fixed:
             if r.overlaps(f):
-                raise UsageError(f"{name} at {r.start:#x}-{r.end - 1:#x} overlaps "
+                raise LayoutError(f"{name} at {r.start:#x}-{r.end - 1:#x} overlaps "
                                  f"{f.name} ({f.start:#x}-{f.end - 1:#x})")
         placed.append(r)
         addr = page_align(r.end)
@@ -155,7 +156,7 @@ def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_
     if lowmem_end is not None:
         for r in placed:
             if r.end > lowmem_end:
-                raise UsageError(f"{r.name} at {r.start:#x}-{r.end - 1:#x} runs past the end "
+                raise LayoutError(f"{r.name} at {r.start:#x}-{r.end - 1:#x} runs past the end "
                                  f"of guest low RAM ({lowmem_end:#x}, {what}); "
                                  f"needs at least {-(-r.end // MIB)} MiB")
     regions = sorted(fixed + placed, key=lambda r: r.start)

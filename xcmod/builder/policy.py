@@ -37,7 +37,7 @@ import tomllib
 import uuid as uuidlib
 from dataclasses import dataclass, field, replace
 
-from ..errors import UsageError
+from ..errors import FormatError, UsageError
 from ..firmware.fields import FIELDS
 
 XEN_VERSIONS = ("4.17", "master")
@@ -176,7 +176,7 @@ class _Loader:
 
     def fail(self, table, key, msg):
         name = f"{table}.{key}" if table else key
-        raise UsageError(f"{self.where(table, key)}: {name}: {msg}")
+        raise FormatError(f"{name}: {msg}", source=self.where(table, key))
 
     def choice(self, table, key, value, choices):
         if value not in choices:
@@ -203,7 +203,7 @@ class _Loader:
         return tuple(value)
 
 
-def load(path, xen=None):
+def read(path, xen=None):
     """The Policy in TOML file ``path`` (or a built-in name)."""
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
@@ -214,7 +214,7 @@ def load(path, xen=None):
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"{path}: not valid TOML: {e}") from None
+        raise FormatError(f"not valid TOML: {e}", source=path) from None
     L = _Loader(path, text)
     for key, value in doc.items():
         if key in _TOP:

@@ -24,14 +24,12 @@
 import os
 import re
 import shlex
-from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from ..errors import FormatError, UsageError
+from ..firmware.smbios import END_OF_TABLE, SmbiosTable
 from ..image import stock
-from ..errors import UsageError
-from ..image.spec import XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS
-from ..image.read import acpi_tables, read, single_module, smbios_table
-from ..firmware.smbios import END_OF_TABLE
+from ..image.read import Contents, read_contents
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -78,28 +76,9 @@ XAPI_KEYS = (
 XAPI_MAX_LENGTH = 512
 
 
-@dataclass
-class Content:
-    structures: list     # SmbiosStructure
-    tables: list         # AcpiTable
-    xen_dir: str | None  # when the source already is a --format xen directory
-
-
 def read_source(path):
     """The structures and tables of an xcmod image or a ``--format xen`` directory."""
-    if os.path.isdir(path):
-        smb, acp = stock.read_dir(path)
-        structures = (stock.parse_smbios_block(smb, os.path.join(path, stock.SMBIOS_FILE))
-                      .structures if smb is not None else [])
-        tables = (stock.parse_acpi_block(acp, os.path.join(path, stock.ACPI_FILE))
-                  if acp is not None else [])
-        return Content(structures, tables, os.path.abspath(path))
-    data = read(path)
-    mod = single_module(data, XCMOD_TYPE_SMBIOS, path)
-    structures = smbios_table(mod).structures if mod else []
-    mod = single_module(data, XCMOD_TYPE_ACPI, path)
-    tables = acpi_tables(mod) if mod else []
-    return Content(structures, tables, None)
+    return read_contents(path)
 
 
 def _strings(content):
@@ -205,19 +184,23 @@ def libvirt_qemu(content, base, name):
     return files, lines
 
 
+def stock_content(content, warnings):
+    """``content`` as Xen's stock hvmloader takes it from the two blocks: the same rules
+    and warnings as ``build --format xen`` (:func:`.select.stock_rules`), each
+    structure hvmloader would ignore dropped and said in ``warnings``."""
+    from .policy import DEFAULT_XEN
+    from .select import Report, stock_rules
+    report = Report("export", DEFAULT_XEN, "xen")
+    structures, tables = stock_rules(content.structures, content.tables, DEFAULT_XEN, report)
+    warnings += [f"{e.item}: {e.reason}" for e in report.entries
+                 if e.action in ("dropped", "warning")]
+    return Contents(SmbiosTable(structures) if structures else None, tables,
+                    content.stock_dir, content.source)
+
+
 def libvirt_xen(content, base, name):
     """(files, lines): a domain document for libvirt's libxl driver, and the recipe
-    for the SMBIOS part it cannot carry."""
-    from .policy import HVMLOADER_ACPI_OWN, acpi_budget
-    owned = [t.signature for t in content.tables if t.signature in HVMLOADER_ACPI_OWN]
-    if owned:
-        raise UsageError(f"libvirt --driver xen: {' '.join(owned)}: hvmloader builds its "
-                         f"own, acpi_firmware cannot carry them (rebuild with the default "
-                         f"policy)")
-    budget = acpi_budget()
-    if len(content.tables) > budget:
-        raise UsageError(f"libvirt --driver xen: {len(content.tables)} tables, hvmloader "
-                         f"takes at most {budget} beside its own")
+    for the SMBIOS part it cannot carry (``content`` already under hvmloader's rules)."""
     files, lines = [], ["<domain type='xen'>",
                         "  <!-- xcmod export libvirt, libxl driver: merge into your domain's "
                         "XML -->",
@@ -291,10 +274,13 @@ def xapi(content, vm):
     return lines
 
 
-def plan(target, content, out_dir, driver="qemu", name="guest", vm=None):
-    """(files to write [(path, bytes)], lines to print) for ``target``."""
+def plan(target, content, out_dir, driver="qemu", name="guest", vm=None, warnings=None):
+    """(files to write [(path, bytes)], lines to print) for ``target``; what the
+    user should be told (structures hvmloader would ignore...) goes to ``warnings``."""
+    warnings = [] if warnings is None else warnings
     if not content.structures and not content.tables:
-        raise UsageError("the source holds no SMBIOS structures and no ACPI tables")
+        raise FormatError("holds no SMBIOS structures and no ACPI tables: nothing to "
+                          "export", source=content.source)
     files = []
     if target == "xapi":
         return [], xapi(content, vm)
@@ -303,13 +289,16 @@ def plan(target, content, out_dir, driver="qemu", name="guest", vm=None):
             raise UsageError("export libvirt needs --out-dir DIR for the files the domain "
                              "XML names")
         base = os.path.abspath(out_dir)
-        maker = libvirt_xen if driver == "xen" else libvirt_qemu
-        files, lines = maker(content, base, name)
+        if driver == "xen":
+            files, lines = libvirt_xen(stock_content(content, warnings), base, name)
+        else:
+            files, lines = libvirt_qemu(content, base, name)
         files.append((os.path.join(base, "domain.xml"), ("\n".join(lines) + "\n").encode()))
         return files, lines
     if target == "xl":
-        if content.xen_dir and out_dir is None:
-            base = content.xen_dir
+        content = stock_content(content, warnings)
+        if content.stock_dir and out_dir is None:
+            base = content.stock_dir
         else:
             if out_dir is None:
                 raise UsageError("export xl from an image needs --out-dir DIR for "

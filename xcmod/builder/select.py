@@ -13,7 +13,7 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from ..firmware import aml, host, orom
-from ..errors import FormatError, PolicyError, UsageError, XcmodError
+from ..errors import FormatError, PolicyError, UsageError
 from .policy import (HVMLOADER_ACPI_OWN, HVMLOADER_SMBIOS_MIN_LENGTH,
                      HVMLOADER_SMBIOS_TYPES, SENSITIVE_ACPI)
 from ..firmware.smbios import SmbiosTable
@@ -160,13 +160,12 @@ def _sensitive_forms(value, kind):
 # ------------------------------------------------------------------- SMBIOS
 
 def _select_smbios(policy, spec, fmt, report, scrubber):
-    table = host.load_smbios(spec)
+    table = host.read_smbios(spec)
     for n in table.notes:
         report.add("smbios", str(spec), "note", n)
     allowed = policy.smbios_types()
     hvm_types = HVMLOADER_SMBIOS_TYPES[policy.xen]
-    min_len = HVMLOADER_SMBIOS_MIN_LENGTH[policy.xen]
-    kept, seen = [], set()
+    kept = []
     for s in table.structures:
         name = _structure_name(s)
         reason = None
@@ -181,19 +180,12 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
                 reason = "not in the policy's smbios.allow"
         elif s.type == OEM_STRINGS and policy.oem_strings == "drop":
             reason = "OEM strings dropped by smbios.oem_strings = \"drop\""
-        elif fmt == "xen":
-            if s.type < 128 and s.type not in hvm_types:
-                reason = f"hvmloader {policy.xen} ignores type {s.type} in the SMBIOS block"
-            elif s.type in hvm_types and s.type in seen:
-                reason = f"hvmloader uses only the first type {s.type} structure of the block"
-            elif s.size < min_len.get(s.type, 0):
-                reason = (f"hvmloader {policy.xen} ignores a type {s.type} structure shorter "
-                          f"than {min_len[s.type]} bytes (this one: {s.size})")
         if reason:
             report.add("smbios", name, "dropped", reason)
             continue
-        seen.add(s.type)
         kept.append(s)
+    if fmt == "xen":
+        kept = stock_smbios_rules(kept, policy.xen, report)
 
     sensitive = set()
     if policy.scrub:
@@ -205,16 +197,70 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
         kept = _chase_leaks(kept, sensitive, report, scrubber)
     for s in kept:
         report.add("smbios", _structure_name(s), "passed")
-    n_oem = sum(1 for s in kept if s.type >= 128)
-    if fmt == "xen" and n_oem > 1:
+    if fmt == "xen":
+        _oem_count_warning(kept, report)
+    out = SmbiosTable(kept, table.major, table.minor, table.docrev, table.entry_point,
+                      table.source)
+    return out, sensitive
+
+
+def stock_smbios_rules(structures, xen, report):
+    """The structures of ``structures`` that Xen ``xen``'s hvmloader takes from a stock
+    SMBIOS block, each one it would ignore reported as dropped, with the reason.
+
+    tools/firmware/hvmloader/smbios.c: for the types it builds itself it takes
+    the first structure of that type from the block (get_smbios_pt_struct),
+    if long enough; the OEM types 128-255 are copied in a run; nothing else.
+    Used by ``build --format xen`` and by ``export xl``/``libvirt --driver xen``
+    of an image, so both give the same block.
+    """
+    hvm_types = HVMLOADER_SMBIOS_TYPES[xen]
+    min_len = HVMLOADER_SMBIOS_MIN_LENGTH[xen]
+    kept, seen = [], set()
+    for s in structures:
+        reason = None
+        if s.type < 128 and s.type not in hvm_types:
+            reason = f"hvmloader {xen} ignores type {s.type} in the SMBIOS block"
+        elif s.type in hvm_types and s.type in seen:
+            reason = f"hvmloader uses only the first type {s.type} structure of the block"
+        elif s.size < min_len.get(s.type, 0):
+            reason = (f"hvmloader {xen} ignores a type {s.type} structure shorter "
+                      f"than {min_len[s.type]} bytes (this one: {s.size})")
+        if reason:
+            report.add("smbios", _structure_name(s), "dropped", reason)
+            continue
+        seen.add(s.type)
+        kept.append(s)
+    return kept
+
+
+def _oem_count_warning(structures, report):
+    n_oem = sum(1 for s in structures if s.type >= 128)
+    if n_oem > 1:
         # smbios.c: do_struct(smbios_type_vendor_oem_init(p)) counts the whole
         # OEM run as one structure in the entry point's structure count.
         report.add("smbios", f"{n_oem} OEM structures", "warning",
                    "hvmloader counts all OEM structures as one in its entry point, so "
                    "readers that trust the count (dmidecode) see only the first 2 of them")
-    out = SmbiosTable(kept, table.major, table.minor, table.docrev, table.entry_point,
-                      table.source)
-    return out, sensitive
+
+
+def stock_rules(structures, tables, xen, report):
+    """(structures, tables) as Xen ``xen``'s stock hvmloader takes them from the two
+    blocks: :func:`stock_smbios_rules`, its OEM-count warning, and for ACPI the
+    tables hvmloader builds itself refused and its table budget enforced
+    (PolicyError: dropping a table the user chose is not this function's call)."""
+    from .policy import acpi_budget
+    structures = stock_smbios_rules(structures, xen, report)
+    _oem_count_warning(structures, report)
+    owned = [t.signature for t in tables if t.signature in HVMLOADER_ACPI_OWN]
+    if owned:
+        raise PolicyError(f"{' '.join(owned)}: hvmloader builds its own; a stock ACPI block "
+                          f"cannot carry them (rebuild with the default policy)")
+    budget = acpi_budget()
+    if len(tables) > budget:
+        raise PolicyError(f"{len(tables)} ACPI tables, but hvmloader appends at most {budget} "
+                          f"beside its own and drops the rest silently")
+    return structures, tables
 
 
 def _scrub_structure(policy, s, index, report, scrubber, sensitive):
@@ -393,7 +439,7 @@ def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules"
         if fmt == "xen":
             raise UsageError(f"{path}: option ROMs need the module format; stock hvmloader "
                              f"has no pass-through for them")
-        rom = orom.load(path)
+        rom = orom.read_file(path)
         roms.append(rom)
         f = rom.first
         report.add("orom", f"{path}: {f.vendor_id:04x}:{f.device_id:04x} class {f.class_text}, "

@@ -1,0 +1,201 @@
+"""The build job's commands: build, fields, export."""
+
+from ..errors import UsageError
+from .common import (_warn, _write_json, command)
+
+
+def cmd_build(args, out, err):
+    from ..builder import build, output_paths, write_build
+    from ..fileio import refuse_collisions
+
+    if not args.smbios and not args.acpi and not args.orom:
+        raise UsageError("nothing to build: give --smbios SRC, --acpi SRC and/or --orom FILE")
+    # Before anything is read: no output on another output or on an input.
+    inputs = [("--smbios", args.smbios.removeprefix("mem:") if args.smbios else None),
+              *(("--acpi", a) for a in args.acpi), *(("--orom", o) for o in args.orom),
+              ("--policy", args.policy), ("--secret-file", args.secret_file)]
+    refuse_collisions(output_paths(args.format, args.output) +
+                      [(o, p) for o, p in (("--manifest", args.manifest),
+                                           ("--report", args.report)) if p], inputs)
+    r = build(args.smbios, args.acpi, args.orom, policy=args.policy, xen=args.xen,
+              fmt=args.format, oem_ids=args.oem_ids, guest=args.guest,
+              secret_file=args.secret_file, overrides=args.set, strict=args.strict)
+    written = write_build(r, args.output, manifest=args.manifest, report=args.report)
+    if args.json:
+        _write_json({"output": args.output, **r.as_dict()}, out)
+        return 0
+    parts = []
+    sel = r.selection
+    if sel.smbios is not None and sel.smbios.structures:
+        parts.append("SMBIOS %d.%d.%d: %d structures" % (*sel.smbios.version,
+                                                         len(sel.smbios.structures)))
+    if sel.acpi:
+        parts.append(f"ACPI: {len(sel.acpi)} tables ({' '.join(t.signature for t in sel.acpi)})")
+    if r.oem_ids:
+        parts.append('ACPI OEM IDs "%s" "%s"' % tuple(x.decode("ascii") for x in r.oem_ids))
+    for rom in sel.oroms:
+        d = rom.describe()
+        parts.append(f"option ROM {d['vendor_id']}:{d['device_id']}")
+    if args.format == "xen":
+        wrote = ", ".join(f"{p} ({len(b)} bytes)" for p, b in written[:len(r.blocks)])
+        out.write(f"wrote {wrote}; {'; '.join(parts)}\n")
+    else:
+        out.write(f"{args.output}: {len(r.blocks[0])} bytes, {'; '.join(parts)}\n")
+    for w in r.warnings:
+        _warn(err, w)
+    if not args.quiet:
+        r.report.render(out)
+    return 0
+
+
+
+def cmd_fields(args, out, err):
+    from ..builder.policy import default_scrub_fields
+    from ..firmware.fields import FIELDS
+
+    scrubbed = set(default_scrub_fields())
+    rows = [{"field": k, "type": f.type, "offset": f.offset, "kind": f.kind,
+             "scrubbed_by_default": k in scrubbed} for k, f in FIELDS.items()]
+    if args.json:
+        _write_json(rows, out)
+        return 0
+    for r in rows:
+        off = "var" if r["offset"] is None else f"{r['offset']:#04x}"
+        mark = "  (scrubbed by default)" if r["scrubbed_by_default"] else ""
+        out.write(f"{r['field']:<42} type {r['type']:<3} offset {off:<5} {r['kind']}{mark}\n")
+    return 0
+
+
+
+def cmd_export(args, out, err):
+    from ..builder import export
+    from ..fileio import write_all
+
+    content = export.read_source(args.source)
+    warnings = []
+    files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
+                               name=args.name, vm=args.vm, warnings=warnings)
+    write_all(files)
+    for w in warnings:
+        _warn(err, w)
+    if args.json:
+        _write_json({"target": args.target, "files": [p for p, _ in files], "lines": lines,
+                     "warnings": warnings}, out)
+    else:
+        for line in lines:
+            out.write(line + "\n")
+    return 0
+
+
+
+BUILD_DESCRIPTION = """\
+Build what a guest should see of the host's firmware.  Sources are read, the
+policy selects what may pass (by default: the SMBIOS types and ACPI tables
+the target hvmloader accepts), serial numbers, UUID and asset tags are
+scrubbed, overrides applied, SSDTs linted, and a report says what passed, what
+was dropped or scrubbed, and why.  Nothing is written unless everything
+builds and verifies.
+"""
+
+BUILD_EPILOG = """\
+examples:
+  xcmod build -o mods.bin --smbios host --acpi host
+  xcmod build -o mods.bin --smbios host.dmi --acpi slic.dat --set system.manufacturer=ACME
+  xcmod build --format xen -o blocks/ --smbios host --acpi tables/ --xen 4.17
+  xcmod build -o mods.bin --smbios host --policy site.toml --guest vm7 \\
+              --secret-file /etc/xcmod/secret --manifest mods.json
+  xcmod build -o mods.bin --orom /usr/lib/ipxe/qemu/pxe-e1000.rom
+"""
+
+
+@command("build")
+def _parser_build(sub, argparse):
+    b = sub.add_parser("build", help="build a module image (or stock hvmloader blocks) from "
+                       "host firmware, under a pass-through policy",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description=BUILD_DESCRIPTION, epilog=BUILD_EPILOG)
+    b.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="image file to write (--format modules), or directory for "
+                   "smbios.bin and acpi.bin (--format xen)")
+    b.add_argument("--format", choices=("modules", "xen"), default="modules",
+                   help="modules: an xcmod image (default); xen: the two blocks stock "
+                   "hvmloader and xl's smbios_firmware=/acpi_firmware= read")
+    b.add_argument("--smbios", metavar="SRC",
+                   help="SMBIOS source: host, mem:IMAGE (legacy F-segment scan of a memory "
+                   "image or /dev/mem), a dmidecode --dump-bin file, a sysfs-layout directory "
+                   "(smbios_entry_point + DMI), a Windows RSMB blob or a raw structure table")
+    b.add_argument("--acpi", metavar="SRC", action="append", default=[],
+                   help="ACPI source: host, a directory of tables (sysfs layout, dynamic/ "
+                   "included), an acpidump text file, or one table file; repeatable, tables "
+                   "keep their order.  A table named as a file that the policy refuses is "
+                   "an error; from a directory it is skipped and reported")
+    b.add_argument("--orom", metavar="FILE", action="append", default=[],
+                   help="PCI option ROM to pack as an OROM module (validated: 55AA, PCIR, "
+                   "lengths, checksum); repeatable")
+    b.add_argument("--oem-ids", metavar="slic|OEMID,TABLEID",
+                   help="opt-in: the OEM ID and OEM Table ID the guest's RSDP, RSDT, XSDT "
+                   "and FADT carry instead of Xen/HVM (read by xcmod's patched hvmloader, "
+                   "docs/hvmloader.md): 'slic' copies them from the SLIC (or MSDM) being "
+                   "passed, so Windows OEM activation validates it; modules format only")
+    b.add_argument("--policy", metavar="NAME|FILE",
+                   help="default (the default), strict, passthrough-all, or a TOML policy "
+                   "file (see docs/policy.md)")
+    from ..builder.policy import XEN_VERSIONS
+    b.add_argument("--xen", choices=XEN_VERSIONS, default=None,
+                   help="the hvmloader whose rules apply (default 4.17, or the policy's xen)")
+    b.add_argument("--set", metavar="FIELD=VALUE", action="append", default=[],
+                   help="override an SMBIOS field, e.g. system.manufacturer=ACME (see "
+                   "`xcmod fields`); repeatable")
+    b.add_argument("--guest", metavar="NAME",
+                   help="guest name or UUID the pseudonyms are derived for (scrub mode "
+                   "pseudonym)")
+    b.add_argument("--secret-file", metavar="FILE",
+                   help="HMAC key for pseudonyms (scrub mode pseudonym)")
+    b.add_argument("--strict", action="store_true",
+                   help="refuse SSDTs with OperationRegions on host memory, I/O or PCI "
+                   "config space instead of warning")
+    b.add_argument("--manifest", metavar="FILE",
+                   help="write SHA-256 digests of every module/block and the image, with a "
+                   "PCR-style chain, as JSON")
+    b.add_argument("--report", metavar="FILE", help="write the report as JSON too")
+    b.add_argument("-q", "--quiet", action="store_true", help="print no report")
+    b.add_argument("--json", action="store_true", help="print a JSON summary with the report")
+    b.set_defaults(func=cmd_build)
+
+
+@command("fields")
+def _parser_fields(sub, argparse):
+    fl = sub.add_parser("fields", help="list the SMBIOS field names policies and --set use",
+                        description="Every field name a policy's [override] or scrub.fields "
+                        "and --set accept, with its structure type and offset.")
+    fl.add_argument("--json", action="store_true", help="machine-readable output")
+    fl.set_defaults(func=cmd_fields)
+
+
+@command("export")
+def _parser_export(sub, argparse):
+    ex = sub.add_parser("export", help="print xl.cfg lines, QEMU or libvirt arguments for a "
+                        "build", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Give the SMBIOS structures and ACPI tables of SOURCE (an "
+                        "image, or a `build --format xen` directory) to another toolstack, "
+                        "writing the files it needs into --out-dir.",
+                        epilog="examples:\n"
+                        "  xcmod export xl blocks/                 # smbios_firmware=, acpi_firmware=\n"
+                        "  xcmod export qemu mods.bin --out-dir q/ # -smbios file=... -acpitable file=...\n"
+                        "  xcmod export libvirt mods.bin --out-dir /var/lib/xcmod/vm7 --name vm7\n"
+                        "  xcmod export libvirt --driver xen blocks/ --out-dir /var/lib/xcmod/vm7\n"
+                        "  xcmod export xapi mods.bin --vm 5b2d2a52-...  # xe vm-param-set\n")
+    ex.add_argument("target", choices=("xl", "qemu", "libvirt", "xapi"))
+    ex.add_argument("source", metavar="SOURCE")
+    ex.add_argument("--driver", choices=("qemu", "xen"), default="qemu",
+                    help="libvirt: the QEMU driver (native <sysinfo>, default) or the "
+                    "libxl driver (<acpi><table> = acpi_firmware, SMBIOS by load)")
+    ex.add_argument("--name", default="guest",
+                    help="libvirt: the domain name the document and recipe use")
+    ex.add_argument("--vm", metavar="UUID",
+                    help="xapi: the VM's uuid for xe (default: $VM_UUID in the line)")
+    ex.add_argument("--out-dir", metavar="DIR",
+                    help="where to write the files the target reads (QEMU: one file per "
+                    "structure and per table)")
+    ex.add_argument("--json", action="store_true", help="print {files, lines} as JSON")
+    ex.set_defaults(func=cmd_export)

@@ -1,0 +1,210 @@
+"""What every command shares: output helpers, argument types, the command
+registry, the fast parser of plain `load` lines, and the watchdog.
+
+Nothing here imports argparse or json at module level: ``python -m xcmod
+load`` goes through this module and must start fast.
+"""
+import os
+
+PROG = "xcmod"
+
+# name -> function(sub, argparse) adding that command's parser (see command()).
+COMMANDS = {}
+
+
+def command(name):
+    """Register the function that adds command ``name``'s parser (cli/build.py,
+    cli/image.py, cli/xen.py); :func:`xcmod.cli.build_parser` calls it."""
+    def register(add):
+        COMMANDS[name] = add
+        return add
+    return register
+
+
+def _json_text(obj):
+    import json          # here, not at the top: `load` without --json never needs it
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
+def _write_json(obj, out):
+    out.write(_json_text(obj))
+
+
+def _note(err, msg):
+    err.write(f"{PROG}: note: {msg}\n")
+
+
+def _warn(err, msg):
+    err.write(f"{PROG}: warning: {msg}\n")
+
+
+
+def _acpi_file_names(tables):
+    seen, names = {}, []
+    for t in tables:
+        sig = "".join(c if c.isalnum() or c in "!_-" else "_" for c in t.signature)
+        n = seen.get(sig, 0)
+        seen[sig] = n + 1
+        names.append(f"{sig}{n if n else ''}.dat")
+    return names
+
+
+
+def _int(text):
+    """An integer in any base Python and strtoll agree on (0x.., decimal)."""
+    try:
+        return int(text, 0)
+    except ValueError:
+        import argparse
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def _bounded(what, low, high):
+    """An argparse type: an integer in [low, high], or a usage error naming ``what``."""
+    def parse(text):
+        value = _int(text)
+        if not low <= value <= high:
+            import argparse
+            raise argparse.ArgumentTypeError(f"{what} must be {low:#x}..{high:#x} "
+                                             f"({low}..{high}), not {text}")
+        return value
+    parse.__name__ = what.replace(" ", "_")
+    return parse
+
+
+# Xen's public xen.h: domids from DOMID_FIRST_RESERVED (0x7FF0) up are not
+# domains.  Guest physical addresses hvmloader reads are 32-bit.
+_domid = _bounded("a domid", 0, 0x7FEF)      # = xen.DOMID_MAX (not imported: load stays fast)
+_gpa = _bounded("a guest physical address", 0, 0xFFFFFFFF)
+_mib = _bounded("guest memory in MiB", 1, 1 << 24)
+_seconds = _bounded("a timeout in seconds", 1, 3600)
+
+DEFAULT_TIMEOUT = 30
+TIMEOUT_ARG = (("--timeout",), dict(
+    type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    help=f"give up after this long if xenstored, libxc or another load of the same domain "
+    f"does not answer: one line, exit 1, no key written (default {DEFAULT_TIMEOUT})"))
+
+
+def _watchdog(seconds, err, command):
+    """End the process with one line if ``command`` is still running after ``seconds``;
+    returns the function that calls this off once the command is done.
+
+    A stopped xenstored blocks libxenstore in read() with no timeout of its
+    own, so no check in Python could return; a thread ends the process
+    instead.  Keys are only written in one transaction, so none is half
+    written; xenstored is asked (and so found unanswering) before any guest RAM
+    is touched.  _thread is built in: no import cost on load's path.
+    """
+    import _thread
+    done = _thread.allocate_lock()
+    done.acquire()
+
+    def fire():
+        if done.acquire(timeout=seconds):
+            return                        # the command finished in time
+        err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
+                  f"{seconds} s (ETIMEDOUT); gave up, no key written\n")
+        err.flush()
+        os._exit(1)
+    _thread.start_new_thread(fire, ())
+    return done.release
+
+
+def _placement_args():
+    """--base and --hvmloader, shared by every command that places an image."""
+    from ..xen.layout import DEFAULT_BASE
+    return (
+        (("--base",), dict(type=_gpa, default=DEFAULT_BASE, metavar="GPA",
+                           help=f"guest physical base address (page-aligned; default "
+                           f"{DEFAULT_BASE:#x})")),
+        (("--hvmloader",), dict(metavar="ELF",
+                                help="hvmloader binary, to take its real end instead of "
+                                "assuming 1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")),
+    )
+
+
+
+def _domain_args(what):
+    """--domid N and --domain NAME|ID: one of them names the domain (see main)."""
+    return ((("--domid",), dict(type=_domid, default=None, help=f"{what}, by domid")),
+            (("--domain",), dict(metavar="NAME|ID", default=None,
+                                 help=f"{what}, by name as xl resolves it (or a domid)")))
+
+
+def _add_args(parser, specs):
+    for flags, kw in specs:
+        parser.add_argument(*flags, **kw)
+
+
+class Args:
+    """What :func:`parse_plain` returns: the attributes argparse's Namespace would have."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+
+def parse_plain(argv, specs, **defaults):
+    """Parse a plain command line of ``specs`` without argparse, or return None.
+
+    ``python -m xcmod load`` runs in domain-creation scripts between `xl
+    create -p` and `xl unpause`, and importing and building argparse (re,
+    gettext, shutil, a help formatter per option) costs more than the load
+    itself on a slow or emulated CPU.  Plain means: every option spelled in
+    full, once, as ``--opt VALUE`` or ``--opt=VALUE`` (flags bare), no value
+    starting with "-", every positional given, every required option present
+    and every ``type`` accepting its value.  Anything else (``-h``, ``--``, an
+    abbreviation, a repeat, a bad value) returns None, and argparse parses the
+    line and words the error.  For a plain line the result is what argparse's
+    Namespace would hold (tests/test_cli.py holds the two to that).
+    """
+    # (first flag, argparse's dest for it, add_argument keywords)
+    named = [(f[0], f[0].lstrip("-").replace("-", "_"), kw) for f, kw in specs]
+    options, positionals, ns = {}, [], dict(defaults)
+    for flag, dest, kw in named:
+        if flag.startswith("-"):
+            options[flag] = (dest, kw)
+            ns[dest] = kw.get("default", False if kw.get("action") == "store_true" else None)
+        else:
+            positionals.append(dest)
+    seen, words, values = set(), iter(argv), []
+    for word in words:
+        if not word.startswith("-"):
+            values.append(word)
+            continue
+        name, eq, value = word.partition("=")
+        if name not in options or name in seen:
+            return None
+        seen.add(name)
+        dest, kw = options[name]
+        if kw.get("action") == "store_true":
+            if eq:
+                return None
+            ns[dest] = True
+            continue
+        if not eq:
+            value = next(words, "-")
+        if value.startswith("-"):
+            return None
+        ns[dest] = value
+    if len(values) != len(positionals):
+        return None
+    ns.update(zip(positionals, values))
+    for flag, dest, kw in named:
+        if kw.get("required") and flag not in seen:
+            return None
+        if "type" in kw and isinstance(ns[dest], str):    # argparse types str defaults too
+            try:
+                ns[dest] = kw["type"](ns[dest])
+            except Exception:
+                return None
+    return Args(**ns)
+
+
+def _hvmloader_end(args):
+    """The end of hvmloader from --hvmloader ELF, or None for the planner's default."""
+    if not args.hvmloader:
+        return None
+    from ..xen.layout import hvmloader_end_from_elf
+    return hvmloader_end_from_elf(args.hvmloader)
+

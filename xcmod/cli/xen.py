@@ -1,0 +1,308 @@
+"""The load job's commands: load, keys, hvm-info, guest-tables."""
+import os
+
+from ..errors import UsageError
+from .common import (PROG, TIMEOUT_ARG, _acpi_file_names, _add_args, _domain_args, _hvmloader_end,
+                     _json_text, _placement_args, _warn, _write_json, command)
+
+
+def _load_args():
+    """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
+    return (
+        (("image",), dict(metavar="IMAGE|DIR")),
+        *_domain_args("target domain (never 0)"),
+        *_placement_args(),
+        (("--force",), dict(action="store_true",
+                            help="load even if the domain is running (never domain 0)")),
+        (("--measure",), dict(metavar="FILE",
+                              help="read back from guest RAM hvmloader's image (needs "
+                              "--hvmloader) and every module/block, and write their SHA-256 "
+                              "and a PCR-style chain as JSON")),
+        (("--json",), dict(action="store_true", help="print what was done as JSON")),
+        TIMEOUT_ARG,
+    )
+
+
+
+def cmd_load(args, out, err):
+    from ..xen import loader
+
+    if args.measure:
+        from ..fileio import refuse_collisions
+        refuse_collisions([("--measure", args.measure)], [("IMAGE", args.image)])
+        d = os.path.dirname(os.path.abspath(args.measure))
+        if os.path.isdir(args.measure) or not os.access(d, os.W_OK):
+            raise UsageError(f"--measure {args.measure}: cannot write a file there; nothing "
+                             f"loaded")
+    # the lock gives up first, so that a busy domain is named as such
+    common = dict(base=args.base, force=args.force, hvmloader_end=_hvmloader_end(args),
+                  source=args.image, measure=bool(args.measure),
+                  lock_timeout=max(1.0, args.timeout * 0.8))
+    from ..image.blocks import read_path
+    r = loader.load(args.domid, read_path(args.image), **common)
+    if args.measure:
+        from ..fileio import atomic_write      # (tempfile: only when there is a file)
+        atomic_write(args.measure, _json_text(r.measurement).encode())
+    for w in r.warnings:
+        _warn(err, w)
+    if args.json:
+        _write_json(r.as_dict(), out)
+        return 0
+    for _, name, gpa, length in r.blocks:
+        out.write(f"domain {r.domid}: loaded {name} ({length} bytes) at {gpa:#x}\n")
+    for k, v in r.keys.items():
+        out.write(f"  {k} = {v}\n")
+    if args.measure:
+        out.write(f"  measurement: {args.measure} (pcr {r.measurement['pcr'][:16]}...)\n")
+    return 0
+
+
+
+def cmd_keys(args, out, err):
+    from ..xen import keys as K
+    from ..errors import XenError
+    from ..xen.xenstore import XenStore
+
+    if args.action == "known":
+        rows = [{"key": k, "kind": v[0], "what": v[1]} for k, v in K.KEYS.items()]
+        rows.append({"key": "bios-strings/oem-N", "kind": "text",
+                     "what": "SMBIOS type 11 OEM string N (1-99)"})
+        if args.json:
+            _write_json(rows, out)
+        else:
+            for r in rows:
+                out.write(f"{r['key']:<44} {r['kind']:<20} {r['what']}\n")
+        return 0
+    if args.domid == 0 and args.action in ("set", "rm"):
+        raise UsageError("domain 0: refusing to change hvmloader keys of domain 0")
+    base = f"/local/domain/{args.domid}"
+    items = []
+    if args.action in ("get", "rm"):
+        for k in args.keys:
+            K.check_name(k)
+            items.append(k)
+    elif args.action == "set":
+        for kv in args.keys:
+            k, sep, v = kv.partition("=")
+            if not sep:
+                raise UsageError(f"keys set {kv!r}: expected KEY=VALUE")
+            items.append((k, K.check_value(k, v)))
+    with XenStore() as xs:
+        if xs.read(base) is None:
+            import errno
+            raise XenError(errno.ENOENT, f"domain {args.domid}: {base} is not in xenstore")
+        if args.action == "list":
+            found = {}
+
+            def walk(rel):
+                v = xs.read(f"{base}/{rel}")
+                if v:
+                    found[rel] = v.decode("utf-8", "replace")
+                for child in xs.directory(f"{base}/{rel}"):
+                    walk(f"{rel}/{child}")
+            for root in K.ROOTS:
+                walk(root)
+            if args.json:
+                _write_json({"domid": args.domid, "keys": found}, out)
+            else:
+                for k, v in found.items():
+                    flag = "" if K.kind_of(k) else "   (not a key hvmloader reads)"
+                    out.write(f"{k} = {v}{flag}\n")
+            return 0
+        if args.action == "get":
+            values = {k: xs.read(f"{base}/{k}") for k in items}
+            missing = [k for k, v in values.items() if v is None]
+            if args.json:
+                _write_json({k: (v.decode() if v is not None else None)
+                             for k, v in values.items()}, out)
+            else:
+                for k, v in values.items():
+                    if v is not None:
+                        out.write(v.decode("utf-8", "replace") + "\n")
+            if missing:
+                err.write(f"{PROG}: {', '.join(missing)}: not set for domain {args.domid}\n")
+                return 1
+            return 0
+
+        def body(t):
+            for item in items:
+                if args.action == "set":
+                    k, v = item
+                    xs.write_for_guest(f"{base}/{k}", v, args.domid, t)
+                else:
+                    xs.rm(f"{base}/{item}", t)
+        xs.transaction(body)
+    if args.json:
+        _write_json({"domid": args.domid, args.action: [i[0] if isinstance(i, tuple) else i
+                                                        for i in items]}, out)
+    return 0
+
+
+
+def cmd_hvm_info(args, out, err):
+    from ..xen import hvminfo
+
+    if args.domid == 0:
+        from ..errors import UsageError
+        raise UsageError("domain 0 has no HVM info table")
+    info = hvminfo.read(args.domid)
+    d = {"domid": args.domid, **info.as_dict()}
+    if args.to_xenstore:
+        from ..xen.xenstore import XenStore
+        base = f"/local/domain/{args.domid}/hvmloader/hvm-info"
+        values = info.xenstore_values()
+        with XenStore() as xs:
+            def body(t):
+                for k, v in values.items():
+                    xs.write_for_guest(f"{base}/{k}", v, args.domid, t)
+            xs.transaction(body)
+        d["xenstore"] = {f"{base}/{k}": v for k, v in values.items()}
+    if args.json:
+        _write_json(d, out)
+        return 0
+    out.write(f"HVM info table of domain {args.domid} at {d['address']:#x} "
+              f"({d['length']} bytes, checksum OK)\n")
+    out.write(f"  vcpus:              {d['nr_vcpus']} (online: "
+              f"{','.join(map(str, d['vcpus_online'])) or 'none'})\n")
+    out.write(f"  APIC mode:          {d['apic_mode']}\n")
+    out.write(f"  low memory end:     {d['low_mem_end']:#x} ({d['low_mem_end'] >> 20} MiB)\n")
+    rs = d["reserved_mem_start"]
+    out.write(f"  reserved from:      {rs:#x}\n" if rs else "  reserved from:      none\n")
+    hm = d["high_mem_end"]
+    out.write(f"  high memory end:    {hm:#x}\n" if hm else "  high memory end:    none\n")
+    for k, v in d.get("xenstore", {}).items():
+        out.write(f"  wrote {k} = {v}\n")
+    return 0
+
+
+
+def cmd_guest_tables(args, out, err):
+    from .render import _ok
+    from ..xen import guest
+    from ..errors import XcmodError
+    from ..fileio import write_all
+    from ..firmware.smbios import dump_bin
+
+    g = guest.read(args.domid)
+    files = []
+    if args.smbios_dump:
+        if g.smbios is None:
+            raise XcmodError(g.smbios_error)
+        files.append((args.smbios_dump, dump_bin(g.smbios)))
+    if args.acpi_dir:
+        if g.rsdp_address is None:
+            raise XcmodError(g.acpi_error)
+        tables = [t for _, t in g.tables]
+        files.append((os.path.join(args.acpi_dir, "RSDP.dat"), g.rsdp))
+        files += [(os.path.join(args.acpi_dir, n), t.raw)
+                  for n, t in zip(_acpi_file_names(tables), tables)]
+    write_all(files)
+    d = g.as_dict()
+    if args.json:
+        _write_json(d, out)
+        return 0
+    if g.smbios is not None:
+        out.write(f"SMBIOS {d['smbios']['version']}: {len(g.smbios.structures)} structures "
+                  f"({'; '.join(g.smbios.notes)})\n")
+        for s in g.smbios.structures:
+            strings = ", ".join(x.decode("latin-1") for x in s.strings)
+            out.write(f"  type {s.type:<3} handle {s.handle:#06x}  {strings}\n")
+    else:
+        out.write(f"SMBIOS: {g.smbios_error}\n")
+    if g.rsdp_address is not None:
+        out.write(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables\n")
+        for addr, t in g.tables:
+            out.write(f"  {t.signature:<4} at {addr:#010x} {t.length:>7} bytes  OEM "
+                      f"{t.oem_id!r} {t.oem_table_id!r}  checksum "
+                      f"{_ok(t.as_dict()['checksum_ok'])}\n")
+    else:
+        out.write(f"ACPI: {g.acpi_error}\n")
+    for path, blob in files:
+        out.write(f"wrote {path} ({len(blob)} bytes)\n")
+    return 0
+
+
+
+@command("load")
+def _parser_load(sub, argparse):
+    ld = sub.add_parser("load", help="copy an image into a paused HVM guest for hvmloader",
+                        description="Copy IMAGE into the RAM of paused HVM domain DOMID at "
+                        "--base (after hvmloader), read it back to verify, then write "
+                        "/local/domain/DOMID/hvmloader/modules/{address,length,count} in one "
+                        "xenstore transaction, read-only for the guest.  Given a `build "
+                        "--format xen` DIR instead, place smbios.bin and acpi.bin "
+                        "page-aligned and write the four keys stock hvmloader reads, "
+                        "hvmloader/{smbios,acpi}/{address,length}.  Nothing is written if "
+                        "any check fails.  Run between `xl create -p` and `xl unpause`.")
+    _add_args(ld, _load_args())
+    ld.set_defaults(func=cmd_load)
+
+
+@command("keys")
+def _parser_keys(sub, argparse):
+    k = sub.add_parser("keys", help="list, get, set or remove hvmloader's xenstore keys",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Manage the keys hvmloader reads from "
+                       "/local/domain/DOMID (xen/include/public/hvm/hvm_xs_strings.h: "
+                       "hvmloader/*, bios-strings/*).  Names and values are validated; "
+                       "set and rm are one transaction, and set keys are read-only for "
+                       "the guest.",
+                       epilog="examples:\n"
+                       "  xcmod keys known                       # every key and its kind\n"
+                       "  xcmod keys list --domid 5\n"
+                       "  xcmod keys set --domid 5 bios-strings/system-manufacturer=ACME "
+                       "bios-strings/oem-1=rack7\n"
+                       "  xcmod keys get --domid 5 hvmloader/acpi/address\n"
+                       "  xcmod keys rm --domid 5 bios-strings/oem-1\n")
+    ksub = k.add_subparsers(dest="action", metavar="ACTION")
+    ksub.required = True
+    for action, helptext, nargs, meta in (
+            ("list", "every hvmloader/* and bios-strings/* key the domain has", None, None),
+            ("get", "print values; exit 1 if one is not set", "+", "KEY"),
+            ("set", "write validated values in one transaction", "+", "KEY=VALUE"),
+            ("rm", "remove keys in one transaction", "+", "KEY"),
+            ("known", "every key hvmloader reads, with its kind", None, None)):
+        a = ksub.add_parser(action, help=helptext, description=helptext)
+        if nargs:
+            a.add_argument("keys", nargs=nargs, metavar=meta,
+                           help="relative to /local/domain/DOMID")
+        if action != "known":
+            _add_args(a, [*_domain_args("the domain"), TIMEOUT_ARG])
+        a.add_argument("--json", action="store_true", help="machine-readable output")
+        a.set_defaults(func=cmd_keys)
+        if not nargs:
+            a.set_defaults(keys=[])
+        if action == "known":
+            a.set_defaults(domid=None)
+
+
+@command("hvm-info")
+def _parser_hvm_info(sub, argparse):
+    h = sub.add_parser("hvm-info", help="decode a guest's HVM info table",
+                       description="Read the HVM info table the domain builder left at "
+                       "0x9F800 (hvm_info_table.h) through the same mapping path load uses, "
+                       "check signature and checksum, and decode vcpus and memory ends.  "
+                       "--to-xenstore mirrors the values to "
+                       "/local/domain/DOMID/hvmloader/hvm-info/{vcpus,apic-mode,vcpu-online,"
+                       "low-mem-end,reserved-mem-start,high-mem-end}, guest read-only.")
+    _add_args(h, [*_domain_args("the domain"), TIMEOUT_ARG])
+    h.add_argument("--to-xenstore", action="store_true",
+                   help="mirror the values into xenstore (one transaction)")
+    h.add_argument("--json", action="store_true", help="machine-readable output")
+    h.set_defaults(func=cmd_hvm_info)
+
+
+@command("guest-tables")
+def _parser_guest_tables(sub, argparse):
+    gt = sub.add_parser("guest-tables", help="read the SMBIOS and ACPI tables a guest ended "
+                        "up with", description="Read, from paused domain DOMID through the "
+                        "mapping path load uses, the SMBIOS entry point in the F-segment and "
+                        "its table, and every ACPI table reachable from the RSDP; write them "
+                        "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
+                        "(--acpi-dir, SIG.dat per table).  Pause the guest first "
+                        "(`xl pause`) once its firmware has run.")
+    _add_args(gt, [*_domain_args("the domain"), TIMEOUT_ARG])
+    gt.add_argument("--smbios-dump", metavar="FILE", help="dmidecode --dump-bin file to write")
+    gt.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
+    gt.add_argument("--json", action="store_true", help="machine-readable output")
+    gt.set_defaults(func=cmd_guest_tables)
