@@ -12,9 +12,7 @@ import tempfile
 import time
 import zlib
 
-from xcmod.firmware import acpi
-
-from xcmod.firmware import smbios
+from xcmod.firmware import acpi, smbios
 from xcmod.firmware.acpi import encode_acpi_module
 from xcmod.image.spec import build_image, verify_image
 
@@ -36,7 +34,7 @@ def best(fn, repeat=7):
 
 def smbios_64k():
     """A 64 KiB structure table made of real structures with unique handles."""
-    src = smbios.load(os.path.join(REAL, "smbios/infrasim/s2600wtt_smbios.bin"))
+    src = smbios.read_file(os.path.join(REAL, "smbios/infrasim/s2600wtt_smbios.bin"))
     body = [s for s in src.structures if s.type != 127]
     out, size, handle = [], 0, 0
     while size < 64 * 1024 - 64:
@@ -56,7 +54,7 @@ def acpi_1m():
     """About 1 MiB of real ACPI tables (DSDT + SSDTs, repeated)."""
     names = ["acpi/lenovo-x1c6/DSDT.aml", "acpi/qemu/pc_SSDT.dimmpxm",
              "acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml", "acpi/lenovo-x1c7/NHLT.aml"]
-    tables = [acpi.load_table(os.path.join(REAL, n)) for n in names]
+    tables = [acpi.read_table(os.path.join(REAL, n)) for n in names]
     out, size = [], 0
     while size < 1 << 20:
         for t in tables:
@@ -120,7 +118,7 @@ def host_capture(d):
     (SuperMicro, 149 structures) as a dump, and every real ACPI table as
     DIR/acpi/SIGn (about 40 tables)."""
     from tests.paths import acpi_tables
-    t = smbios.load(os.path.join(REAL, "smbios/go-smbios/SuperMicro-Dual-Xeon.dmi"))
+    t = smbios.read_file(os.path.join(REAL, "smbios/go-smbios/SuperMicro-Dual-Xeon.dmi"))
     t.major, t.minor, t.entry_point = 3, 0, 3
     dump = os.path.join(d, "host.dmi")
     open(dump, "wb").write(smbios.dump_bin(t))
@@ -136,11 +134,11 @@ def host_capture(d):
 
 
 def policy_build():
-    from xcmod.build import policy
-    from xcmod.build.select import select
+    from xcmod.builder import policy
+    from xcmod.builder.select import select
     with tempfile.TemporaryDirectory() as d:
         dump, adir, nstruct, ntables = host_capture(d)
-        pol = policy.load(None)
+        pol = policy.read(None)
 
         def build():
             sel = select(pol, dump, [adir])

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 from xcmod.image.spec import build_image, encode_module
 

@@ -5,11 +5,7 @@
 import os
 import sys
 
-from xcmod.firmware import acpi
-
-from xcmod.firmware import orom
-
-from xcmod.firmware import smbios
+from xcmod.firmware import acpi, orom, smbios
 from xcmod.firmware.acpi import encode_acpi_ids_module, encode_acpi_module
 from xcmod.image.spec import build_image
 

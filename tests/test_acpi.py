@@ -1,8 +1,8 @@
 """ACPI tables are accepted whole and checked as the ACPI specification says."""
 import pytest
 
-from xcmod.firmware import acpi
 from xcmod.errors import FormatError
+from xcmod.firmware import acpi
 
 from .paths import acpi_tables, real
 

@@ -293,20 +293,6 @@ def test_load_messages_still_come_from_argparse(cli, capsys):
     assert r.code == 2 and "load: error: name the domain with --domid N or --domain" in r.err
 
 
-def test_plain_load_does_not_import_argparse(tmp_path):
-    """`python -m xcmod load` on a plain line never imports argparse (nor re, gettext)."""
-    # (re may already be there: setuptools' editable-install finder imports it at startup)
-    code = ("import sys, runpy; before = set(sys.modules)\n"
-            "sys.argv = ['xcmod', 'load', '--domid', '5', sys.argv[1]]\n"
-            "try:\n    runpy.run_module('xcmod', run_name='__main__')\n"
-            "except SystemExit as e:\n    print(e.code)\n"
-            "print(sorted({'argparse', 're', 'gettext', 'shutil'} & (set(sys.modules) - before)))\n")
-    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "none.bin")],
-                       capture_output=True, text=True, cwd=ROOT)
-    assert r.stdout.splitlines() == ["1", "[]"], r.stdout + r.stderr
-    assert "none.bin: No such file" in r.stderr
-
-
 def test_oem_ids_from_the_slic_or_given(tmp_path, cli):
     """build --oem-ids slic copies the passed SLIC's IDs into an ACPI-IDs module;
     OEMID,TABLEID pads with spaces; inspect shows them."""
@@ -397,6 +383,7 @@ def test_any_numbers_are_a_result_or_one_line(tmp_path, memory, base, domid, hex
     """Hypothesis: layout with any --memory/--base, and load's and hvm-info's parsing of any
     --domid/--base, end in exit 0, 1 or 2 with at most one error line: never a traceback."""
     import io
+
     from xcmod import cli as C
     img = tmp_path / "m.bin"
     if not img.exists():
@@ -434,3 +421,74 @@ def test_build_refuses_outputs_that_collide(tmp_path, cli, extra, message):
     r = cli("build", "-q", "-o", out, "--acpi", real("acpi/lenovo-x1c6/SLIC.aml"), *args)
     assert r.code != 0 and message in r.err, r.err
     assert out.read_bytes() == before and not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"", "0 bytes: too short for an ACPI table"),
+    (b"SSD", "3 bytes: too short for an ACPI table"),
+    (b"not an ACPI table, just some text in a file named like one\n",
+     'not an ACPI table: it starts with "not " (6e 6f 74 20)'),
+])
+def test_a_named_acpi_file_that_is_no_table_says_so(tmp_path, cli, content, needle):
+    """--acpi FILE that is empty, 1-3 bytes or text is named as not a table, with why,
+    not as a table the policy refused."""
+    bad = tmp_path / "t.dat"
+    bad.write_bytes(content)
+    r = cli("build", "-o", tmp_path / "m.bin", "--acpi", bad)
+    _assert_one_line_error(r, str(bad), needle)
+    assert "acpi.allow" not in r.err and not (tmp_path / "m.bin").exists()
+
+
+def test_write_errors_name_the_users_path_not_a_temporary(tmp_path, cli):
+    """-o naming a directory fails naming that path, never a .xcmod-XXXX temporary."""
+    (tmp_path / "out").mkdir()
+    r = cli("build", "-o", tmp_path / "out", "--acpi", SSDT)
+    _assert_one_line_error(r, f"{tmp_path / 'out'}: is a directory")
+    assert ".xcmod-" not in r.err and os.listdir(tmp_path / "out") == []
+
+
+def test_inspect_says_the_facs_has_no_checksum(tmp_path, cli):
+    """inspect shows the FACS's checksum as none (it has none), JSON null, not OK."""
+    img = tmp_path / "m.bin"
+    assert cli("build", "-o", img, "--policy", "passthrough-all",
+               "--acpi", real("acpi/lenovo-x1c6/FACS.aml"), "--acpi", SSDT).code == 0
+    text = cli("inspect", img).out
+    facs = next(line for line in text.splitlines() if line.strip().startswith("FACS"))
+    assert facs.endswith("checksum none (FACS)"), facs
+    tables = json.loads(cli("inspect", img, "--json").out)["modules"][0]["tables"]
+    assert [t["checksum_ok"] for t in tables] == [None, True]
+
+
+def test_verify_and_extract_take_a_blocks_directory(tmp_path, cli):
+    """verify checks a --format xen directory block by block; extract writes its tables
+    and dump exactly as from the image of the same build."""
+    blocks, img = tmp_path / "blocks", tmp_path / "m.bin"
+    for out, fmt in ((blocks, "xen"), (img, "modules")):
+        assert cli("build", "--format", fmt, "-o", out, "--smbios", SMBIOS_DUMP,
+                   "--acpi", SSDT).code == 0
+    r = cli("verify", blocks)
+    assert r.code == 0 and "valid, SMBIOS block (" in r.out and "ACPI block (" in r.out, r.out
+    d = json.loads(cli("verify", blocks, "--json").out)
+    assert d["valid"] and [b["kind"] for b in d["blocks"]] == ["smbios", "acpi"]
+    for src, name in ((blocks, "b"), (img, "i")):
+        r = cli("extract", src, "--acpi-dir", tmp_path / f"{name}-acpi",
+                "--smbios-dump", tmp_path / f"{name}.dmi")
+        assert r.code == 0, r.err
+    assert (tmp_path / "b-acpi/SSDT.dat").read_bytes() == (tmp_path / "i-acpi/SSDT.dat").read_bytes()
+    dmi = [subprocess.run(["dmidecode", "--from-dump", str(tmp_path / f"{n}.dmi")],
+                          capture_output=True, text=True).stdout for n in "bi"]
+    assert "Dell Inc." in dmi[0]
+    # the stock block holds what hvmloader takes (one per type), the image everything
+    handles = [set(x.split("Handle ")[1:]) for x in dmi]
+    assert handles[0] <= handles[1]
+
+
+def test_verify_of_a_broken_block_names_the_file_and_offset(tmp_path, cli):
+    """A corrupted acpi.bin in a blocks directory: exit 1 naming the file and offset."""
+    blocks = tmp_path / "blocks"
+    assert cli("build", "--format", "xen", "-o", blocks, "--acpi", SSDT).code == 0
+    data = bytearray((blocks / "acpi.bin").read_bytes())
+    data[40] ^= 0xFF
+    (blocks / "acpi.bin").write_bytes(bytes(data))
+    _assert_one_line_error(cli("verify", blocks), f"{blocks / 'acpi.bin'}: offset 0x9",
+                           "ACPI table checksum invalid")

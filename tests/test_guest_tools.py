@@ -95,8 +95,8 @@ def test_measure_reads_back_hvmloader_and_modules(xen, image, cli, tmp_path):  #
     assert any(hv)
     # the modules match what build --manifest says of the same image
     man2 = tmp_path / "build.json"
-    from xcmod.image.spec import iter_modules
     from xcmod.image.manifest import measure
+    from xcmod.image.spec import iter_modules
     items = [(f"module {i} {mod.type_name}", image[mod.offset:mod.offset + mod.length])
              for i, mod in enumerate(iter_modules(image))]
     man2.write_text(json.dumps(measure(items)))

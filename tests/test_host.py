@@ -7,10 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from xcmod.firmware import host
-
-from xcmod.firmware import smbios
 from xcmod.errors import FormatError
+from xcmod.firmware import host, smbios
 
 from . import fwgen
 from .paths import ROOT, real

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from xcmod.xen import layout
 from xcmod.errors import LayoutError, UsageError
+from xcmod.xen import layout
 
 HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"   # from Debian's xen-utils-4.17
 

@@ -16,8 +16,7 @@ BASE = 0x200000
 @pytest.fixture(scope="module")
 def image(tmp_path_factory):
     """A real image: Dell SMBIOS plus two Lenovo tables."""
-    from xcmod.firmware import acpi
-    from xcmod.firmware import smbios
+    from xcmod.firmware import acpi, smbios
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
     t = smbios.read_file(real("smbios/infrasim/dell_c6320_smbios.bin"))
@@ -226,6 +225,7 @@ def test_stopped_xenstored_is_a_bounded_wait(xen, image, tmp_path):
     import subprocess
     import sys
     import time
+
     from .paths import ROOT
     path = tmp_path / "m.bin"
     path.write_bytes(image)

@@ -7,17 +7,12 @@ import subprocess
 
 import pytest
 
-from xcmod.firmware import aml
-
-from xcmod.firmware import orom
-
-from xcmod.firmware import smbios
-
-from xcmod.image import stock
 from xcmod.errors import FormatError
+from xcmod.firmware import aml, orom, smbios
+from xcmod.image import stock
 
-from .conftest import c_read
 from . import fwgen
+from .conftest import c_read
 from .paths import real
 
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
@@ -222,6 +217,24 @@ def test_export_xl_points_at_the_blocks(xen_dir, cli):
                                   f'acpi_firmware = "{d}/acpi.bin"']
 
 
+def test_export_xl_of_an_image_applies_the_same_rules_as_build_format_xen(tmp_path, cli):
+    """export xl of an image writes the very smbios.bin build --format xen writes from the
+    same source (a second type 39 left out), with the same warnings."""
+    img, blocks = tmp_path / "m.bin", tmp_path / "blocks"
+    assert cli("build", "-q", "-o", img, "--smbios", DELL).code == 0
+    built = cli("build", "--format", "xen", "-o", blocks, "--smbios", DELL, "--json")
+    assert built.code == 0, built.err
+    r = cli("export", "xl", img, "--out-dir", tmp_path / "o")
+    assert r.code == 0, r.err
+    assert (tmp_path / "o/smbios.bin").read_bytes() == (blocks / "smbios.bin").read_bytes()
+    warned = {line.split("warning: ", 1)[1] for line in r.err.splitlines()}
+    assert "type 39 (power_supply) handle 0x2701: hvmloader uses only the first type 39 " \
+        "structure of the block" in warned
+    report = json.loads(built.out)["report"]["entries"]
+    assert {f"{e['item']}: {e['reason']}" for e in report if e["action"] == "warning"} <= warned
+    assert any("9 OEM structures" in w for w in warned)
+
+
 def test_export_qemu_writes_one_structure_per_file(tmp_path, cli):
     """export qemu writes one file per structure/table, each a whole structure/table."""
     img = tmp_path / "m.bin"
@@ -359,6 +372,7 @@ def test_export_xapi_follows_xapis_rules(tmp_path, cli, dell_image):
     """xapi: one xe line setting only XAPI's 13 settable keys, each printable ASCII of
     at most 512 characters; what cannot pass is named."""
     import shlex
+
     from xcmod.builder.export import XAPI_KEYS
     img = tmp_path / "odd.bin"
     assert cli("build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),

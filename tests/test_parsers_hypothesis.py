@@ -3,12 +3,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xcmod.firmware import acpi
-
-from xcmod.firmware import smbios
 from xcmod.errors import FormatError
-from xcmod.image.spec import iter_modules, XCMOD_SIGNATURE
+from xcmod.firmware import acpi, smbios
 from xcmod.image.read import describe
+from xcmod.image.spec import XCMOD_SIGNATURE, iter_modules
 
 from .seeds import real_images
 

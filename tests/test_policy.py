@@ -6,9 +6,9 @@ import subprocess
 import pytest
 
 from xcmod.firmware import smbios
+from xcmod.firmware.fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
 from xcmod.image.read import read, single_module, smbios_table
 from xcmod.image.spec import XCMOD_TYPE_SMBIOS
-from xcmod.firmware.fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
 
 from .paths import SMBIOS_SOURCES, real
 
@@ -204,17 +204,23 @@ def test_directory_skips_and_reports(tmp_path, cli):
     assert by["RSDP"][0] == "skipped"
 
 
-def test_sensitive_table_passes_when_named_with_a_warning(tmp_path, cli):
-    """MSDM given as a file passes, and the report and stderr warn about it."""
-    r = cli("build", "-o", tmp_path / "m", "--acpi", real("acpi/lenovo-x1c6/MSDM.REDACTED.aml"))
+def test_sensitive_table_passes_when_named_with_a_warning_said_once(tmp_path, cli):
+    """MSDM given as a file passes with one warning: in the printed report, or on stderr
+    under -q (never both)."""
+    msdm = real("acpi/lenovo-x1c6/MSDM.REDACTED.aml")
+    r = cli("build", "-o", tmp_path / "m", "--acpi", msdm)
     assert r.code == 0, r.err
-    assert "warning: MSDM" in r.err and "Windows licence" in r.err
+    assert r.err == "" and r.out.count("Windows licence") == 1, r.out
+    assert "  warning    acpi   MSDM" in r.out
+    r = cli("build", "-o", tmp_path / "m", "--acpi", msdm, "-q")
+    assert r.code == 0 and "Windows licence" not in r.out
+    assert r.err.count("\n") == 1 and "warning: MSDM" in r.err and "Windows licence" in r.err
 
 
 def test_aml_lint_warns_and_strict_refuses(tmp_path, cli):
     """An SSDT with SystemIO/SystemMemory OperationRegions warns; --strict refuses it."""
     r = cli("build", "-o", tmp_path / "a", "--acpi", SSDT_IO)
-    assert r.code == 0 and "OperationRegion NPIO (SystemIO at 0xa18 length 0x4)" in r.err
+    assert r.code == 0 and "OperationRegion NPIO (SystemIO at 0xa18 length 0x4)" in r.out
     _one_line_error(cli("build", "-o", tmp_path / "b", "--acpi", SSDT_IO, "--strict"),
                     "refused under --strict", "NPIO")
     assert not (tmp_path / "b").exists()
@@ -254,14 +260,29 @@ def test_leak_into_acpi_is_refused(tmp_path, cli):
                     "SSDT9", "host identifier")
 
 
+def test_a_copied_host_identifier_is_reported_by_field_name(tmp_path, cli):
+    """A scrubbed serial found again in another string (here put there by --set) is
+    scrubbed too, and the report names that string's field, not a string number."""
+    serial = get_string(next(s for s in smbios.read_file(DELL).structures if s.type == 1),
+                        FIELDS["system.serial_number"]).decode()
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--json",
+            "--set", f"baseboard.version=rev {serial}")
+    assert r.code == 0, r.err
+    entries = json.loads(r.out)["report"]["entries"]
+    chased = [e for e in entries if "held a scrubbed host identifier" in e["reason"]]
+    assert [e["reason"] for e in chased] == ["baseboard.version held a scrubbed host identifier"]
+    assert serial.encode() not in (tmp_path / "m").read_bytes()
+
+
 def test_nothing_passing_is_an_error(tmp_path, cli):
-    """A build where the policy lets nothing through fails instead of writing an empty image."""
+    """A build where the policy lets nothing through fails, naming the source, instead of
+    writing an empty image."""
     d = tmp_path / "tables"
     d.mkdir()
     for name in ("q35_FACP", "q35_APIC", "q35_HPET", "q35_WAET"):
         (d / name).write_bytes(open(real("acpi/qemu", name), "rb").read())
     _one_line_error(cli("build", "-o", tmp_path / "m", "--acpi", d), "nothing to build",
-                    "4 dropped or skipped")
+                    f"nothing in {d} passes policy default", "4 dropped or skipped")
     assert not (tmp_path / "m").exists()
 
 

@@ -8,8 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from xcmod.errors import FormatError
-from xcmod.image.spec import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM,
-                          XCMOD_TYPE_SMBIOS, iter_modules, verify_image)
+from xcmod.image.spec import (
+    XCMOD_TYPE_ACPI,
+    XCMOD_TYPE_ACPI_IDS,
+    XCMOD_TYPE_OROM,
+    XCMOD_TYPE_SMBIOS,
+    iter_modules,
+    verify_image,
+)
 
 from .conftest import c_read
 from .paths import BUILD, ROOT

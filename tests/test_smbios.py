@@ -1,12 +1,11 @@
 """SMBIOS sources are read exactly as their real encodings define them."""
-import os
 import shutil
 import subprocess
 
 import pytest
 
-from xcmod.firmware import smbios
 from xcmod.errors import FormatError
+from xcmod.firmware import smbios
 from xcmod.image.spec import XCMOD_SMBIOS_EP_21, XCMOD_SMBIOS_EP_30, XCMOD_SMBIOS_EP_UNKNOWN
 
 from .paths import DUMP_BIN_SOURCES, SMBIOS_SOURCES, real

@@ -31,9 +31,9 @@ MEMORY_MIB, VIDEORAM_MIB, VCPUS = 32, 8, 2      # tests/xenrig/test-hvm.cfg
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory):
     """Build the inputs on the host, boot the rig once, collect the results."""
+    from xcmod.cli import main
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
-    from xcmod.cli import main
     from xcmod.image.spec import build_image
     data = tmp_path_factory.mktemp("rigdata")
     shutil.copy(os.path.join(xenrig.HERE, "scenario.py"), data)
@@ -357,8 +357,8 @@ def test_boot_time_stock_blocks_vs_modules(rig):
 
 
 def smbios_table_of(path):
-    from xcmod.image.spec import XCMOD_TYPE_SMBIOS
     from xcmod.image.read import single_module, smbios_table
+    from xcmod.image.spec import XCMOD_TYPE_SMBIOS
     return smbios_table(single_module(open(path, "rb").read(), XCMOD_TYPE_SMBIOS, str(path)))
 
 

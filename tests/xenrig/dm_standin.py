@@ -11,7 +11,6 @@ with an empty list, everything else with an empty object.
 """
 import json
 import os
-import re
 import socket
 import subprocess
 import sys

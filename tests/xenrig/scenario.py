@@ -96,8 +96,8 @@ def main():
     # An image that fits max_memkb (32 MiB) but not the guest's RAM (24 MiB:
     # video RAM is not guest RAM): refused before any byte is written.
     from xcmod.firmware.acpi import encode_acpi_module
+    from xcmod.image.read import XCMOD_TYPE_ACPI, acpi_tables, single_module
     from xcmod.image.spec import build_image
-    from xcmod.image.read import acpi_tables, single_module, XCMOD_TYPE_ACPI
     ssdt = acpi_tables(single_module(mods, XCMOD_TYPE_ACPI))
     with open("/tmp/big.bin", "wb") as f:
         f.write(build_image([encode_acpi_module(ssdt * 34000)]))

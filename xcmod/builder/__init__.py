@@ -150,6 +150,7 @@ def write_build(result, output, *, manifest=None, report=None):
     [(path, bytes)] written.  A blocks directory must not keep a block this build
     does not write (UsageError before anything is written)."""
     import json
+
     from ..errors import UsageError
     from ..fileio import refuse_collisions, write_all
     from ..image.blocks import STOCK_FILES

@@ -12,13 +12,27 @@ import hmac
 import uuid as uuidlib
 from dataclasses import dataclass, field
 
-from ..firmware import aml, host, orom
 from ..errors import FormatError, PolicyError, UsageError
-from .policy import (HVMLOADER_ACPI_OWN, HVMLOADER_SMBIOS_MIN_LENGTH,
-                     HVMLOADER_SMBIOS_TYPES, SENSITIVE_ACPI)
+from ..firmware import aml, host, orom
+from ..firmware.fields import (
+    BLANK_TEXT,
+    FIELDS,
+    GROUPS,
+    PLACEHOLDERS,
+    edit,
+    field_offset,
+    get_string,
+    rebuild,
+    string_names,
+    uuid_forms,
+)
 from ..firmware.smbios import SmbiosTable
-from ..firmware.fields import (BLANK_TEXT, FIELDS, GROUPS, PLACEHOLDERS, edit, field_offset,
-                            get_string, rebuild, uuid_forms)
+from .policy import (
+    HVMLOADER_ACPI_OWN,
+    HVMLOADER_SMBIOS_MIN_LENGTH,
+    HVMLOADER_SMBIOS_TYPES,
+    SENSITIVE_ACPI,
+)
 
 END_OF_TABLE, INACTIVE, OEM_STRINGS = 127, 126, 11
 MIN_SECRET_LEN = 16
@@ -350,9 +364,9 @@ def _chase_leaks(structures, sensitive, report, scrubber):
             for i in hits:
                 strings[i] = scrubber.text(f"leak.{s.type}.{i + 1}#{n}")
             s = rebuild(s.formatted, strings, s.offset)
+            names = [n for i in hits for n in string_names(s, i + 1)]
             report.add("smbios", _structure_name(s), "scrubbed",
-                       f"string{'s' if len(hits) > 1 else ''} "
-                       f"{', '.join(str(i + 1) for i in hits)} held a scrubbed host identifier")
+                       f"{', '.join(names)} held a scrubbed host identifier")
         if any(x in s.data for x in sensitive):
             report.add("smbios", _structure_name(s), "dropped",
                        "its formatted area holds a scrubbed host identifier")
@@ -384,6 +398,8 @@ def _select_acpi(policy, specs, fmt, report, strict, sensitive):
     passed = []
     for spec in specs:
         for cand in host.acpi_candidates(spec):
+            if cand.explicit and not cand.is_rsdp:
+                cand.parse()     # a file the user named must be a whole table first
             ok, reason = _acpi_verdict(policy, cand, fmt)
             if not ok:
                 if cand.explicit:

@@ -19,7 +19,6 @@ import sys
 from . import build, image, xen  # noqa: F401  (each registers its commands)
 from .common import COMMANDS, PROG, _watchdog, parse_plain
 
-
 DESCRIPTION = """\
 Pass host SMBIOS structures and ACPI tables into Xen HVM guests: build an
 image (or the blocks stock hvmloader reads) from the host's firmware under a

@@ -1,7 +1,7 @@
 """The build job's commands: build, fields, export."""
 
 from ..errors import UsageError
-from .common import (_warn, _write_json, command)
+from .common import _warn, _write_json, command
 
 
 def cmd_build(args, out, err):
@@ -30,7 +30,9 @@ def cmd_build(args, out, err):
         parts.append("SMBIOS %d.%d.%d: %d structures" % (*sel.smbios.version,
                                                          len(sel.smbios.structures)))
     if sel.acpi:
-        parts.append(f"ACPI: {len(sel.acpi)} tables ({' '.join(t.signature for t in sel.acpi)})")
+        n = len(sel.acpi)
+        parts.append(f"ACPI: {n} table{'s' if n > 1 else ''} "
+                     f"({' '.join(t.signature for t in sel.acpi)})")
     if r.oem_ids:
         parts.append('ACPI OEM IDs "%s" "%s"' % tuple(x.decode("ascii") for x in r.oem_ids))
     for rom in sel.oroms:
@@ -41,9 +43,10 @@ def cmd_build(args, out, err):
         out.write(f"wrote {wrote}; {'; '.join(parts)}\n")
     else:
         out.write(f"{args.output}: {len(r.blocks[0])} bytes, {'; '.join(parts)}\n")
-    for w in r.warnings:
-        _warn(err, w)
-    if not args.quiet:
+    if args.quiet:                 # the report, when printed, holds the warnings once
+        for w in r.warnings:
+            _warn(err, w)
+    else:
         r.report.render(out)
     return 0
 

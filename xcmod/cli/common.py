@@ -22,7 +22,7 @@ def command(name):
 
 
 def _json_text(obj):
-    import json          # here, not at the top: `load` without --json never needs it
+    import json  # here, not at the top: `load` without --json never needs it
     return json.dumps(obj, indent=2, sort_keys=False) + "\n"
 
 

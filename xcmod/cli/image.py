@@ -2,8 +2,16 @@
 import os
 
 from ..errors import FormatError, UsageError
-from .common import (PROG, _acpi_file_names, _add_args, _hvmloader_end, _mib, _placement_args,
-                     _write_json, command)
+from .common import (
+    PROG,
+    _acpi_file_names,
+    _add_args,
+    _hvmloader_end,
+    _mib,
+    _placement_args,
+    _write_json,
+    command,
+)
 
 
 def cmd_inspect(args, out, err):
@@ -52,7 +60,7 @@ def cmd_verify(args, out, err):
         _write_json({"valid": True, "length": length, "modules": count,
                      "blocks": [b.as_dict() for b in blocks]}, out)
     elif not args.quiet:
-        what = (f"{count} modules" if count is not None else
+        what = (f"{count} module{'s' if count != 1 else ''}" if count is not None else
                 ", ".join(f"{b.name} ({len(b)} bytes)" for b in blocks))
         out.write(f"{args.image}: valid, {what}, {length} bytes\n")
     return 0
@@ -90,9 +98,8 @@ def cmd_extract(args, out, err):
 
 
 def cmd_layout(args, out, err):
-    from ..xen import layout
-
     from ..image.blocks import check, read_path
+    from ..xen import layout
     blocks = read_path(args.image)
     check(blocks)
     plan = layout.plan([(b.name, len(b)) for b in blocks], args.memory, args.base,

@@ -2,8 +2,19 @@
 import os
 
 from ..errors import UsageError
-from .common import (PROG, TIMEOUT_ARG, _acpi_file_names, _add_args, _domain_args, _hvmloader_end,
-                     _json_text, _placement_args, _warn, _write_json, command)
+from .common import (
+    PROG,
+    TIMEOUT_ARG,
+    _acpi_file_names,
+    _add_args,
+    _domain_args,
+    _hvmloader_end,
+    _json_text,
+    _placement_args,
+    _warn,
+    _write_json,
+    command,
+)
 
 
 def _load_args():
@@ -41,7 +52,7 @@ def cmd_load(args, out, err):
     from ..image.blocks import read_path
     r = loader.load(args.domid, read_path(args.image), **common)
     if args.measure:
-        from ..fileio import atomic_write      # (tempfile: only when there is a file)
+        from ..fileio import atomic_write  # (tempfile: only when there is a file)
         atomic_write(args.measure, _json_text(r.measurement).encode())
     for w in r.warnings:
         _warn(err, w)
@@ -59,8 +70,8 @@ def cmd_load(args, out, err):
 
 
 def cmd_keys(args, out, err):
-    from ..xen import keys as K
     from ..errors import XenError
+    from ..xen import keys as K
     from ..xen.xenstore import XenStore
 
     if args.action == "known":
@@ -177,11 +188,11 @@ def cmd_hvm_info(args, out, err):
 
 
 def cmd_guest_tables(args, out, err):
-    from .render import _ok
-    from ..xen import guest
     from ..errors import XcmodError
     from ..fileio import write_all
     from ..firmware.smbios import dump_bin
+    from ..xen import guest
+    from .render import _ok
 
     g = guest.read(args.domid)
     files = []

@@ -3,9 +3,17 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from ..errors import FormatError, PolicyError, UsageError
-from ..image.spec import (XCMOD_ACPI_FACS_MIN_LENGTH, XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS,
-                     acpi_table_header, checksum8, encode_module, struct_parse,
-                     xcmod_acpi_header, xcmod_acpi_ids_header)
+from ..image.spec import (
+    XCMOD_ACPI_FACS_MIN_LENGTH,
+    XCMOD_TYPE_ACPI,
+    XCMOD_TYPE_ACPI_IDS,
+    acpi_table_header,
+    checksum8,
+    encode_module,
+    struct_parse,
+    xcmod_acpi_header,
+    xcmod_acpi_ids_header,
+)
 
 ACPI_HEADER_SIZE = acpi_table_header.sizeof()
 RSDP_SIGNATURE = b"RSD PTR "
@@ -71,13 +79,16 @@ def parse_table(data, source=None):
                           source=source, offset=0)
     facs = data[:4] == b"FACS"
     minimum = XCMOD_ACPI_FACS_MIN_LENGTH if facs else ACPI_HEADER_SIZE
-    if len(data) < 8:
-        raise FormatError(f"{len(data)} bytes is too short for an ACPI table",
-                          source=source, offset=0)
+    if len(data) < minimum:
+        raise FormatError(f"{len(data)} bytes: too short for an ACPI table (a header alone "
+                          f"is {minimum} bytes)", source=source, offset=0)
     sig = data[:4]
+    # ACPI 6.5, 5.2.6: the signature is four ASCII characters; tables use
+    # upper case, digits, '_' and '!' (ASF!), never a space or a control.
     if not all(0x20 < b < 0x7F for b in sig):
-        raise FormatError(f"signature {sig!r} is not four printable characters",
-                          source=source, offset=0)
+        shown = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in sig)
+        raise FormatError(f"not an ACPI table: it starts with \"{shown}\" ({sig.hex(' ')}), "
+                          f"not a four-character table signature", source=source, offset=0)
     length = int.from_bytes(data[4:8], "little")
     if length < minimum:
         raise FormatError(f"{decode_name(sig)} length {length} is below the minimum {minimum}",

@@ -163,6 +163,18 @@ def get_string(struct, field):
     return strings[idx - 1] if 1 <= idx <= len(strings) else None
 
 
+def string_names(struct, index):
+    """What string number ``index`` (1-based) of ``struct`` is, by field name: the
+    string fields that reference it (``system.version``), ``oem_strings.N`` for
+    type 11, or ``type T string N`` where xcmod knows no field that points at it."""
+    if struct.type == 11:
+        return [f"oem_strings.{index}"]
+    names = [k for k, f in FIELDS.items() if f.type == struct.type and f.kind == "string"
+             and (off := field_offset(f, struct.formatted)) is not None
+             and struct.formatted[off] == index]
+    return names or [f"type {struct.type} string {index}"]
+
+
 def uuid_forms(raw):
     """The ways a 16-byte SMBIOS UUID is written as text (7.2.1 byte order and raw)."""
     forms = set()

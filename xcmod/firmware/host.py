@@ -30,9 +30,9 @@ import os
 import re
 from dataclasses import dataclass
 
+from ..errors import FormatError, HostAccessError, XcmodError
 from . import smbios
 from .acpi import RSDP_SIGNATURE, parse_table
-from ..errors import FormatError, HostAccessError, XcmodError
 
 HOST = "host"
 MEM_PREFIX = "mem:"

@@ -17,9 +17,17 @@ from functools import cached_property
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
 from ..errors import FormatError
-from ..image.spec import (XCMOD_SMBIOS_EP_21, XCMOD_SMBIOS_EP_30, XCMOD_SMBIOS_EP_UNKNOWN,
-                     XCMOD_TYPE_SMBIOS, checksum8, encode_module, iter_smbios_items,
-                     struct_parse, xcmod_smbios_header)
+from ..image.spec import (
+    XCMOD_SMBIOS_EP_21,
+    XCMOD_SMBIOS_EP_30,
+    XCMOD_SMBIOS_EP_UNKNOWN,
+    XCMOD_TYPE_SMBIOS,
+    checksum8,
+    encode_module,
+    iter_smbios_items,
+    struct_parse,
+    xcmod_smbios_header,
+)
 
 # SMBIOS 3.7, 5.2.1, Table 1 "SMBIOS 2.1 (32-bit) Entry Point structure".
 smbios_entry_point_21 = Struct(

@@ -93,7 +93,7 @@ def check(blocks):
     if IMAGE in kinds:
         if kinds != [IMAGE]:
             raise UsageError("an xcmod image is loaded on its own, not with stock blocks")
-        from .creader import check_image       # the C reader: no construct on load's path
+        from .creader import check_image  # the C reader: no construct on load's path
         return check_image(blocks[0].data, source=blocks[0].source)[1]
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")

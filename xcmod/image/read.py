@@ -6,11 +6,16 @@ an xcmod image, a ``build --format xen`` directory, or one stock block file.
 import os
 from dataclasses import dataclass
 
-from ..firmware.acpi import AcpiTable
 from ..errors import FormatError
-from .spec import (XCMOD_TYPE_ACPI, XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS,
-                     iter_modules)
+from ..firmware.acpi import AcpiTable
 from ..firmware.smbios import SmbiosStructure, SmbiosTable
+from .spec import (
+    XCMOD_TYPE_ACPI,
+    XCMOD_TYPE_ACPI_IDS,
+    XCMOD_TYPE_OROM,
+    XCMOD_TYPE_SMBIOS,
+    iter_modules,
+)
 
 
 def read(path):

@@ -13,10 +13,10 @@ xcmod_read_from_guest), from a paused guest:
 import struct
 from dataclasses import dataclass, field
 
-from ..firmware.acpi import AcpiTable
 from ..errors import FormatError
-from ..image.spec import checksum8
+from ..firmware.acpi import AcpiTable
 from ..firmware.host import legacy_scan
+from ..image.spec import checksum8
 
 RSDP_SCAN = (0xE0000, 0x100000)
 RSDP_SIGNATURE = b"RSD PTR "

@@ -122,6 +122,7 @@ def read(domid, xc=None):
         with XenControl() as xc:
             return read(domid, xc)
     import errno
+
     from ..errors import XenError
     info = xc.domain_info(domid)
     if not info.hvm:

@@ -26,8 +26,9 @@ keys are only written for bytes that are there.
 """
 import errno as _errno
 import os
-from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
+
 from ..errors import UsageError, XenError
+from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
 
 

@@ -26,9 +26,14 @@ def _xen():
     try:
         from . import _xen
     except ImportError as e:
-        raise XenError(_errno.ENOSYS, f"xcmod was installed without its Xen binding "
-                       f"(xcmod.xen._xen: {e}); install libxen-dev (Debian) and reinstall "
-                       f"xcmod for load, keys, hvm-info and guest-tables", op="import") from None
+        from importlib.util import find_spec
+        if find_spec(f"{__package__}._xen") is None:
+            raise XenError(_errno.ENOSYS, "xcmod was installed without its Xen binding "
+                           "(xcmod.xen._xen): install libxen-dev (Debian) and reinstall xcmod "
+                           "to use load, keys, hvm-info and guest-tables",
+                           op="import") from None
+        raise XenError(_errno.ELIBACC, f"cannot load xcmod's Xen binding: {e}",
+                       op="import") from None
     return _xen.ffi, _xen.lib
 
 

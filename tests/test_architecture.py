@@ -1,0 +1,130 @@
+"""The package's boundaries: which job may import which, and what load's path may cost."""
+import ast
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .paths import ROOT, real
+
+PACKAGE = os.path.join(ROOT, "xcmod")
+
+
+def _module_name(path):
+    rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, ".")
+    return rel[:-len(".__init__")] if rel.endswith(".__init__") else rel
+
+
+def _imports(path):
+    """Every module ``path`` imports, at the top or inside a function, as absolute names."""
+    name = _module_name(path)
+    package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(open(path).read(), path)):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module
+            found.add(mod)
+            found |= {f"{mod}.{a.name}" for a in node.names}   # `from . import x`
+    return found
+
+
+def _modules(subpackage):
+    top = os.path.join(PACKAGE, subpackage)
+    return [os.path.join(d, f) for d, _, fs in os.walk(top) for f in fs if f.endswith(".py")]
+
+
+@pytest.mark.parametrize("job,forbidden", [("xen", "xcmod.builder"), ("builder", "xcmod.xen"),
+                                           ("firmware", "xcmod.builder"),
+                                           ("firmware", "xcmod.xen"), ("image", "xcmod.builder"),
+                                           ("image", "xcmod.xen")])
+def test_a_job_never_imports_the_other(job, forbidden):
+    """xen/ (load) never imports builder/ (build) nor the reverse; the specs (firmware/)
+    and the image format (image/) import neither job."""
+    assert _modules(job)
+    for path in _modules(job):
+        bad = sorted(m for m in _imports(path) if m == forbidden or
+                     m.startswith(forbidden + "."))
+        assert not bad, f"{os.path.relpath(path, ROOT)} imports {bad}"
+
+
+LOAD_PATH = ["xcmod", "xcmod.__main__", "xcmod.errors", "xcmod.cli", "xcmod.cli.common",
+             "xcmod.cli.xen", "xcmod.xen.loader", "xcmod.xen.layout", "xcmod.xen.xenctrl",
+             "xcmod.xen.xenstore", "xcmod.image.blocks", "xcmod.image.creader"]
+
+
+def test_load_path_imports_neither_construct_nor_argparse_at_import_time():
+    """The modules a plain `xcmod load` runs import construct and argparse nowhere at
+    module level (the cli modules of other jobs import theirs inside commands)."""
+    for mod in LOAD_PATH:
+        path = os.path.join(ROOT, *mod.split(".")) + ".py"
+        if not os.path.exists(path):
+            path = os.path.join(ROOT, *mod.split("."), "__init__.py")
+        tree = ast.parse(open(path).read(), path)
+        top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+        names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names}
+        names |= {n.module for n in top if isinstance(n, ast.ImportFrom) and n.module}
+        assert not names & {"construct", "argparse", "json", "tempfile"}, (mod, names)
+
+
+def test_a_plain_load_runs_without_construct_or_argparse(tmp_path):
+    """`python -m xcmod load` of an image, run for real up to the domain check, never
+    imports construct, argparse (nor re, gettext), json or the builder: load's start-up
+    path, between `xl create -p` and `xl unpause`."""
+    from xcmod.firmware.acpi import encode_acpi_module, read_table
+    from xcmod.image.spec import build_image
+    img = tmp_path / "m.bin"
+    img.write_bytes(build_image([encode_acpi_module(
+        [read_table(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"))])]))
+    # (re may be there before: setuptools' editable-install finder can import it)
+    code = ("import sys, runpy; before = set(sys.modules)\n"
+            "sys.argv = ['xcmod', 'load', '--domid', '0', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('xcmod', run_name='__main__')\n"
+            "except SystemExit as e:\n    code = e.code\n"
+            "new = set(sys.modules) - before\n"
+            "print(code, sorted(new & {'construct', 'argparse', 'json', 're', 'gettext', "
+            "'shutil', 'tempfile', 'xcmod.builder', 'xcmod.firmware'}))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(img)], capture_output=True,
+                       text=True, cwd=ROOT)
+    # domain 0 is refused after the image was checked and before Xen is opened
+    assert r.stdout.strip() == "1 []", r.stdout + r.stderr
+    assert "refusing to load into domain 0" in r.stderr
+
+
+def test_without_libxen_dev_the_reader_is_built_and_load_says_what_is_missing(tmp_path, cli):
+    """Built where the Xen headers are missing (XCMOD_WITH_XEN=0), xcmod gets its C reader
+    but no Xen binding: build and verify work, load says in one line what to install."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("xcmod", "csrc"):
+        shutil.copytree(os.path.join(ROOT, name), src / name,
+                        ignore=shutil.ignore_patterns("*.so", "__pycache__"))
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(os.path.join(ROOT, name), src / name)
+    env = dict(os.environ, XCMOD_WITH_XEN="0")
+    r = subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace"],
+                       capture_output=True, text=True, cwd=src, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "building without the Xen binding" in r.stderr
+    built = sorted(os.path.relpath(os.path.join(d, f), src / "xcmod")
+                   for d, _, fs in os.walk(src / "xcmod") for f in fs if f.endswith(".so"))
+    assert [b.split(".")[0] for b in built] == ["image/_reader"], built
+
+    def xcmod(*args):
+        return subprocess.run([sys.executable, "-m", "xcmod", *map(str, args)],
+                              capture_output=True, text=True, cwd=src)
+    img = tmp_path / "m.bin"
+    assert xcmod("build", "-q", "-o", img, "--acpi",
+                 real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")).returncode == 0
+    assert xcmod("verify", img).returncode == 0
+    r = xcmod("load", "--domid", "5", img)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "installed without its Xen binding" in r.stderr and "libxen-dev" in r.stderr
