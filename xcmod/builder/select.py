@@ -26,7 +26,7 @@ from ..firmware.fields import (
     string_names,
     uuid_forms,
 )
-from ..firmware.smbios import SmbiosTable
+from ..firmware.smbios import END_OF_TABLE, INACTIVE, OEM_STRINGS, SmbiosTable
 from .policy import (
     HVMLOADER_ACPI_OWN,
     HVMLOADER_SMBIOS_MIN_LENGTH,
@@ -34,7 +34,6 @@ from .policy import (
     SENSITIVE_ACPI,
 )
 
-END_OF_TABLE, INACTIVE, OEM_STRINGS = 127, 126, 11
 MIN_SECRET_LEN = 16
 
 

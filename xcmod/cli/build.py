@@ -188,7 +188,8 @@ def _parser_export(sub, argparse):
                         "  xcmod export libvirt mods.bin --out-dir /var/lib/xcmod/vm7 --name vm7\n"
                         "  xcmod export libvirt --driver xen blocks/ --out-dir /var/lib/xcmod/vm7\n"
                         "  xcmod export xapi mods.bin --vm 5b2d2a52-...  # xe vm-param-set\n")
-    ex.add_argument("target", choices=("xl", "qemu", "libvirt", "xapi"))
+    from ..builder.export import TARGETS
+    ex.add_argument("target", choices=TARGETS)
     ex.add_argument("source", metavar="SOURCE")
     ex.add_argument("--driver", choices=("qemu", "xen"), default="qemu",
                     help="libvirt: the QEMU driver (native <sysinfo>, default) or the "

@@ -86,7 +86,8 @@ def cmd_keys(args, out, err):
         return 0
     if args.domid == 0 and args.action in ("set", "rm"):
         raise UsageError("domain 0: refusing to change hvmloader keys of domain 0")
-    base = f"/local/domain/{args.domid}"
+    from ..xen.xenstore import domain_path
+    base = domain_path(args.domid)
     items = []
     if args.action in ("get", "rm"):
         for k in args.keys:
@@ -159,8 +160,8 @@ def cmd_hvm_info(args, out, err):
     info = hvminfo.read(args.domid)
     d = {"domid": args.domid, **info.as_dict()}
     if args.to_xenstore:
-        from ..xen.xenstore import XenStore
-        base = f"/local/domain/{args.domid}/hvmloader/hvm-info"
+        from ..xen.xenstore import XenStore, domain_path
+        base = domain_path(args.domid, "hvmloader/hvm-info")
         values = info.xenstore_values()
         with XenStore() as xs:
             def body(t):

@@ -4,6 +4,7 @@ from functools import cached_property
 
 from ..errors import FormatError, PolicyError, UsageError
 from ..image.spec import (
+    ACPI_HEADER_SIZE,
     XCMOD_ACPI_FACS_MIN_LENGTH,
     XCMOD_TYPE_ACPI,
     XCMOD_TYPE_ACPI_IDS,
@@ -15,8 +16,9 @@ from ..image.spec import (
     xcmod_acpi_ids_header,
 )
 
-ACPI_HEADER_SIZE = acpi_table_header.sizeof()
-RSDP_SIGNATURE = b"RSD PTR "
+RSDP_SIGNATURE = b"RSD PTR "        # ACPI 6.5, 5.2.5.3
+RSDP_V1_LENGTH = 20                 # the ACPI 1.0 part its checksum covers
+RSDP_V2_LENGTH = 36                 # revision >= 2: with the XSDT and extended checksum
 
 
 def decode_name(raw):

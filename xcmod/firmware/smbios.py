@@ -64,7 +64,8 @@ smbios_entry_point_30 = Struct(
 EP21_SIZE = smbios_entry_point_21.sizeof()   # 31
 EP30_SIZE = smbios_entry_point_30.sizeof()   # 24
 DUMP_TABLE_OFFSET = 0x20                     # where dmidecode --dump-bin puts the table
-END_OF_TABLE = 127
+# SMBIOS 3.7, 7.44 and 7.45: types every table may carry; 7.12 OEM Strings.
+OEM_STRINGS, INACTIVE, END_OF_TABLE = 11, 126, 127
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ from ..errors import FormatError
 from ..firmware.acpi import AcpiTable
 from ..firmware.smbios import SmbiosStructure, SmbiosTable
 from .spec import (
+    ACPI_HEADER_SIZE,
+    XCMOD_SIGNATURE,
     XCMOD_TYPE_ACPI,
     XCMOD_TYPE_ACPI_IDS,
     XCMOD_TYPE_OROM,
@@ -27,10 +29,10 @@ def sniff(data):
     """What a file holds: "modules", "acpi" (tables back to back), "smbios"
     (a stock ``<u32 length><structure>`` block) or None."""
     from .stock import looks_like_smbios_block
-    if data[:4] == b"XCMD":
+    if data[:4] == XCMOD_SIGNATURE:
         return "modules"
-    if len(data) >= 36 and all(0x20 < b < 0x7F for b in data[:4]) \
-            and 36 <= int.from_bytes(data[4:8], "little") <= len(data):
+    if len(data) >= ACPI_HEADER_SIZE and all(0x20 < b < 0x7F for b in data[:4]) \
+            and ACPI_HEADER_SIZE <= int.from_bytes(data[4:8], "little") <= len(data):
         return "acpi"
     if looks_like_smbios_block(data):
         return "smbios"

@@ -103,6 +103,7 @@ smbios_structure_header = Struct(
 )
 
 HEADER_SIZE = xcmod_header.sizeof()
+ACPI_HEADER_SIZE = acpi_table_header.sizeof()       # 36
 TYPE_HEADERS = {
     XCMOD_TYPE_END: xcmod_end_header,
     XCMOD_TYPE_ACPI: xcmod_acpi_header,
@@ -233,14 +234,14 @@ def iter_acpi_items(payload, base_offset=0, source=None, check_sums=True):
             raise _err(E_TRUNCATED, base_offset + pos, source)
         length = int.from_bytes(payload[pos + 4:pos + 8], "little")
         facs = payload[pos:pos + 4] == b"FACS"
-        if length < (XCMOD_ACPI_FACS_MIN_LENGTH if facs else acpi_table_header.sizeof()) or length > left:
+        if length < (XCMOD_ACPI_FACS_MIN_LENGTH if facs else ACPI_HEADER_SIZE) or length > left:
             raise _err(E_ACPI_LENGTH, base_offset + pos + 4, source)
         table = bytes(payload[pos:pos + length])
         # ACPI 6.5, 5.2.6: "the entire table, including the checksum field,
         # must add to zero to be considered valid".  The FACS has no checksum.
         if check_sums and not facs and checksum8(table):
             raise _err(E_ACPI_CHECKSUM, base_offset + pos + 9, source)
-        yield Item(table, base_offset + pos, length if facs else 36)
+        yield Item(table, base_offset + pos, length if facs else ACPI_HEADER_SIZE)
         pos += length
 
 

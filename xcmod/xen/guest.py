@@ -14,12 +14,17 @@ import struct
 from dataclasses import dataclass, field
 
 from ..errors import FormatError
-from ..firmware.acpi import AcpiTable
+from ..firmware.acpi import (
+    ACPI_HEADER_SIZE,
+    RSDP_SIGNATURE,
+    RSDP_V1_LENGTH,
+    RSDP_V2_LENGTH,
+    AcpiTable,
+)
 from ..firmware.host import legacy_scan
 from ..image.spec import checksum8
 
 RSDP_SCAN = (0xE0000, 0x100000)
-RSDP_SIGNATURE = b"RSD PTR "
 
 
 @dataclass
@@ -48,17 +53,18 @@ class GuestTables:
 
 def find_rsdp(segment, base):
     """Address of the first RSDP with a valid checksum in ``segment`` (at ``base``)."""
-    for off in range(0, len(segment) - 20, 16):
-        if segment[off:off + 8] == RSDP_SIGNATURE and not checksum8(segment[off:off + 20]):
+    for off in range(0, len(segment) - RSDP_V1_LENGTH, 16):
+        if segment[off:off + 8] == RSDP_SIGNATURE and \
+                not checksum8(segment[off:off + RSDP_V1_LENGTH]):
             return base + off
     return None
 
 
 def walk_acpi(read_at, rsdp_addr, source):
     """(rsdp bytes, [(address, AcpiTable)]) reachable from the RSDP."""
-    head = read_at(rsdp_addr, 36)
+    head = read_at(rsdp_addr, RSDP_V2_LENGTH)
     revision = head[15]
-    length = 36 if revision >= 2 else 20
+    length = RSDP_V2_LENGTH if revision >= 2 else RSDP_V1_LENGTH
     rsdp = bytes(head[:length])
     if revision >= 2 and checksum8(rsdp):
         raise FormatError("RSDP extended checksum invalid", source=source, offset=rsdp_addr)
@@ -85,12 +91,12 @@ def walk_acpi(read_at, rsdp_addr, source):
         return None
 
     r = add(root)
-    body = r.raw[36:]
+    body = r.raw[ACPI_HEADER_SIZE:]
     for i in range(0, len(body) - width + 1, width):
         addr = int.from_bytes(body[i:i + width], "little")
         t = add(addr)
         if t is not None and t.raw[:4] == b"FACP":
-            facs, dsdt = struct.unpack_from("<II", t.raw, 36)
+            facs, dsdt = struct.unpack_from("<II", t.raw, ACPI_HEADER_SIZE)
             if len(t.raw) >= 148:
                 dsdt = struct.unpack_from("<Q", t.raw, 140)[0] or dsdt
             if len(t.raw) >= 140:

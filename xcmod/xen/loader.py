@@ -30,10 +30,11 @@ import os
 from ..errors import UsageError, XenError
 from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
+from .xenstore import domain_path
 
 
 def modules_path(domid):
-    return f"/local/domain/{domid}/hvmloader/modules"
+    return domain_path(domid, "hvmloader/modules")
 
 
 # The nodes a load writes under /local/domain/<domid>/: the module image's and
@@ -49,7 +50,7 @@ def stale_paths(domid, keys):
     writes that it does not set.  A stock load of one block leaves the other
     block's keys alone: libxl may have written them for ``acpi_firmware=`` or
     ``smbios_firmware=``."""
-    root = f"/local/domain/{domid}"
+    root = domain_path(domid)
     written = {node for node, names in LOAD_KEYS.items()
                if any(f"{root}/{node}/{n}" in keys for n in names)}
     modules = "hvmloader/modules" in written
@@ -140,7 +141,7 @@ def _keys_for(domid, placed):
     keys = {}
     for blk, gpa in placed:
         node = "modules" if blk.kind == IMAGE else blk.kind
-        root = f"/local/domain/{domid}/hvmloader/{node}"
+        root = domain_path(domid, "hvmloader", node)
         keys[f"{root}/address"] = f"{gpa:#x}"
         keys[f"{root}/length"] = f"{len(blk):#x}"
     return keys
@@ -160,8 +161,8 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
         for b, gpa in placed:
             xc.check_domain(domid, gpa, len(b), force=force)
         with XenStore() as xs:
-            if xs.read(f"/local/domain/{domid}") is None:
-                raise XenError(_errno.ENOENT, f"domain {domid}: /local/domain/{domid} is "
+            if xs.read(domain_path(domid)) is None:
+                raise XenError(_errno.ENOENT, f"domain {domid}: {domain_path(domid)} is "
                                f"not in xenstore")
             for b, gpa in placed:
                 xc.copy_to_guest(domid, gpa, b.data)
@@ -183,7 +184,7 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
                                        f"writer?); no key written", op="verify")
                 # One directory read instead of an rm round trip per stale node:
                 # a fresh domain has none of them.
-                hv = f"/local/domain/{domid}/hvmloader/"
+                hv = domain_path(domid, "hvmloader/")
                 present = set(xs.directory(hv[:-1], t))
                 for path in stale:
                     if path[len(hv):].split("/")[0] in present:

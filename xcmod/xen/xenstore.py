@@ -10,6 +10,14 @@ from ..errors import XenError
 
 MAX_TRANSACTION_RETRIES = 16
 
+# Every domain's keys live under DOMAIN_ROOT/<domid> (docs/misc/xenstore-paths.pandoc).
+DOMAIN_ROOT = "/local/domain"
+
+
+def domain_path(domid, *rel):
+    """``/local/domain/<domid>``, or a path below it: ``domain_path(5, "hvmloader")``."""
+    return "/".join((f"{DOMAIN_ROOT}/{domid}", *rel))
+
 
 def _xen():
     from .xenctrl import _xen
@@ -136,11 +144,11 @@ def resolve_domain(spec, xs):
     if spec.isdigit():
         return check_domid(int(spec))
     want = spec.encode()
-    found = sorted(int(d) for d in xs.directory("/local/domain")
-                   if d.isdigit() and xs.read(f"/local/domain/{d}/name") == want)
+    found = sorted(int(d) for d in xs.directory(DOMAIN_ROOT)
+                   if d.isdigit() and xs.read(domain_path(d, "name")) == want)
     if not found:
         raise XenError(_errno.ENOENT, f"no domain named {spec!r} (xenstore "
-                       f"/local/domain/*/name)", op="resolve")
+                       f"{DOMAIN_ROOT}/*/name)", op="resolve")
     if len(found) > 1:
         raise UsageError(f"domain name {spec!r} is ambiguous: domains "
                          f"{', '.join(map(str, found))} carry it; give --domid")
