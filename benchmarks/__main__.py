@@ -110,6 +110,7 @@ def main():
           f"{acpi_bytes / 1e6 / t_acpi:7.1f} MB/s")
     print(f"  baseline sum() over the bytes:  {t_sum * 1e3:8.2f} ms; parse/sum = {t_acpi / t_sum:.2f}x")
     policy_build()
+    startup()
     return 0
 
 
@@ -152,6 +153,46 @@ def policy_build():
         print(f"  select + scrub + lint + encode: {t_pol * 1e3:8.2f} ms (median {m_pol * 1e3:.2f})")
         print(f"  baseline dmidecode --from-dump: {t_dmi * 1e3:8.2f} ms; xcmod/dmidecode = "
               f"{t_pol / t_dmi:.2f}x")
+
+
+def _run_time(argv, env, repeat=15):
+    t, m = best(lambda: subprocess.run(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL, check=True), repeat)
+    return t, m
+
+
+def startup():
+    """CLI start-up: `python3 -m xcmod build` of a SeaBIOS-sized capture (what
+    tests/fwgen.py gets from QEMU's SeaBIOS) and `verify` of the image, against
+    `python3 -m` of an empty module in the same run.  Goal (issue 12): <= 2x."""
+    from tests.fwgen import FwgenError, generate
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    with tempfile.TemporaryDirectory() as d:
+        cap = os.path.join(d, "cap")
+        try:
+            generate(cap, machine="q35", seed=12)
+        except (FwgenError, OSError) as e:
+            print(f"\nCLI start-up: skipped, no SeaBIOS capture ({e})")
+            return
+        img = os.path.join(d, "m.bin")
+        py = [sys.executable, "-m"]
+        build = py + ["xcmod", "build", "-q", "-o", img, "--smbios",
+                      os.path.join(cap, "smbios.bin"), "--acpi", os.path.join(cap, "acpi")]
+        subprocess.run(build, env=env, cwd=ROOT, check=True)       # and warm the .pyc caches
+        ntab = len(os.listdir(os.path.join(cap, "acpi")))
+        t_empty, m_empty = _run_time(py + ["benchmarks.empty"], env)
+        t_build, m_build = _run_time(build, env)
+        t_verify, m_verify = _run_time(py + ["xcmod", "verify", "-q", img], env)
+        t_help, _ = _run_time(py + ["xcmod", "load", "--help"], env)
+        print(f"\nCLI start-up (SeaBIOS q35 capture: {ntab} ACPI tables; best of 15, "
+              f"median in brackets):")
+        print(f"  baseline python3 -m <empty>:    {t_empty * 1e3:8.2f} ms ({m_empty * 1e3:.2f})")
+        print(f"  python3 -m xcmod build:         {t_build * 1e3:8.2f} ms ({m_build * 1e3:.2f}) "
+              f"= {t_build / t_empty:.2f}x  (goal <= 2x)")
+        print(f"  python3 -m xcmod verify:        {t_verify * 1e3:8.2f} ms ({m_verify * 1e3:.2f}) "
+              f"= {t_verify / t_empty:.2f}x  (goal <= 2x)")
+        print(f"  python3 -m xcmod load --help:   {t_help * 1e3:8.2f} ms "
+              f"= {t_help / t_empty:.2f}x  (argparse, one subparser)")
 
 
 if __name__ == "__main__":

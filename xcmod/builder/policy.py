@@ -33,8 +33,6 @@ optional::
 Unknown keys and bad values are errors naming the file, line and key.
 """
 import os
-import tomllib
-import uuid as uuidlib
 from dataclasses import dataclass, field, replace
 
 from ..errors import FormatError, UsageError
@@ -212,6 +210,7 @@ def read(path, xen=None):
         raw = f.read()
     text = raw.decode("utf-8", "replace")
     try:
+        import tomllib        # only for a policy file: 11 ms of start-up otherwise
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise FormatError(f"not valid TOML: {e}", source=path) from None
@@ -297,7 +296,8 @@ def check_override(key, value, fail):
     f = FIELDS[key]
     if f.kind == "uuid":
         try:
-            return uuidlib.UUID(str(value)).bytes_le
+            import uuid
+            return uuid.UUID(str(value)).bytes_le
         except ValueError:
             fail(f"not a UUID: {value!r}")
     if f.kind == "word":

@@ -7,9 +7,6 @@ identifiers, applies overrides, lints AML, enforces hvmloader's table budget
 and returns a :class:`Selection` with a :class:`Report` of every decision.
 It raises (and so writes nothing) on anything an operator must fix.
 """
-import hashlib
-import hmac
-import uuid as uuidlib
 from dataclasses import dataclass, field
 
 from ..errors import FormatError, PolicyError, UsageError
@@ -127,6 +124,8 @@ class Scrubber:
             self.guest = policy.guest.encode("utf-8")
 
     def _digest(self, label):
+        import hashlib
+        import hmac
         return hmac.new(self.key, b"xcmod-pseudonym\0" + self.guest + b"\0" + label.encode(),
                         hashlib.sha256).digest()
 
@@ -143,11 +142,13 @@ class Scrubber:
 
     def uuid(self, label):
         if self.mode == "pseudonym":
-            u = uuidlib.UUID(bytes=self._digest(label)[:16], version=4)
+            import uuid
+            u = uuid.UUID(bytes=self._digest(label)[:16], version=4)
             return u.bytes_le
         if self.mode == "fixed":
             try:
-                return uuidlib.UUID(self.value.decode()).bytes_le
+                import uuid
+                return uuid.UUID(self.value.decode()).bytes_le
             except ValueError:
                 pass
         return bytes(16)    # 7.2.1: all 00h, "ID not present"

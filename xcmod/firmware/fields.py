@@ -12,7 +12,6 @@ structure can hold at its length (then a blanked string disappears for good),
 and otherwise rewrites string contents in place so that no index the
 specification might add later is disturbed.
 """
-import uuid as uuidlib
 from dataclasses import dataclass
 
 from .smbios import SmbiosStructure
@@ -178,7 +177,8 @@ def string_names(struct, index):
 def uuid_forms(raw):
     """The ways a 16-byte SMBIOS UUID is written as text (7.2.1 byte order and raw)."""
     forms = set()
-    for u in (uuidlib.UUID(bytes_le=bytes(raw)), uuidlib.UUID(bytes=bytes(raw))):
+    import uuid
+    for u in (uuid.UUID(bytes_le=bytes(raw)), uuid.UUID(bytes=bytes(raw))):
         for s in (str(u), u.hex):
             forms.add(s.encode())
             forms.add(s.upper().encode())
