@@ -72,9 +72,9 @@ def main():
             t_py, _ = best(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
                            repeat=7)
             # the interpreter's own floor for a `python -m` command: an empty module
-            open(os.path.join(d, "xcmod_bench_empty.py"), "w").close()
-            t_m, _ = best(lambda: subprocess.run([sys.executable, "-m", "xcmod_bench_empty"],
-                                                 cwd=d, check=True), repeat=7)
+            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+            t_m, _ = best(lambda: subprocess.run([sys.executable, "-m", "benchmarks.empty"],
+                                                 cwd=root, check=True), repeat=7)
             print(f"CLI python -m xcmod load:     {t_cli * 1e3:7.1f} ms vs python -c pass "
                   f"{t_py * 1e3:.1f} ms ({t_cli / t_py:.1f}x), python -m EMPTY "
                   f"{t_m * 1e3:.1f} ms ({t_cli / t_m:.1f}x)")

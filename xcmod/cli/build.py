@@ -36,7 +36,7 @@ def cmd_build(args, out, err):
     if r.oem_ids:
         parts.append('ACPI OEM IDs "%s" "%s"' % tuple(x.decode("ascii") for x in r.oem_ids))
     for rom in sel.oroms:
-        d = rom.describe()
+        d = rom.as_dict()
         parts.append(f"option ROM {d['vendor_id']}:{d['device_id']}")
     if args.format == "xen":
         wrote = ", ".join(f"{p} ({len(b)} bytes)" for p, b in written[:len(r.blocks)])

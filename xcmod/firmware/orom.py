@@ -85,7 +85,7 @@ class OptionRom:
             image_count=len(self.images), rom_length=len(self.raw), reserved=0))
         return encode_module(XCMOD_TYPE_OROM, th, self.raw)
 
-    def describe(self):
+    def as_dict(self):
         return {"vendor_id": f"{self.first.vendor_id:04x}",
                 "device_id": f"{self.first.device_id:04x}",
                 "class_code": self.first.class_text, "length": len(self.raw),

@@ -77,7 +77,7 @@ def describe(data, source=None):
         elif mod.type == XCMOD_TYPE_OROM:
             from ..firmware.orom import from_module
             try:
-                d["rom"] = from_module(mod).describe()
+                d["rom"] = from_module(mod).as_dict()
             except FormatError as e:
                 d["rom"] = {"error": str(e)}
         out["modules"].append(d)
