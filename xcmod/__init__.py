@@ -14,7 +14,8 @@ is imported lazily so that ``python -m xcmod load`` stays fast.
 from .errors import FormatError, PolicyError, UsageError, XcmodError, XenError
 
 __all__ = ["XcmodError", "FormatError", "UsageError", "XenError", "PolicyError", "build",
-           "write_build", "load", "read_blocks", "Block", "build_image", "verify_image"]
+           "write_build", "load", "read_blocks", "Block", "keys", "build_image",
+           "verify_image"]
 __version__ = "0.1.0"
 
 
@@ -28,6 +29,9 @@ def __getattr__(name):
     if name == "load":
         from .xen.loader import load
         return load
+    if name == "keys":                 # xcmod.keys.set_keys(5, {...}), list_keys, ...
+        from .xen import keys
+        return keys
     if name in ("Block", "read_blocks"):
         from .image import blocks
         return blocks.Block if name == "Block" else blocks.read_path

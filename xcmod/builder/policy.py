@@ -210,7 +210,7 @@ def read(path, xen=None):
         raw = f.read()
     text = raw.decode("utf-8", "replace")
     try:
-        import tomllib        # only for a policy file: 11 ms of start-up otherwise
+        import tomllib  # only for a policy file: 11 ms of start-up otherwise
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise FormatError(f"not valid TOML: {e}", source=path) from None

@@ -70,9 +70,7 @@ def cmd_load(args, out, err):
 
 
 def cmd_keys(args, out, err):
-    from ..errors import XenError
     from ..xen import keys as K
-    from ..xen.xenstore import XenStore
 
     if args.action == "known":
         rows = [{"key": k, "kind": v[0], "what": v[1]} for k, v in K.KEYS.items()]
@@ -84,71 +82,43 @@ def cmd_keys(args, out, err):
             for r in rows:
                 out.write(f"{r['key']:<44} {r['kind']:<20} {r['what']}\n")
         return 0
-    if args.domid == 0 and args.action in ("set", "rm"):
-        raise UsageError("domain 0: refusing to change hvmloader keys of domain 0")
-    from ..xen.xenstore import domain_path
-    base = domain_path(args.domid)
-    items = []
-    if args.action in ("get", "rm"):
-        for k in args.keys:
-            K.check_name(k)
-            items.append(k)
-    elif args.action == "set":
+    if args.action == "list":
+        found = K.list_keys(args.domid)
+        if args.json:
+            _write_json({"domid": args.domid, "keys": found}, out)
+        else:
+            for k, v in found.items():
+                flag = "" if K.kind_of(k) else "   (not a key hvmloader reads)"
+                out.write(f"{k} = {v}{flag}\n")
+        return 0
+    if args.action == "get":
+        values = K.get_keys(args.domid, args.keys)
+        if args.json:
+            _write_json(values, out)
+        else:
+            for v in values.values():
+                if v is not None:
+                    out.write(v + "\n")
+        missing = [k for k, v in values.items() if v is None]
+        if missing:
+            err.write(f"{PROG}: error: {', '.join(missing)}: not set for domain "
+                      f"{args.domid}\n")
+            return 1
+        return 0
+    if args.action == "set":
+        pairs = {}
         for kv in args.keys:
             k, sep, v = kv.partition("=")
             if not sep:
                 raise UsageError(f"keys set {kv!r}: expected KEY=VALUE")
-            items.append((k, K.check_value(k, v)))
-    with XenStore() as xs:
-        if xs.read(base) is None:
-            import errno
-            raise XenError(errno.ENOENT, f"domain {args.domid}: {base} is not in xenstore")
-        if args.action == "list":
-            found = {}
-
-            def walk(rel):
-                v = xs.read(f"{base}/{rel}")
-                if v:
-                    found[rel] = v.decode("utf-8", "replace")
-                for child in xs.directory(f"{base}/{rel}"):
-                    walk(f"{rel}/{child}")
-            for root in K.ROOTS:
-                walk(root)
-            if args.json:
-                _write_json({"domid": args.domid, "keys": found}, out)
-            else:
-                for k, v in found.items():
-                    flag = "" if K.kind_of(k) else "   (not a key hvmloader reads)"
-                    out.write(f"{k} = {v}{flag}\n")
-            return 0
-        if args.action == "get":
-            values = {k: xs.read(f"{base}/{k}") for k in items}
-            missing = [k for k, v in values.items() if v is None]
-            if args.json:
-                _write_json({k: (v.decode() if v is not None else None)
-                             for k, v in values.items()}, out)
-            else:
-                for k, v in values.items():
-                    if v is not None:
-                        out.write(v.decode("utf-8", "replace") + "\n")
-            if missing:
-                err.write(f"{PROG}: {', '.join(missing)}: not set for domain {args.domid}\n")
-                return 1
-            return 0
-
-        def body(t):
-            for item in items:
-                if args.action == "set":
-                    k, v = item
-                    xs.write_for_guest(f"{base}/{k}", v, args.domid, t)
-                else:
-                    xs.rm(f"{base}/{item}", t)
-        xs.transaction(body)
+            pairs[k] = v
+        done = list(K.set_keys(args.domid, pairs))
+    else:
+        K.rm_keys(args.domid, args.keys)
+        done = list(args.keys)
     if args.json:
-        _write_json({"domid": args.domid, args.action: [i[0] if isinstance(i, tuple) else i
-                                                        for i in items]}, out)
+        _write_json({"domid": args.domid, args.action: done}, out)
     return 0
-
 
 
 def cmd_hvm_info(args, out, err):
@@ -160,15 +130,7 @@ def cmd_hvm_info(args, out, err):
     info = hvminfo.read(args.domid)
     d = {"domid": args.domid, **info.as_dict()}
     if args.to_xenstore:
-        from ..xen.xenstore import XenStore, domain_path
-        base = domain_path(args.domid, "hvmloader/hvm-info")
-        values = info.xenstore_values()
-        with XenStore() as xs:
-            def body(t):
-                for k, v in values.items():
-                    xs.write_for_guest(f"{base}/{k}", v, args.domid, t)
-            xs.transaction(body)
-        d["xenstore"] = {f"{base}/{k}": v for k, v in values.items()}
+        d["xenstore"] = hvminfo.mirror_to_xenstore(args.domid, info)
     if args.json:
         _write_json(d, out)
         return 0

@@ -130,3 +130,17 @@ def read(domid, xc=None):
                        f"info table")
     raw = xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE)
     return parse(raw, source=f"domain {domid}")
+
+
+def mirror_to_xenstore(domid, info):
+    """Write ``info``'s values under hvmloader/hvm-info/ in one transaction, guest
+    read-only; returns {path: value} as written."""
+    from .xenstore import XenStore, domain_path
+    base = domain_path(domid, "hvmloader/hvm-info")
+    values = {f"{base}/{k}": v for k, v in info.xenstore_values().items()}
+    with XenStore() as xs:
+        def body(t):
+            for path, v in values.items():
+                xs.write_for_guest(path, v, domid, t)
+        xs.transaction(body)
+    return values

@@ -116,3 +116,85 @@ def check_value(name, value):
     if len(value.encode()) > MAX_TEXT or not value.isprintable():
         raise UsageError(f"{name}: must be printable text of at most {MAX_TEXT} bytes")
     return value
+
+
+# ------------------------------------------------------------ on a domain
+#
+# What `xcmod keys` does, as library calls: each opens xenstore, checks the
+# domain is there, validates every name and value before writing any, and
+# writes or removes in one transaction, guest read-only.
+
+def _domain(xs, domid):
+    import errno
+
+    from ..errors import XenError
+    from .xenstore import domain_path
+    base = domain_path(domid)
+    if xs.read(base) is None:
+        raise XenError(errno.ENOENT, f"domain {domid}: {base} is not in xenstore")
+    return base
+
+
+def list_keys(domid):
+    """{relative key: value} of every hvmloader/* and bios-strings/* key the domain has."""
+    from .xenstore import XenStore
+    found = {}
+    with XenStore() as xs:
+        base = _domain(xs, domid)
+
+        def walk(rel):
+            v = xs.read(f"{base}/{rel}")
+            if v:
+                found[rel] = v.decode("utf-8", "replace")
+            for child in xs.directory(f"{base}/{rel}"):
+                walk(f"{rel}/{child}")
+        for root in ROOTS:
+            walk(root)
+    return found
+
+
+def get_keys(domid, names):
+    """{name: value or None} of ``names`` (each a key hvmloader reads)."""
+    from .xenstore import XenStore
+    for n in names:
+        check_name(n)
+    with XenStore() as xs:
+        base = _domain(xs, domid)
+        return {n: (None if (v := xs.read(f"{base}/{n}")) is None
+                    else v.decode("utf-8", "replace")) for n in names}
+
+
+def _refuse_dom0(domid, what):
+    if domid == 0:
+        raise UsageError(f"domain 0: refusing to {what} hvmloader keys of domain 0")
+
+
+def set_keys(domid, values):
+    """Write ``values`` {name: value}, every one validated first, in one transaction,
+    read-only for the guest; returns {name: value as written}."""
+    from .xenstore import XenStore
+    _refuse_dom0(domid, "change")
+    checked = {n: check_value(n, v) for n, v in values.items()}
+    with XenStore() as xs:
+        base = _domain(xs, domid)
+
+        def body(t):
+            for n, v in checked.items():
+                xs.write_for_guest(f"{base}/{n}", v, domid, t)
+        xs.transaction(body)
+    return checked
+
+
+def rm_keys(domid, names):
+    """Remove ``names`` in one transaction."""
+    from .xenstore import XenStore
+    _refuse_dom0(domid, "remove")
+    for n in names:
+        check_name(n)
+    with XenStore() as xs:
+        base = _domain(xs, domid)
+
+        def body(t):
+            for n in names:
+                xs.rm(f"{base}/{n}", t)
+        xs.transaction(body)
