@@ -15,12 +15,15 @@ WARN      := -std=c11 -Wall -Wextra -Werror
 BUILD     := build
 FUZZ_SECONDS ?= 60
 
-# Debian packages the project and its tests need.
+# Debian packages the project and its tests need.  libvirt: virt-xml-validate
+# (libvirt-clients) checks every exported document; virt-qemu-run
+# (libvirt-daemon-driver-qemu) boots one, and its QEMU driver needs the
+# libvirt-qemu user that libvirt-daemon-system creates (no daemon is started).
 DEB_PACKAGES := build-essential clang libclang-rt-14-dev \
                 libxen-dev xen-utils-4.17 dmidecode acpica-tools \
                 qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap \
-                libvirt-clients libxml2-utils
+                libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system
 
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h

@@ -77,9 +77,32 @@ def _tables_ready(fseg):
     return smbios and fseg.find(b"RSD PTR ") >= 0
 
 
+def save_when_ready(q, proc, log, work, deadline, ram_mib=RAM_MIB, quit=True):
+    """Poll the F-segment through QMP ``q`` until SeaBIOS has built its tables, then
+    stop the guest, save all of its RAM to WORK/ram.bin and (``quit``) end QEMU; the path.
+    ``proc`` is the process that runs QEMU (QEMU itself, or virt-qemu-run), ``log``
+    the file it writes to, read back into the error when no tables come."""
+    ram, fseg = os.path.join(work, "ram.bin"), os.path.join(work, "fseg.bin")
+    while True:
+        q.cmd("pmemsave", val=FSEG[0], size=FSEG[1], filename=fseg)
+        if _tables_ready(open(fseg, "rb").read()):
+            break
+        if time.monotonic() > deadline or proc.poll() is not None:
+            log.seek(0)
+            raise FwgenError("SeaBIOS built no tables: " + log.read())
+        time.sleep(0.1)
+    time.sleep(0.2)                                # let POST finish its writes
+    q.cmd("stop")
+    q.cmd("pmemsave", val=0, size=ram_mib << 20, filename=ram)
+    if quit:
+        q.cmd("quit")
+    q.close()
+    return ram
+
+
 def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
     """Boot QEMU+SeaBIOS, wait for the tables, save all of guest RAM; its path."""
-    sock, ram, fseg = (os.path.join(work, n) for n in ("qmp.sock", "ram.bin", "fseg.bin"))
+    sock, ram = os.path.join(work, "qmp.sock"), os.path.join(work, "ram.bin")
     m = machine if entry == 32 else f"{machine},smbios-entry-point-type=64"
     args = ["qemu-system-x86_64", "-machine", m, "-m", str(RAM_MIB), "-nodefaults",
             "-display", "none", "-serial", "none", "-monitor", "none",
@@ -92,20 +115,7 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
     log = open(os.path.join(work, "qemu.log"), "w+")        # never a pipe QEMU could fill
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
-        q = Qmp(sock, deadline)
-        while True:
-            q.cmd("pmemsave", val=FSEG[0], size=FSEG[1], filename=fseg)
-            if _tables_ready(open(fseg, "rb").read()):
-                break
-            if time.monotonic() > deadline or p.poll() is not None:
-                log.seek(0)
-                raise FwgenError("SeaBIOS built no tables: " + log.read())
-            time.sleep(0.1)
-        time.sleep(0.2)                            # let POST finish its writes
-        q.cmd("stop")
-        q.cmd("pmemsave", val=0, size=RAM_MIB << 20, filename=ram)
-        q.cmd("quit")
-        q.close()
+        save_when_ready(Qmp(sock, deadline), p, log, work, deadline)
         p.wait(timeout=20)
     finally:
         if p.poll() is None:

@@ -3,7 +3,9 @@ import hashlib
 import json
 import os
 import struct
+import signal
 import subprocess
+import time
 
 import pytest
 
@@ -334,6 +336,71 @@ def test_export_libvirt_qemu_is_native_where_libvirt_can_be(tmp_path, cli, dell_
     types = {open(f, "rb").read()[0] for f in files if "/smbios-" in f}
     assert types and not types & {0, 1, 2, 3, 11}                    # native ones are not here
     assert [open(f, "rb").read()[:4] for f in files if "/acpi-" in f] == [b"SSDT"]
+
+
+# What libvirt's QEMU driver needs to run as root in its embedded mode
+# (qemu:///embed, virt-qemu-run): no virtlogd, no per-VM user or namespaces.
+EMBED_QEMU_CONF = """\
+user = "root"
+group = "root"
+stdio_handler = "file"
+namespaces = []
+remember_owner = 0
+security_driver = "none"
+"""
+
+
+@pytest.mark.qemu
+def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cli, dell_image):
+    """The exported document, started by libvirt's own QEMU driver (virt-qemu-run, TCG,
+    SeaBIOS): dmidecode on the guest's RAM shows the passed strings and OEM strings,
+    and the guest's ACPI tables hold the SSDT and the SLIC byte for byte."""
+    from .fwgen import Qmp, acpi_tables, save_when_ready
+    out = tmp_path / "o"
+    assert cli("export", "libvirt", dell_image, "--out-dir", out, "--name", "xcmodt").code == 0
+    # The harness's own edits: TCG instead of KVM, a small guest, and a QMP socket
+    # through which the test reads guest RAM (not part of what xcmod emits).
+    sock, ram_mib = tmp_path / "qmp.sock", 128
+    doc = (out / "domain.xml").read_text()
+    doc = doc.replace("type='kvm'", "type='qemu'").replace(
+        "<memory unit='MiB'>1024</memory>", f"<memory unit='MiB'>{ram_mib}</memory>").replace(
+        "</qemu:commandline>", f"  <qemu:arg value='-qmp'/>\n    <qemu:arg value='unix:"
+        f"{sock},server=on,wait=off'/>\n  </qemu:commandline>")
+    (tmp_path / "run.xml").write_text(doc)
+    root = tmp_path / "libvirt"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/qemu.conf").write_text(EMBED_QEMU_CONF)
+    log = open(tmp_path / "virt-qemu-run.log", "w+")
+    p = subprocess.Popen(["virt-qemu-run", "--root", str(root), str(tmp_path / "run.xml")],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 120
+        ram = save_when_ready(Qmp(str(sock), deadline), p, log, str(tmp_path), deadline,
+                              ram_mib, quit=False)
+        p.send_signal(signal.SIGINT)          # virt-qemu-run's Ctrl-C: destroy and exit
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    # libvirt itself turned the native elements into QEMU options
+    argv = (root / "log/qemu/xcmodt.log").read_text()
+    assert "-smbios 'type=1,manufacturer=Dell Inc.,product=PowerEdge R640," in argv
+    assert f"-acpitable sig=SLIC,file={out}/SLIC.dat" in argv and "-no-acpi" not in argv
+    dump = tmp_path / "guest.dmi"
+    subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", str(dump)], check=True,
+                   capture_output=True)
+    text = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
+                          text=True, check=True).stdout
+    for want in ("Product Name: PowerEdge R640", "Vendor: Dell Inc.", "Version: 1.3.7",
+                 "String 1: Dell System", "Product Name: 0W23H8"):
+        assert want in text, want
+    mem = open(ram, "rb").read()
+    tables = acpi_tables(mem)
+    assert tables["SLIC"] == open(real("acpi/lenovo-x1c6/SLIC.aml"), "rb").read()
+    ssdt = open(real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml"), "rb").read()
+    assert ssdt in [t for name, t in tables.items() if name.startswith("SSDT")]
 
 
 def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, dell_image):

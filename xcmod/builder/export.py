@@ -168,6 +168,8 @@ def libvirt_qemu(content, base, name):
     if sysinfo:
         lines.append("    <smbios mode='sysinfo'/>")
     lines.append("  </os>")
+    if content.tables:
+        lines += ACPI_FEATURE
     if sysinfo:
         lines += ["  <sysinfo type='smbios'>", *sysinfo, "  </sysinfo>"]
     for n in notes:
@@ -182,6 +184,13 @@ def libvirt_qemu(content, base, name):
         lines.append("  </qemu:commandline>")
     lines.append("</domain>")
     return files, lines
+
+
+# Without <features><acpi/>, libvirt gives the guest no ACPI at all: the QEMU
+# driver passes -no-acpi (the tables never reach SeaBIOS), the libxl driver sets
+# libxl's acpi to false (acpi_firmware is never read).  Seen with
+# tests/test_outputs.py's virt-qemu-run boot.
+ACPI_FEATURE = ["  <features>", "    <acpi/>", "  </features>"]
 
 
 def stock_content(content, warnings):
@@ -211,6 +220,8 @@ def libvirt_xen(content, base, name):
         files.append((acpi, stock.encode_acpi_block(content.tables)))
         lines += ["    <acpi>", _xml("table", " type='slic'", acpi, 3), "    </acpi>"]
     lines.append("  </os>")
+    if content.tables:
+        lines += ACPI_FEATURE
     if content.structures:
         smb_dir = os.path.join(base, "smbios")
         files.append((os.path.join(smb_dir, stock.SMBIOS_FILE),
