@@ -405,8 +405,8 @@ def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cl
 
 def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, dell_image):
     """--driver xen: <acpi><table type='slic'> names the whole stock ACPI block (what
-    libxl's acpi_firmware takes); the SMBIOS block and a start-paused/load/resume
-    script are written beside it."""
+    libxl's acpi_firmware takes) with the <acpi/> feature libxl needs to read it; the
+    SMBIOS block and a start-paused/load/resume script are written beside it."""
     from xcmod.image import stock
     out = tmp_path / "lx"
     r = cli("export", "libvirt", "--driver", "xen", dell_image, "--out-dir", out,
@@ -414,6 +414,7 @@ def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, d
     assert r.code == 0, r.err
     _validate(out / "domain.xml")
     assert f"<table type='slic'>{out}/acpi.bin</table>" in r.out
+    assert "  <features>\n    <acpi/>\n  </features>" in r.out   # else libxl sets acpi=0
     tables = stock.parse_acpi_block((out / "acpi.bin").read_bytes(), "acpi.bin")
     assert [t.signature for t in tables] == ["SSDT", "SLIC"]
     assert stock.parse_smbios_block((out / "smbios" / "smbios.bin").read_bytes(),
