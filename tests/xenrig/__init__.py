@@ -225,7 +225,8 @@ def build_initramfs(vmlinuz):
                             m + ".ko"), f"lib/modules/{os.path.basename(m)}.ko")
     for t in TOOLS + FILES:
         c.copy(t)
-    for lib in _libs(TOOLS + [readback, os.path.join(ROOT, "xcmod", "_xen.abi3.so"), FILES[-1]]):
+    compiled = glob.glob(os.path.join(ROOT, "xcmod", "*", "_*.abi3.so"))   # the two cffi modules
+    for lib in _libs(TOOLS + [readback, *compiled, FILES[-1]]):
         c.copy(lib)
         c.copy(lib, "/usr" + lib if lib.startswith("/lib/") else lib)
     c.copy("/lib64/ld-linux-x86-64.so.2")
