@@ -16,6 +16,7 @@ SPECs go to QEMU's -smbios / -acpitable unchanged.  Shares no code with xcmod
 (it is a referee), needs Debian's qemu-system-x86, seabios and dmidecode.
 """
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -77,6 +78,20 @@ def _tables_ready(fseg):
     return smbios and fseg.find(b"RSD PTR ") >= 0
 
 
+@contextlib.contextmanager
+def running(args, log):
+    """Popen ``args`` writing to the file ``log`` (never a pipe it could fill); killed
+    on the way out if it is still running."""
+    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+
+
 def save_when_ready(q, proc, log, work, deadline, ram_mib=RAM_MIB, quit=True):
     """Poll the F-segment through QMP ``q`` until SeaBIOS has built its tables, then
     stop the guest, save all of its RAM to WORK/ram.bin and (``quit``) end QEMU; the path.
@@ -112,16 +127,10 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
     for a in acpitables:
         args += ["-acpitable", a]
     deadline = time.monotonic() + timeout
-    log = open(os.path.join(work, "qemu.log"), "w+")        # never a pipe QEMU could fill
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
+    log = open(os.path.join(work, "qemu.log"), "w+")
+    with running(args, log) as p:
         save_when_ready(Qmp(sock, deadline), p, log, work, deadline)
         p.wait(timeout=20)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        log.close()
     return ram
 
 

@@ -355,7 +355,7 @@ def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cl
     """The exported document, started by libvirt's own QEMU driver (virt-qemu-run, TCG,
     SeaBIOS): dmidecode on the guest's RAM shows the passed strings and OEM strings,
     and the guest's ACPI tables hold the SSDT and the SLIC byte for byte."""
-    from .fwgen import Qmp, acpi_tables, save_when_ready
+    from .fwgen import Qmp, acpi_tables, running, save_when_ready
     out = tmp_path / "o"
     assert cli("export", "libvirt", dell_image, "--out-dir", out, "--name", "xcmodt").code == 0
     # The harness's own edits: TCG instead of KVM, a small guest, and a QMP socket
@@ -371,19 +371,12 @@ def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cl
     (root / "etc").mkdir(parents=True)
     (root / "etc/qemu.conf").write_text(EMBED_QEMU_CONF)
     log = open(tmp_path / "virt-qemu-run.log", "w+")
-    p = subprocess.Popen(["virt-qemu-run", "--root", str(root), str(tmp_path / "run.xml")],
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
-    try:
+    with running(["virt-qemu-run", "--root", str(root), str(tmp_path / "run.xml")], log) as p:
         deadline = time.monotonic() + 120
         ram = save_when_ready(Qmp(str(sock), deadline), p, log, str(tmp_path), deadline,
                               ram_mib, quit=False)
         p.send_signal(signal.SIGINT)          # virt-qemu-run's Ctrl-C: destroy and exit
         p.wait(timeout=60)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-        log.close()
     # libvirt itself turned the native elements into QEMU options
     argv = (root / "log/qemu/xcmodt.log").read_text()
     assert "-smbios 'type=1,manufacturer=Dell Inc.,product=PowerEdge R640," in argv
