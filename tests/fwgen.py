@@ -21,6 +21,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -80,15 +81,21 @@ def _tables_ready(fseg):
 
 @contextlib.contextmanager
 def running(args, log):
-    """Popen ``args`` writing to the file ``log`` (never a pipe it could fill); killed
-    on the way out if it is still running."""
+    """Popen ``args`` writing to the file ``log`` (never a pipe it could fill); stopped
+    on the way out if it is still running: SIGINT first, which QEMU takes as quit and
+    virt-qemu-run as "destroy the guest" (a SIGKILL would leave libvirt's QEMU child
+    running), then SIGKILL after 20 s."""
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
     try:
         yield p
     finally:
         if p.poll() is None:
-            p.kill()
-            p.wait()
+            p.send_signal(signal.SIGINT)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
         log.close()
 
 
