@@ -2,8 +2,8 @@
 import hashlib
 import json
 import os
-import struct
 import signal
+import struct
 import subprocess
 import time
 

@@ -36,20 +36,12 @@ class BuildResult:
     def warnings(self):
         return [f"{w.item}: {w.reason}" for w in self.report.warnings]
 
-    def measurement_items(self):
-        """[(name, bytes)] a manifest measures: each module of an image, or each block."""
-        if self.fmt == "xen":
-            return [(b.name, b.data) for b in self.blocks]
-        from ..image.spec import iter_modules
-        image = self.blocks[0].data
-        return [(f"module {i} {m.type_name}", image[m.offset:m.offset + m.length])
-                for i, m in enumerate(iter_modules(image))]
-
     def manifest(self, image_name=None):
         """The launch measurement document (see :mod:`xcmod.image.manifest`)."""
-        from ..image.manifest import measure
+        from ..image.manifest import block_items, measure
+        items = [i for b in self.blocks for i in block_items(b.kind, b.name, b.data)]
         whole = None if self.fmt == "xen" else (image_name or "image", self.blocks[0].data)
-        return measure(self.measurement_items(), whole)
+        return measure(items, whole)
 
     def describe(self):
         """The image's (or blocks') description: the same shape ``inspect --json`` gives."""
@@ -76,7 +68,7 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     :class:`BuildResult` whose blocks were read back and checked.
     """
     from ..errors import PolicyError, UsageError
-    from ..image.blocks import ACPI, IMAGE, SMBIOS, Block
+    from ..image.blocks import ACPI, IMAGE, SMBIOS, Block, check
     from . import policy as policy_mod
     from .select import select
 
@@ -112,13 +104,10 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
         from ..image import stock
         blocks = []
         if has_smbios:
-            blob = stock.encode_smbios_block(sel.smbios.structures)
-            list(stock.iter_smbios_block(blob, "<built SMBIOS block>"))
-            blocks.append(Block(SMBIOS, blob))
+            blocks.append(Block(SMBIOS, stock.encode_smbios_block(sel.smbios.structures)))
         if sel.acpi:
-            blob = stock.encode_acpi_block(sel.acpi)
-            stock.parse_acpi_block(blob, "<built ACPI block>")
-            blocks.append(Block(ACPI, blob))
+            blocks.append(Block(ACPI, stock.encode_acpi_block(sel.acpi)))
+        check(blocks)            # never write what hvmloader's walk would not read back
         return BuildResult(fmt, blocks, sel)
 
     from ..firmware.acpi import encode_acpi_ids_module, encode_acpi_module

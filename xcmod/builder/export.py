@@ -29,7 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ..errors import FormatError, UsageError
 from ..firmware.smbios import END_OF_TABLE, SmbiosTable
 from ..image import stock
-from ..image.read import Contents, read_contents
+from ..image.read import Contents
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -74,11 +74,6 @@ XAPI_KEYS = (
     ("enclosure-asset-tag", "chassis.asset_tag"),
 )
 XAPI_MAX_LENGTH = 512
-
-
-def read_source(path):
-    """The structures and tables of an xcmod image or a ``--format xen`` directory."""
-    return read_contents(path)
 
 
 def _strings(content):

@@ -1,6 +1,5 @@
 """The build job's commands: build, fields, export."""
 
-from ..errors import UsageError
 from .common import _warn, _write_json, command
 
 
@@ -8,8 +7,6 @@ def cmd_build(args, out, err):
     from ..builder import build, output_paths, write_build
     from ..fileio import refuse_collisions
 
-    if not args.smbios and not args.acpi and not args.orom:
-        raise UsageError("nothing to build: give --smbios SRC, --acpi SRC and/or --orom FILE")
     # Before anything is read: no output on another output or on an input.
     inputs = [("--smbios", args.smbios.removeprefix("mem:") if args.smbios else None),
               *(("--acpi", a) for a in args.acpi), *(("--orom", o) for o in args.orom),
@@ -51,7 +48,6 @@ def cmd_build(args, out, err):
     return 0
 
 
-
 def cmd_fields(args, out, err):
     from ..builder.policy import default_scrub_fields
     from ..firmware.fields import FIELDS
@@ -69,12 +65,11 @@ def cmd_fields(args, out, err):
     return 0
 
 
-
 def cmd_export(args, out, err):
     from ..builder import export
     from ..fileio import write_all
-
-    content = export.read_source(args.source)
+    from ..image.read import read_contents
+    content = read_contents(args.source)
     warnings = []
     files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
                                name=args.name, vm=args.vm, warnings=warnings)
@@ -88,7 +83,6 @@ def cmd_export(args, out, err):
         for line in lines:
             out.write(line + "\n")
     return 0
-
 
 
 BUILD_DESCRIPTION = """\

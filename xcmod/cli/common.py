@@ -30,13 +30,8 @@ def _write_json(obj, out):
     out.write(_json_text(obj))
 
 
-def _note(err, msg):
-    err.write(f"{PROG}: note: {msg}\n")
-
-
 def _warn(err, msg):
     err.write(f"{PROG}: warning: {msg}\n")
-
 
 
 def _acpi_file_names(tables):
@@ -47,7 +42,6 @@ def _acpi_file_names(tables):
         seen[sig] = n + 1
         names.append(f"{sig}{n if n else ''}.dat")
     return names
-
 
 
 def _int(text):
@@ -122,7 +116,6 @@ def _placement_args():
                                 help="hvmloader binary, to take its real end instead of "
                                 "assuming 1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")),
     )
-
 
 
 def _domain_args(what):

@@ -37,9 +37,7 @@ def cmd_inspect(args, out, err):
     return 0
 
 
-
 def cmd_verify(args, out, err):
-    from ..errors import FormatError
     from ..image.blocks import check, read_path
 
     blocks = read_path(args.image)
@@ -105,7 +103,6 @@ def cmd_layout(args, out, err):
     else:
         layout.render(plan, out)
     return 0
-
 
 
 @command("inspect")

@@ -34,7 +34,6 @@ def _load_args():
     )
 
 
-
 def cmd_load(args, out, err):
     from ..xen import loader
 
@@ -66,7 +65,6 @@ def cmd_load(args, out, err):
     if args.measure:
         out.write(f"  measurement: {args.measure} (pcr {r.measurement['pcr'][:16]}...)\n")
     return 0
-
 
 
 def cmd_keys(args, out, err):
@@ -125,7 +123,6 @@ def cmd_hvm_info(args, out, err):
     from ..xen import hvminfo
 
     if args.domid == 0:
-        from ..errors import UsageError
         raise UsageError("domain 0 has no HVM info table")
     info = hvminfo.read(args.domid)
     d = {"domid": args.domid, **info.as_dict()}
@@ -147,7 +144,6 @@ def cmd_hvm_info(args, out, err):
     for k, v in d.get("xenstore", {}).items():
         out.write(f"  wrote {k} = {v}\n")
     return 0
-
 
 
 def cmd_guest_tables(args, out, err):
@@ -194,7 +190,6 @@ def cmd_guest_tables(args, out, err):
     for path, blob in files:
         out.write(f"wrote {path} ({len(blob)} bytes)\n")
     return 0
-
 
 
 @command("load")

@@ -18,7 +18,8 @@ to contain 5B 80 from counting.
 """
 from dataclasses import dataclass
 
-ACPI_HEADER_SIZE = 36                   # = image.spec.ACPI_HEADER_SIZE; this lint imports nothing
+from ..image.spec import ACPI_HEADER_SIZE
+
 EXT_OP_PREFIX = 0x5B
 OP_REGION_OP = 0x80
 

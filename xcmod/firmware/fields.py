@@ -14,7 +14,7 @@ specification might add later is disturbed.
 """
 from dataclasses import dataclass
 
-from .smbios import SmbiosStructure
+from .smbios import OEM_STRINGS, SmbiosStructure
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ def string_names(struct, index):
     """What string number ``index`` (1-based) of ``struct`` is, by field name: the
     string fields that reference it (``system.version``), ``oem_strings.N`` for
     type 11, or ``type T string N`` where xcmod knows no field that points at it."""
-    if struct.type == 11:
+    if struct.type == OEM_STRINGS:
         return [f"oem_strings.{index}"]
     names = [k for k, f in FIELDS.items() if f.type == struct.type and f.kind == "string"
              and (off := field_offset(f, struct.formatted)) is not None
@@ -176,8 +176,8 @@ def string_names(struct, index):
 
 def uuid_forms(raw):
     """The ways a 16-byte SMBIOS UUID is written as text (7.2.1 byte order and raw)."""
-    forms = set()
     import uuid
+    forms = set()
     for u in (uuid.UUID(bytes_le=bytes(raw)), uuid.UUID(bytes=bytes(raw))):
         for s in (str(u), u.hex):
             forms.add(s.encode())

@@ -21,7 +21,13 @@ from dataclasses import dataclass
 from construct import Bytes, Int8ul, Int16ul, Struct
 
 from ..errors import FormatError
-from ..image.spec import XCMOD_TYPE_OROM, checksum8, encode_module, struct_parse, xcmod_orom_header
+from ..image.spec import (
+    XCMOD_TYPE_OROM,
+    checksum8,
+    encode_module,
+    struct_parse,
+    xcmod_orom_header,
+)
 
 pci_rom_header = Struct(
     "signature" / Bytes(2),

@@ -38,16 +38,9 @@ class Block:
     def __repr__(self):
         return f"Block({self.kind!r}, <{len(self.data)} bytes>, source={self.source!r})"
 
-    def __eq__(self, other):
-        return (isinstance(other, Block) and (self.kind, self.data) == (other.kind, other.data))
-
     def as_dict(self):
         return {"kind": self.kind, "name": self.name, "length": len(self.data),
                 "source": self.source}
-
-
-def is_stock(blocks):
-    return any(b.kind != IMAGE for b in blocks)
 
 
 def read_stock_dir(directory):

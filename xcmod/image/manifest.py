@@ -21,6 +21,17 @@ def chain(digests):
     return out
 
 
+def block_items(kind, name, data):
+    """[(name, bytes)] a manifest measures for one block: each module of an xcmod image
+    (``module N TYPE``), a stock block whole.  ``build --manifest`` and ``load
+    --measure`` both call this, so their items match one for one."""
+    if kind != "image":
+        return [(name, data)]
+    from .spec import iter_modules
+    return [(f"module {i} {m.type_name}", data[m.offset:m.offset + m.length])
+            for i, m in enumerate(iter_modules(data))]
+
+
 def measure(items, whole=None):
     """A JSON-ready manifest of ``items`` [(name, bytes)] and the ``whole`` (name, bytes)."""
     digests = [hashlib.sha256(blob).digest() for _, blob in items]

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..errors import FormatError
 from ..firmware.acpi import AcpiTable
 from ..firmware.smbios import SmbiosStructure, SmbiosTable
+from .blocks import read_stock_dir
 from .spec import (
     ACPI_HEADER_SIZE,
     XCMOD_SIGNATURE,
@@ -118,7 +119,7 @@ def read_contents(path):
     from . import stock
     if os.path.isdir(path):
         smbios, tables = None, []
-        for b in stock.read_blocks(path):
+        for b in read_stock_dir(path):
             if b.kind == "smbios":
                 smbios = stock.parse_smbios_block(b.data, b.source)
             else:

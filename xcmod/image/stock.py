@@ -25,7 +25,7 @@ import struct as _struct
 from ..errors import FormatError
 from ..firmware.acpi import AcpiTable
 from ..firmware.smbios import SmbiosTable, parse_structures
-from .blocks import ACPI, SMBIOS, STOCK_FILES
+from .blocks import ACPI, SMBIOS, STOCK_FILES, read_stock_dir
 from .spec import iter_acpi_items
 
 SMBIOS_FILE, ACPI_FILE = STOCK_FILES[SMBIOS], STOCK_FILES[ACPI]
@@ -83,12 +83,6 @@ def looks_like_smbios_block(data):
     return 6 <= length <= len(data) - 4 and 4 <= data[5] <= length
 
 
-def read_blocks(directory):
-    """The non-empty blocks of a ``--format xen`` directory (:mod:`.blocks`), unchecked."""
-    from .blocks import read_stock_dir
-    return read_stock_dir(directory)
-
-
 def describe_block(kind, data, path):
     """A JSON-ready description of one block (``kind`` "smbios" or "acpi")."""
     d = {"type": kind, "file": path, "length": len(data)}
@@ -102,4 +96,4 @@ def describe_block(kind, data, path):
 def describe_dir(directory):
     """A JSON-ready description of a stock-block directory (for inspect)."""
     return {"format": "xen", "blocks": [describe_block(b.kind, b.data, b.source)
-                                        for b in read_blocks(directory)]}
+                                        for b in read_stock_dir(directory)]}

@@ -3,8 +3,8 @@
 xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR
 (0x9F800), written by libxc (build_hvm_info()) and completed by libxl
 (vcpus, APIC mode, online map), checksummed so its ``length`` bytes sum to 0.
-``tests/test_guest_tools.py::test_hvm_info_struct_matches_the_header`` checks these offsets against the real header with
-the C compiler.
+``tests/test_guest_tools.py::test_hvm_info_struct_matches_the_header`` checks
+these offsets against the real header with the C compiler.
 """
 from functools import lru_cache
 
@@ -63,7 +63,6 @@ def low_mem_end(data):
     data = bytes(data)
     problem = _problem(data)
     if problem:
-        from ..errors import FormatError
         raise FormatError(problem[0], offset=problem[1])
     return int.from_bytes(data[LOW_MEM_PGEND_OFFSET:LOW_MEM_PGEND_OFFSET + 4],
                           "little") << PAGE_SHIFT
@@ -139,8 +138,5 @@ def mirror_to_xenstore(domid, info):
     base = domain_path(domid, "hvmloader/hvm-info")
     values = {f"{base}/{k}": v for k, v in info.xenstore_values().items()}
     with XenStore() as xs:
-        def body(t):
-            for path, v in values.items():
-                xs.write_for_guest(path, v, domid, t)
-        xs.transaction(body)
+        xs.write_all_for_guest(values, domid)
     return values

@@ -1,8 +1,9 @@
 """hvmloader's xenstore keys (xen/include/public/hvm/hvm_xs_strings.h).
 
 Every key hvmloader reads lives under /local/domain/<domid>/.  ``KEYS`` lists
-them with a validator; ``tests/test_guest_tools.py::test_keys_match_the_installed_header`` checks the list against the
-installed header, so a key the header gains or loses fails a test.
+them with a validator;
+``tests/test_guest_tools.py::test_keys_match_the_installed_header`` checks the
+list against the installed header, so a key the header gains or loses fails a test.
 """
 import re
 
@@ -124,23 +125,12 @@ def check_value(name, value):
 # domain is there, validates every name and value before writing any, and
 # writes or removes in one transaction, guest read-only.
 
-def _domain(xs, domid):
-    import errno
-
-    from ..errors import XenError
-    from .xenstore import domain_path
-    base = domain_path(domid)
-    if xs.read(base) is None:
-        raise XenError(errno.ENOENT, f"domain {domid}: {base} is not in xenstore")
-    return base
-
-
 def list_keys(domid):
     """{relative key: value} of every hvmloader/* and bios-strings/* key the domain has."""
-    from .xenstore import XenStore
+    from .xenstore import XenStore, require_domain
     found = {}
     with XenStore() as xs:
-        base = _domain(xs, domid)
+        base = require_domain(xs, domid)
 
         def walk(rel):
             v = xs.read(f"{base}/{rel}")
@@ -155,11 +145,11 @@ def list_keys(domid):
 
 def get_keys(domid, names):
     """{name: value or None} of ``names`` (each a key hvmloader reads)."""
-    from .xenstore import XenStore
+    from .xenstore import XenStore, require_domain
     for n in names:
         check_name(n)
     with XenStore() as xs:
-        base = _domain(xs, domid)
+        base = require_domain(xs, domid)
         return {n: (None if (v := xs.read(f"{base}/{n}")) is None
                     else v.decode("utf-8", "replace")) for n in names}
 
@@ -172,27 +162,23 @@ def _refuse_dom0(domid, what):
 def set_keys(domid, values):
     """Write ``values`` {name: value}, every one validated first, in one transaction,
     read-only for the guest; returns {name: value as written}."""
-    from .xenstore import XenStore
+    from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "change")
     checked = {n: check_value(n, v) for n, v in values.items()}
     with XenStore() as xs:
-        base = _domain(xs, domid)
-
-        def body(t):
-            for n, v in checked.items():
-                xs.write_for_guest(f"{base}/{n}", v, domid, t)
-        xs.transaction(body)
+        base = require_domain(xs, domid)
+        xs.write_all_for_guest({f"{base}/{n}": v for n, v in checked.items()}, domid)
     return checked
 
 
 def rm_keys(domid, names):
     """Remove ``names`` in one transaction."""
-    from .xenstore import XenStore
+    from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "remove")
     for n in names:
         check_name(n)
     with XenStore() as xs:
-        base = _domain(xs, domid)
+        base = require_domain(xs, domid)
 
         def body(t):
             for n in names:

@@ -28,14 +28,9 @@ import errno as _errno
 import os
 
 from ..errors import UsageError, XenError
-from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
+from ..image.blocks import IMAGE, Block, check
 from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
-from .xenstore import domain_path
-
-
-def modules_path(domid):
-    return domain_path(domid, "hvmloader/modules")
-
+from .xenstore import domain_path, require_domain
 
 # The nodes a load writes under /local/domain/<domid>/: the module image's and
 # stock hvmloader's two (hvm_xs_strings.h), with the keys each holds.
@@ -136,14 +131,17 @@ class LoadResult:
         return d
 
 
-def _keys_for(domid, placed):
-    """The keys that announce ``placed`` [(Block, gpa)] to hvmloader, by each block's kind."""
+def _keys_for(domid, placed, count):
+    """The keys that announce ``placed`` [(Block, gpa)] to hvmloader, by each block's kind;
+    an image's node also gets its module ``count``."""
     keys = {}
     for blk, gpa in placed:
         node = "modules" if blk.kind == IMAGE else blk.kind
         root = domain_path(domid, "hvmloader", node)
         keys[f"{root}/address"] = f"{gpa:#x}"
         keys[f"{root}/length"] = f"{len(blk):#x}"
+        if blk.kind == IMAGE:
+            keys[f"{root}/count"] = str(count)
     return keys
 
 
@@ -161,17 +159,13 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
         for b, gpa in placed:
             xc.check_domain(domid, gpa, len(b), force=force)
         with XenStore() as xs:
-            if xs.read(domain_path(domid)) is None:
-                raise XenError(_errno.ENOENT, f"domain {domid}: {domain_path(domid)} is "
-                               f"not in xenstore")
+            require_domain(xs, domid)
             for b, gpa in placed:
                 xc.copy_to_guest(domid, gpa, b.data)
             measurement = None
             if measure:
                 measurement = _measure(xc, domid, placed, hvmloader_end)
-            keys = _keys_for(domid, placed)
-            if count is not None:
-                keys[f"{modules_path(domid)}/count"] = str(count)
+            keys = _keys_for(domid, placed, count)
             stale = stale_paths(domid, keys)
 
             def publish(t):
@@ -220,17 +214,11 @@ def _guest_lowmem_end(xc, domid, info, warnings):
 
 def _measure(xc, domid, placed, hvmloader_end):
     """SHA-256 of hvmloader's range and every block, as read back from guest RAM."""
-    from ..image.manifest import measure
+    from ..image.manifest import block_items, measure
     items = [("hvmloader", xc.read_from_guest(domid, HVMLOADER_PHYSICAL_ADDRESS,
                                              hvmloader_end - HVMLOADER_PHYSICAL_ADDRESS))]
-    for b, gpa in placed:
-        back = xc.read_from_guest(domid, gpa, len(b))
-        if b.kind == IMAGE:        # one item per module, as build --manifest has
-            from ..image.spec import iter_modules
-            items += [(f"module {i} {m.type_name}", back[m.offset:m.offset + m.length])
-                      for i, m in enumerate(iter_modules(back))]
-        else:
-            items.append((b.name, back))
+    for b, gpa in placed:          # as build --manifest has them, but read back
+        items += block_items(b.kind, b.name, xc.read_from_guest(domid, gpa, len(b)))
     doc = measure(items)
     doc["domid"] = domid
     doc["regions"] = ([{"name": "hvmloader", "address": HVMLOADER_PHYSICAL_ADDRESS,
@@ -260,13 +248,3 @@ def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, sourc
                                              base, measure, lock_timeout)
     return LoadResult(domid, base, sum(n for *_, n in placed), count, keys, placed, m,
                       warnings)
-
-
-def load_stock(domid, smbios_block=None, acpi_block=None, **kw):
-    """:func:`load` of stock hvmloader blocks given as bytes (either may be None)."""
-    src = kw.get("source")
-    blocks = [Block(kind, data, src and os.path.join(src, STOCK_FILES[kind]))
-              for kind, data in ((SMBIOS, smbios_block), (ACPI, acpi_block)) if data]
-    if not blocks:
-        raise UsageError(f"{kw.get('source')}: both blocks are empty: nothing to load")
-    return load(domid, blocks, **kw)

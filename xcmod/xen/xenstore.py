@@ -19,6 +19,14 @@ def domain_path(domid, *rel):
     return "/".join((f"{DOMAIN_ROOT}/{domid}", *rel))
 
 
+def require_domain(xs, domid):
+    """``domain_path(domid)``, or XenError (ENOENT) if xenstore has no such domain."""
+    base = domain_path(domid)
+    if xs.read(base) is None:
+        raise XenError(_errno.ENOENT, f"domain {domid}: {base} is not in xenstore")
+    return base
+
+
 def _xen():
     from .xenctrl import _xen
     return _xen()
@@ -101,6 +109,13 @@ class XenStore:
         """Write ``path`` owned by dom0 and readable, not writable, by ``domid`` alone."""
         self.write(path, value, t)
         self.set_permissions(path, [(0, self.PERM_NONE), (domid, self.PERM_READ)], t)
+
+    def write_all_for_guest(self, values, domid):
+        """Write ``values`` {path: value} in one transaction, each as :meth:`write_for_guest`."""
+        def body(t):
+            for path, value in values.items():
+                self.write_for_guest(path, value, domid, t)
+        self.transaction(body)
 
     def transaction(self, body, retries=MAX_TRANSACTION_RETRIES):
         """Run ``body(t)`` in a transaction, retried on EAGAIN at most ``retries`` times.
