@@ -17,27 +17,33 @@
 int xcmod_domain_info(xc_interface *xch, uint32_t domid,
                       struct xcmod_domain_info *info)
 {
-    xc_dominfo_t di;
+    xc_domaininfo_t di;
     int n;
 
     if ( !xch || !info )
         return XCMOD_LOAD_E_ARGUMENT;
     memset(&di, 0, sizeof(di));
-    /* xc_domain_getinfo() returns the first domain >= domid. */
-    n = xc_domain_getinfo(xch, domid, 1, &di);
+    /*
+     * xc_domain_getinfolist() (XEN_SYSCTL_getdomaininfolist) returns the
+     * first domain >= domid.  It is the one domain query that every Xen
+     * from 4.17 to master declares alike: 4.20 removed xc_domain_getinfo()
+     * and xc_dominfo_t, and xc_domain_getinfo_single() is 4.18 and later.
+     */
+    n = xc_domain_getinfolist(xch, domid, 1, &di);
     if ( n < 0 )
         return XCMOD_LOAD_E_GETINFO;
-    if ( n == 0 || di.domid != domid )
+    if ( n == 0 || di.domain != domid )
     {
         errno = ESRCH;
         return XCMOD_LOAD_E_NO_DOMAIN;
     }
-    info->domid = di.domid;
-    info->hvm = di.hvm;
-    info->paused = di.paused;
-    info->dying = di.dying || di.crashed || di.shutdown;
-    info->max_memkb = di.max_memkb;
-    info->nr_pages = di.nr_pages;
+    info->domid = di.domain;
+    info->hvm = !!(di.flags & XEN_DOMINF_hvm_guest);
+    info->paused = !!(di.flags & XEN_DOMINF_paused);
+    /* A crashed domain is shut down (reason SHUTDOWN_crash). */
+    info->dying = !!(di.flags & (XEN_DOMINF_dying | XEN_DOMINF_shutdown));
+    info->max_memkb = di.max_pages << (PAGE_SHIFT_ - 10);
+    info->nr_pages = di.tot_pages;
     return XCMOD_LOAD_OK;
 }
 

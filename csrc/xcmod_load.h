@@ -17,7 +17,7 @@ struct xc_interface_core;
 /* Return codes; errno is meaningful for GETINFO, MAP. */
 #define XCMOD_LOAD_OK            0
 #define XCMOD_LOAD_E_ARGUMENT   -1  /* NULL pointer, zero length, overflow   */
-#define XCMOD_LOAD_E_GETINFO    -2  /* xc_domain_getinfo() failed            */
+#define XCMOD_LOAD_E_GETINFO    -2  /* xc_domain_getinfolist() failed        */
 #define XCMOD_LOAD_E_NO_DOMAIN  -3  /* no such domain                        */
 #define XCMOD_LOAD_E_DOM0       -4  /* refusing domain 0, always             */
 #define XCMOD_LOAD_E_NOT_HVM    -5  /* domain is not an HVM guest            */

@@ -5,11 +5,22 @@ file's origin and licence); fresh ones come from tests/fwgen.py.  Nothing
 outside the repository is needed."""
 import os
 
+from xcmod import hostxen
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
 REAL = os.path.join(ROOT, "tests", "fixtures", "real")
 XCMOD_READ = os.path.join(BUILD, "xcmod-read")
 FUZZER = os.path.join(BUILD, "fuzz", "xcmod_reader_fuzz")
+
+
+# The Xen toolstack installed on this machine (Debian's xen-utils-X.Y): its
+# hvmloader and xenstored, whichever release it is.
+XEN = hostxen.installed()
+if XEN is None:
+    raise RuntimeError("no Xen toolstack installed (make setup installs Debian's xen-utils)")
+HVMLOADER = XEN.hvmloader
+XENSTORED = XEN.tool("xenstored")
 
 
 def real(*parts):

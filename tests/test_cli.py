@@ -245,7 +245,7 @@ PLAIN_LOAD_LINES = [
     ["--domid", "5", "mods.bin"],
     ["mods.bin", "--domid=0x7"],
     ["--domid", "5", "--base", "0x300000", "--json", "blocks/"],
-    ["--force", "--domid", "12", "--hvmloader", "/usr/lib/xen-4.17/boot/hvmloader",
+    ["--force", "--domid", "12", "--hvmloader", "/usr/lib/xen/boot/hvmloader",
      "--measure", "m.json", "mods.bin"],
     ["--base=2097152", "--domid", "3", "--measure=", "x"],
 ]

@@ -13,10 +13,9 @@ import pytest
 from xcmod.errors import XenError
 
 from . import fakexen
-from .paths import real
+from .paths import HVMLOADER, real
 from .test_load import image, keys, xen  # noqa: F401  (fixtures)
 
-HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 

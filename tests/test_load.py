@@ -40,7 +40,7 @@ def xen(tmp_path, monkeypatch):
     """A fresh fake-Xen state dir with the real xenstored; domain 5 (HVM, paused, 32 MiB)."""
     from xcmod.xen import _xen  # noqa: F401  (loads libxenctrl)
     maps = open("/proc/self/maps").read()
-    assert os.path.join(BUILD, "fake-xen", "libxenctrl.so.4.17") in maps, \
+    assert os.path.join(BUILD, "fake-xen", "libxenctrl.so.") in maps, \
         "libxenctrl is not the test double: run the tests with `make test`"
     d = str(tmp_path / "fakexen")
     os.makedirs(d)

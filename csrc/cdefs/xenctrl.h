@@ -1,6 +1,6 @@
-/* cffi cdefs: the part of Xen 4.17's <xenctrl.h> (and <xenctrl_compat.h>)
- * xcmod uses, mirroring the real declarations.  `...` lets the compiler
- * supply layouts and values from the real header. */
+/* cffi cdefs: the part of <xenctrl.h> (and <xenctrl_compat.h>) xcmod uses,
+ * mirroring the real declarations, which Xen 4.17 to master declare alike.
+ * `...` lets the compiler supply layouts and values from the real header. */
 typedef struct xc_interface_core xc_interface;
 typedef struct xentoollog_logger xentoollog_logger;
 

@@ -1,5 +1,5 @@
-/* cffi cdefs: the part of Xen 4.17's <xenstore.h> / <xenstore_lib.h> xcmod
- * uses, mirroring the real declarations. */
+/* cffi cdefs: the part of <xenstore.h> / <xenstore_lib.h> xcmod uses,
+ * mirroring the real declarations (unchanged from Xen 4.17 to master). */
 typedef uint32_t xs_transaction_t;
 #define XBT_NULL ...
 

@@ -10,9 +10,8 @@ import signal
 import subprocess
 import time
 
-from ..paths import BUILD
+from ..paths import BUILD, XENSTORED
 
-XENSTORED = "/usr/lib/xen-4.17/bin/xenstored"
 PRELOAD = os.path.join(BUILD, "fake-xen", "xenstored-preload.so")
 
 

@@ -1,5 +1,6 @@
 /*
- * A C test double of libxenctrl (soname libxenctrl.so.4.17) for running the
+ * A C test double of libxenctrl (the installed library's soname and version
+ * node, read by the Makefile with readelf) for running the
  * real cffi module and C shim without a hypervisor.  Chosen at run time with
  * LD_LIBRARY_PATH=build/fake-xen.  Implements only the symbols xcmod uses.
  *
@@ -9,7 +10,7 @@
  *
  * Fault injection, $XCMOD_FAKEXEN_FAIL (comma-separated):
  *   open          xc_interface_open fails (EACCES)
- *   getinfo       xc_domain_getinfo fails (EPERM)
+ *   getinfo       xc_domain_getinfolist fails (EPERM)
  *   map           every xc_map_foreign_range fails (EFAULT)
  *   map-after:N   maps fail after N successful ones (a partial copy)
  *   lose-writes   writable maps are private: writes never reach guest RAM
@@ -131,10 +132,11 @@ static int read_info(uint32_t domid, long *hvm, long *paused, long *dying, long 
     return 0;
 }
 
-int xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
-                      unsigned int max_doms, xc_dominfo_t *info)
+int xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
+                          unsigned int max_domains, xc_domaininfo_t *info)
 {
     uint32_t d;
+    unsigned int n = 0;
 
     if ( !xch || !info )
     {
@@ -143,26 +145,25 @@ int xc_domain_getinfo(xc_interface *xch, uint32_t first_domid,
     }
     if ( fault("getinfo") )
     {
-        set_error(EPERM, "XEN_DOMCTL_getdomaininfo denied (injected)");
+        set_error(EPERM, "XEN_SYSCTL_getdomaininfolist denied (injected)");
         return -1;
     }
-    /* Like the real call: the first existing domain >= first_domid. */
-    for ( d = first_domid; max_doms && d < first_domid + 1024; d++ )
+    /* Like the real call: existing domains >= first_domain, in order. */
+    for ( d = first_domain; n < max_domains && d < first_domain + 1024; d++ )
     {
         long hvm, paused, dying, mib;
         if ( read_info(d, &hvm, &paused, &dying, &mib) < 0 )
             continue;
-        memset(info, 0, sizeof(*info));
-        info->domid = d;
-        info->hvm = !!hvm;
-        info->paused = !!paused;
-        info->running = !paused;
-        info->dying = !!dying;
-        info->max_memkb = (unsigned long)mib * 1024;
-        info->nr_pages = (unsigned long)mib * 256;
-        return 1;
+        memset(&info[n], 0, sizeof(info[n]));
+        info[n].domain = (domid_t)d;
+        info[n].flags = (hvm ? XEN_DOMINF_hvm_guest : 0) |
+                        (paused ? XEN_DOMINF_paused : XEN_DOMINF_running) |
+                        (dying ? XEN_DOMINF_dying : 0);
+        info[n].max_pages = (uint64_t)mib * 256;
+        info[n].tot_pages = (uint64_t)mib * 256;
+        n++;
     }
-    return 0;
+    return (int)n;
 }
 
 void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,

@@ -114,7 +114,8 @@ def _placement_args():
                            f"{DEFAULT_BASE:#x})")),
         (("--hvmloader",), dict(metavar="ELF",
                                 help="hvmloader binary, to take its real end instead of "
-                                "assuming 1 MiB (e.g. /usr/lib/xen-4.17/boot/hvmloader)")),
+                                "assuming 1 MiB (the toolstack's boot/hvmloader: /usr/lib/xen-X.Y/ on "
+                                "Debian, /usr/lib/xen/ from Xen's make install)")),
     )
 
 

@@ -133,7 +133,7 @@ class XenControl:
     def domain_info(self, domid):
         info = self.ffi.new("struct xcmod_domain_info *")
         rc = self._call(self.lib.xcmod_domain_info, domid, info)
-        self._check(rc, "xc_domain_getinfo", domid)
+        self._check(rc, "xc_domain_getinfolist", domid)
         return self._info(info)
 
     def check_domain(self, domid, gpa, length, force=False):

@@ -1,0 +1,155 @@
+"""The Xen installed on this host: its version and where its files are.
+
+Everything here is read off the machine, never assumed from a release name,
+so one xcmod serves Debian 12 (Xen 4.17), Debian 13 (Xen 4.20) and a Xen
+installed from source alike:
+
+* **Debian's packages** install the toolstack under ``/usr/lib/xen-X.Y``
+  (``boot/hvmloader``, ``bin/xl``, ``bin/xenstored``); the exact version is
+  the ``xen-utils-X.Y`` package's, read from dpkg's status file
+  (``4.20.4+63-g7abfd2bce2-0+deb13u1`` -> ``4.20.4``).
+* **Xen's own ``make install``** uses ``/usr/lib/xen`` or ``/usr/libexec/xen``;
+  its line is the installed libxenctrl's soname (``libxenctrl.so.4.20``) and
+  the point release is the running hypervisor's, where it is of that line
+  (``/sys/hypervisor/version``).
+
+:func:`installed` returns what it found, or None on a host without Xen.
+Only ``os`` and ``re`` are imported (a build's start-up pays for this).
+"""
+import os
+import re
+
+_DEBIAN_PREFIX = re.compile(r"xen-(\d+)\.(\d+)$")
+_UPSTREAM_PREFIXES = ("/usr/lib/xen", "/usr/libexec/xen")
+_LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
+             "/usr/lib", "/usr/local/lib")
+_DPKG_STATUS = "/var/lib/dpkg/status"
+_DPKG_STATUS_MAX = 64 << 20          # a status file of 64 MiB is not dpkg's
+_SMALL_FILE_MAX = 4096
+
+
+class Xen:
+    """An installed Xen toolstack."""
+    __slots__ = ("version", "prefix", "found_by")
+
+    def __init__(self, version, prefix, found_by):
+        self.version = version      # "4.20.4", or "4.20" where the point is unknown
+        self.prefix = prefix        # /usr/lib/xen-4.20 (Debian), /usr/lib/xen (make install)
+        self.found_by = found_by    # how the version was read, for reports
+
+    def __repr__(self):
+        return f"Xen({self.version!r}, {self.prefix!r}, {self.found_by!r})"
+
+    @property
+    def line(self):
+        """The release line, "4.20"."""
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def hvmloader(self):
+        return os.path.join(self.prefix, "boot", "hvmloader")
+
+    @property
+    def bin_dir(self):
+        return os.path.join(self.prefix, "bin")
+
+    def tool(self, name):
+        """The path of one of the toolstack's programs (xl, xenstored, ...), or None."""
+        for d in (self.bin_dir, os.path.join(self.prefix, "sbin"), "/usr/sbin", "/usr/bin"):
+            p = os.path.join(d, name)
+            if os.path.isfile(p) and os.access(p, os.X_OK):
+                return p
+        return None
+
+
+def _read_small(path, limit=_SMALL_FILE_MAX):
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+
+
+def running_hypervisor(root="/"):
+    """The running hypervisor's version ("4.20.4") from /sys/hypervisor, or None."""
+    d = os.path.join(root, "sys/hypervisor")
+    if _read_small(os.path.join(d, "type")) != "xen":
+        return None
+    major = _read_small(os.path.join(d, "version/major"))
+    minor = _read_small(os.path.join(d, "version/minor"))
+    extra = _read_small(os.path.join(d, "version/extra")) or ""
+    if not (major and minor and major.isdigit() and minor.isdigit()):
+        return None
+    m = re.match(r"\.(\d+)", extra)
+    return f"{major}.{minor}" + (f".{m.group(1)}" if m else "")
+
+
+def _dpkg_version(package, root):
+    """The installed version of ``package`` from dpkg's status file, or None."""
+    path = os.path.join(root, _DPKG_STATUS.lstrip("/"))
+    try:
+        with open(path, "rb") as f:
+            text = b"\n" + f.read(_DPKG_STATUS_MAX)
+    except OSError:
+        return None
+    start = text.find(b"\nPackage: " + package.encode() + b"\n")
+    if start < 0:
+        return None
+    end = text.find(b"\n\n", start + 1)
+    para = text[start:end if end >= 0 else len(text)].decode("utf-8", "replace")
+    status = re.search(r"^Status: .* installed$", para, re.M)
+    version = re.search(r"^Version: (\S+)$", para, re.M)
+    return version.group(1) if status and version else None
+
+
+def _debian(root):
+    base = os.path.join(root, "usr/lib")
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return None
+    lines = sorted(((int(m.group(1)), int(m.group(2))) for m in map(_DEBIAN_PREFIX.match, names)
+                    if m and os.path.isdir(os.path.join(base, m.group(0), "boot"))), reverse=True)
+    if not lines:
+        return None
+    major, minor = lines[0]
+    line = f"{major}.{minor}"
+    prefix = os.path.join("/usr/lib", f"xen-{line}")
+    deb = _dpkg_version(f"xen-utils-{line}", root)
+    m = re.match(rf"{re.escape(line)}\.(\d+)", deb or "")
+    if m:
+        return Xen(f"{line}.{m.group(1)}", prefix, f"Debian package xen-utils-{line} {deb}")
+    return Xen(line, prefix, f"{prefix} (no xen-utils-{line} in dpkg's status)")
+
+
+def _upstream(root):
+    prefix = next((p for p in _UPSTREAM_PREFIXES
+                   if os.path.isfile(os.path.join(root, p.lstrip("/"), "boot", "hvmloader"))), None)
+    if prefix is None:
+        return None
+    line = None
+    for d in _LIB_DIRS:
+        try:
+            names = os.listdir(os.path.join(root, d.lstrip("/")))
+        except OSError:
+            continue
+        m = next(filter(None, (re.fullmatch(r"libxenctrl\.so\.(\d+\.\d+)", n) for n in names)),
+                 None)
+        if m:
+            line, lib = m.group(1), os.path.join(d, m.group(0))
+            break
+    if line is None:
+        return None
+    running = running_hypervisor(root)
+    if running and running.startswith(line + "."):
+        return Xen(running, prefix, f"{lib} and the running hypervisor {running}")
+    return Xen(line, prefix, lib)
+
+
+def installed(root="/"):
+    """The Xen toolstack installed under ``root``, or None.
+
+    Debian's versioned prefix (the newest, if several lines are installed)
+    is preferred to an upstream one.
+    """
+    return _debian(root) or _upstream(root)
