@@ -1,19 +1,39 @@
 #!/bin/sh
-# The README on a stock Debian 12, for real: debootstrap a throwaway bookworm
-# root (the default variant, plus git and make, and ca-certificates for the
-# site's CA below), clone this
-# repository's committed HEAD into it, and run exactly `make setup` and
-# `make test` there as root, with Debian's own python3 and nothing beside the clone.
+# The README on a stock Debian, for real: debootstrap a throwaway root of a
+# Debian release (the default variant, plus git and make, and
+# ca-certificates for the site's CA below), clone this repository's
+# committed HEAD into it, and run exactly `make setup` and `make test` there
+# as root, with Debian's own python3 and nothing beside the clone.
 #
-#   sh tests/fresh-debian.sh [DIR]     # DIR defaults to build/fresh-debian
+#   sh tests/fresh-debian.sh [SUITE] [DIR]
 #
+# SUITE is bookworm (Debian 12), trixie (Debian 13) or all (one after the
+# other); it defaults to this machine's own release.  DIR defaults to
+# build/fresh-SUITE.  The mirror is the one this machine's apt uses
+# (tools/debian-mirror reads its sources).  FRESH_TARGETS (default "test")
+# are the make targets run after `make setup`: "test test-xen" adds the rig.
 # The root is removed at the end (KEEP=1 keeps it).  Needs debootstrap (make
-# setup installs it) and root; about 5 minutes, most of it debootstrap and apt.
+# setup installs it) and root; about 5 minutes a suite, most of it
+# debootstrap and apt.
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
-root=${1:-$repo/build/fresh-debian}
-mirror=${XCMOD_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-security=${XCMOD_DEBIAN_SECURITY:-http://deb.debian.org/debian-security}
+. /etc/os-release
+suite=${1:-$VERSION_CODENAME}
+targets=${FRESH_TARGETS:-test}
+if [ "$suite" = all ]; then
+    for s in bookworm trixie; do
+        sh "$0" "$s" || exit 1
+    done
+    exit 0
+fi
+case $suite in
+    bookworm|trixie) ;;
+    *) echo "fresh-debian: suite must be bookworm, trixie or all, not '$suite'" >&2; exit 2 ;;
+esac
+root=${2:-$repo/build/fresh-$suite}
+mirrors=$(sh "$repo/tools/debian-mirror") || exit 1
+mirror=${mirrors% *}
+security=${mirrors#* }
 
 die() { echo "fresh-debian: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (debootstrap, chroot, mounts)"
@@ -28,8 +48,8 @@ trap cleanup EXIT INT TERM
 
 start=$(date +%s)
 rm -rf "$root"
-echo "fresh-debian: debootstrap bookworm into $root"
-debootstrap --include=git,make,ca-certificates bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
+echo "fresh-debian: debootstrap $suite from $mirror into $root"
+debootstrap --include=git,make,ca-certificates "$suite" "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
     die "debootstrap failed (see $root.debootstrap.log)"
 # The site's own TLS trust (a proxy's CA, say), as any machine here has it:
 # pip reaches PyPI over https.  Only local CA certificates are carried over.
@@ -40,9 +60,9 @@ if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
         die "update-ca-certificates failed in the new root"
 fi
 cat >"$root/etc/apt/sources.list" <<SOURCES
-deb $mirror bookworm main
-deb $mirror bookworm-updates main
-deb $security bookworm-security main
+deb $mirror $suite main
+deb $mirror $suite-updates main
+deb $security $suite-security main
 SOURCES
 for m in proc sys dev dev/pts; do
     mkdir -p "$root/$m"
@@ -56,9 +76,10 @@ for m in proc sys dev dev/pts; do
 done
 git clone --quiet "$repo" "$root/root/xcmod"
 boot=$(date +%s)
-echo "fresh-debian: root ready in $((boot - start)) s; make setup && make test in the clone"
+echo "fresh-debian: root ready in $((boot - start)) s; make setup, then make $targets in the clone"
 chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    sh -c 'cd /root/xcmod && make setup && make test'
-echo "fresh-debian: PASSED: make setup && make test on a fresh Debian 12 in" \
-     "$(( $(date +%s) - boot )) s (debootstrap $((boot - start)) s)"
+    sh -c "cd /root/xcmod && make setup && for t in $targets; do make \$t || exit 1; done"
+echo "fresh-debian: PASSED: make setup && make $targets on a fresh $suite" \
+     "(Debian $(cat "$root/etc/debian_version")) in $(( $(date +%s) - boot )) s" \
+     "(debootstrap $((boot - start)) s)"

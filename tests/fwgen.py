@@ -30,6 +30,8 @@ import tempfile
 import time
 import uuid
 
+from .referees import dmidecode_mem
+
 RAM_MIB = 128
 FSEG = (0xF0000, 0x10000)
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -215,10 +217,10 @@ def generate(out, machine="pc", entry=32, smbios=(), acpitables=(), rand=False, 
             smbios, acpitables = s + smbios, a + acpitables
         ram = snapshot_ram(machine, entry, smbios, acpitables, work)
         dump = os.path.join(out, "smbios.bin")
-        r = subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", dump],
-                           capture_output=True, text=True)
-        if r.returncode:
-            raise FwgenError("dmidecode --dump-bin failed: " + r.stderr)
+        try:
+            dmidecode_mem(ram, "-q", dump_bin=dump)
+        except subprocess.CalledProcessError as e:
+            raise FwgenError("dmidecode --dump-bin failed: " + e.stderr) from None
         text = subprocess.run(["dmidecode", "--from-dump", dump], capture_output=True,
                               text=True, check=True).stdout
         with open(os.path.join(out, "dmidecode.txt"), "w") as f:

@@ -23,6 +23,18 @@ HVMLOADER = XEN.hvmloader
 XENSTORED = XEN.tool("xenstored")
 
 
+def _ipxe_roms():
+    """{file name: path} of the installed ipxe-qemu's ROMs: /usr/lib/ipxe/qemu on
+    Debian 12, /usr/share/qemu on Debian 13 (dpkg -L says where)."""
+    import subprocess
+    out = subprocess.run(["dpkg", "-L", "ipxe-qemu"], capture_output=True, text=True).stdout
+    return {os.path.basename(p): p for p in out.split()
+            if p.endswith(".rom") and os.path.isfile(p) and not os.path.islink(p)}
+
+
+IPXE_ROMS = _ipxe_roms()
+
+
 def real(*parts):
     return os.path.join(REAL, *parts)
 

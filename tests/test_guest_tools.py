@@ -14,6 +14,7 @@ from xcmod.errors import XenError
 
 from . import fakexen
 from .paths import HVMLOADER, real
+from .referees import dmidecode_mem
 from .test_load import image, keys, xen  # noqa: F401  (fixtures)
 
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
@@ -289,8 +290,7 @@ def test_guest_tables_read_what_seabios_built(xen, cli, tmp_path):
     assert r.code == 0, r.err
     ours = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
                           text=True, check=True).stdout
-    theirs = subprocess.run(["dmidecode", "--no-sysfs", "-d", os.path.join(xen, "dom9", "ram")],
-                            capture_output=True, text=True, check=True).stdout
+    theirs = dmidecode_mem(os.path.join(xen, "dom9", "ram"), "--no-sysfs").stdout
     assert ours[ours.index("Handle "):] == theirs[theirs.index("Handle "):]
     assert "Manufacturer: GuestCo" in ours
     want = acpi_tables(open(os.path.join(xen, "dom9", "ram"), "rb").read())

@@ -11,6 +11,7 @@ from xcmod.errors import FormatError
 from xcmod.firmware import host, smbios
 
 from . import fwgen
+from .referees import dmidecode_mem
 from .paths import ROOT, real
 
 DUMP = real("smbios/infrasim/dell_c6320_smbios.bin")
@@ -150,8 +151,7 @@ def test_legacy_scan_of_a_real_seabios_ram_snapshot(tmp_path):
     ram = fwgen.snapshot_ram("pc", 32, ["type=1,manufacturer=ScanCo,serial=SCAN-1234"], [],
                           str(work))
     dump = tmp_path / "d.bin"
-    subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", str(dump)], check=True,
-                   capture_output=True)
+    dmidecode_mem(ram, "-q", dump_bin=dump)
     theirs = smbios.read_file(str(dump))
     ours = host.read_smbios(f"mem:{ram}")
     assert [s.data for s in ours.structures] == [s.data for s in theirs.structures]

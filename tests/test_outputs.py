@@ -14,13 +14,16 @@ from xcmod.firmware import aml, orom, smbios
 from xcmod.image import stock
 
 from . import fwgen
+from .referees import dmidecode_mem
 from .conftest import c_read
-from .paths import real
+from .paths import IPXE_ROMS, ROOT, real
 
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
-PXE = "/usr/lib/ipxe/qemu/pxe-e1000.rom"
-EFI = "/usr/lib/ipxe/qemu/efi-virtio.rom"
+PXE = IPXE_ROMS["pxe-e1000.rom"]          # the installed ipxe-qemu's (dpkg -L)
+EFI = IPXE_ROMS["efi-virtio.rom"]
+EFI_OF = {rel: os.path.join(ROOT, "tests", "fixtures", "orom", f"{rel}-efi-virtio.rom")
+          for rel in ("bookworm", "trixie")}
 VGA = "/usr/share/seabios/vgabios-stdvga.bin"
 
 
@@ -121,11 +124,42 @@ def test_option_rom_module_round_trip(tmp_path, cli, xcmod_read, rom):
     assert open(rom, "rb").read() in data
 
 
-def test_efi_rom_has_two_images():
+@pytest.mark.parametrize("rom", [EFI, EFI_OF["bookworm"], EFI_OF["trixie"]],
+                         ids=["installed", "bookworm", "trixie"])
+def test_efi_rom_has_two_images(rom):
     """iPXE's efi-*.rom chains a legacy x86 image and an EFI image, the last flagged."""
-    r = orom.read_file(EFI)
+    r = orom.read_file(rom)
     assert [i.code_type_name for i in r.images] == ["x86 PC-AT", "EFI"]
     assert r.first.vendor_id == 0x1AF4
+    assert len(r.raw) == sum(i.length for i in r.images)
+
+
+def test_padding_after_the_last_image_is_not_part_of_the_rom(tmp_path, cli, xcmod_read):
+    """Debian 13's efi-virtio.rom is 0xFF-padded to 256 KiB: the module holds the images
+    alone and the report says what was left out; Debian 12's has no padding."""
+    data = open(EFI_OF["trixie"], "rb").read()
+    r = orom.read_file(EFI_OF["trixie"])
+    assert (len(r.raw), r.padding) == (160256, 101888) and data[len(r.raw):] == b"\xff" * 101888
+    assert orom.read_file(EFI_OF["bookworm"]).padding == 0
+    img = tmp_path / "m.bin"
+    b = cli("build", "-o", img, "--orom", EFI_OF["trixie"], "--json")
+    assert b.code == 0, b.err
+    notes = [e["reason"] for e in json.loads(b.out)["report"]["entries"] if e["action"] == "note"]
+    assert notes == ["101888 bytes of padding after the last image left out "
+                     "(no firmware reads past it)"]
+    c = c_read(xcmod_read, img)
+    assert c.returncode == 0, c.stderr
+    assert data[:160256] in img.read_bytes() and b"\xff" * 4096 not in img.read_bytes()
+    # A zero-padded copy is the same ROM; a tail that is not one byte repeated is refused.
+    zeroed = tmp_path / "zero.rom"
+    zeroed.write_bytes(data[:160256] + bytes(101888))
+    assert orom.read_file(str(zeroed)).raw == r.raw
+    mixed = tmp_path / "mixed.rom"
+    mixed.write_bytes(data[:200000] + b"\x00" + data[200001:])
+    m = cli("build", "-o", tmp_path / "n.bin", "--orom", mixed)
+    assert m.code == 1 and m.err.count("\n") == 1, m.err
+    assert "offset 0x27200: 101888 bytes after the last image are neither zero nor 0xFF" in m.err
+    assert not (tmp_path / "n.bin").exists()
 
 
 @pytest.mark.parametrize("offset,value,needle", [
@@ -221,17 +255,28 @@ def test_export_xl_points_at_the_blocks(xen_dir, cli):
 
 def test_export_xl_of_an_image_applies_the_same_rules_as_build_format_xen(tmp_path, cli):
     """export xl of an image writes the very smbios.bin build --format xen writes from the
-    same source (a second type 39 left out), with the same warnings."""
+    same source (a second type 39 left out), with the same warnings.  The image is
+    passthrough-all's, which keeps both type 39s (a default build drops the second,
+    as the module path's hvmloader would ignore it too)."""
     img, blocks = tmp_path / "m.bin", tmp_path / "blocks"
-    assert cli("build", "-q", "-o", img, "--smbios", DELL).code == 0
-    built = cli("build", "--format", "xen", "-o", blocks, "--smbios", DELL, "--json")
+    assert cli("build", "-q", "-o", img, "--smbios", DELL, "--policy", "passthrough-all",
+               "--xen", "4.20").code == 0
+    built = cli("build", "--format", "xen", "-o", blocks, "--smbios", DELL, "--json",
+                "--policy", "passthrough-all", "--xen", "4.20")
     assert built.code == 0, built.err
     r = cli("export", "xl", img, "--out-dir", tmp_path / "o")
     assert r.code == 0, r.err
     assert (tmp_path / "o/smbios.bin").read_bytes() == (blocks / "smbios.bin").read_bytes()
     warned = {line.split("warning: ", 1)[1] for line in r.err.splitlines()}
-    assert "type 39 (power_supply) handle 0x2701: hvmloader uses only the first type 39 " \
-        "structure of the block" in warned
+    first_only = ("type 39 (power_supply) handle 0x2701: hvmloader uses only the first type "
+                  "39 structure it is given")
+    assert first_only in warned
+    dropped = {f"{e['item']}: {e['reason']}" for e in json.loads(built.out)["report"]["entries"]
+               if e["action"] == "dropped"}
+    assert first_only in dropped
+    modules = cli("build", "-o", tmp_path / "d.bin", "--smbios", DELL, "--json")
+    assert first_only in {f"{e['item']}: {e['reason']}"
+                          for e in json.loads(modules.out)["report"]["entries"]}
     report = json.loads(built.out)["report"]["entries"]
     assert {f"{e['item']}: {e['reason']}" for e in report if e["action"] == "warning"} <= warned
     assert any("9 OEM structures" in w for w in warned)
@@ -382,8 +427,7 @@ def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cl
     assert "-smbios 'type=1,manufacturer=Dell Inc.,product=PowerEdge R640," in argv
     assert f"-acpitable sig=SLIC,file={out}/SLIC.dat" in argv and "-no-acpi" not in argv
     dump = tmp_path / "guest.dmi"
-    subprocess.run(["dmidecode", "-q", "-d", ram, "--dump-bin", str(dump)], check=True,
-                   capture_output=True)
+    dmidecode_mem(ram, "-q", dump_bin=dump)
     text = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
                           text=True, check=True).stdout
     for want in ("Product Name: PowerEdge R640", "Vendor: Dell Inc.", "Version: 1.3.7",

@@ -294,3 +294,90 @@ def test_fields_lists_names(cli):
     rows = json.loads(cli("fields", "--json").out)
     assert {"field": "system.uuid", "type": 1, "offset": 8, "kind": "uuid",
             "scrubbed_by_default": True} in rows
+
+
+def _structure(stype, handle, formatted, strings=()):
+    """One SMBIOS structure: header + ``formatted`` bytes + its string set."""
+    body = bytes([stype, 4 + len(formatted)]) + handle.to_bytes(2, "little") + bytes(formatted)
+    tail = b"".join(s + b"\0" for s in strings) + b"\0" if strings else b"\0\0"
+    return body + tail
+
+
+# Each case: (structure, {xen version: kept?}).  The record length hvmloader
+# compares is the whole structure with its strings (xcmod.builder.xenrules).
+_SHORT_TYPE1 = _structure(1, 0x100, [1, 2, 3, 4], [b"A", b"B", b"C", b"D"])    # 2.0: 17 bytes
+_FULL_TYPE1 = _structure(1, 0x100, [1, 2, 3, 4] + [7] * 16 + [6, 0, 0], [b"A", b"B", b"C", b"D"])
+_TYPE3_12 = _structure(3, 0x300, [0, 1, 0, 0, 0, 0])                # 10 + "\0\0" = 12 bytes
+_TYPE3_11 = _structure(3, 0x300, [0, 1, 0, 0, 0])                   # 9 + "\0\0" = 11 bytes
+_SLOT = _structure(9, 0x900, [1, 0xA5, 0x0D, 3, 4, 1, 0, 4, 0, 0, 0, 0, 0], [b"SLOT1"])
+_SHORT_SLOT = _structure(9, 0x900, [1, 0xA5, 0x0D, 3, 4, 1])        # 10 + 2 = 12 < 13
+_OLD = {"4.17", "4.17.0", "4.18", "4.19.3", "4.20.0", "4.20.1"}
+_CHECKED = {"4.19", "4.19.4", "4.20", "4.20.2", "4.20.4", "4.20.9", "any"}
+_NEW = {"4.21", "4.21.0", "4.22", "4.22.0", "master"}
+RELEASE_CASES = [
+    ("type 1 of SMBIOS 2.0 (17 bytes < 27)", _SHORT_TYPE1, _OLD),
+    ("type 1 of 27 bytes and strings", _FULL_TYPE1, _OLD | _CHECKED | _NEW),
+    ("type 3 of 11 bytes (< 12)", _TYPE3_11, _OLD),
+    ("type 3 of 12 bytes (offsetof(security_status) is enough)", _TYPE3_12,
+     _OLD | _CHECKED | _NEW),
+    ("type 9 (slots), taken since 4.21", _SLOT, _NEW),
+    ("type 9 of 12 bytes (< 13)", _SHORT_SLOT, set()),
+]
+
+
+@pytest.mark.parametrize("what,struct,kept_by", RELEASE_CASES, ids=[c[0] for c in RELEASE_CASES])
+def test_each_xen_release_keeps_and_drops_what_its_hvmloader_does(tmp_path, cli, what, struct,
+                                                                  kept_by):
+    """For every modelled release line (and the points where a line changed), a structure
+    is in the output exactly when that release's hvmloader would take it, and the report
+    names the release and the reason when it is not."""
+    src = tmp_path / "raw.bin"
+    src.write_bytes(struct + _structure(127, 0xFEFF, []))
+    stype = struct[0]
+    for xen in sorted(_OLD | _CHECKED | _NEW):
+        img = tmp_path / f"{xen}.bin"
+        r = cli("build", "-o", img, "--smbios", src, "--xen", xen, "--json")
+        if not r.code == 0:
+            assert xen not in kept_by and "nothing to build" in r.err, (xen, r.err)
+            continue
+        report = json.loads(r.out)["report"]
+        got = stype in {s.type for s in _smbios_of(img).structures}
+        assert got == (xen in kept_by), (xen, report)
+        assert report["xen"].startswith(xen if xen in ("any", "master") else xen[:4])
+
+
+def test_xen_versions_resolve_and_unknown_ones_are_refused(tmp_path, cli):
+    """A line means its newest release; an unknown version is refused with the list."""
+    from xcmod.builder import xenrules
+    assert xenrules.resolve("4.20").version == "4.20.4"
+    assert xenrules.resolve("4.19.3").rules is xenrules.OLD
+    assert xenrules.resolve("4.19.4").rules is xenrules.CHECKED
+    assert xenrules.resolve("4.21.1").rules is xenrules.NEW
+    for bad in ("9.9", "4.16", "4", "4.20.x", "latest", "٤.٢٠", "4.20.4.1"):
+        r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--xen", bad)
+        _one_line_error(r, "4.17[.0-7]", "master", code=2)
+        assert not (tmp_path / "m").exists()
+
+
+def test_default_xen_is_this_hosts_and_the_report_says_so(tmp_path, cli):
+    from xcmod import hostxen
+    xen = hostxen.installed()
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--json")
+    assert r.code == 0, r.err
+    report = json.loads(r.out)["report"]
+    assert report["xen"] == xen.version and xen.found_by in report["xen_why"]
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL)
+    assert f"Xen {xen.version} (this host's: {xen.found_by})" in r.out.splitlines()[1] \
+        or f"Xen {xen.version} (this host's: {xen.found_by})" in r.out
+
+
+def test_policy_file_names_its_xen_and_a_bad_one_names_the_line(tmp_path, cli):
+    pol = tmp_path / "p.toml"
+    pol.write_text('xen = "4.21"\n')
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", pol, "--json")
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["report"]["xen"] == "4.21.2"
+    assert 9 in {s.type for s in _smbios_of(tmp_path / "m").structures}
+    pol.write_text('\nxen = "4.99"\n')
+    _one_line_error(cli("build", "-o", tmp_path / "n", "--smbios", DELL, "--policy", pol),
+                    "p.toml:2", "xen", "not modelled")

@@ -189,13 +189,15 @@ ACPI_FEATURE = ["  <features>", "    <acpi/>", "  </features>"]
 
 
 def stock_content(content, warnings):
-    """``content`` as Xen's stock hvmloader takes it from the two blocks: the same rules
+    """``content`` as this host's Xen's stock hvmloader (:func:`.xenrules.default`)
+    takes it from the two blocks: the same rules
     and warnings as ``build --format xen`` (:func:`.select.stock_rules`), each
     structure hvmloader would ignore dropped and said in ``warnings``."""
-    from .policy import DEFAULT_XEN
+    from . import xenrules
     from .select import Report, stock_rules
-    report = Report("export", DEFAULT_XEN, "xen")
-    structures, tables = stock_rules(content.structures, content.tables, DEFAULT_XEN, report)
+    xen = xenrules.default()
+    report = Report("export", xen, "xen")
+    structures, tables = stock_rules(content.structures, content.tables, xen, report)
     warnings += [f"{e.item}: {e.reason}" for e in report.entries
                  if e.action in ("dropped", "warning")]
     return Contents(SmbiosTable(structures) if structures else None, tables,

@@ -37,33 +37,20 @@ from dataclasses import dataclass, field, replace
 
 from ..errors import FormatError, UsageError
 from ..firmware.fields import FIELDS
-
-XEN_VERSIONS = ("4.17", "master")
-DEFAULT_XEN = "4.17"
-
-# tools/firmware/hvmloader/smbios.c: types whose first passed-through
-# structure replaces hvmloader's own (get_smbios_pt_struct); types >= 128 are
-# appended by smbios_type_vendor_oem_init(); every other type is ignored.
-HVMLOADER_SMBIOS_TYPES = {
-    "4.17": frozenset({0, 1, 2, 3, 11, 22, 39}),
-    "master": frozenset({0, 1, 2, 3, 7, 8, 9, 11, 22, 26, 27, 28, 39}),
-}
-# master's smbios_pt_copy() ignores a structure whose u32 length (formatted
-# area + strings) is below these (smbios_types.h sizes / endof_field()).
-HVMLOADER_SMBIOS_MIN_LENGTH = {
-    "4.17": {},
-    "master": {0: 24, 1: 27, 2: 8, 3: 12, 7: 19, 8: 9, 9: 13, 11: 5, 22: 26,
-               26: 20, 27: 12, 28: 20, 39: 16},
-}
+from . import xenrules
 
 # Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
-# put a second FADT/MADT/... beside hvmloader's, so they are never appended.
+# put a second FADT/MADT/... beside hvmloader's (construct_passthrough_tables()
+# filters no signature), so they are never appended.  TPM2 is built since
+# 4.18.0, TCPA before; MCFG by no release, but a host's MCFG describes the
+# host's PCI Express configuration space, which a guest does not have.
 HVMLOADER_ACPI_OWN = frozenset({"RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
                                 "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG"})
 # Tables that carry a licence: the Windows product key (MSDM) and the OEM
 # activation marker (SLIC).
 SENSITIVE_ACPI = frozenset({"MSDM", "SLIC"})
-# libacpi.h: ACPI_MAX_SECONDARY_TABLES; one slot holds the list terminator.
+# tools/libacpi/build.c: ACPI_MAX_SECONDARY_TABLES (16 in every release); one
+# slot holds the list terminator.
 ACPI_MAX_SECONDARY_TABLES = 16
 # What a stock xl HVM guest gets from hvmloader: MADT, HPET, WAET and the
 # S3 and S4 SSDTs (build.c construct_secondary_tables()).
@@ -79,7 +66,7 @@ BUILTIN = ("default", "strict", "passthrough-all")
 @dataclass
 class Policy:
     name: str = "default"
-    xen: str = DEFAULT_XEN
+    xen: "xenrules.Target | None" = None       # the hvmloader's release (read() sets it)
     smbios_allow: frozenset | None = None      # None: hvmloader's types for `xen`
     smbios_oem: bool = True
     oem_strings: str = "keep"
@@ -100,7 +87,7 @@ class Policy:
         if self.passthrough_all:
             return frozenset(range(256))
         allowed = (self.smbios_allow if self.smbios_allow is not None
-                   else HVMLOADER_SMBIOS_TYPES[self.xen])
+                   else self.xen.rules.smbios_types)
         if self.smbios_oem:
             allowed = allowed | frozenset(range(128, 256))
         return allowed
@@ -201,11 +188,17 @@ class _Loader:
         return tuple(value)
 
 
+def _target(xen, why):
+    """A Target from ``--xen``/``xen=`` (a version string, or a Target as is)."""
+    return xen if isinstance(xen, xenrules.Target) else xenrules.resolve(xen, why)
+
+
 def read(path, xen=None):
-    """The Policy in TOML file ``path`` (or a built-in name)."""
+    """The Policy in TOML file ``path`` (or a built-in name), for the hvmloader of
+    Xen ``xen`` (a version; None: the policy's ``xen``, else this host's)."""
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
-        return replace(p, xen=xen or p.xen)
+        return replace(p, xen=_target(xen, "--xen") if xen else xenrules.default())
     with open(path, "rb") as f:
         raw = f.read()
     text = raw.decode("utf-8", "replace")
@@ -229,10 +222,15 @@ def read(path, xen=None):
 
     p = builtin("default")
     p.name = path
-    if "xen" in doc:
-        p.xen = L.choice(None, "xen", doc["xen"], XEN_VERSIONS)
     if xen:
-        p.xen = xen
+        p.xen = _target(xen, "--xen")
+    elif "xen" in doc:
+        try:
+            p.xen = xenrules.resolve(doc["xen"], f"{L.where(None, 'xen')}: xen")
+        except UsageError as e:
+            L.fail(None, "xen", str(e))
+    else:
+        p.xen = xenrules.default()
 
     s = doc.get("smbios", {})
     if "allow" in s:

@@ -24,12 +24,7 @@ from ..firmware.fields import (
     uuid_forms,
 )
 from ..firmware.smbios import END_OF_TABLE, INACTIVE, OEM_STRINGS, SmbiosTable
-from .policy import (
-    HVMLOADER_ACPI_OWN,
-    HVMLOADER_SMBIOS_MIN_LENGTH,
-    HVMLOADER_SMBIOS_TYPES,
-    SENSITIVE_ACPI,
-)
+from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI
 
 MIN_SECRET_LEN = 16
 
@@ -49,7 +44,7 @@ class ReportEntry:
 @dataclass
 class Report:
     policy: str
-    xen: str
+    xen: object                 # xenrules.Target: its version, and why that one
     format: str
     entries: list = field(default_factory=list)
 
@@ -61,13 +56,15 @@ class Report:
         return [e for e in self.entries if e.action == "warning"]
 
     def as_dict(self):
-        return {"policy": self.policy, "xen": self.xen, "format": self.format,
+        return {"policy": self.policy, "xen": self.xen.version, "xen_why": self.xen.why,
+                "format": self.format,
                 "entries": [e.as_dict() for e in self.entries]}
 
     def render(self, out):
         """One line per decision; SMBIOS structures of one type that met the same
         fate for the same reason share a line."""
-        out.write(f"report: policy {self.policy}, Xen {self.xen}, format {self.format}\n")
+        out.write(f"report: policy {self.policy}, Xen {self.xen.version} ({self.xen.why}), "
+                  f"format {self.format}\n")
         groups = []
         for e in self.entries:
             kind, _, handle = e.item.partition(" handle ")
@@ -178,7 +175,7 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
     for n in table.notes:
         report.add("smbios", str(spec), "note", n)
     allowed = policy.smbios_types()
-    hvm_types = HVMLOADER_SMBIOS_TYPES[policy.xen]
+    hvm_types = policy.xen.rules.smbios_types
     kept = []
     for s in table.structures:
         name = _structure_name(s)
@@ -198,8 +195,8 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
             report.add("smbios", name, "dropped", reason)
             continue
         kept.append(s)
-    if fmt == "xen":
-        kept = stock_smbios_rules(kept, policy.xen, report)
+    if not (policy.passthrough_all and fmt == "modules"):
+        kept = hvmloader_smbios_rules(kept, policy.xen, report)
 
     sensitive = set()
     if policy.scrub:
@@ -218,25 +215,28 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
     return out, sensitive
 
 
-def stock_smbios_rules(structures, xen, report):
-    """The structures of ``structures`` that Xen ``xen``'s hvmloader takes from a stock
-    SMBIOS block, each one it would ignore reported as dropped, with the reason.
+def hvmloader_smbios_rules(structures, xen, report):
+    """The structures of ``structures`` that the hvmloader of ``xen`` (a
+    :class:`~.xenrules.Target`) takes, each one it would ignore reported as
+    dropped, with the reason.
 
     tools/firmware/hvmloader/smbios.c: for the types it builds itself it takes
-    the first structure of that type from the block (get_smbios_pt_struct),
-    if long enough; the OEM types 128-255 are copied in a run; nothing else.
-    Used by ``build --format xen`` and by ``export xl``/``libvirt --driver xen``
-    of an image, so both give the same block.
+    the first structure of that type (get_smbios_pt_struct), if long enough
+    for that release; the OEM types 128-255 are copied in a run; nothing else.
+    A stock block and the patched hvmloader's module (xcmod_smbios_struct()
+    answers get_smbios_pt_struct()) are read alike, so ``build`` applies this
+    to both formats, and ``export xl``/``libvirt --driver xen`` of an image
+    gives the same block as ``build --format xen``.
     """
-    hvm_types = HVMLOADER_SMBIOS_TYPES[xen]
-    min_len = HVMLOADER_SMBIOS_MIN_LENGTH[xen]
+    hvm_types = xen.rules.smbios_types
+    min_len = xen.rules.smbios_min_length
     kept, seen = [], set()
     for s in structures:
         reason = None
         if s.type < 128 and s.type not in hvm_types:
-            reason = f"hvmloader {xen} ignores type {s.type} in the SMBIOS block"
+            reason = f"hvmloader {xen} ignores type {s.type} structures"
         elif s.type in hvm_types and s.type in seen:
-            reason = f"hvmloader uses only the first type {s.type} structure of the block"
+            reason = f"hvmloader uses only the first type {s.type} structure it is given"
         elif s.size < min_len.get(s.type, 0):
             reason = (f"hvmloader {xen} ignores a type {s.type} structure shorter "
                       f"than {min_len[s.type]} bytes (this one: {s.size})")
@@ -260,11 +260,11 @@ def _oem_count_warning(structures, report):
 
 def stock_rules(structures, tables, xen, report):
     """(structures, tables) as Xen ``xen``'s stock hvmloader takes them from the two
-    blocks: :func:`stock_smbios_rules`, its OEM-count warning, and for ACPI the
+    blocks: :func:`hvmloader_smbios_rules`, its OEM-count warning, and for ACPI the
     tables hvmloader builds itself refused and its table budget enforced
     (PolicyError: dropping a table the user chose is not this function's call)."""
     from .policy import acpi_budget
-    structures = stock_smbios_rules(structures, xen, report)
+    structures = hvmloader_smbios_rules(structures, xen, report)
     _oem_count_warning(structures, report)
     owned = [t.signature for t in tables if t.signature in HVMLOADER_ACPI_OWN]
     if owned:
@@ -460,6 +460,10 @@ def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules"
         f = rom.first
         report.add("orom", f"{path}: {f.vendor_id:04x}:{f.device_id:04x} class {f.class_text}, "
                    f"{len(rom.images)} image(s)", "passed")
+        if rom.padding:
+            report.add("orom", str(path), "note",
+                       f"{rom.padding} bytes of padding after the last image left out "
+                       f"(no firmware reads past it)")
     return Selection(smbios_table, acpi_tables, roms, report, sensitive)
 
 

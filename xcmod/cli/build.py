@@ -98,10 +98,10 @@ BUILD_EPILOG = """\
 examples:
   xcmod build -o mods.bin --smbios host --acpi host
   xcmod build -o mods.bin --smbios host.dmi --acpi slic.dat --set system.manufacturer=ACME
-  xcmod build --format xen -o blocks/ --smbios host --acpi tables/ --xen 4.17
+  xcmod build --format xen -o blocks/ --smbios host --acpi tables/ --xen 4.20.4
   xcmod build -o mods.bin --smbios host --policy site.toml --guest vm7 \\
               --secret-file /etc/xcmod/secret --manifest mods.json
-  xcmod build -o mods.bin --orom /usr/lib/ipxe/qemu/pxe-e1000.rom
+  xcmod build -o mods.bin --orom /usr/share/qemu/pxe-e1000.rom   # Debian 12: /usr/lib/ipxe/qemu/
 """
 
 
@@ -137,9 +137,11 @@ def _parser_build(sub, argparse):
     b.add_argument("--policy", metavar="NAME|FILE",
                    help="default (the default), strict, passthrough-all, or a TOML policy "
                    "file (see docs/policy.md)")
-    from ..builder.policy import XEN_VERSIONS
-    b.add_argument("--xen", choices=XEN_VERSIONS, default=None,
-                   help="the hvmloader whose rules apply (default 4.17, or the policy's xen)")
+    b.add_argument("--xen", metavar="VERSION", default=None,
+                   help="the Xen whose hvmloader will read the output: 4.17 to 4.22 "
+                   "(a line, or a release such as 4.20.1), master, or any (what every "
+                   "release takes); default: the policy's xen, else this host's Xen, "
+                   "else any.  The report says which")
     b.add_argument("--set", metavar="FIELD=VALUE", action="append", default=[],
                    help="override an SMBIOS field, e.g. system.manufacturer=ACME (see "
                    "`xcmod fields`); repeatable")

@@ -75,9 +75,10 @@ class RomImage:
 
 @dataclass(frozen=True)
 class OptionRom:
-    raw: bytes
+    raw: bytes              # the images, padding after the last one left out
     images: tuple
     source: object = None
+    padding: int = 0        # bytes of 0x00 or 0xFF padding the file had after them
 
     @property
     def first(self):
@@ -102,7 +103,15 @@ class OptionRom:
 
 
 def parse(data, source=None):
-    """Validate a whole option ROM; FormatError names the first problem and offset."""
+    """Validate a whole option ROM; FormatError names the first problem and offset.
+
+    A ROM file may run on past its last image (the one whose PCIR indicator has
+    bit 7 set): QEMU's ROM BAR is a power of two, and Debian 13's iPXE pads its
+    efi-*.rom files with 0xFF (erased flash) to 256 KiB; Debian 12's are not
+    padded.  No firmware reads past the last image, so a run of one byte,
+    0x00 or 0xFF, is padding and is not part of the ROM (``padding`` says how
+    much); any other byte there is an error.
+    """
     data = bytes(data)
     images, off = [], 0
     while True:
@@ -144,10 +153,11 @@ def parse(data, source=None):
         if off >= len(data):
             raise FormatError("image chain ends without an image marked last",
                               source=source, offset=ptr + 0x15)
-    if any(data[off:]):
-        raise FormatError(f"{len(data) - off} non-zero bytes after the last image",
-                          source=source, offset=off)
-    return OptionRom(data[:off] if off < len(data) else data, tuple(images), source)
+    tail = data[off:]
+    if tail and (tail[:1] not in (b"\0", b"\xff") or tail.count(tail[:1]) != len(tail)):
+        raise FormatError(f"{len(tail)} bytes after the last image are neither zero nor "
+                          f"0xFF padding", source=source, offset=off)
+    return OptionRom(data[:off], tuple(images), source, len(tail))
 
 
 def read_file(path):
