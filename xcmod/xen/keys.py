@@ -47,8 +47,9 @@ KEYS = {
     "hvmloader/modules/length": (_LENGTH, "xcmod module image (xcmod load)"),
     "hvmloader/modules/count": ("count", "modules in the image (xcmod load)"),
 }
-# Keys of Xen master that 4.17's header does not have yet.
-MASTER_ONLY = frozenset({"hvmloader/pci/xen-platform-pci-bar-uc"})
+# Keys xen/include/public/hvm/hvm_xs_strings.h has only since RELEASE-4.21.0
+# (not in 4.17 to 4.20): an older hvmloader ignores them.
+SINCE_4_21 = frozenset({"hvmloader/pci/xen-platform-pci-bar-uc"})
 # "bios-strings/oem-%d": 1 to 99 OEM strings for SMBIOS type 11.
 OEM_KEY = re.compile(r"bios-strings/oem-([1-9][0-9]?)\Z")
 HVM_INFO_KEYS = ("vcpus", "apic-mode", "vcpu-online", "low-mem-end", "reserved-mem-start",
