@@ -61,7 +61,7 @@ class GuestReader:
                               f"read from the guest past its memory or "
                               f"{GUEST_READ_MAX >> 20} MiB: the guest's tables claim more "
                               f"than a guest can hold", source=self.source, offset=address)
-        if not 0 <= address or address + length > 1 << 64:
+        if address < 0 or address + length > 1 << 64:
             raise FormatError(f"{length} bytes at {address:#x}: not a guest address",
                               source=self.source, offset=0)
         try:

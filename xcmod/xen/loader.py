@@ -52,22 +52,15 @@ LOAD_KEYS = {"hvmloader/modules": ("address", "length", "count"),
 
 
 def stale_paths(domid, keys):
-    """What a load writing ``keys`` removes: the other path's nodes (a module image's
-    load removes the stock blocks' and the reverse), and the keys of the nodes it
-    writes that it does not set.  A stock load of one block leaves the other
-    block's keys alone: libxl may have written them for ``acpi_firmware=`` or
-    ``smbios_firmware=``."""
+    """The other path's nodes, which a load writing ``keys`` removes: a module image's
+    load removes the stock blocks' nodes and the reverse.  A stock load of one block
+    leaves the other block's keys alone (libxl may have written them for
+    ``acpi_firmware=`` or ``smbios_firmware=``) unless it overwrites that block's RAM
+    (:func:`_unpublish`)."""
     root = domain_path(domid)
-    written = {node for node, names in LOAD_KEYS.items()
-               if any(f"{root}/{node}/{n}" in keys for n in names)}
-    modules = "hvmloader/modules" in written
-    out = []
-    for node, names in LOAD_KEYS.items():
-        if node in written:
-            out += [f"{root}/{node}/{n}" for n in names if f"{root}/{node}/{n}" not in keys]
-        elif (node == "hvmloader/modules") != modules:
-            out.append(f"{root}/{node}")
-    return out
+    modules = any(k.startswith(f"{root}/hvmloader/modules/") for k in keys)
+    return [f"{root}/{node}" for node in LOAD_KEYS
+            if (node == "hvmloader/modules") != modules]
 
 
 # Where the per-domain lock files live (XCMOD_LOCK_DIR overrides, for tests).
@@ -157,11 +150,12 @@ def _keys_for(domid, placed, count):
     return keys
 
 
-def _range(text_addr, text_len):
-    """[start, end) a node's address/length values describe, or None if they do not."""
+def _range(address, length):
+    """[start, end) a node's address and length values (bytes, or None if missing)
+    describe, or None if they describe none (hvmloader would ignore them too)."""
     try:
-        a, n = int(text_addr, 0), int(text_len, 0)
-    except (TypeError, ValueError):
+        a, n = int(address.decode("ascii"), 0), int(length.decode("ascii"), 0)
+    except (AttributeError, UnicodeDecodeError, ValueError):
         return None
     return (a, a + n) if a >= 0 and n > 0 else None
 
@@ -171,9 +165,6 @@ class Progress:
     SIGINT, SIGTERM, the --timeout watchdog) the message says what is true: whether
     guest RAM was changed and which keys were removed or written.  :data:`PROGRESS`
     is the one instance; :meth:`note` is the clause the messages end with."""
-
-    PHASES = ("idle", "checking", "unpublishing", "unpublished", "copying", "copied",
-              "publishing", "published")
 
     def __init__(self):
         self.start(None)
@@ -225,17 +216,10 @@ def _noted(e, note=None):
     elif isinstance(e, FormatError):
         new = FormatError(f"{e.message}; {note}", source=e.source, offset=e.offset,
                           code=e.code)
-    elif isinstance(e, OSError):
-        new = type(e)(e.errno, f"{e.strerror or e}; {note}", e.filename)
-    else:
-        new = None
-    if new is not None:
-        new.noted = True
-        return new
-    try:
+    elif isinstance(e, OSError):            # (OSError picks the subclass from errno)
+        new = OSError(e.errno, f"{e.strerror or e}; {note}", e.filename)
+    else:                                   # UsageError, LayoutError: a message each
         new = type(e)(f"{e}; {note}")
-    except TypeError:
-        new = XenError(_errno.EIO, f"{e}; {note}", op="load")
     new.noted = True
     return new
 
@@ -243,8 +227,9 @@ def _noted(e, note=None):
 def _unpublish(xs, t, domid, keys, ranges):
     """In transaction ``t``: remove every load node that will not describe guest RAM once
     ``ranges`` [(start, end)] are overwritten and ``keys`` written: the nodes ``keys``
-    write (rewritten whole afterwards), the other path's (:func:`stale_paths`), and any
-    other node whose address/length overlap ``ranges``.  Returns the nodes removed."""
+    write (rewritten whole afterwards, so no key of an earlier load is left beside
+    them), the other path's (:func:`stale_paths`), and any other node whose
+    address/length overlap ``ranges``.  Returns the nodes removed."""
     root = domain_path(domid)
     present = set(xs.directory(f"{root}/hvmloader", t))
     stale = set(stale_paths(domid, keys))
@@ -255,8 +240,7 @@ def _unpublish(xs, t, domid, keys, ranges):
         path = f"{root}/{node}"
         drop = path in stale or any(k.startswith(path + "/") for k in keys)
         if not drop:
-            r = _range(*(None if (v := xs.read(f"{path}/{k}", t)) is None else v.decode(
-                "ascii", "replace") for k in ("address", "length")))
+            r = _range(*(xs.read(f"{path}/{k}", t) for k in ("address", "length")))
             drop = r is not None and any(r[0] < e and s < r[1] for s, e in ranges)
         if drop:
             xs.rm(path, t)
