@@ -67,3 +67,13 @@ def acpi_tables():
             if not name.startswith("RSDP"):
                 out.append(f"{d}/{name}")
     return out
+
+
+def as_ssdt(raw):
+    """A real table's bytes under the signature SSDT, checksum fixed: large real AML
+    that hvmloader does not build itself (a DSDT or a FACP in an image is refused, as
+    xcmod's hvmloader refuses it)."""
+    t = bytearray(raw)
+    t[0:4], t[9] = b"SSDT", 0
+    t[9] = -sum(t) & 0xFF
+    return bytes(t)

@@ -13,7 +13,7 @@ import pytest
 from xcmod.errors import XenError
 
 from . import fakexen
-from .paths import HVMLOADER, real
+from .paths import HVMLOADER, as_ssdt, real
 from .referees import dmidecode_mem
 from .test_load import image, keys, xen  # noqa: F401  (fixtures)
 
@@ -255,8 +255,8 @@ def test_load_limit_follows_the_hvm_info_table(xen, image, tmp_path, cli):  # no
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    dsdt = acpi.read_table(real("acpi/lenovo-x1c6/DSDT.aml"))
-    big.write_bytes(build_image([encode_acpi_module([dsdt] * 100)]))   # ~15 MiB
+    aml = acpi.parse_table(as_ssdt(open(real("acpi/lenovo-x1c6/DSDT.aml"), "rb").read()))
+    big.write_bytes(build_image([encode_acpi_module([aml] * 100)]))    # ~15 MiB
     r = cli("load", "--domid", "8", big, "--base", "0x900000")          # ends past 24 MiB
     assert r.code == 1 and "guest low RAM (0x1800000, from the guest's HVM info table)" in r.err
     assert keys(xen, 8) == ""

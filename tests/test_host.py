@@ -1,4 +1,5 @@
 """Firmware sources: the running host's sysfs, acpidump text, memory-image scans."""
+import json
 import os
 import shutil
 import subprocess
@@ -18,16 +19,32 @@ DUMP = real("smbios/infrasim/dell_c6320_smbios.bin")
 
 
 def test_host_acpi_reads_sysfs_as_the_kernel_shows_it(tmp_path, cli):
-    """--acpi host takes every table in /sys/firmware/acpi/tables, byte for byte."""
-    names = [n for n in sorted(os.listdir(host.SYSFS_ACPI))
-             if os.path.isfile(os.path.join(host.SYSFS_ACPI, n))]
-    assert names, "this machine exposes ACPI tables in sysfs"
+    """--acpi host takes every table in /sys/firmware/acpi/tables (and dynamic/), byte
+    for byte, through the bounded reader (sysfs sizes say nothing); under
+    passthrough-all every one that is not hvmloader's own passes into the image and
+    comes back out byte for byte, the others are reported as skipped."""
+    from xcmod.builder.policy import HVMLOADER_ACPI_OWN
+    paths = [os.path.join(d, n) for d in (host.SYSFS_ACPI,
+                                          os.path.join(host.SYSFS_ACPI, "dynamic"))
+             if os.path.isdir(d) for n in sorted(os.listdir(d))
+             if os.path.isfile(os.path.join(d, n))]
+    assert paths, "this machine exposes ACPI tables in sysfs"
+    want = {p: open(p, "rb").read() for p in paths}
+    got = {c.origin: c.raw for c in host.acpi_candidates("host")}
+    assert got == want
     img, out = tmp_path / "m.bin", tmp_path / "out"
-    r = cli("build", "-o", img, "--acpi", "host", "--policy", "passthrough-all", "-q")
+    passing = [b for b in want.values() if b[:4].decode("latin-1") not in HVMLOADER_ACPI_OWN
+               and b[:8] != b"RSD PTR "]
+    extra = [] if passing else ["--acpi", real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
+    r = cli("build", "-o", img, "--acpi", "host", *extra, "--policy", "passthrough-all",
+            "--json")
     assert r.code == 0, r.err
+    skipped = [e for e in json.loads(r.out)["report"]["entries"] if e["action"] == "skipped"]
+    assert len(skipped) == len(want) - len(passing)
     assert cli("extract", img, "--acpi-dir", out).code == 0
-    want = sorted(open(os.path.join(host.SYSFS_ACPI, n), "rb").read() for n in names)
-    assert sorted((out / n).read_bytes() for n in os.listdir(out)) == want
+    extra_raw = [open(extra[1], "rb").read()] if extra else []
+    assert sorted((out / n).read_bytes() for n in os.listdir(out)) == \
+        sorted(passing + extra_raw)
 
 
 def test_host_acpi_default_policy_reports_each_table(tmp_path, cli):

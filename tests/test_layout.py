@@ -76,10 +76,10 @@ def test_unaligned_base_is_refused():
 
 def test_layout_cli_map_and_json(tmp_path, cli):
     """`xcmod layout` prints an aligned map with the image marked, or JSON."""
-    from .paths import real
-    img = tmp_path / "m.bin"
-    assert cli("build", "-o", img, "--policy", "passthrough-all",
-               "--acpi", real("acpi/qemu/q35_DSDT")).code == 0
+    from .paths import as_ssdt, real
+    img, aml = tmp_path / "m.bin", tmp_path / "ssdt.dat"
+    aml.write_bytes(as_ssdt(open(real("acpi/qemu/q35_DSDT"), "rb").read()))
+    assert cli("build", "-o", img, "--policy", "passthrough-all", "--acpi", aml).code == 0
     r = cli("layout", "--memory", "32", img, "--hvmloader", HVMLOADER)
     assert r.code == 0, r.err
     assert "  0x00200000-0x" in r.out and "<== xcmod" in r.out

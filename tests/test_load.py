@@ -8,7 +8,7 @@ import pytest
 from xcmod.errors import XenError
 
 from . import fakexen
-from .paths import BUILD, real
+from .paths import BUILD, as_ssdt, real
 
 BASE = 0x200000
 
@@ -27,12 +27,13 @@ def image(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def big_image():
-    """An image of about 1.2 MiB (real DSDTs), so the copy takes several mapping chunks."""
+    """An image of about 1.2 MiB (a real DSDT's AML, as SSDTs: hvmloader refuses a DSDT
+    in an image), so the copy takes several mapping chunks."""
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    dsdt = acpi.read_table(real("acpi/lenovo-x1c6/DSDT.aml"))
-    return build_image([encode_acpi_module([dsdt] * 8)])
+    aml = acpi.parse_table(as_ssdt(open(real("acpi/lenovo-x1c6/DSDT.aml"), "rb").read()))
+    return build_image([encode_acpi_module([aml] * 8)])
 
 
 @pytest.fixture

@@ -1,8 +1,178 @@
-"""Writing output files so that a failure never leaves a partial one behind.
+"""Every file xcmod reads and writes, through one reader and one writer.
 
-Every error names the user's own path, never the temporary file beside it.
+Reading (:func:`read_input`): a path is stat'ed first, anything but a regular
+file (a FIFO, a device such as /dev/zero, a socket, a directory where a file
+is expected) is refused with one line naming it, and at most the input's
+ceiling is read, never more, whatever the file's size claims (sysfs files say
+4096 or 0).  The ceilings (README "Input ceilings") are the constants below.
+
+Writing (:func:`write_all`): all files or none, temporaries first, then
+renames; errors name the user's own path, never the temporary beside it; an
+existing file keeps its mode; directories created for the outputs are removed
+again if the write fails.  :func:`plan_outputs` refuses, before anything is
+read or written, an output that equals or lies inside an input or another
+output.
 """
+import errno
 import os
+import stat
+
+KIB, MIB = 1 << 10, 1 << 20
+
+# The ceilings of every input (README "Input ceilings"); a larger one is refused.
+# An image or a stock block (smbios.bin, acpi.bin): what xcmod's hvmloader can use
+# fits far below (an SMBIOS module of at most 48 KiB, ACPI tables copied into
+# hvmloader's own area), and guest low RAM ends below 4 GiB in any case.
+IMAGE_MAX = 64 * MIB
+# An SMBIOS source (dump, RSMB blob, structure table, sysfs DMI) and the table an
+# entry point points to: a 2.1 table is at most 64 KiB, real 3.0 tables are tens
+# of KiB, and hvmloader takes an SMBIOS module of at most 48 KiB.
+SMBIOS_SOURCE_MAX = 1 * MIB
+# sysfs smbios_entry_point: the entry point's own length is one byte.
+SMBIOS_ENTRY_POINT_MAX = 255
+# One ACPI table file: its Length is 32-bit, the largest real DSDTs are a few
+# hundred KiB.
+ACPI_TABLE_MAX = 16 * MIB
+# An ACPI source in total: acpidump text (hex, ~4.5 bytes per table byte) or
+# all the table files of one directory.
+ACPI_SOURCE_MAX = 64 * MIB
+# A PCI option ROM: the expansion ROM BAR decodes at most 16 MiB.
+OROM_MAX = 16 * MIB
+# A policy file: a few hundred bytes in practice.
+POLICY_MAX = 64 * KIB
+# --secret-file: an HMAC key (a 32-byte secret in base64 is 45 bytes).
+SECRET_MAX = 4 * KIB
+# --hvmloader ELF: hvmloader is some 300 KiB.
+HVMLOADER_ELF_MAX = 16 * MIB
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+
+def _size_text(n):
+    for unit, name in ((MIB, "MiB"), (KIB, "KiB")):
+        if n >= unit and n % unit == 0:
+            return f"{n // unit} {name}"
+    return f"{n} bytes"
+
+
+def _kind(mode):
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def check_regular(path, what):
+    """``os.stat(path)`` if ``path`` is a regular file (after symlinks); FormatError naming
+    what it is otherwise (a FIFO would block ``open``, /dev/zero never ends)."""
+    from .errors import FormatError
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise FormatError(f"is {_kind(st.st_mode)}, not a regular file ({what} is read "
+                          f"from regular files only): nothing read", source=path)
+    return st
+
+
+def read_input(path, what, limit, *, host=False):
+    """The bytes of regular file ``path`` (``what`` it is, for messages), at most
+    ``limit`` of them; FormatError if it is not a regular file or is larger.
+
+    A reading refused for permissions is a HostAccessError when ``host`` is
+    set or the path is the host's firmware (/sys/firmware, /dev/mem).
+    """
+    from .checks import path_arg
+    from .errors import FormatError, HostAccessError
+    path = path_arg(path, what)
+    try:
+        st = check_regular(path, what)
+        if st.st_size > limit:
+            raise FormatError(f"{st.st_size} bytes: more than {what} can be (at most "
+                              f"{_size_text(limit)}); nothing read", source=path)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+    except PermissionError:
+        if host or path.startswith(("/sys/firmware/", "/dev/mem")):
+            raise HostAccessError(path) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):      # replaced since the stat
+            check_regular(path, what)
+        chunks, total = [], 0
+        while True:                     # sysfs sizes are 4096 or 0: read to EOF
+            chunk = os.read(fd, min(limit + 1 - total, 1 * MIB))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise FormatError(f"more than {_size_text(limit)}: larger than {what} can "
+                                  f"be", source=path)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------ outputs
+
+def _inside(child, parent):
+    return child != parent and child.startswith(parent.rstrip("/") + "/")
+
+
+def plan_outputs(outputs, inputs=()):
+    """Refuse, before anything is read or written, outputs that cannot all be written
+    without harm.
+
+    ``outputs``: [(option, path, is_dir)]: a file, or a directory the command
+    writes files of its own naming into (``--acpi-dir``, ``--out-dir``);
+    ``inputs``: [(option, path)] of what the command reads (files or directories;
+    ones that do not exist, ``host``, a built-in policy name, are not files and
+    are left out).  Refused, as a UsageError naming both: an empty path; two
+    outputs on one file; an output inside an output directory; an output that is,
+    or lies inside, an input; an input inside an output directory.  Paths are
+    compared after symlinks (``os.path.realpath``).
+    """
+    from .checks import path_arg
+    from .errors import UsageError
+    outs = []
+    for opt, p, is_dir in outputs:
+        p = path_arg(p, opt)
+        real = os.path.realpath(p)
+        if not is_dir and os.path.isdir(p):
+            raise IsADirectoryError(errno.EISDIR, "is a directory, not a file to write", p)
+        if is_dir and os.path.exists(p) and not os.path.isdir(p):
+            raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: {opt} "
+                                     f"names the directory the files are written into", p)
+        outs.append((f"{opt} {p}", real, is_dir))
+    for i, (a, ra, da) in enumerate(outs):
+        for b, rb, db in outs[:i]:
+            if ra == rb:
+                raise UsageError(f"{a} and {b} name the same file: each output needs its "
+                                 f"own path")
+            if (db and _inside(ra, rb)) or (da and _inside(rb, ra)):
+                inner, outer = (a, b) if db and _inside(ra, rb) else (b, a)
+                raise UsageError(f"{inner} lies inside {outer}, which is written into: "
+                                 f"give each output its own place")
+    for opt, p in inputs:
+        if not p or not isinstance(p, (str, bytes, os.PathLike)):
+            continue
+        p = os.fsdecode(os.fspath(p))
+        if not os.path.exists(p):        # `host`, a built-in policy name, a typo
+            continue
+        real = os.path.realpath(p)
+        in_dir = os.path.isdir(p)
+        for o, ro, is_dir in outs:
+            if ro == real:
+                raise UsageError(f"{o} would overwrite the input {opt} {p}: nothing read "
+                                 f"or written")
+            if in_dir and _inside(ro, real):
+                raise UsageError(f"{o} lies inside the input {opt} {p}: nothing read or "
+                                 f"written")
+            if is_dir and _inside(real, ro):
+                raise UsageError(f"the input {opt} {p} lies inside {o}, which is written "
+                                 f"into: nothing read or written")
+
+
+def refuse_collisions(outputs, inputs=()):
+    """:func:`plan_outputs` for file outputs [(option, path)] only."""
+    plan_outputs([(o, p, False) for o, p in outputs], inputs)
 
 
 def _named(e, path):
@@ -12,73 +182,99 @@ def _named(e, path):
     return type(e)(e.errno, e.strerror or str(e), path)
 
 
-def write_all(files, mode=0o644):
-    """Write every ``(path, data)`` or none: temporaries first, then renames.
+def _makedirs(directory, created):
+    """Create ``directory`` and its missing parents, each recorded in ``created``
+    (outermost first) so a failure can remove every one of them again."""
+    missing = []
+    d = directory
+    while not os.path.isdir(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    for d in reversed(missing):
+        os.mkdir(d)
+        created.append(d)
 
-    Directories that do not exist are created, and removed again if any
-    write fails before the renames.  An OSError names the path being written.
-    """
+
+class Staged:
+    """Files written to temporaries beside their paths, not yet in place:
+    :meth:`commit` renames them all, :meth:`abort` removes every temporary and
+    every directory made for them.  :func:`stage` makes one."""
+
+    def __init__(self):
+        self.created, self.temps = [], []
+
+    def commit(self):
+        try:
+            for tmp, path in self.temps:
+                try:
+                    os.replace(tmp, path)
+                except OSError as e:
+                    raise _named(e, path) from None
+        except BaseException:
+            self.abort()
+            raise
+        self.temps = []
+
+    def abort(self):
+        for tmp, _ in self.temps:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        self.temps = []
+        for directory in reversed(self.created):
+            try:
+                os.rmdir(directory)
+            except OSError:
+                pass
+        self.created = []
+
+
+def stage(files, mode=0o644):
+    """Write every ``(path, data)`` to a temporary beside ``path`` (fsync'ed); a
+    :class:`Staged` to commit or abort.  A file that exists keeps its mode (a 0600
+    file stays 0600); a new one gets ``mode``.  On any failure nothing is left."""
     import tempfile
-    created, temps = [], []
+    s = Staged()
     try:
         for path, data in files:
             path = os.fspath(path)
             try:
                 if os.path.isdir(path):
                     raise IsADirectoryError(21, "", path)
+                try:
+                    keep = stat.S_IMODE(os.stat(path).st_mode)
+                except FileNotFoundError:
+                    keep = mode
                 directory = os.path.dirname(os.path.abspath(path))
-                if not os.path.isdir(directory):
-                    os.makedirs(directory)
-                    created.append(directory)
+                _makedirs(directory, s.created)
                 fd, tmp = tempfile.mkstemp(prefix=".xcmod-", dir=directory)
-                temps.append((tmp, path))
+                s.temps.append((tmp, path))
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                     f.flush()
                     os.fsync(f.fileno())
-                os.chmod(tmp, mode)
-            except OSError as e:
-                raise _named(e, path) from None
-        for tmp, path in temps:
-            try:
-                os.replace(tmp, path)
+                os.chmod(tmp, keep)
             except OSError as e:
                 raise _named(e, path) from None
     except BaseException:
-        for tmp, _ in temps:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-        for directory in reversed(created):
-            try:
-                os.rmdir(directory)
-            except OSError:
-                pass
+        s.abort()
         raise
+    return s
+
+
+def write_all(files, mode=0o644):
+    """Write every ``(path, data)`` or none: temporaries first, then renames.
+
+    Directories that do not exist are created, and removed again if any
+    write fails.  An OSError names the path being written.
+    """
+    stage(files, mode).commit()
 
 
 def atomic_write(path, data, mode=0o644):
     """Write ``data`` to ``path`` via a temporary file and rename."""
     write_all([(path, data)], mode)
-
-
-def refuse_collisions(outputs, inputs=()):
-    """Before anything is read or written: no two ``outputs`` [(option, path)] on one
-    file, and none on an existing input file (an image written over its own
-    source, a manifest over the image).  UsageError names both options."""
-    from .errors import UsageError
-    seen = {}
-    for opt, p in outputs:
-        real = os.path.realpath(p)
-        if real in seen:
-            raise UsageError(f"{opt} {p} and {seen[real]} name the same file: each output "
-                             f"needs its own path")
-        seen[real] = f"{opt} {p}"
-    for opt, p in inputs:
-        if not p or not os.path.isfile(p):   # `host`, a built-in policy name, a directory
-            continue
-        real = os.path.realpath(p)
-        if real in seen:
-            raise UsageError(f"{seen[real]} would overwrite the input {opt} {p}: nothing "
-                             f"read or written")

@@ -25,8 +25,9 @@ class BuildResult:
     """What :func:`build` made: ``blocks`` (one IMAGE block, or the stock SMBIOS/ACPI
     blocks of ``fmt`` "xen"), the :class:`~.select.Selection` and its report."""
 
-    def __init__(self, fmt, blocks, selection, oem_ids=None):
+    def __init__(self, fmt, blocks, selection, oem_ids=None, inputs=()):
         self.fmt, self.blocks, self.selection, self.oem_ids = fmt, blocks, selection, oem_ids
+        self.inputs = list(inputs)      # [(option, path)] read: never written over
 
     @property
     def report(self):
@@ -56,25 +57,47 @@ class BuildResult:
         return {**self.describe(), "report": self.report.as_dict()}
 
 
+def _source_arg(value, what):
+    """A source spelling (``host``, ``mem:PATH``, a path) as a str."""
+    from ..checks import path_arg
+    return path_arg(value, what)
+
+
 def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules",
           oem_ids=None, guest=None, secret_file=None, overrides=(), strict=False):
     """Select what passes ``policy`` from the sources and encode it; write nothing.
 
     ``smbios``/``acpi``/``orom``: source spellings as ``--smbios``/``--acpi``/``--orom``
-    take them (``host``, a dump, a directory, a file); ``policy``: a built-in
+    take them (``host``, a dump, a directory, a file); ``acpi``, ``orom`` and
+    ``overrides`` take one value or a list of them.  ``policy``: a built-in
     name or a TOML file; ``overrides``: ``FIELD=VALUE`` strings; ``fmt``:
     "modules" (an xcmod image) or "xen" (stock hvmloader blocks).  Raises
-    UsageError, FormatError or PolicyError naming the source; returns a
-    :class:`BuildResult` whose blocks were read back and checked.
+    UsageError (a misused argument too), FormatError or PolicyError naming the
+    source; returns a :class:`BuildResult` whose blocks were read back and
+    checked, as hvmloader will check them.
     """
+    from ..checks import bool_arg, paths_arg, text_arg, texts_arg
     from ..errors import PolicyError, UsageError
     from ..image.blocks import ACPI, IMAGE, SMBIOS, Block, check
     from . import policy as policy_mod
     from .select import select
 
-    acpi, orom = list(acpi), list(orom)
+    smbios = None if smbios is None else _source_arg(smbios, "smbios")
+    acpi, orom = paths_arg(acpi, "acpi"), paths_arg(orom, "orom")
+    overrides = texts_arg(overrides, "overrides")
+    if policy is not None:
+        policy = _source_arg(policy, "policy")
+    if secret_file is not None:
+        secret_file = _source_arg(secret_file, "secret_file")
+    for name, value in (("oem_ids", oem_ids), ("guest", guest)):
+        if value is not None:
+            text_arg(value, name)
+    bool_arg(strict, "strict")
     if fmt not in FORMATS:
         raise UsageError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
+    if xen is not None:
+        from .xenrules import resolve
+        xen = resolve(xen)          # UsageError listing the versions known
     if not smbios and not acpi and not orom:
         raise UsageError("nothing to build: give an SMBIOS source (--smbios), ACPI sources "
                          "(--acpi) and/or option ROMs (--orom)")
@@ -87,6 +110,7 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     if secret_file:
         pol.secret_file = secret_file
     policy_mod.add_cli_overrides(pol, overrides)
+    inputs = input_paths(smbios, acpi, orom, policy, pol.secret_file)
     sel = select(pol, smbios, acpi, orom, fmt=fmt, strict=strict)
     has_smbios = sel.smbios is not None and bool(sel.smbios.structures)
     if not has_smbios and not sel.acpi and not sel.oroms:
@@ -108,12 +132,20 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
         if sel.acpi:
             blocks.append(Block(ACPI, stock.encode_acpi_block(sel.acpi)))
         check(blocks)            # never write what hvmloader's walk would not read back
-        return BuildResult(fmt, blocks, sel)
+        return BuildResult(fmt, blocks, sel, inputs=inputs)
 
     from ..firmware.acpi import encode_acpi_ids_module, encode_acpi_module
+    from ..image.rules import SMBIOS_PAYLOAD_MAX
     from ..image.spec import build_image, verify_image
     modules = []
     if has_smbios:
+        size = len(sel.smbios.table_bytes)
+        if size > SMBIOS_PAYLOAD_MAX:
+            raise PolicyError(f"SMBIOS: the {len(sel.smbios.structures)} structures passing "
+                              f"policy {pol.name} take {size} bytes, but xcmod's hvmloader "
+                              f"takes an SMBIOS module of at most {SMBIOS_PAYLOAD_MAX} "
+                              f"(48 KiB) and ignores a larger image whole "
+                              f"(docs/hvmloader.md): pass fewer structures")
         modules.append(sel.smbios.encode())
     if sel.acpi:
         modules.append(encode_acpi_module(sel.acpi))
@@ -122,29 +154,62 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     modules += [rom.encode() for rom in sel.oroms]
     image = build_image(modules)
     verify_image(image, source="<built image>")   # never write what we cannot read back
-    return BuildResult(fmt, [Block(IMAGE, image)], sel, ids)
+    block = Block(IMAGE, image, "<built image>")
+    check([block])                  # nor what the C reader or hvmloader's rules refuse
+    block.source = None
+    return BuildResult(fmt, [block], sel, ids, inputs=inputs)
+
+
+def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):
+    """[(option, path)] a build reads, for :func:`xcmod.fileio.plan_outputs`: ``host``
+    as the sysfs directories it reads, ``mem:PATH`` as PATH."""
+    from ..firmware.host import SYSFS_ACPI, SYSFS_DMI
+    out = []
+    if smbios:
+        out.append(("--smbios", SYSFS_DMI if smbios == "host" else smbios.removeprefix("mem:")))
+    out += [("--acpi", SYSFS_ACPI if a == "host" else a) for a in acpi]
+    out += [("--orom", o) for o in orom]
+    out += [(opt, p) for opt, p in (("--policy", policy), ("--secret-file", secret_file)) if p]
+    return out
 
 
 def output_paths(fmt, output):
-    """[(option, path)] a build writes for ``-o output``: the image, or the blocks dir's files."""
+    """[(option, path, is_dir)] a build writes for ``-o output``: the image, or the blocks
+    dir's two files (named, so other files may sit beside them)."""
+    from ..checks import path_arg
+    output = path_arg(output, "-o")
     if fmt == "xen":
         from ..image.blocks import STOCK_FILES
-        return [("-o", os.path.join(output, name)) for name in STOCK_FILES.values()]
-    return [("-o", output)]
+        if os.path.exists(output) and not os.path.isdir(output):
+            import errno
+            raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: "
+                                     f"--format xen -o names the directory it writes "
+                                     f"{' and '.join(STOCK_FILES.values())} into", output)
+        return [("-o", os.path.join(output, name), False) for name in STOCK_FILES.values()]
+    return [("-o", output, False)]
 
 
 def write_build(result, output, *, manifest=None, report=None):
     """Write ``result`` to ``output`` (the image file, or the blocks directory), with
     the ``manifest`` and ``report`` JSON if named: all files or none.  Returns the
-    [(path, bytes)] written.  A blocks directory must not keep a block this build
-    does not write (UsageError before anything is written)."""
+    [(path, bytes)] written.  Refused before anything is written (UsageError): outputs
+    on one another or on what the build read, and a blocks directory that would keep
+    a block this build does not write."""
     import json
 
+    from ..checks import path_arg
     from ..errors import UsageError
-    from ..fileio import refuse_collisions, write_all
+    from ..fileio import plan_outputs, write_all
     from ..image.blocks import STOCK_FILES
-    refuse_collisions(output_paths(result.fmt, output) +
-                      [(o, p) for o, p in (("--manifest", manifest), ("--report", report)) if p])
+    if not isinstance(result, BuildResult):
+        raise UsageError(f"write_build needs the BuildResult xcmod.build() returns, not "
+                         f"{type(result).__name__}")
+    output = path_arg(output, "output")
+    extra = [(o, path_arg(p, o), False) for o, p in (("--manifest", manifest),
+                                                     ("--report", report)) if p is not None]
+    plan_outputs(output_paths(result.fmt, output) + extra, result.inputs)
+    manifest, report = (p if p is None else path_arg(p, o)
+                        for o, p in (("--manifest", manifest), ("--report", report)))
     files = []
     if result.fmt == "xen":
         for b in result.blocks:

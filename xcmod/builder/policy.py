@@ -176,6 +176,8 @@ class _Loader:
     def string(self, table, key, value):
         if not isinstance(value, str) or not value:
             self.fail(table, key, f"must be a non-empty string, not {value!r}")
+        if "\0" in value:      # it would end an SMBIOS string, or a path, early
+            self.fail(table, key, "must not contain NUL (\\u0000)")
         return value
 
     def fields(self, table, key, value):
@@ -199,14 +201,17 @@ def read(path, xen=None):
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
         return replace(p, xen=_target(xen, "--xen") if xen else xenrules.default())
-    with open(path, "rb") as f:
-        raw = f.read()
+    from ..fileio import POLICY_MAX, read_input
+    raw = read_input(path, "a policy file", POLICY_MAX)
     text = raw.decode("utf-8", "replace")
+    import tomllib  # only for a policy file: 11 ms of start-up otherwise
     try:
-        import tomllib  # only for a policy file: 11 ms of start-up otherwise
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise FormatError(f"not valid TOML: {e}", source=path) from None
+    except RecursionError:      # tomllib recurses per nested array or inline table
+        raise FormatError("not a policy: arrays or tables nested too deeply to parse",
+                          source=path) from None
     L = _Loader(path, text)
     for key, value in doc.items():
         if key in _TOP:
@@ -306,7 +311,10 @@ def check_override(key, value, fail):
         fail(f"must be a non-empty string, not {value!r}")
     if "\0" in value:
         fail("must not contain NUL")
-    return value.encode("utf-8")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:      # argv bytes that are not UTF-8 (lone surrogates)
+        fail(f"{ascii(value)} is not valid UTF-8 text")
 
 
 def add_cli_overrides(policy, settings):

@@ -112,8 +112,8 @@ class Scrubber:
             if not policy.guest:
                 raise UsageError("scrub mode pseudonym needs the guest's name or UUID: "
                                  "--guest NAME (or scrub.guest in the policy)")
-            with open(policy.secret_file, "rb") as f:
-                self.key = f.read().strip()
+            from ..fileio import SECRET_MAX, read_input
+            self.key = read_input(policy.secret_file, "a pseudonym secret", SECRET_MAX).strip()
             if len(self.key) < MIN_SECRET_LEN:
                 raise UsageError(f"{policy.secret_file}: secret is {len(self.key)} bytes; "
                                  f"use at least {MIN_SECRET_LEN} random bytes "
@@ -382,7 +382,9 @@ def _acpi_verdict(policy, cand, fmt):
     sig = cand.signature
     if cand.is_rsdp:
         return False, "RSDP: a root pointer; the guest's firmware writes its own"
-    if sig in HVMLOADER_ACPI_OWN and not (policy.passthrough_all and fmt == "modules"):
+    if sig in HVMLOADER_ACPI_OWN:
+        # passthrough-all too: xcmod's hvmloader ignores an image holding one
+        # (image/rules.py), stock hvmloader would append a second one beside its own.
         return False, f"{sig} is built by hvmloader itself; a second one is never appended"
     if sig in SENSITIVE_ACPI:
         if cand.explicit or sig in policy.acpi_allow or policy.passthrough_all:

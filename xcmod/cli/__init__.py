@@ -10,14 +10,15 @@ nothing itself: it calls :mod:`xcmod.builder`, :mod:`xcmod.image` or
 :func:`main` turns every error xcmod raises on purpose into one line on
 stderr: exit 2 for a usage error (:class:`~xcmod.errors.UsageError`, and
 argparse's own), 1 for anything else (bad input, Xen refusing, a file that
-cannot be written).  Only the command being run gets a parser, and a plain
-``load`` line gets none at all (:func:`.common.parse_plain`): argparse costs
-more than a load on a slow CPU.
+cannot be written), 130 for SIGINT and 143 for SIGTERM during a load, the
+line saying what the command had changed.  Only the command being run gets a
+parser, and a plain ``load`` line gets none at all
+(:func:`.common.parse_plain`): argparse costs more than a load on a slow CPU.
 """
 import sys
 
 from . import build, image, xen  # noqa: F401  (each registers its commands)
-from .common import COMMANDS, PROG, _watchdog, parse_plain
+from .common import COMMANDS, PROG, _watchdog, parse_plain, progress_note
 
 DESCRIPTION = """\
 Pass host SMBIOS structures and ACPI tables into Xen HVM guests: build an
@@ -77,13 +78,16 @@ def main(argv=None, out=None, err=None) -> int:
         err.write(f"{PROG} {args.command}: error: name the domain with --domid N or "
                   f"--domain NAME|ID (one of them)\n")
         return 2
+    bad = _not_text(args)
+    if bad:
+        err.write(f"{PROG} {args.command}: error: {bad}\n")
+        return 2
     stop_watchdog = _watchdog(args.timeout, err, args.command) \
         if getattr(args, "timeout", None) else (lambda: None)
     try:
         if getattr(args, "domain", None) is not None:
-            from ..xen.xenstore import XenStore, resolve_domain
-            with XenStore() as xs:
-                args.domid = resolve_domain(args.domain, xs)
+            from ..xen.xenstore import resolve_domain
+            args.domid = resolve_domain(args.domain)
         return args.func(args, out, err)
     except UsageError as e:
         err.write(f"{PROG} {args.command}: error: {e}\n")
@@ -98,13 +102,51 @@ def main(argv=None, out=None, err=None) -> int:
         err.write(f"{PROG}: error: {where}{e.strerror or e}\n")
         return 1
     except KeyboardInterrupt:
-        err.write(f"{PROG}: interrupted\n")
+        err.write(f"{PROG}: interrupted; {progress_note(args.command)}\n")
         return 130
+    except Terminated:
+        err.write(f"{PROG}: terminated (SIGTERM); {progress_note(args.command)}\n")
+        return 143
     finally:
         stop_watchdog()
 
 
+class Terminated(BaseException):
+    """SIGTERM during a load (:func:`xcmod.cli.xen.cmd_load` turns it into this), so the
+    process ends through :func:`main` with a line saying what was changed."""
+
+
+# Options whose values are text xcmod writes somewhere (xenstore, SMBIOS strings, XML,
+# a command line), not paths: they must be UTF-8 (argv bytes that are not arrive as
+# lone surrogates, which nothing downstream could encode).
+TEXT_OPTIONS = ("domain", "set", "guest", "name", "vm", "oem_ids", "keys")
+
+
+def _not_text(args):
+    """The usage error for the first TEXT_OPTIONS value that is not UTF-8 text, or None."""
+    for dest in TEXT_OPTIONS:
+        values = getattr(args, dest, None)
+        for v in values if isinstance(values, list) else [values]:
+            if isinstance(v, str):
+                try:
+                    v.encode("utf-8")
+                except UnicodeEncodeError:
+                    name = "KEY" if dest == "keys" else f"--{dest.replace('_', '-')}"
+                    return f"{name} {ascii(v)[:60]}: not valid UTF-8 text"
+    return None
+
+
 def console_main():
     """Entry point of the ``xcmod`` console script."""
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], _stdout()))
+
+
+def _stdout():
+    """sys.stdout writing a path that is not UTF-8 (argv's lone surrogates) back as the
+    bytes it came as, instead of raising UnicodeEncodeError."""
+    try:
+        sys.stdout.reconfigure(errors="surrogateescape")
+    except (AttributeError, ValueError):
+        pass
+    return sys.stdout
 

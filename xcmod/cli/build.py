@@ -4,16 +4,14 @@ from .common import _warn, _write_json, command
 
 
 def cmd_build(args, out, err):
-    from ..builder import build, output_paths, write_build
-    from ..fileio import refuse_collisions
+    from ..builder import build, input_paths, output_paths, write_build
+    from ..fileio import plan_outputs
 
     # Before anything is read: no output on another output or on an input.
-    inputs = [("--smbios", args.smbios.removeprefix("mem:") if args.smbios else None),
-              *(("--acpi", a) for a in args.acpi), *(("--orom", o) for o in args.orom),
-              ("--policy", args.policy), ("--secret-file", args.secret_file)]
-    refuse_collisions(output_paths(args.format, args.output) +
-                      [(o, p) for o, p in (("--manifest", args.manifest),
-                                           ("--report", args.report)) if p], inputs)
+    plan_outputs(output_paths(args.format, args.output) +
+                 [(o, p, False) for o, p in (("--manifest", args.manifest),
+                                             ("--report", args.report)) if p is not None],
+                 input_paths(args.smbios, args.acpi, args.orom, args.policy, args.secret_file))
     r = build(args.smbios, args.acpi, args.orom, policy=args.policy, xen=args.xen,
               fmt=args.format, oem_ids=args.oem_ids, guest=args.guest,
               secret_file=args.secret_file, overrides=args.set, strict=args.strict)
@@ -67,8 +65,10 @@ def cmd_fields(args, out, err):
 
 def cmd_export(args, out, err):
     from ..builder import export
-    from ..fileio import write_all
+    from ..fileio import plan_outputs, write_all
     from ..image.read import read_contents
+    if args.out_dir is not None:
+        plan_outputs([("--out-dir", args.out_dir, True)], [("SOURCE", args.source)])
     content = read_contents(args.source)
     warnings = []
     files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,

@@ -44,19 +44,27 @@ def _acpi_file_names(tables):
     return names
 
 
-def _int(text):
-    """An integer in any base Python and strtoll agree on (0x.., decimal)."""
+def _int(text, decimal=False):
+    """An integer written the one way xcmod.checks documents: ASCII decimal digits, or
+    (unless ``decimal``) 0x and hexadecimal digits; no sign, space or other digits."""
+    from ..checks import parse_decimal, parse_number
+    from ..errors import UsageError
     try:
-        return int(text, 0)
-    except ValueError:
+        return (parse_decimal if decimal else parse_number)(text)
+    except UsageError:
         import argparse
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        rule = ("ASCII decimal digits only" if decimal else
+                "ASCII decimal digits, or 0x and hexadecimal digits")
+        if len(text) > 40:
+            rule = f"{len(text)} characters; {rule}, at most 32 of them"
+        raise argparse.ArgumentTypeError(f"not an integer: {ascii(text)[:40]} ({rule})"
+                                         ) from None
 
 
-def _bounded(what, low, high):
+def _bounded(what, low, high, decimal=False):
     """An argparse type: an integer in [low, high], or a usage error naming ``what``."""
     def parse(text):
-        value = _int(text)
+        value = _int(text, decimal)
         if not low <= value <= high:
             import argparse
             raise argparse.ArgumentTypeError(f"{what} must be {low:#x}..{high:#x} "
@@ -67,8 +75,9 @@ def _bounded(what, low, high):
 
 
 # Xen's public xen.h: domids from DOMID_FIRST_RESERVED (0x7FF0) up are not
-# domains.  Guest physical addresses hvmloader reads are 32-bit.
-_domid = _bounded("a domid", 0, 0x7FEF)      # = xen.DOMID_MAX (not imported: load stays fast)
+# domains; a domid is decimal, as xl reads one.  Guest physical addresses
+# hvmloader reads are 32-bit.
+_domid = _bounded("a domid", 0, 0x7FEF, decimal=True)   # = xen.DOMID_MAX (load stays fast)
 _gpa = _bounded("a guest physical address", 0, 0xFFFFFFFF)
 _mib = _bounded("guest memory in MiB", 1, 1 << 24)
 _seconds = _bounded("a timeout in seconds", 1, 3600)
@@ -86,9 +95,10 @@ def _watchdog(seconds, err, command):
 
     A stopped xenstored blocks libxenstore in read() with no timeout of its
     own, so no check in Python could return; a thread ends the process
-    instead.  Keys are only written in one transaction, so none is half
-    written; xenstored is asked (and so found unanswering) before any guest RAM
-    is touched.  _thread is built in: no import cost on load's path.
+    instead.  Keys are only written in whole transactions, so none is half
+    written, and a load's keys are removed before guest RAM changes: the line
+    says what the command had done (:func:`progress_note`).  _thread is built
+    in: no import cost on load's path.
     """
     import _thread
     done = _thread.allocate_lock()
@@ -98,11 +108,22 @@ def _watchdog(seconds, err, command):
         if done.acquire(timeout=seconds):
             return                        # the command finished in time
         err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
-                  f"{seconds} s (ETIMEDOUT); gave up, no key written\n")
+                  f"{seconds} s (ETIMEDOUT); gave up, {progress_note(command)}\n")
         err.flush()
         os._exit(1)
     _thread.start_new_thread(fire, ())
     return done.release
+
+
+def progress_note(command):
+    """What ``command`` has changed so far, for a message ending it early: a load's
+    :data:`xcmod.xen.loader.PROGRESS` (if a load ran), else nothing was written
+    (keys set/rm and hvm-info --to-xenstore write in one transaction each)."""
+    import sys
+    loader = sys.modules.get("xcmod.xen.loader")
+    if command == "load" and loader is not None:
+        return loader.PROGRESS.note()
+    return "no key written"
 
 
 def _placement_args():

@@ -61,22 +61,23 @@ def cmd_verify(args, out, err):
 
 
 def cmd_extract(args, out, err):
-    from ..fileio import refuse_collisions, write_all
+    from ..fileio import plan_outputs, write_all
     from ..firmware.smbios import dump_bin
     from ..image.read import read_contents
 
-    if not args.smbios_dump and not args.acpi_dir:
+    if args.smbios_dump is None and args.acpi_dir is None:
         raise UsageError("nothing to extract: give --smbios-dump FILE and/or --acpi-dir DIR")
-    refuse_collisions([("--smbios-dump", args.smbios_dump)] if args.smbios_dump else [],
-                      [("IMAGE", args.image)])
+    plan_outputs([(o, p, d) for o, p, d in (("--smbios-dump", args.smbios_dump, False),
+                                            ("--acpi-dir", args.acpi_dir, True))
+                  if p is not None], [("IMAGE", args.image)])
     c = read_contents(args.image)
     files, report = [], {}
-    if args.smbios_dump:
+    if args.smbios_dump is not None:
         if c.smbios is None:
             raise FormatError("no SMBIOS module or block to extract", source=args.image)
         files.append((args.smbios_dump, dump_bin(c.smbios)))
         report["smbios_dump"] = {"path": args.smbios_dump, "structures": len(c.structures)}
-    if args.acpi_dir:
+    if args.acpi_dir is not None:
         if not c.tables:
             raise FormatError("no ACPI module or block to extract", source=args.image)
         paths = [os.path.join(args.acpi_dir, n) for n in _acpi_file_names(c.tables)]

@@ -2,6 +2,16 @@
 :mod:`xcmod.image.stock` give (``describe``), for ``inspect``."""
 
 
+def printable(text):
+    """``text`` safe for a terminal: every control character (C0, DEL and the C1 range a
+    Latin-1 decoding gives bytes 0x80-0x9F) shown as '.', as dmidecode shows them in
+    SMBIOS strings; an escape sequence or a BEL in a guest's or host's string never
+    reaches the terminal."""
+    if text is None:
+        return ""
+    return "".join("." if ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 else c for c in str(text))
+
+
 def _ok(flag):
     """A checksum's verdict; None: the thing has no checksum (the FACS)."""
     return "none (FACS)" if flag is None else "OK" if flag else "BAD"
@@ -14,12 +24,12 @@ def _structures(structures, out):
         if s["strings"]:
             out.write("\tStrings:\n")
             for string in s["strings"]:
-                out.write(f"\t\t{string}\n")
+                out.write(f"\t\t{printable(string)}\n")
 
 
 def _tables(tables, out):
     for t in tables:
-        out.write(f"\t{t['signature']:<4} {t['length']:>8} bytes  "
+        out.write(f"\t{printable(t['signature']):<4} {t['length']:>8} bytes  "
                   f"OEM {t['oem_id']!r:<8} {t['oem_table_id']!r:<10} "
                   f"checksum {_ok(t['checksum_ok'])}\n")
 
@@ -56,7 +66,8 @@ def render_text(desc, out, source=None):
             _tables(m["tables"], out)
         elif m["type"] == "acpi-ids":
             out.write(f"ACPI OEM IDs for the guest's RSDP/RSDT/XSDT/FADT: "
-                      f"OEM ID \"{m['oem_id']}\", OEM Table ID \"{m['oem_table_id']}\"\n")
+                      f"OEM ID \"{printable(m['oem_id'])}\", OEM Table ID "
+                      f"\"{printable(m['oem_table_id'])}\"\n")
         elif m["type"] == "orom" and "rom" in m:
             r = m["rom"]
             if "error" in r:

@@ -35,24 +35,32 @@ def _load_args():
 
 
 def cmd_load(args, out, err):
+    restore = _terminate_through_main()
+    try:
+        return _load(args, out, err)
+    finally:
+        restore()
+
+
+def _load(args, out, err):
     from ..xen import loader
 
-    if args.measure:
-        from ..fileio import refuse_collisions
-        refuse_collisions([("--measure", args.measure)], [("IMAGE", args.image)])
+    if args.measure is not None:
+        from ..fileio import plan_outputs
+        plan_outputs([("--measure", args.measure, False)],
+                     [("IMAGE", args.image), ("--hvmloader", args.hvmloader)])
         d = os.path.dirname(os.path.abspath(args.measure))
         if os.path.isdir(args.measure) or not os.access(d, os.W_OK):
             raise UsageError(f"--measure {args.measure}: cannot write a file there; nothing "
                              f"loaded")
     # the lock gives up first, so that a busy domain is named as such
     common = dict(base=args.base, force=args.force, hvmloader_end=_hvmloader_end(args),
-                  source=args.image, measure=bool(args.measure),
-                  lock_timeout=max(1.0, args.timeout * 0.8))
+                  source=args.image, measure=args.measure is not None,
+                  measure_file=args.measure, lock_timeout=max(1.0, args.timeout * 0.8))
     from ..image.blocks import read_path
+    # (the measurement file is written by the load itself: staged before the keys
+    # are published, in place once they are, so a full disk fails before any key)
     r = loader.load(args.domid, read_path(args.image), **common)
-    if args.measure:
-        from ..fileio import atomic_write  # (tempfile: only when there is a file)
-        atomic_write(args.measure, _json_text(r.measurement).encode())
     for w in r.warnings:
         _warn(err, w)
     if args.json:
@@ -62,9 +70,27 @@ def cmd_load(args, out, err):
         out.write(f"domain {r.domid}: loaded {name} ({length} bytes) at {gpa:#x}\n")
     for k, v in r.keys.items():
         out.write(f"  {k} = {v}\n")
-    if args.measure:
+    if args.measure is not None:
         out.write(f"  measurement: {args.measure} (pcr {r.measurement['pcr'][:16]}...)\n")
     return 0
+
+
+def _terminate_through_main():
+    """SIGTERM raises :class:`xcmod.cli.Terminated` until the function returned here is
+    called (it restores the handler), so a load ended by it says what it changed
+    (exit 143).  ``_signal`` is the interpreter's own C module: ``signal`` would
+    import enum on load's start-up path."""
+    import _signal
+
+    from . import Terminated
+
+    def handler(signum, frame):
+        raise Terminated()
+    try:
+        previous = _signal.signal(_signal.SIGTERM, handler)
+    except ValueError:              # not the main thread: leave SIGTERM alone
+        return lambda: None
+    return lambda: _signal.signal(_signal.SIGTERM, previous)
 
 
 def cmd_keys(args, out, err):
@@ -110,9 +136,10 @@ def cmd_keys(args, out, err):
             if not sep:
                 raise UsageError(f"keys set {kv!r}: expected KEY=VALUE")
             pairs[k] = v
-        done = list(K.set_keys(args.domid, pairs))
+        # (the domain's load lock gives up first, so that a busy domain is named as such)
+        done = list(K.set_keys(args.domid, pairs, lock_timeout=max(1.0, args.timeout * 0.8)))
     else:
-        K.rm_keys(args.domid, args.keys)
+        K.rm_keys(args.domid, args.keys, lock_timeout=max(1.0, args.timeout * 0.8))
         done = list(args.keys)
     if args.json:
         _write_json({"domid": args.domid, args.action: done}, out)
@@ -148,48 +175,57 @@ def cmd_hvm_info(args, out, err):
 
 def cmd_guest_tables(args, out, err):
     from ..errors import XcmodError
-    from ..fileio import write_all
+    from ..fileio import plan_outputs, write_all
     from ..firmware.smbios import dump_bin
     from ..xen import guest
-    from .render import _ok
+    from .render import printable
 
+    plan_outputs([(o, p, d) for o, p, d in (("--smbios-dump", args.smbios_dump, False),
+                                            ("--acpi-dir", args.acpi_dir, True))
+                  if p is not None])
     g = guest.read(args.domid)
     files = []
-    if args.smbios_dump:
+    if args.smbios_dump is not None:
         if g.smbios is None:
             raise XcmodError(g.smbios_error)
         files.append((args.smbios_dump, dump_bin(g.smbios)))
-    if args.acpi_dir:
+    if args.acpi_dir is not None:
         if g.rsdp_address is None:
             raise XcmodError(g.acpi_error)
         tables = [t for _, t in g.tables]
         files.append((os.path.join(args.acpi_dir, "RSDP.dat"), g.rsdp))
         files += [(os.path.join(args.acpi_dir, n), t.raw)
                   for n, t in zip(_acpi_file_names(tables), tables)]
+    d = g.as_dict()                 # everything decoded before the first byte is written
+    text = _json_text(d) if args.json else _guest_tables_text(g, d)
     write_all(files)
-    d = g.as_dict()
-    if args.json:
-        _write_json(d, out)
-        return 0
-    if g.smbios is not None:
-        out.write(f"SMBIOS {d['smbios']['version']}: {len(g.smbios.structures)} structures "
-                  f"({'; '.join(g.smbios.notes)})\n")
-        for s in g.smbios.structures:
-            strings = ", ".join(x.decode("latin-1") for x in s.strings)
-            out.write(f"  type {s.type:<3} handle {s.handle:#06x}  {strings}\n")
-    else:
-        out.write(f"SMBIOS: {g.smbios_error}\n")
-    if g.rsdp_address is not None:
-        out.write(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables\n")
-        for addr, t in g.tables:
-            out.write(f"  {t.signature:<4} at {addr:#010x} {t.length:>7} bytes  OEM "
-                      f"{t.oem_id!r} {t.oem_table_id!r}  checksum "
-                      f"{_ok(t.as_dict()['checksum_ok'])}\n")
-    else:
-        out.write(f"ACPI: {g.acpi_error}\n")
-    for path, blob in files:
-        out.write(f"wrote {path} ({len(blob)} bytes)\n")
+    out.write(text)
+    if not args.json:
+        for path, blob in files:
+            out.write(f"wrote {printable(path)} ({len(blob)} bytes)\n")
     return 0
+
+
+def _guest_tables_text(g, d):
+    from .render import _ok, printable
+    lines = []
+    if g.smbios is not None:
+        lines.append(f"SMBIOS {d['smbios']['version']}: {len(g.smbios.structures)} "
+                     f"structures ({printable('; '.join(g.smbios.notes))})")
+        for s in g.smbios.structures:
+            strings = ", ".join(printable(x.decode("latin-1")) for x in s.strings)
+            lines.append(f"  type {s.type:<3} handle {s.handle:#06x}  {strings}")
+    else:
+        lines.append(f"SMBIOS: {printable(g.smbios_error)}")
+    if g.rsdp_address is not None:
+        lines.append(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables")
+        for addr, t in g.tables:
+            lines.append(f"  {printable(t.signature):<4} at {addr:#010x} {t.length:>7} bytes  "
+                         f"OEM {t.oem_id!r} {t.oem_table_id!r}  checksum "
+                         f"{_ok(t.as_dict()['checksum_ok'])}")
+    else:
+        lines.append(f"ACPI: {printable(g.acpi_error)}")
+    return "".join(line + "\n" for line in lines)
 
 
 @command("load")

@@ -107,9 +107,9 @@ def parse_table(data, source=None):
 
 
 def read_table(path):
-    """Read one ACPI table file (acpidump -b / sysfs / iasl output)."""
-    with open(path, "rb") as f:
-        return parse_table(f.read(), source=path)
+    """Read one ACPI table file (acpidump -b / sysfs / iasl output), at most ACPI_TABLE_MAX."""
+    from ..fileio import ACPI_TABLE_MAX, read_input
+    return parse_table(read_input(path, "an ACPI table", ACPI_TABLE_MAX), source=path)
 
 
 # Where --oem-ids slic looks for the IDs Windows activation compares with the

@@ -46,14 +46,10 @@ LEGACY_SCAN_START = 0xF0000
 LEGACY_SCAN_END = 0x100000
 
 
-def _read(path, host=False):
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except PermissionError:
-        if host or path.startswith(("/sys/firmware/", DEV_MEM)):
-            raise HostAccessError(path) from None
-        raise
+def _read(path, what, limit, host=False):
+    """A regular file's bytes, at most ``limit`` (:func:`xcmod.fileio.read_input`)."""
+    from ..fileio import read_input
+    return read_input(path, what, limit, host=host)
 
 
 # ---------------------------------------------------------------------- ACPI
@@ -89,15 +85,32 @@ def _natural_key(name):
 
 
 def _table_files(directory):
-    """Regular files of ``directory`` then of its ``dynamic/``, naturally sorted."""
+    """Files of ``directory`` then of its ``dynamic/``, naturally sorted; subdirectories
+    (sysfs has ``data/``) and hidden files are left out, anything else that is not a
+    regular file (a FIFO, a device) is kept for the reader to refuse by name."""
     out = []
     for d in (directory, os.path.join(directory, "dynamic")):
         if not os.path.isdir(d):
             continue
         for name in sorted(os.listdir(d), key=_natural_key):
             path = os.path.join(d, name)
-            if os.path.isfile(path) and not name.startswith("."):
+            if not os.path.isdir(path) and not name.startswith("."):
                 out.append(path)
+    return out
+
+
+def _dir_tables(directory, host):
+    """AcpiCandidates of every table file of ``directory``: each at most ACPI_TABLE_MAX,
+    all of them together at most ACPI_SOURCE_MAX."""
+    from ..fileio import ACPI_SOURCE_MAX, ACPI_TABLE_MAX
+    out, total = [], 0
+    for p in _table_files(directory):
+        raw = _read(p, "an ACPI table", ACPI_TABLE_MAX, host=host)
+        total += len(raw)
+        if total > ACPI_SOURCE_MAX:
+            raise FormatError(f"its table files hold more than {ACPI_SOURCE_MAX >> 20} MiB "
+                              f"together, more than any firmware's tables", source=directory)
+        out.append(AcpiCandidate(raw, p, False))
     return out
 
 
@@ -141,16 +154,20 @@ def parse_acpidump_text(data, source):
 
 def acpi_candidates(spec):
     """Every table a ``--acpi`` source holds, as AcpiCandidates, in order."""
+    from ..fileio import ACPI_SOURCE_MAX, ACPI_TABLE_MAX
     if spec == HOST:
         if not os.path.isdir(SYSFS_ACPI):
             raise XcmodError(f"this host exposes no ACPI tables ({SYSFS_ACPI} is missing)")
-        return [AcpiCandidate(_read(p, host=True), p, False) for p in _table_files(SYSFS_ACPI)]
+        return _dir_tables(SYSFS_ACPI, True)
     if os.path.isdir(spec):
-        return [AcpiCandidate(_read(p), p, False) for p in _table_files(spec)]
-    data = _read(spec)
+        return _dir_tables(spec, False)
+    data = _read(spec, "an ACPI table or acpidump text", ACPI_SOURCE_MAX)
     if is_acpidump_text(data):
         return [AcpiCandidate(blob, f"{spec}: {sig} at line {line}", False)
                 for sig, blob, line in parse_acpidump_text(data, spec)]
+    if len(data) > ACPI_TABLE_MAX:
+        raise FormatError(f"{len(data)} bytes: more than an ACPI table can be (at most "
+                          f"{ACPI_TABLE_MAX >> 20} MiB)", source=spec)
     return [AcpiCandidate(data, spec, True)]
 
 
@@ -180,7 +197,10 @@ def legacy_scan(read_at, source):
                           "0xF0000-0xFFFFF", source=source, offset=LEGACY_SCAN_START)
     off, ep = found.get("_SM3_") or found["_SM_"]
     ep_len = segment[off + 6] if ep.kind == 3 else segment[off + 5]
-    table = read_at(ep.table_address, ep.table_length)
+    if ep.kind == 3:
+        table = _sm3_table(read_at, ep.table_address, ep.table_length)
+    else:                          # 2.1: an exact, 16-bit length
+        table = read_at(ep.table_address, ep.table_length)
     # A _SM3_ length is only a maximum, but its table must start in the image.
     if not table or (len(table) < ep.table_length and ep.kind != 3):
         raise FormatError(f"entry point at {LEGACY_SCAN_START + off:#x} puts a "
@@ -193,7 +213,57 @@ def legacy_scan(read_at, source):
     return t
 
 
+def _table_ends(data):
+    """True when ``data`` holds a whole structure table: an End-of-Table structure
+    (type 127), or a length below 4, where dmidecode stops reading too."""
+    pos = 0
+    while pos + 4 <= len(data):
+        if data[pos + 1] < 4:
+            return True
+        end = data.find(b"\0\0", pos + data[pos + 1])
+        if end < 0:
+            return False
+        if data[pos] == smbios.END_OF_TABLE:
+            return True
+        pos = end + 2
+    return False
+
+
+def _sm3_table(read_at, address, maximum):
+    """The table a ``_SM3_`` entry point points to.  Its length is only a maximum
+    (SMBIOS 3.7, 5.2.2) and 32-bit, so the table is read a page at a time up to its
+    End-of-Table structure, at most ``min(maximum, SMBIOS_SOURCE_MAX)`` bytes: a
+    maximum of 4 GiB never allocates 4 GiB."""
+    from ..fileio import SMBIOS_SOURCE_MAX
+    cap = min(maximum, SMBIOS_SOURCE_MAX)
+    data = b""
+    while len(data) < cap:
+        addr = address + len(data)
+        n = min(0x1000 - addr % 0x1000, cap - len(data))
+        try:
+            chunk = read_at(addr, n)
+        except FormatError:
+            if data:               # the table ended before the memory did
+                break
+            raise
+        if not chunk:
+            break
+        data += bytes(chunk)
+        if len(chunk) < n or _table_ends(data):
+            break
+    return data
+
+
 def _mem_reader(path, host):
+    """read_at() over a memory image: a regular file, or /dev/mem itself (anything else,
+    a FIFO or another device, is refused by name before it is opened)."""
+    import stat
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode) and not (stat.S_ISCHR(st.st_mode) and
+                                             os.path.realpath(path) == DEV_MEM):
+        from ..fileio import check_regular
+        check_regular(path, "a memory image")
+
     def read_at(address, length):
         try:
             with open(path, "rb") as f:

@@ -161,8 +161,9 @@ def parse(data, source=None):
 
 
 def read_file(path):
-    with open(path, "rb") as f:
-        return parse(f.read(), source=path)
+    """A PCI option ROM file (a regular file of at most OROM_MAX, 16 MiB)."""
+    from ..fileio import OROM_MAX, read_input
+    return parse(read_input(path, "a PCI option ROM", OROM_MAX), source=path)
 
 
 def from_module(mod):

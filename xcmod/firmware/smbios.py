@@ -279,6 +279,10 @@ def parse_source_bytes(data, source=None):
     data = bytes(data)
     if not data:
         raise FormatError("empty file: no SMBIOS data", source=source, offset=0)
+    if len(data) < 6:
+        raise FormatError(f"{len(data)} byte{'s' if len(data) > 1 else ''}: too short for "
+                          f"SMBIOS data (a structure is at least 6 bytes, an entry point 24)",
+                          source=source, offset=0)
     if data[:4] == b"_SM_" or data[:5] == b"_SM3_":
         return parse_dump(data, source)
     if data[:5] == b"_DMI_":
@@ -292,18 +296,18 @@ def parse_source_bytes(data, source=None):
 
 
 def read_file(path):
-    """Load SMBIOS from a dump file or a sysfs-layout directory."""
-    path = os.fspath(path)
+    """Load SMBIOS from a dump file or a sysfs-layout directory (each file a regular file
+    of at most SMBIOS_SOURCE_MAX, the entry point at most SMBIOS_ENTRY_POINT_MAX)."""
+    from ..checks import path_arg
+    from ..fileio import SMBIOS_ENTRY_POINT_MAX, SMBIOS_SOURCE_MAX, read_input
+    path = path_arg(path, "SMBIOS source")
     if os.path.isdir(path):
         ep_path = os.path.join(path, "smbios_entry_point")
         dmi_path = os.path.join(path, "DMI")
-        with open(ep_path, "rb") as f:
-            ep_bytes = f.read()
-        with open(dmi_path, "rb") as f:
-            table = f.read()
+        ep_bytes = read_input(ep_path, "an SMBIOS entry point", SMBIOS_ENTRY_POINT_MAX)
+        table = read_input(dmi_path, "an SMBIOS structure table", SMBIOS_SOURCE_MAX)
         return _from_entry_point(ep_bytes, table, dmi_path, 0, ep_source=ep_path)
-    with open(path, "rb") as f:
-        return parse_source_bytes(f.read(), path)
+    return parse_source_bytes(read_input(path, "an SMBIOS source", SMBIOS_SOURCE_MAX), path)
 
 
 def build_entry_point(table, table_address=DUMP_TABLE_OFFSET):

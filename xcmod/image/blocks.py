@@ -24,9 +24,14 @@ class Block:
     __slots__ = ("kind", "data", "source")
 
     def __init__(self, kind, data, source=None):
-        if kind not in KINDS:
-            raise ValueError(f"block kind {kind!r} is not one of {', '.join(KINDS)}")
-        self.kind, self.data, self.source = kind, bytes(data), source
+        from ..checks import bytes_arg
+        from ..errors import UsageError
+        if not isinstance(kind, str) or kind not in KINDS:
+            raise UsageError(f"block kind {kind!r} is not one of {', '.join(KINDS)}")
+        if source is not None and not isinstance(source, (str, os.PathLike)):
+            raise UsageError(f"block source must be a path or None, not "
+                             f"{type(source).__name__}")
+        self.kind, self.data, self.source = kind, bytes_arg(data, "block data"), source
 
     @property
     def name(self):
@@ -49,12 +54,12 @@ def read_stock_dir(directory):
     Empty files are left out; a directory with neither file is an error naming it.
     """
     from ..errors import FormatError
+    from ..fileio import IMAGE_MAX, read_input
     blocks, found = [], False
     for kind, name in STOCK_FILES.items():
         path = os.path.join(directory, name)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = read_input(path, f"a stock {kind.upper()} block", IMAGE_MAX)
         except FileNotFoundError:
             continue
         found = True
@@ -68,18 +73,29 @@ def read_stock_dir(directory):
 
 
 def read_path(path):
-    """[Block] of an image file (one IMAGE block) or of a stock-block directory; unchecked."""
+    """[Block] of an image file (one IMAGE block) or of a stock-block directory; unchecked.
+
+    Files are read through :func:`xcmod.fileio.read_input`: a regular file of at
+    most ``IMAGE_MAX`` bytes, nothing else."""
+    from ..checks import path_arg
+    from ..fileio import IMAGE_MAX, read_input
+    path = path_arg(path, "image path")
     if os.path.isdir(path):
         return read_stock_dir(path)
-    with open(path, "rb") as f:
-        return [Block(IMAGE, f.read(), path)]
+    return [Block(IMAGE, read_input(path, "an xcmod image", IMAGE_MAX), path)]
 
 
 def check(blocks):
     """Validate ``blocks`` as hvmloader will read them; the image's module count (None for
-    stock blocks).  Raises FormatError naming the block's source and offset, UsageError
-    for a list that is neither one image nor stock blocks."""
+    stock blocks).  An image is checked by the C reference reader, then by the rules
+    xcmod's patched hvmloader adds (:mod:`.rules`): what hvmloader would throw away
+    is refused here, by verify, load and layout alike.  Raises FormatError naming the
+    block's source and offset, UsageError for a list that is neither one image nor
+    stock blocks."""
     from ..errors import UsageError
+    if not isinstance(blocks, (list, tuple)) or not all(isinstance(b, Block) for b in blocks):
+        raise UsageError("blocks must be a list of xcmod.Block (xcmod.read_blocks(path) "
+                         "reads them)")
     kinds = [b.kind for b in blocks]
     if not blocks:
         raise UsageError("nothing to load: no image and no non-empty stock block")
@@ -87,7 +103,10 @@ def check(blocks):
         if kinds != [IMAGE]:
             raise UsageError("an xcmod image is loaded on its own, not with stock blocks")
         from .creader import check_image  # the C reader: no construct on load's path
-        return check_image(blocks[0].data, source=blocks[0].source)[1]
+        from .rules import check_hvmloader_rules
+        count = check_image(blocks[0].data, source=blocks[0].source)[1]
+        check_hvmloader_rules(blocks[0].data, source=blocks[0].source)
+        return count
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")
     from . import stock

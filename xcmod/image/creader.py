@@ -12,6 +12,9 @@ from ..errors import FormatError
 def check_image(data, source=None):
     """(image_length, module_count) of a valid image; FormatError otherwise."""
     from ._reader import ffi, lib
+    if len(data) > 0xFFFFFFFF:
+        raise FormatError(f"{len(data)} bytes: larger than the format's 32-bit lengths allow",
+                          source=source, offset=0)
     img = ffi.new("struct xcmod_image *")
     buf = ffi.from_buffer(data)
     rc = lib.xcmod_image_check(img, buf, len(data))

@@ -22,8 +22,9 @@ from .spec import (
 
 
 def read(path):
-    with open(path, "rb") as f:
-        return f.read()
+    """An image or stock block file's bytes (a regular file of at most IMAGE_MAX)."""
+    from ..fileio import IMAGE_MAX, read_input
+    return read_input(path, "an xcmod image or stock block", IMAGE_MAX)
 
 
 def sniff(data):
@@ -116,7 +117,9 @@ class Contents:
 def read_contents(path):
     """The :class:`Contents` of an xcmod image, a ``--format xen`` directory or one
     stock block file (smbios.bin or acpi.bin), every checksum and length checked."""
+    from ..checks import path_arg
     from . import stock
+    path = path_arg(path, "image path")
     if os.path.isdir(path):
         smbios, tables = None, []
         for b in read_stock_dir(path):

@@ -322,6 +322,9 @@ def iter_modules(data, source=None, strict=True):
     in :attr:`Module.checksum_ok` instead of raised (what ``inspect`` shows);
     every structural problem still raises :class:`FormatError`.
     """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        from ..errors import UsageError
+        raise UsageError(f"an image must be bytes, not {type(data).__name__}")
     data = memoryview(data).toreadonly() if not isinstance(data, bytes) else data
     size = len(data)
     pos = index = 0
@@ -423,12 +426,32 @@ def build_image(modules):
     """Stack encoded modules into an image, aligned, padded and END-terminated.
 
     ``modules`` are bytes as returned by :func:`encode_module` (or objects
-    with an ``encode()`` method returning them).
+    with an ``encode()`` method returning them).  Each must be framed as one
+    module (the signature, a length equal to its size, a header inside it, not an
+    END): bytes that are not a module are a FormatError naming it, never an image
+    that then fails verification; UsageError for a misuse.  (What lies inside the
+    frame is :func:`verify_image`'s to judge: tests build deliberately broken
+    modules.)
     """
+    from ..errors import UsageError
+    if not isinstance(modules, (list, tuple)):
+        raise UsageError(f"modules must be a list of encoded modules, not "
+                         f"{type(modules).__name__}")
     out = bytearray()
     count = 0
-    for m in modules:
-        blob = m.encode() if hasattr(m, "encode") else m
+    for n, m in enumerate(modules):
+        blob = m.encode() if hasattr(m, "encode") and not isinstance(m, str) else m
+        if not isinstance(blob, (bytes, bytearray, memoryview)):
+            raise UsageError(f"module {n} must be bytes, not {type(blob).__name__}")
+        blob = bytes(blob)
+        h = xcmod_header.parse(blob[:HEADER_SIZE]) if len(blob) >= HEADER_SIZE else None
+        if h is None or h.signature != XCMOD_SIGNATURE or h.length != len(blob) or \
+                not HEADER_SIZE <= h.header_length <= h.length or h.type == XCMOD_TYPE_END:
+            what = ("an END module (build_image adds the END itself)" if h is not None and
+                    h.type == XCMOD_TYPE_END and h.signature == XCMOD_SIGNATURE else
+                    f"{len(blob)} bytes that are not one whole module (an XCMD header whose "
+                    f"length is the module's size)")
+            raise FormatError(f"module {n}: {what}", source="build_image()", offset=0)
         out += blob
         out += bytes(align_up(len(out)) - len(out))
         count += 1

@@ -134,7 +134,13 @@ def read(domid, xc=None):
 def mirror_to_xenstore(domid, info):
     """Write ``info``'s values under hvmloader/hvm-info/ in one transaction, guest
     read-only; returns {path: value} as written."""
+    from ..errors import UsageError
+    from .xenctrl import check_domid
     from .xenstore import XenStore, domain_path
+    if check_domid(domid) == 0:
+        raise UsageError("domain 0 has no HVM info table to mirror")
+    if not isinstance(info, HvmInfo):
+        raise UsageError(f"info must be the HvmInfo read() returns, not {type(info).__name__}")
     base = domain_path(domid, "hvmloader/hvm-info")
     values = {f"{base}/{k}": v for k, v in info.xenstore_values().items()}
     with XenStore() as xs:

@@ -74,7 +74,8 @@ def kind_of(name):
 
 def check_name(name):
     """The key's kind, or UsageError naming the nearest known key."""
-    kind = kind_of(name)
+    from ..checks import text_arg
+    kind = kind_of(text_arg(name, "key name"))
     if kind is None:
         import difflib
         near = difflib.get_close_matches(name, list(KEYS) + ["bios-strings/oem-1"], 1)
@@ -84,11 +85,15 @@ def check_name(name):
 
 
 def _u32(name, value, what):
-    """A positive 32-bit number (hvmloader reads these with strtoll(s, NULL, 0))."""
+    """A positive 32-bit number, decimal or 0x hexadecimal ASCII digits, nothing else
+    (xcmod.checks.parse_number: hvmloader reads these with strtoll(s, NULL, 0), and
+    xcmod's patched hvmloader takes exactly these two forms)."""
+    from ..checks import parse_number
     try:
-        n = int(value, 0)
-    except ValueError:
-        raise UsageError(f"{name}: {value!r} is not {what}") from None
+        n = parse_number(value, name)
+    except UsageError:
+        raise UsageError(f"{name}: {ascii(value)} is not {what} (decimal, or 0x and "
+                         f"hexadecimal digits)") from None
     if not 0 < n < 1 << 32:
         raise UsageError(f"{name}: {value} is outside hvmloader's 32-bit range")
     return n
@@ -96,7 +101,9 @@ def _u32(name, value, what):
 
 def check_value(name, value):
     """Validate ``value`` for key ``name``; return it as written to xenstore."""
-    kind = check_name(name)
+    from ..checks import text_arg
+    kind = check_name(text_arg(name, "key name"))
+    text_arg(value, name, empty=True)
     if kind == _ADDRESS:
         return f"{_u32(name, value, 'an address'):#x}"
     if kind in (_LENGTH, "count"):
@@ -115,7 +122,7 @@ def check_value(name, value):
     if not value:
         raise UsageError(f"{name}: empty; hvmloader treats an empty string as unset "
                          f"(use `keys rm`)")
-    if len(value.encode()) > MAX_TEXT or not value.isprintable():
+    if not value.isprintable() or len(value.encode()) > MAX_TEXT:
         raise UsageError(f"{name}: must be printable text of at most {MAX_TEXT} bytes")
     return value
 
@@ -126,9 +133,22 @@ def check_value(name, value):
 # domain is there, validates every name and value before writing any, and
 # writes or removes in one transaction, guest read-only.
 
+def _names(names):
+    """``names``: one key (a str, never iterated per character) or a list of them."""
+    from ..checks import texts_arg
+    names = texts_arg(names, "keys")
+    if not names:
+        raise UsageError("no key named")
+    for n in names:
+        check_name(n)
+    return names
+
+
 def list_keys(domid):
     """{relative key: value} of every hvmloader/* and bios-strings/* key the domain has."""
+    from .xenctrl import check_domid
     from .xenstore import XenStore, require_domain
+    check_domid(domid)
     found = {}
     with XenStore() as xs:
         base = require_domain(xs, domid)
@@ -146,9 +166,10 @@ def list_keys(domid):
 
 def get_keys(domid, names):
     """{name: value or None} of ``names`` (each a key hvmloader reads)."""
+    from .xenctrl import check_domid
     from .xenstore import XenStore, require_domain
-    for n in names:
-        check_name(n)
+    check_domid(domid)
+    names = _names(names)
     with XenStore() as xs:
         base = require_domain(xs, domid)
         return {n: (None if (v := xs.read(f"{base}/{n}")) is None
@@ -156,29 +177,38 @@ def get_keys(domid, names):
 
 
 def _refuse_dom0(domid, what):
-    if domid == 0:
+    from .xenctrl import check_domid
+    if check_domid(domid) == 0:
         raise UsageError(f"domain 0: refusing to {what} hvmloader keys of domain 0")
 
 
-def set_keys(domid, values):
+def set_keys(domid, values, lock_timeout=None):
     """Write ``values`` {name: value}, every one validated first, in one transaction,
-    read-only for the guest; returns {name: value as written}."""
+    read-only for the guest; returns {name: value as written}.  Holds the domain's
+    load lock (:func:`xcmod.xen.loader.domain_lock`), so it never interleaves with a
+    load of the same domain."""
+    from .loader import DEFAULT_LOCK_TIMEOUT, domain_lock
     from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "change")
+    if not isinstance(values, dict):
+        raise UsageError(f"keys to set must be a dict {{name: value}}, not "
+                         f"{type(values).__name__}")
+    if not values:
+        raise UsageError("no key to set")
     checked = {n: check_value(n, v) for n, v in values.items()}
-    with XenStore() as xs:
+    with domain_lock(domid, lock_timeout or DEFAULT_LOCK_TIMEOUT), XenStore() as xs:
         base = require_domain(xs, domid)
         xs.write_all_for_guest({f"{base}/{n}": v for n, v in checked.items()}, domid)
     return checked
 
 
-def rm_keys(domid, names):
-    """Remove ``names`` in one transaction."""
+def rm_keys(domid, names, lock_timeout=None):
+    """Remove ``names`` in one transaction, holding the domain's load lock."""
+    from .loader import DEFAULT_LOCK_TIMEOUT, domain_lock
     from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "remove")
-    for n in names:
-        check_name(n)
-    with XenStore() as xs:
+    names = _names(names)
+    with domain_lock(domid, lock_timeout or DEFAULT_LOCK_TIMEOUT), XenStore() as xs:
         base = require_domain(xs, domid)
 
         def body(t):

@@ -58,35 +58,73 @@ def fixed_regions(hvmloader_end):
 
 
 def hvmloader_end_from_elf(path):
-    """End (exclusive) of hvmloader's loaded image: max p_paddr + p_memsz of PT_LOAD."""
+    """End (exclusive) of hvmloader's loaded image: max p_paddr + p_memsz of PT_LOAD.
+
+    The file is read through the bounded reader (a regular file of at most
+    HVMLOADER_ELF_MAX) and every offset in it is checked before it is used: a
+    short, truncated or inconsistent ELF is a FormatError naming the offset."""
     import struct
-    with open(path, "rb") as f:
-        data = f.read()
+
+    from ..fileio import HVMLOADER_ELF_MAX, read_input
+    data = read_input(path, "an hvmloader ELF", HVMLOADER_ELF_MAX)
+
+    def need(n, what):
+        if len(data) < n:
+            raise FormatError(f"{len(data)} bytes: too short for {what} ({n} bytes)",
+                              source=path, offset=len(data))
+    need(16, "an ELF identification")
     if data[:4] != b"\x7fELF":
         raise FormatError("not an ELF file", source=path, offset=0)
     cls = data[4]
+    if data[5] != 1:
+        raise FormatError(f"ELF data encoding {data[5]} is not little-endian: not an x86 "
+                          f"hvmloader", source=path, offset=5)
     if cls == 1:
+        need(52, "an ELF32 header")
         phoff, = struct.unpack_from("<I", data, 0x1C)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
         fmt, fields = "<IIIIIIII", ("type", "offset", "vaddr", "paddr", "filesz", "memsz")
     elif cls == 2:
+        need(64, "an ELF64 header")
         phoff, = struct.unpack_from("<Q", data, 0x20)
         phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
         fmt, fields = "<IIQQQQQQ", ("type", "flags", "offset", "vaddr", "paddr", "filesz", "memsz")
     else:
         raise FormatError(f"unknown ELF class {cls}", source=path, offset=4)
+    if phnum and phentsize < struct.calcsize(fmt):
+        raise FormatError(f"program header entry size {phentsize} is below the "
+                          f"{struct.calcsize(fmt)} bytes of one", source=path,
+                          offset=0x2A if cls == 1 else 0x36)
     end = 0
     for i in range(phnum):
         off = phoff + i * phentsize
         if off + struct.calcsize(fmt) > len(data):
-            raise FormatError("program header past end of file", source=path, offset=off)
+            raise FormatError("program header past end of file", source=path,
+                              offset=min(off, len(data)))
         ph = dict(zip(fields, struct.unpack_from(fmt, data, off)))
         if ph["type"] == 1:            # PT_LOAD
             end = max(end, ph["paddr"] + ph["memsz"])
     if end <= HVMLOADER_PHYSICAL_ADDRESS:
         raise FormatError(f"no loadable segment above {HVMLOADER_PHYSICAL_ADDRESS:#x}: "
                           f"not an hvmloader", source=path)
+    if end > RESERVED_MEMBASE:
+        raise FormatError(f"loadable segments end at {end:#x}, beyond low memory "
+                          f"({RESERVED_MEMBASE:#x}): not an hvmloader", source=path)
     return end
+
+
+def check_hvmloader_end(hvmloader_end):
+    """``hvmloader_end`` (None: the default) if it is an address hvmloader's image can
+    end at: above its load address 0x100000, below the reserved area; UsageError
+    otherwise.  Checked before anything is placed, copied or measured."""
+    if hvmloader_end is None:
+        return None
+    if isinstance(hvmloader_end, bool) or not isinstance(hvmloader_end, int) or \
+            not HVMLOADER_PHYSICAL_ADDRESS < hvmloader_end <= RESERVED_MEMBASE:
+        raise UsageError(f"hvmloader_end {hvmloader_end!r} is not where hvmloader's image "
+                         f"can end ({HVMLOADER_PHYSICAL_ADDRESS:#x} < end <= "
+                         f"{RESERVED_MEMBASE:#x}); --hvmloader ELF gives it")
+    return hvmloader_end
 
 
 class Layout:
@@ -116,19 +154,21 @@ def page_align(v):
     return (v + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_end=None):
+def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_end=None,
+         lowmem_what=None):
     """Place ``blocks`` (``[(name, length), ...]``) page-aligned from ``base``.
 
-    Raises UsageError naming the first conflict.  ``memory_mib`` is the
-    guest's memory; without it only the fixed areas are checked.  A known
-    ``lowmem_end`` (the HVM info table's low_mem_pgend, which is what
-    hvmloader sees) takes precedence over the one ``memory_mib`` implies.
+    Raises UsageError (bad arguments) or LayoutError naming the first conflict.
+    ``memory_mib`` is the guest's memory as the user gives it (``--memory``);
+    without it only the fixed areas are checked.  A known ``lowmem_end`` (the
+    HVM info table's low_mem_pgend, which is what hvmloader sees, or a domain's
+    max_memkb) takes precedence, ``lowmem_what`` saying where it comes from.
     """
-    if not 0 <= base < 1 << 32:
-        raise UsageError(f"base {base:#x} is not a 32-bit guest physical address")
+    if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base < 1 << 32:
+        raise UsageError(f"base {base!r} is not a 32-bit guest physical address")
     if base % PAGE_SIZE:
         raise UsageError(f"base {base:#x} is not page-aligned ({PAGE_SIZE:#x})")
-    if hvmloader_end is None:
+    if check_hvmloader_end(hvmloader_end) is None:
         hvmloader_end = HVMLOADER_PHYSICAL_ADDRESS + HVMLOADER_DEFAULT_RESERVED
     if base < page_align(hvmloader_end):
         # hvmloader takes an image only between its own end and the end of low
@@ -147,7 +187,7 @@ def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_
                                  f"{f.name} ({f.start:#x}-{f.end - 1:#x})")
         placed.append(r)
         addr = page_align(r.end)
-    what = "from the guest's HVM info table"
+    what = lowmem_what or "from the guest's HVM info table"
     if lowmem_end is None and memory_mib is not None:
         if memory_mib <= 0:
             raise UsageError(f"guest memory must be positive, not {memory_mib} MiB")

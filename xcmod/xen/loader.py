@@ -12,17 +12,29 @@ Two formats, one procedure:
   from ``base`` and are announced with the four keys stock hvmloader reads,
   ``hvmloader/{smbios,acpi}/{address,length}``.
 
-Order, so that a failure leaves nothing behind: validate the input, check the
-domain and the layout, connect to xenstored, copy and verify guest RAM (and
-read back what ``measure`` asks for), and only then write the keys, in one
-transaction, guest read-only.
+Keys always true: whatever ends the process, at any point (an error, SIGINT,
+SIGTERM, SIGKILL, a xenstored that stops answering), the load keys in
+xenstore afterwards describe what guest RAM holds, or are absent.  One
+procedure orders every load's writes so (:func:`_load_blocks`):
 
-One truth in xenstore: the transaction that writes one path's keys removes
-the other path's (see :func:`stale_paths`), so hvmloader
-never finds keys describing RAM that now holds something else.  Loads into one
-domain are serialised by a lock per domain (:func:`domain_lock`), and inside
-the transaction the guest RAM the keys describe is read back once more, so
-keys are only written for bytes that are there.
+1. check everything that can be checked without changing anything: the
+   blocks (the C reader and hvmloader's rules), the arguments, the domain,
+   the layout, that xenstored answers;
+2. **unpublish**, in a committed transaction: remove the keys this load will
+   write, the other path's keys (a module image and stock blocks exclude each
+   other, :func:`stale_paths`), and any other load key whose range this load
+   overwrites, so no key describes RAM about to change;
+3. copy the blocks into guest RAM and verify them through a fresh mapping
+   (and read back what ``measure`` asks for; its file is staged, not yet in
+   place);
+4. **publish**, in a second transaction: read the guest RAM back once more
+   and write the new keys, guest read-only; then the measurement file is
+   renamed into place (if that fails, the keys are removed again).
+
+Loads into one domain, and ``xcmod keys set``/``rm``, are serialised by a lock
+per domain (:func:`domain_lock`).  :data:`PROGRESS` records how far the load
+in this process got, so every message says truthfully whether guest RAM was
+changed and which keys were removed or written.
 """
 import errno as _errno
 import os
@@ -40,22 +52,15 @@ LOAD_KEYS = {"hvmloader/modules": ("address", "length", "count"),
 
 
 def stale_paths(domid, keys):
-    """What a load writing ``keys`` removes: the other path's nodes (a module image's
-    load removes the stock blocks' and the reverse), and the keys of the nodes it
-    writes that it does not set.  A stock load of one block leaves the other
-    block's keys alone: libxl may have written them for ``acpi_firmware=`` or
-    ``smbios_firmware=``."""
+    """The other path's nodes, which a load writing ``keys`` removes: a module image's
+    load removes the stock blocks' nodes and the reverse.  A stock load of one block
+    leaves the other block's keys alone (libxl may have written them for
+    ``acpi_firmware=`` or ``smbios_firmware=``) unless it overwrites that block's RAM
+    (:func:`_unpublish`)."""
     root = domain_path(domid)
-    written = {node for node, names in LOAD_KEYS.items()
-               if any(f"{root}/{node}/{n}" in keys for n in names)}
-    modules = "hvmloader/modules" in written
-    out = []
-    for node, names in LOAD_KEYS.items():
-        if node in written:
-            out += [f"{root}/{node}/{n}" for n in names if f"{root}/{node}/{n}" not in keys]
-        elif (node == "hvmloader/modules") != modules:
-            out.append(f"{root}/{node}")
-    return out
+    modules = any(k.startswith(f"{root}/hvmloader/modules/") for k in keys)
+    return [f"{root}/{node}" for node in LOAD_KEYS
+            if (node == "hvmloader/modules") != modules]
 
 
 # Where the per-domain lock files live (XCMOD_LOCK_DIR overrides, for tests).
@@ -145,71 +150,215 @@ def _keys_for(domid, placed, count):
     return keys
 
 
-def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock_timeout):
-    """Place ``blocks`` (checked Blocks), copy, verify, publish their keys."""
+def _range(address, length):
+    """[start, end) a node's address and length values (bytes, or None if missing)
+    describe, or None if they describe none (hvmloader would ignore them too)."""
+    try:
+        a, n = int(address.decode("ascii"), 0), int(length.decode("ascii"), 0)
+    except (AttributeError, UnicodeDecodeError, ValueError):
+        return None
+    return (a, a + n) if a >= 0 and n > 0 else None
+
+
+class Progress:
+    """How far the load in this process got, so that whatever ends it (an error,
+    SIGINT, SIGTERM, the --timeout watchdog) the message says what is true: whether
+    guest RAM was changed and which keys were removed or written.  :data:`PROGRESS`
+    is the one instance; :meth:`note` is the clause the messages end with."""
+
+    def __init__(self):
+        self.start(None)
+        self.phase = "idle"
+
+    def start(self, domid):
+        self.domid, self.phase, self.removed, self.ram = domid, "checking", [], []
+
+    def _ram(self):
+        return ", ".join(f"{a:#x}-{b - 1:#x}" for a, b in self.ram)
+
+    def _removed(self):
+        return (f"the keys of the earlier load ({', '.join(self.removed)}) were removed"
+                if self.removed else "")
+
+    def note(self):
+        """One clause: what this load has changed in the domain so far."""
+        p, removed = self.phase, self._removed()
+        if p in ("idle", "checking"):
+            return "no key written, guest RAM untouched"
+        if p == "unpublishing":
+            return ("guest RAM untouched; the earlier load's keys may or may not have been "
+                    "removed (the transaction removing them did not complete); no key written")
+        if p == "unpublished":
+            return "guest RAM untouched; " + (removed + "; " if removed else "") + \
+                "no key written"
+        if p == "copying":
+            return (f"guest RAM at {self._ram()} may have been changed (the copy did not "
+                    f"complete); {removed + ', ' if removed else ''}no key written for it")
+        if p == "copied":
+            return (f"guest RAM at {self._ram()} holds the new blocks; "
+                    f"{removed + ', ' if removed else ''}no key written for them")
+        if p == "publishing":
+            return (f"guest RAM at {self._ram()} holds the new blocks, verified; their keys "
+                    f"may or may not have been written (the transaction did not complete)")
+        return f"guest RAM at {self._ram()} holds the new blocks and their keys are written"
+
+
+PROGRESS = Progress()
+
+
+def _noted(e, note=None):
+    """``e`` (an error raised mid-load) again, its message ending with ``note``
+    (:data:`PROGRESS`'s by default): the one line the user reads says what changed."""
+    from ..errors import FormatError
+    note = note or PROGRESS.note()
+    if isinstance(e, XenError):
+        new = XenError(e.errno, f"{e.strerror}; {note}", detail=e.detail, op=e.op)
+    elif isinstance(e, FormatError):
+        new = FormatError(f"{e.message}; {note}", source=e.source, offset=e.offset,
+                          code=e.code)
+    elif isinstance(e, OSError):            # (OSError picks the subclass from errno)
+        new = OSError(e.errno, f"{e.strerror or e}; {note}", e.filename)
+    else:                                   # UsageError, LayoutError: a message each
+        new = type(e)(f"{e}; {note}")
+    new.noted = True
+    return new
+
+
+def _unpublish(xs, t, domid, keys, ranges):
+    """In transaction ``t``: remove every load node that will not describe guest RAM once
+    ``ranges`` [(start, end)] are overwritten and ``keys`` written: the nodes ``keys``
+    write (rewritten whole afterwards, so no key of an earlier load is left beside
+    them), the other path's (:func:`stale_paths`), and any other node whose
+    address/length overlap ``ranges``.  Returns the nodes removed."""
+    root = domain_path(domid)
+    present = set(xs.directory(f"{root}/hvmloader", t))
+    stale = set(stale_paths(domid, keys))
+    removed = []
+    for node in LOAD_KEYS:
+        if node.split("/", 1)[1] not in present:
+            continue
+        path = f"{root}/{node}"
+        drop = path in stale or any(k.startswith(path + "/") for k in keys)
+        if not drop:
+            r = _range(*(xs.read(f"{path}/{k}", t) for k in ("address", "length")))
+            drop = r is not None and any(r[0] < e and s < r[1] for s, e in ranges)
+        if drop:
+            xs.rm(path, t)
+            removed.append(node)
+    return removed
+
+
+def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock_timeout,
+                 measure_file=None):
+    """Place ``blocks`` (checked Blocks), unpublish, copy, verify, publish their keys: the
+    one procedure of every load (module docstring)."""
     from .xenctrl import XenControl
     from .xenstore import XenStore
 
     warnings = []
-    with domain_lock(domid, lock_timeout), XenControl() as xc:
-        info = xc.domain_info(domid)
-        layout = plan([(b.name, len(b)) for b in blocks], info.memory_mib, base, hvmloader_end,
-                      lowmem_end=_guest_lowmem_end(xc, domid, info, warnings))
-        placed = [(b, region.start) for b, region in zip(blocks, layout.blocks)]
-        for b, gpa in placed:
-            xc.check_domain(domid, gpa, len(b), force=force)
-        with XenStore() as xs:
-            require_domain(xs, domid)
+    PROGRESS.start(domid)
+    try:
+        with domain_lock(domid, lock_timeout), XenControl() as xc:
+            info = xc.domain_info(domid)
+            lowmem_end, what = _guest_lowmem_end(xc, domid, info, warnings)
+            layout = plan([(b.name, len(b)) for b in blocks], info.memory_mib, base,
+                          hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what)
+            placed = [(b, region.start) for b, region in zip(blocks, layout.blocks)]
             for b, gpa in placed:
-                xc.copy_to_guest(domid, gpa, b.data)
-            measurement = None
-            if measure:
-                measurement = _measure(xc, domid, placed, hvmloader_end)
+                xc.check_domain(domid, gpa, len(b), force=force)
             keys = _keys_for(domid, placed, count)
-            stale = stale_paths(domid, keys)
-
-            def publish(t):
-                # The keys may only describe bytes that are there: read the
-                # guest RAM once more, inside the transaction that writes them.
+            ranges = [(gpa, gpa + len(b)) for b, gpa in placed]
+            with XenStore() as xs:
+                require_domain(xs, domid)
+                PROGRESS.phase = "unpublishing"
+                PROGRESS.removed = xs.transaction(
+                    lambda t: _unpublish(xs, t, domid, keys, ranges))
+                PROGRESS.phase = "unpublished"
+                PROGRESS.ram = ranges
+                PROGRESS.phase = "copying"
                 for b, gpa in placed:
-                    if xc.read_from_guest(domid, gpa, len(b)) != b.data:
-                        raise XenError(_errno.EIO, f"domain {domid}: guest RAM at {gpa:#x} "
-                                       f"changed after {b.name} was copied there (another "
-                                       f"writer?); no key written", op="verify")
-                # One directory read instead of an rm round trip per stale node:
-                # a fresh domain has none of them.
-                hv = domain_path(domid, "hvmloader/")
-                present = set(xs.directory(hv[:-1], t))
-                for path in stale:
-                    if path[len(hv):].split("/")[0] in present:
-                        xs.rm(path, t)
-                for path, value in keys.items():
-                    xs.write_for_guest(path, value, domid, t)
-            xs.transaction(publish)
+                    xc.copy_to_guest(domid, gpa, b.data)
+                PROGRESS.phase = "copied"
+                measurement = staged = None
+                if measure:
+                    measurement = _measure(xc, domid, placed, hvmloader_end)
+                    if measure_file is not None:
+                        staged = _stage_measurement(measure_file, measurement)
+
+                def publish(t):
+                    PROGRESS.phase = "copied"        # (again, when a conflict retries)
+                    # The keys may only describe bytes that are there: read the
+                    # guest RAM once more, inside the transaction that writes them.
+                    for b, gpa in placed:
+                        if xc.read_from_guest(domid, gpa, len(b)) != b.data:
+                            raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
+                                           f"{gpa:#x} changed after {b.name} was copied "
+                                           f"there (another writer?)", op="verify")
+                    _unpublish(xs, t, domid, keys, ranges)    # written by hand meanwhile?
+                    for path, value in keys.items():
+                        xs.write_for_guest(path, value, domid, t)
+                    PROGRESS.phase = "publishing"    # the commit is what follows
+                try:
+                    xs.transaction(publish)
+                    PROGRESS.phase = "published"
+                except BaseException:
+                    if staged is not None:
+                        staged.abort()
+                    raise
+                if staged is not None:
+                    try:
+                        staged.commit()
+                    except OSError as e:
+                        # The measurement is part of the load: without it, no keys.
+                        PROGRESS.phase = "publishing"
+                        xs.transaction(lambda t: _unpublish(xs, t, domid, keys, ranges))
+                        PROGRESS.phase = "copied"
+                        raise _noted(e, f"guest RAM at {PROGRESS._ram()} holds the new "
+                                        f"blocks; their keys were written and removed "
+                                        f"again, none is left") from None
+    except (OSError, ValueError) as e:          # XenError, FormatError, UsageError...
+        if PROGRESS.phase in ("checking", "published") or getattr(e, "noted", False):
+            raise
+        raise _noted(e) from None
     return keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings
 
 
-def _guest_lowmem_end(xc, domid, info, warnings):
-    """Where the guest's low RAM really ends: the HVM info table's low_mem_pgend.
+def _stage_measurement(path, measurement):
+    """The measurement JSON written to a temporary beside ``path``, fsync'ed: a full
+    disk fails here, before any key is written.  Committed after the keys."""
+    import json
 
+    from ..fileio import stage
+    return stage([(path, (json.dumps(measurement, indent=2, sort_keys=False) + "\n")
+                   .encode())])
+
+
+def _guest_lowmem_end(xc, domid, info, warnings):
+    """(end, what): where the guest's low RAM really ends, and where that comes from.
+
+    The HVM info table's low_mem_pgend, which hvmloader itself follows:
     max_memkb also counts memory the guest does not see as RAM (the device
-    model's video RAM, for one), so the table the domain builder wrote, which
-    hvmloader itself follows, is the better limit.  None (fall back to
-    max_memkb) for a PV domain, or when there is no valid table to read; the
-    latter is said in ``warnings``, naming what is used instead.
+    model's video RAM, for one).  Without a valid table (a PV domain, or one the
+    builder left none in) max_memkb is the limit, and for an HVM domain a
+    warning in ``warnings`` says so.  A domain with no memory at all gets end 0,
+    so the image is refused as not fitting (LayoutError), not as a usage error.
     """
     from ..errors import XcmodError
     from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
+    from .layout import PCI_MEM_START
+    fallback = (min(info.max_memkb * 1024, PCI_MEM_START),
+                f"max_memkb of domain {domid}: {info.memory_mib} MiB")
     if not info.hvm or info.max_memkb * 1024 < HVM_INFO_PADDR + SIZE:
-        return None
+        return fallback
     try:
-        return low_mem_end(xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE))
+        return (low_mem_end(xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE)),
+                "from the guest's HVM info table")
     except XcmodError as e:
         warnings.append(f"domain {domid}: HVM info table at {HVM_INFO_PADDR:#x} unusable "
                         f"({getattr(e, 'message', e)}); the image is "
                         f"checked against max_memkb "
                         f"({info.memory_mib} MiB) instead, which counts video RAM too")
-        return None
+        return fallback
 
 
 def _measure(xc, domid, placed, hvmloader_end):
@@ -228,23 +377,46 @@ def _measure(xc, domid, placed, hvmloader_end):
 
 
 def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None,
-         measure=False, lock_timeout=DEFAULT_LOCK_TIMEOUT):
+         measure=False, lock_timeout=DEFAULT_LOCK_TIMEOUT, measure_file=None):
     """Copy ``image`` into domain ``domid`` from ``base`` and publish the keys hvmloader reads.
 
     ``image`` is an xcmod image (bytes, or ``[Block(IMAGE, ...)]``) or stock blocks
     (``[Block(SMBIOS, ...), Block(ACPI, ...)]``, as :func:`xcmod.image.blocks.read_path`
     gives for a ``build --format xen`` directory).  Everything the load needs, the
-    blocks, the domid and what ``measure`` needs, is checked before guest RAM is touched.
+    blocks, the domid, every argument and what ``measure`` needs, is checked before
+    guest RAM is touched; a misused argument is a UsageError.  ``measure_file``
+    (with ``measure``): the path the measurement JSON is written to, in place only
+    once the keys are (a disk that is full fails the load before any key is written).
+    Whatever ends the load, the keys afterwards describe guest RAM or are absent
+    (module docstring); an error's message says whether guest RAM was changed.
     """
+    from ..checks import bool_arg, bytes_arg, path_arg, seconds_arg
+    from .layout import check_hvmloader_end
     from .xenctrl import check_domid
-    blocks = image if isinstance(image, list) else [Block(IMAGE, image, source)]
+    if isinstance(image, (list, tuple)):
+        blocks = list(image)
+    elif isinstance(image, (bytes, bytearray, memoryview)):
+        if source is not None:
+            path_arg(source, "source")
+        blocks = [Block(IMAGE, bytes_arg(image, "image"), source)]
+    else:
+        raise UsageError(f"image must be the bytes of an image or a list of Blocks, not "
+                         f"{type(image).__name__} (xcmod.read_blocks(path) reads a file)")
     count = check(blocks)
     if check_domid(domid) == 0:
         raise XenError(_errno.EPERM, "domain 0: refusing to load into domain 0")
+    bool_arg(force, "force")
+    bool_arg(measure, "measure")
+    seconds_arg(lock_timeout, "lock_timeout")
+    check_hvmloader_end(hvmloader_end)
     if measure and hvmloader_end is None:
         raise UsageError("--measure needs --hvmloader ELF: the hvmloader image the domain "
                          "runs is measured from guest RAM over the range its ELF loads")
+    if measure_file is not None:
+        if not measure:
+            raise UsageError("measure_file needs measure=True")
+        measure_file = path_arg(measure_file, "--measure")
     keys, placed, m, warnings = _load_blocks(domid, blocks, count, force, hvmloader_end,
-                                             base, measure, lock_timeout)
+                                             base, measure, lock_timeout, measure_file)
     return LoadResult(domid, base, sum(n for *_, n in placed), count, keys, placed, m,
                       warnings)

@@ -41,6 +41,16 @@ def _xen():
 DOMID_MAX = 0x7FEF
 
 
+def parse_domid(text, what="--domid"):
+    """A domid written as text: ASCII decimal digits only (leading zeros allowed, as xl
+    reads a domid), 0..DOMID_MAX; UsageError naming ``what`` otherwise."""
+    from ..checks import parse_decimal
+    n = parse_decimal(text, what)
+    if n > DOMID_MAX:
+        raise UsageError(f"{what}: {text} is not a domain id (0..{DOMID_MAX})")
+    return n
+
+
 def check_domid(domid):
     """``domid`` as an int in 0..DOMID_MAX, or UsageError."""
     if isinstance(domid, bool) or not isinstance(domid, int) or not 0 <= domid <= DOMID_MAX:

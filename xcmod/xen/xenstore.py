@@ -150,17 +150,25 @@ class XenStore:
         return self.lib.XS_PERM_READ
 
 
-def resolve_domain(spec, xs):
-    """The domid ``spec`` names: a number, or a domain name resolved as xl resolves
+def resolve_domain(spec, xs=None):
+    """The domid ``spec`` names: a number (ASCII decimal digits only, as xl takes one:
+    :func:`xcmod.checks.parse_decimal`), or a domain name resolved as xl resolves
     it (the ``name`` key of each ``/local/domain/<domid>``).  A name no domain has,
-    or that several have, is an error naming them."""
+    or that several have, is an error naming them.  ``xs``: an open XenStore, or None
+    to open one when a name must be looked up."""
+    from ..checks import text_arg
     from ..errors import UsageError
-    from .xenctrl import check_domid
-    if spec.isdigit():
-        return check_domid(int(spec))
+    from .xenctrl import parse_domid
+    spec = text_arg(spec, "--domain")
+    if spec.isascii() and spec.isdigit():
+        return parse_domid(spec, "--domain")
+    if xs is None:
+        with XenStore() as xs:
+            return resolve_domain(spec, xs)
     want = spec.encode()
     found = sorted(int(d) for d in xs.directory(DOMAIN_ROOT)
-                   if d.isdigit() and xs.read(domain_path(d, "name")) == want)
+                   if d.isascii() and d.isdigit() and len(d) <= 5 and
+                   xs.read(domain_path(d, "name")) == want)
     if not found:
         raise XenError(_errno.ENOENT, f"no domain named {spec!r} (xenstore "
                        f"{DOMAIN_ROOT}/*/name)", op="resolve")
