@@ -7,10 +7,14 @@
  * State lives in $XCMOD_FAKEXEN_DIR: for each domain a directory dom<N>/ with
  *   info   key=value lines: hvm, paused, dying, memory_mib
  *   ram    the guest's RAM (memory_mib MiB), mmap'd by xc_map_foreign_range
+ *   vcpu0  key=value lines: rbx, the register xc_vcpu_getcontext() gives for
+ *          vCPU 0 (what libxc's HVM builder sets to the hvm_start_info's
+ *          address); without the file every register reads 0
  *
  * Fault injection, $XCMOD_FAKEXEN_FAIL (comma-separated):
  *   open          xc_interface_open fails (EACCES)
  *   getinfo       xc_domain_getinfolist fails (EPERM)
+ *   getcontext    xc_vcpu_getcontext fails (EACCES)
  *   map           every xc_map_foreign_range fails (EFAULT)
  *   map-after:N   maps fail after N successful ones (a partial copy)
  *   lose-writes   writable maps are private: writes never reach guest RAM
@@ -210,4 +214,48 @@ void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
     }
     maps_done++;
     return p;
+}
+
+int xc_vcpu_getcontext(xc_interface *xch, uint32_t domid, uint32_t vcpu,
+                       vcpu_guest_context_any_t *ctxt)
+{
+    char path[4096], line[256];
+    long hvm, paused, dying, mib;
+    FILE *f;
+
+    if ( !xch || !ctxt )
+    {
+        set_error(EINVAL, "bad arguments");
+        return -1;
+    }
+    if ( fault("getcontext") )
+    {
+        set_error(EACCES, "XEN_DOMCTL_getvcpucontext denied (injected)");
+        return -1;
+    }
+    if ( read_info(domid, &hvm, &paused, &dying, &mib) < 0 )
+    {
+        set_error(ESRCH, "no such domain");
+        return -1;
+    }
+    if ( vcpu != 0 )
+    {
+        set_error(ESRCH, "the double has vCPU 0 only");
+        return -1;
+    }
+    memset(ctxt, 0, sizeof(*ctxt));
+    snprintf(path, sizeof(path), "%s/dom%u/vcpu0", state_dir(), domid);
+    if ( !(f = fopen(path, "r")) )
+        return 0;
+    while ( fgets(line, sizeof(line), f) )
+    {
+        char *eq = strchr(line, '=');
+        if ( !eq )
+            continue;
+        *eq = '\0';
+        if ( !strcmp(line, "rbx") )
+            ctxt->x64.user_regs.rbx = strtoull(eq + 1, NULL, 0);
+    }
+    fclose(f);
+    return 0;
 }
