@@ -171,16 +171,24 @@ def cmd_guest_tables(args, out, err):
     if args.json:
         _write_json(d, out)
         return 0
+    if g.efi is not None:
+        entries = ", ".join(f"{c['name']} {c['address']:#x}"
+                            for c in d["efi"]["configuration_table"])
+        out.write(f"EFI: system table at {g.efi.address:#x} (UEFI {d['efi']['revision']}), "
+                  f"configuration table: {entries or 'empty'}\n")
+    elif g.efi_error:
+        out.write(f"EFI: {g.efi_error}\n")
     if g.smbios is not None:
         out.write(f"SMBIOS {d['smbios']['version']}: {len(g.smbios.structures)} structures "
-                  f"({'; '.join(g.smbios.notes)})\n")
+                  f"({'; '.join(g.smbios.notes)}), found through {g.smbios_found}\n")
         for s in g.smbios.structures:
             strings = ", ".join(x.decode("latin-1") for x in s.strings)
             out.write(f"  type {s.type:<3} handle {s.handle:#06x}  {strings}\n")
     else:
         out.write(f"SMBIOS: {g.smbios_error}\n")
     if g.rsdp_address is not None:
-        out.write(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables\n")
+        out.write(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables, found through "
+                  f"{g.acpi_found}\n")
         for addr, t in g.tables:
             out.write(f"  {t.signature:<4} at {addr:#010x} {t.length:>7} bytes  OEM "
                       f"{t.oem_id!r} {t.oem_table_id!r}  checksum "
@@ -265,8 +273,12 @@ def _parser_hvm_info(sub, argparse):
 def _parser_guest_tables(sub, argparse):
     gt = sub.add_parser("guest-tables", help="read the SMBIOS and ACPI tables a guest ended "
                         "up with", description="Read, from paused domain DOMID through the "
-                        "mapping path load uses, the SMBIOS entry point in the F-segment and "
-                        "its table, and every ACPI table reachable from the RSDP; write them "
+                        "mapping path load uses, the SMBIOS entry point and its table, and "
+                        "every ACPI table reachable from the RSDP, from where the firmware "
+                        "published them: a UEFI firmware's EFI system table (its configuration "
+                        "table's SMBIOS3/SMBIOS and ACPI entries), else the F-segment "
+                        "(SeaBIOS) or hvmloader's areas for OVMF (SMBIOS 0xEB000-0xEFFFF, RSDP "
+                        "0xEA020), saying which; write them "
                         "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
                         "(--acpi-dir, SIG.dat per table).  Pause the guest first "
                         "(`xl pause`) once its firmware has run.")
