@@ -21,7 +21,7 @@ FUZZ_SECONDS ?= 60
 # and its QEMU driver needs the libvirt-qemu user that libvirt-daemon-system
 # creates (no daemon is started).
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
-                qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend \
+                qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system
 # The two whose names carry a version, as the release's own apt metadata

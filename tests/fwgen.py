@@ -141,6 +141,40 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
     return ram
 
 
+OVMF = "/usr/share/ovmf/OVMF.fd"        # Debian's ovmf: edk2's OvmfPkgX64, for QEMU
+
+
+def snapshot_ovmf_ram(smbios, acpitables, work, timeout=180):
+    """Boot QEMU (q35) with Debian's OVMF to its UEFI shell, with no boot device,
+    then save all of guest RAM; its path.  By the shell prompt the DXE phase is
+    over: the EFI system table's configuration table lists the ACPI and SMBIOS
+    tables OVMF built from QEMU's fw_cfg."""
+    sock, ram = os.path.join(work, "qmp.sock"), os.path.join(work, "ram.bin")
+    serial = os.path.join(work, "serial.log")
+    args = ["qemu-system-x86_64", "-machine", "q35", "-m", str(RAM_MIB), "-nodefaults",
+            "-display", "none", "-bios", OVMF, "-serial", f"file:{serial}",
+            "-monitor", "none", "-qmp", f"unix:{sock},server=on,wait=off"]
+    for s in smbios:
+        args += ["-smbios", s]
+    for a in acpitables:
+        args += ["-acpitable", a]
+    deadline = time.monotonic() + timeout
+    log = open(os.path.join(work, "qemu.log"), "w+")
+    with running(args, log) as p:
+        q = Qmp(sock, deadline)
+        while not (os.path.exists(serial) and b"Shell> " in open(serial, "rb").read()):
+            if time.monotonic() > deadline or p.poll() is not None:
+                log.seek(0)
+                raise FwgenError("OVMF reached no UEFI shell: " + log.read())
+            time.sleep(0.5)
+        q.cmd("stop")
+        q.cmd("pmemsave", val=0, size=RAM_MIB << 20, filename=ram)
+        q.cmd("quit")
+        q.close()
+        p.wait(timeout=20)
+    return ram
+
+
 def acpi_tables(mem):
     """{name: bytes} of every table reachable from the RSDP in the BIOS area."""
     rsdp = next((a for a in range(0xE0000, 0x100000, 16) if mem[a:a + 8] == b"RSD PTR "

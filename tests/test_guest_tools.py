@@ -533,3 +533,36 @@ def test_a_huge_smbios3_table_length_is_bounded(xen, cli):
     assert r.code == 0, r.err
     line = [ln for ln in r.out.splitlines() if ln.startswith("SMBIOS")][0]
     assert "4294967295 bytes at 0xeb020 are not in guest RAM (or over 16 MiB)" in line
+
+
+@pytest.mark.qemu
+def test_guest_tables_read_what_a_real_ovmf_publishes(xen, cli, tmp_path):
+    """On RAM a real edk2 filled (QEMU with Debian's OVMF, at its UEFI shell), guest-tables
+    finds the EFI system table and takes SMBIOS and ACPI from its configuration table,
+    where nothing lies in the F-segment: the passed type 1 strings read back through
+    dmidecode, and the passed SSDT is among the published tables."""
+    from .fwgen import snapshot_ovmf_ram
+    work = tmp_path / "work"
+    work.mkdir()
+    ram = snapshot_ovmf_ram(["type=1,manufacturer=UefiCo,product=Tbl-7"], [f"file={SSDT}"],
+                            str(work))
+    fakexen.create(xen, 9, 128)
+    os.replace(ram, os.path.join(xen, "dom9", "ram"))
+    mem = fakexen.read_ram(xen, 9, 0xE0000, 0x20000)
+    assert b"_SM" not in mem and b"RSD PTR " not in mem     # no legacy copies to find
+    dump, adir = tmp_path / "g.dmi", tmp_path / "acpi"
+    r = cli("guest-tables", "--domid", "9", "--smbios-dump", dump, "--acpi-dir", adir, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    names = [c["name"] for c in d["efi"]["configuration_table"]]
+    assert "ACPI 2.0" in names and ("SMBIOS" in names or "SMBIOS3" in names)
+    assert d["efi"]["pointer"] % (4 << 20) == 0
+    assert d["acpi"]["found"].startswith("the EFI configuration table's ACPI 2.0 entry")
+    assert d["smbios"]["found"].startswith("the EFI configuration table's SMBIOS")
+    text = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Manufacturer: UefiCo" in text and "Product Name: Tbl-7" in text
+    ssdt = open(SSDT, "rb").read()
+    published = [(adir / n).read_bytes() for n in os.listdir(adir)]
+    assert ssdt in published
+    assert all(t["checksum_ok"] is not False for t in d["acpi"]["tables"])
