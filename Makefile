@@ -21,8 +21,8 @@ FUZZ_SECONDS ?= 60
 # and its QEMU driver needs the libvirt-qemu user that libvirt-daemon-system
 # creates (no daemon is started).
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
-                qemu-system-x86 seabios ipxe-qemu python3-dev python3-cffi-backend \
-                qemu-system-xen dpkg-dev patch python3-venv debootstrap \
+                qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
+                qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
@@ -35,7 +35,8 @@ DEB_VERSIONED = $$(apt-cache depends clang | \
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
-.PHONY: all ffi setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader
+.PHONY: all ffi setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader \
+        ovmf
 
 all: $(BUILD)/xcmod-read freestanding
 
@@ -136,6 +137,15 @@ HVMLOADER_INPUTS := hvmloader/build hvmloader/series $(wildcard hvmloader/patche
 hvmloader: $(BUILD)/hvmloader/hvmloader
 $(BUILD)/hvmloader/hvmloader: $(HVMLOADER_INPUTS)
 	sh hvmloader/build $(BUILD)/hvmloader
+
+# edk2's OvmfXen (the OVMF that takes hvmloader's tables under Xen) from
+# Debian's edk2 source with ovmf/patches; built once per source version and
+# patch set into ~/.cache/xcmod/ovmf (XCMOD_CACHE), copied to build/ovmf.
+# See README.md, "UEFI guests".
+OVMF_INPUTS := ovmf/build ovmf/series $(wildcard ovmf/patches/*.patch)
+ovmf: $(BUILD)/ovmf/OVMF.fd
+$(BUILD)/ovmf/OVMF.fd: $(OVMF_INPUTS)
+	sh ovmf/build $(BUILD)/ovmf
 
 # The real stack under QEMU TCG (tests/xenrig): Xen 4.17, a Debian dom0, xl,
 # xenstored and Debian's hvmloader; packages downloaded once into build/xenrig.

@@ -152,6 +152,29 @@ int xcmod_read_from_guest(xc_interface *xch, uint32_t domid, uint64_t gpa,
     return walk(xch, domid, gpa, buf, len, WALK_COPY_OUT, PROT_READ, NULL);
 }
 
+int xcmod_start_info_gpa(xc_interface *xch, uint32_t domid, uint64_t *gpa)
+{
+    struct xcmod_domain_info info;
+    vcpu_guest_context_any_t ctxt;
+    int rc;
+
+    if ( !xch || !gpa )
+        return XCMOD_LOAD_E_ARGUMENT;
+    if ( domid == 0 )
+        return XCMOD_LOAD_E_DOM0;
+    rc = xcmod_domain_info(xch, domid, &info);
+    if ( rc )
+        return rc;
+    if ( !info.hvm )
+        return XCMOD_LOAD_E_NOT_HVM;
+    memset(&ctxt, 0, sizeof(ctxt));
+    if ( xc_vcpu_getcontext(xch, domid, 0, &ctxt) )
+        return XCMOD_LOAD_E_CONTEXT;
+    /* An HVM vCPU's context is always the native 64-bit layout. */
+    *gpa = ctxt.x64.user_regs.rbx;
+    return XCMOD_LOAD_OK;
+}
+
 int xcmod_load_image(xc_interface *xch, uint32_t domid, uint64_t gpa,
                      const void *buf, size_t len, unsigned int flags,
                      size_t *fail_offset)
@@ -179,6 +202,7 @@ const char *xcmod_load_strerror(int rc)
     case XCMOD_LOAD_E_MAP:       return "cannot map guest memory";
     case XCMOD_LOAD_E_VERIFY:    return "guest memory read back differs from the image";
     case XCMOD_LOAD_E_DYING:     return "domain is dying or shut down";
+    case XCMOD_LOAD_E_CONTEXT:   return "cannot read vCPU0's context";
     }
     return "unknown error";
 }

@@ -14,7 +14,7 @@
 
 struct xc_interface_core;
 
-/* Return codes; errno is meaningful for GETINFO, MAP. */
+/* Return codes; errno is meaningful for GETINFO, MAP, CONTEXT. */
 #define XCMOD_LOAD_OK            0
 #define XCMOD_LOAD_E_ARGUMENT   -1  /* NULL pointer, zero length, overflow   */
 #define XCMOD_LOAD_E_GETINFO    -2  /* xc_domain_getinfolist() failed        */
@@ -26,6 +26,7 @@ struct xc_interface_core;
 #define XCMOD_LOAD_E_MAP        -8  /* xc_map_foreign_range() failed         */
 #define XCMOD_LOAD_E_VERIFY     -9  /* read-back differs from the image      */
 #define XCMOD_LOAD_E_DYING     -10  /* domain is dying or shut down          */
+#define XCMOD_LOAD_E_CONTEXT   -11  /* xc_vcpu_getcontext() failed           */
 
 /* Flags for xcmod_load_image(). */
 #define XCMOD_LOAD_FORCE        0x1 /* allow a running (unpaused) domain     */
@@ -63,6 +64,16 @@ int xcmod_copy_to_guest(struct xc_interface_core *xch, uint32_t domid,
 /* Read guest physical [gpa, gpa+len) into buf. */
 int xcmod_read_from_guest(struct xc_interface_core *xch, uint32_t domid,
                           uint64_t gpa, void *buf, size_t len);
+
+/* The guest physical address of the hvm_start_info
+ * (xen/include/public/arch-x86/hvm/start_info.h) libxc's HVM domain builder
+ * left for hvmloader: vCPU0's initial %rbx (tools/libs/guest/xg_dom_x86.c,
+ * vcpu_hvm()), read with xc_vcpu_getcontext().  It lists the modules libxc
+ * placed after hvmloader (the "firmware" module: SeaBIOS or OVMF).  Only
+ * meaningful before the guest first runs: the caller checks the magic there.
+ * 0 when libxc left none.  XCMOD_LOAD_E_NOT_HVM for a PV domain. */
+int xcmod_start_info_gpa(struct xc_interface_core *xch, uint32_t domid,
+                         uint64_t *gpa);
 
 /* xcmod_check_domain() then xcmod_copy_to_guest(). */
 int xcmod_load_image(struct xc_interface_core *xch, uint32_t domid,

@@ -46,7 +46,7 @@ class FwgenError(RuntimeError):
 class Qmp:
     """A minimal QMP client over QEMU's UNIX socket."""
 
-    def __init__(self, path, deadline):
+    def __init__(self, path, deadline, proc=None, log=None):
         while True:
             try:
                 self.sock = socket.socket(socket.AF_UNIX)
@@ -54,6 +54,13 @@ class Qmp:
                 break
             except OSError:
                 self.sock.close()
+                if proc is not None and proc.poll() is not None:
+                    said = ""
+                    if log is not None:
+                        log.seek(0)
+                        said = ": " + " | ".join(log.read().strip().splitlines()[-2:])
+                    raise FwgenError(f"{proc.args[0]} exited ({proc.returncode}) before "
+                                     f"QMP came up{said}")
                 if time.monotonic() > deadline:
                     raise FwgenError("QEMU's QMP socket never came up")
                 time.sleep(0.05)
@@ -139,6 +146,40 @@ def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
     log = open(os.path.join(work, "qemu.log"), "w+")
     with running(args, log) as p:
         save_when_ready(Qmp(sock, deadline), p, log, work, deadline)
+        p.wait(timeout=20)
+    return ram
+
+
+OVMF = "/usr/share/ovmf/OVMF.fd"        # Debian's ovmf: edk2's OvmfPkgX64, for QEMU
+
+
+def snapshot_ovmf_ram(smbios, acpitables, work, timeout=180):
+    """Boot QEMU (q35) with Debian's OVMF to its UEFI shell, with no boot device,
+    then save all of guest RAM; its path.  By the shell prompt the DXE phase is
+    over: the EFI system table's configuration table lists the ACPI and SMBIOS
+    tables OVMF built from QEMU's fw_cfg."""
+    sock, ram = os.path.join(work, "qmp.sock"), os.path.join(work, "ram.bin")
+    serial = os.path.join(work, "serial.log")
+    args = ["qemu-system-x86_64", "-machine", "q35", "-m", str(RAM_MIB), "-nodefaults",
+            "-display", "none", "-bios", OVMF, "-serial", f"file:{serial}",
+            "-monitor", "none", "-qmp", f"unix:{sock},server=on,wait=off"]
+    for s in smbios:
+        args += ["-smbios", s]
+    for a in acpitables:
+        args += ["-acpitable", a]
+    deadline = time.monotonic() + timeout
+    log = open(os.path.join(work, "qemu.log"), "w+")
+    with running(args, log) as p:
+        q = Qmp(sock, deadline)
+        while not (os.path.exists(serial) and b"Shell> " in open(serial, "rb").read()):
+            if time.monotonic() > deadline or p.poll() is not None:
+                log.seek(0)
+                raise FwgenError("OVMF reached no UEFI shell: " + log.read())
+            time.sleep(0.5)
+        q.cmd("stop")
+        q.cmd("pmemsave", val=0, size=RAM_MIB << 20, filename=ram)
+        q.cmd("quit")
+        q.close()
         p.wait(timeout=20)
     return ram
 

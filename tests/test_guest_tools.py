@@ -345,3 +345,226 @@ def test_measure_of_a_one_block_stock_dir(xen, cli, tmp_path):
     assert m["items"][1]["sha256"] == hashlib.sha256(blob).hexdigest()
     assert m["items"][0]["sha256"] == hashlib.sha256(
         fakexen.read_ram(xen, 5, 0x100000, end - 0x100000)).hexdigest()
+
+
+# ------------------------------------------------------- guest-tables, UEFI guests
+
+def _acpi_root(at, oem, tables):
+    """An RSDP (revision 2) at ``at`` and an XSDT right after it listing ``tables``
+    [(address, raw)]: bytes to write at ``at``."""
+    from xcmod.image.spec import checksum8
+    xsdt_at = at + 0x40
+    body = b"".join(struct.pack("<Q", a) for a, _ in tables)
+    xsdt = bytearray(struct.pack("<4sIBB6s8sI4sI", b"XSDT", 36 + len(body), 1, 0, oem,
+                                 b"OVMFXSDT", 1, b"XCMD", 1) + body)
+    xsdt[9] = -checksum8(xsdt) & 0xFF
+    rsdp = bytearray(struct.pack("<8sB6sBI", b"RSD PTR ", 0, oem, 2, 0) +
+                     struct.pack("<IQB3x", 36, xsdt_at, 0))
+    rsdp[8] = -checksum8(rsdp[:20]) & 0xFF
+    rsdp[32] = -checksum8(rsdp) & 0xFF
+    return bytes(rsdp).ljust(0x40, b"\0") + bytes(xsdt)
+
+
+def _efi(st_at, entries):
+    """An EFI system table at ``st_at`` (x64, UEFI 2.70) whose configuration table,
+    right after it, holds ``entries`` [(GUID string, address)]; and the pointer to it."""
+    import uuid
+    import zlib
+    cfg_at = st_at + 0x100
+    st = bytearray(struct.pack("<8sIII4x", b"IBI SYST", (2 << 16) | 70, 120, 0) + bytes(96))
+    struct.pack_into("<QQ", st, 104, len(entries), cfg_at)
+    struct.pack_into("<I", st, 16, zlib.crc32(st))
+    cfg = b"".join(uuid.UUID(g).bytes_le + struct.pack("<Q", a) for g, a in entries)
+    ptr = bytearray(struct.pack("<8sQI4x", b"IBI SYST", st_at, 0))
+    struct.pack_into("<I", ptr, 16, zlib.crc32(ptr))
+    return bytes(st).ljust(0x100, b"\0") + cfg, bytes(ptr)
+
+
+ACPI20 = "8868e871-e4f1-11d3-bc22-0080c73c8881"
+SMBIOS_GUID = "eb9d2d31-2d88-11d3-9a16-0090273fc14d"
+
+
+def _ovmf_guest(d, domid, efi=True):
+    """A 64 MiB guest as hvmloader leaves it for OVMF (SMBIOS at 0xEB000, RSDP at
+    0xEA020 with an SSDT) and, with ``efi``, as OvmfXen then publishes copies of
+    them through its EFI system table (pointer at 0x3C00000, the last 4 MiB
+    boundary); the copies' OEM ID is "OVMFCP" where hvmloader's is "Xen".  Returns
+    {name: address} of what was written and the SMBIOS table written."""
+    from xcmod.firmware import smbios
+    fakexen.create(d, domid, 64, firmware="ovmf")
+    t = smbios.read_file(DELL)
+    ssdt = open(SSDT, "rb").read()
+    at = {"hvm_ep": 0xEB000, "hvm_rsdp": 0xEA020, "hvm_ssdt": 0xE0000,
+          "ovmf_rsdp": 0x3E10000, "ovmf_ep": 0x3E20000, "ovmf_ssdt": 0x3E30000,
+          "st": 0x3E00000, "ptr": 0x3C00000}
+    writes = [(at["hvm_ep"], smbios.build_entry_point(t, at["hvm_ep"] + 0x20).ljust(0x20, b"\0")
+               + t.table_bytes),
+              (at["hvm_rsdp"], _acpi_root(at["hvm_rsdp"], b"Xen\0\0\0", [(at["hvm_ssdt"], ssdt)])),
+              (at["hvm_ssdt"], ssdt)]
+    if efi:
+        st, ptr = _efi(at["st"], [("d3b36f2c-d551-11d4-9a46-0090273fc14d", 0x3E40000),
+                                  (ACPI20, at["ovmf_rsdp"]), (SMBIOS_GUID, at["ovmf_ep"])])
+        writes += [(at["st"], st), (at["ptr"], ptr),
+                   (at["ovmf_ep"], smbios.build_entry_point(t, at["ovmf_ep"] + 0x20)
+                    .ljust(0x20, b"\0") + t.table_bytes),
+                   (at["ovmf_rsdp"], _acpi_root(at["ovmf_rsdp"], b"OVMFCP",
+                                                [(at["ovmf_ssdt"], ssdt)])),
+                   (at["ovmf_ssdt"], ssdt)]
+    with open(os.path.join(d, f"dom{domid}", "ram"), "r+b") as f:
+        for a, blob in writes:
+            f.seek(a)
+            f.write(blob)
+    return at, t
+
+
+def test_guest_tables_of_an_ovmf_guest_before_efi(xen, cli, tmp_path):
+    """No EFI system table yet (or no more): the SMBIOS entry point hvmloader wrote for
+    OVMF at 0xEB000 and its RSDP at 0xEA020, each said to be hvmloader's; dmidecode reads
+    the dump as it reads the fixture."""
+    at, t = _ovmf_guest(xen, 6, efi=False)
+    dump = tmp_path / "g.dmi"
+    r = cli("guest-tables", "--domid", "6", "--smbios-dump", dump)
+    assert r.code == 0, r.err
+    assert "found through hvmloader's SMBIOS area for OVMF (0xEB000-0xEFFFF)" in r.out
+    assert "entry point found at 0xeb000, table at 0xeb020" in r.out
+    assert "ACPI: RSDP at 0xea020, 2 tables, found through hvmloader's RSDP for OVMF" in r.out
+    assert "EFI:" not in r.out
+    ours = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
+                          text=True, check=True).stdout
+    theirs = subprocess.run(["dmidecode", "--from-dump", DELL], capture_output=True,
+                            text=True, check=True).stdout
+    assert ours[ours.index("Handle "):] == theirs[theirs.index("Handle "):]
+
+
+def test_guest_tables_of_an_ovmf_guest_read_what_efi_publishes(xen, cli, tmp_path):
+    """With an EFI system table, guest-tables reads what the firmware publishes to the OS
+    (its configuration table's ACPI 2.0 and SMBIOS entries), not hvmloader's areas, and
+    says so; the JSON lists the configuration table."""
+    at, t = _ovmf_guest(xen, 6)
+    adir = tmp_path / "acpi"
+    r = cli("guest-tables", "--domid", "6", "--acpi-dir", adir, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["efi"]["address"] == at["st"] and d["efi"]["pointer"] == at["ptr"]
+    assert d["efi"]["revision"] == "2.7"
+    assert [c["name"] for c in d["efi"]["configuration_table"]] == [
+        "d3b36f2c-d551-11d4-9a46-0090273fc14d", "ACPI 2.0", "SMBIOS"]
+    assert d["acpi"]["rsdp"] == at["ovmf_rsdp"]
+    assert d["acpi"]["found"].startswith("the EFI configuration table's ACPI 2.0 entry")
+    assert [t_["address"] for t_ in d["acpi"]["tables"]] == [at["ovmf_rsdp"] + 0x40,
+                                                            at["ovmf_ssdt"]]
+    assert (adir / "RSDP.dat").read_bytes()[9:15] == b"OVMFCP"
+    assert (adir / "SSDT.dat").read_bytes() == open(SSDT, "rb").read()
+    assert d["smbios"]["found"].startswith("the EFI configuration table's SMBIOS entry")
+    assert len(d["smbios"]["structures"]) == len(t.structures)
+    text = cli("guest-tables", "--domid", "6").out
+    assert f"EFI: system table at {at['st']:#x} (UEFI 2.7), configuration table: " \
+           f"d3b36f2c-d551-11d4-9a46-0090273fc14d 0x3e40000, ACPI 2.0 0x3e10000, " \
+           f"SMBIOS 0x3e20000" in text
+    assert f"entry point found at {at['ovmf_ep']:#x}" in text
+
+
+@pytest.mark.parametrize("where,value,needle", [
+    ("st", 16, "header CRC32 mismatch"),
+    ("st", 104, "NumberOfTableEntries 100000 exceeds 1024"),
+    ("st", 112, "configuration table 0x7ffff000 (3 entries) is not in guest RAM"),
+    ("st", 12, "header size 4294967295 is not 120-4096 bytes of guest RAM"),
+])
+def test_a_broken_efi_system_table_is_one_line_and_hvmloaders_areas_are_read(
+        xen, cli, where, value, needle):
+    """A pointer with a valid CRC to a broken system table: the EFI line names what is
+    wrong, and SMBIOS and ACPI come from hvmloader's areas, said so; exit 0."""
+    at, t = _ovmf_guest(xen, 6)
+    field = {16: ("<I", 0xBAD), 104: ("<Q", 100000), 112: ("<Q", 0x7FFFF000),
+             12: ("<I", 0xFFFFFFFF)}[value]
+    with open(os.path.join(xen, "dom6", "ram"), "r+b") as f:
+        f.seek(at[where] + value)
+        f.write(struct.pack(*field))
+        if value != 16:                  # the CRC right: only the number is wrong
+            import zlib
+            f.seek(at["st"])
+            st = bytearray(f.read(120))
+            st[16:20] = bytes(4)
+            st[16:20] = struct.pack("<I", zlib.crc32(st))
+            f.seek(at["st"])
+            f.write(st)
+    r = cli("guest-tables", "--domid", "6")
+    assert r.code == 0, r.err
+    efi_lines = [ln for ln in r.out.splitlines() if ln.startswith("EFI:")]
+    assert len(efi_lines) == 1 and needle in efi_lines[0], r.out
+    assert f"EFI system table at {at['st']:#x} (from the pointer at {at['ptr']:#x})" \
+        in efi_lines[0]
+    assert "found through hvmloader's SMBIOS area for OVMF" in r.out
+    assert "found through hvmloader's RSDP for OVMF (0xEA020)" in r.out
+
+
+@pytest.mark.parametrize("entry,needle", [
+    (0xFFFFFFFF0000, "ACPI: domain 6: offset 0xffffffff0000: the EFI configuration table's "
+                     "ACPI 2.0 entry points to 0xffffffff0000"),
+    (0x3E20000, "ACPI: domain 6: offset 0x3e20000: the EFI configuration table's ACPI 2.0 "
+                "entry points to 0x3e20000, where there is no RSDP with a valid checksum"),
+])
+def test_a_configuration_entry_pointing_nowhere_is_named(xen, cli, tmp_path, entry, needle):
+    """A configuration-table entry outside RAM, or at something else: one line, no
+    read beyond RAM; --acpi-dir then fails with that line and writes nothing."""
+    at, t = _ovmf_guest(xen, 6)
+    st, ptr = _efi(at["st"], [(ACPI20, entry), (SMBIOS_GUID, at["ovmf_ep"])])
+    with open(os.path.join(xen, "dom6", "ram"), "r+b") as f:
+        f.seek(at["st"])
+        f.write(st)
+    r = cli("guest-tables", "--domid", "6")
+    assert r.code == 0 and needle in r.out, r.out
+    assert "found through the EFI configuration table's SMBIOS entry" in r.out
+    r = cli("guest-tables", "--domid", "6", "--acpi-dir", tmp_path / "a")
+    assert r.code == 1 and r.err.count("\n") == 1 and needle[len("ACPI: "):] in r.err
+    assert not (tmp_path / "a").exists()
+
+
+def test_a_huge_smbios3_table_length_is_bounded(xen, cli):
+    """An SMBIOS3 entry point claiming a 4 GiB table: its maximum is only a maximum, so the
+    table is read a page at a time up to its End-of-Table (no 4 GiB read)."""
+    from xcmod.image.spec import checksum8
+    at, t = _ovmf_guest(xen, 6, efi=False)
+    ep = bytearray(struct.pack("<5sBBBBBBBIQ", b"_SM3_", 0, 24, 3, 0, 0, 1, 0, 0xFFFFFFFF,
+                               0xEB020))
+    ep[5] = -checksum8(ep) & 0xFF
+    with open(os.path.join(xen, "dom6", "ram"), "r+b") as f:
+        f.seek(0xEB000)
+        f.write(ep)
+    r = cli("guest-tables", "--domid", "6")
+    assert r.code == 0, r.err
+    line = [ln for ln in r.out.splitlines() if ln.startswith("SMBIOS")][0]
+    assert line.startswith("SMBIOS 3.0.0: ") and "table at 0xeb020" in line, line
+
+
+@pytest.mark.qemu
+def test_guest_tables_read_what_a_real_ovmf_publishes(xen, cli, tmp_path):
+    """On RAM a real edk2 filled (QEMU with Debian's OVMF, at its UEFI shell), guest-tables
+    finds the EFI system table and takes SMBIOS and ACPI from its configuration table,
+    where nothing lies in the F-segment: the passed type 1 strings read back through
+    dmidecode, and the passed SSDT is among the published tables."""
+    from .fwgen import snapshot_ovmf_ram
+    work = tmp_path / "work"
+    work.mkdir()
+    ram = snapshot_ovmf_ram(["type=1,manufacturer=UefiCo,product=Tbl-7"], [f"file={SSDT}"],
+                            str(work))
+    fakexen.create(xen, 9, 128)
+    os.replace(ram, os.path.join(xen, "dom9", "ram"))
+    mem = fakexen.read_ram(xen, 9, 0xE0000, 0x20000)
+    assert b"_SM" not in mem and b"RSD PTR " not in mem     # no legacy copies to find
+    dump, adir = tmp_path / "g.dmi", tmp_path / "acpi"
+    r = cli("guest-tables", "--domid", "9", "--smbios-dump", dump, "--acpi-dir", adir, "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    names = [c["name"] for c in d["efi"]["configuration_table"]]
+    assert "ACPI 2.0" in names and ("SMBIOS" in names or "SMBIOS3" in names)
+    assert d["efi"]["pointer"] % (4 << 20) == 0
+    assert d["acpi"]["found"].startswith("the EFI configuration table's ACPI 2.0 entry")
+    assert d["smbios"]["found"].startswith("the EFI configuration table's SMBIOS")
+    text = subprocess.run(["dmidecode", "--from-dump", str(dump)], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Manufacturer: UefiCo" in text and "Product Name: Tbl-7" in text
+    ssdt = open(SSDT, "rb").read()
+    published = [(adir / n).read_bytes() for n in os.listdir(adir)]
+    assert ssdt in published
+    assert all(t["checksum_ok"] is not False for t in d["acpi"]["tables"])

@@ -191,12 +191,13 @@ def test_sigterm_and_sigint_mid_load_say_what_changed(big_domain, a_and_b, sig, 
 @pytest.mark.parametrize("after", [2, 3, 5, 9])
 def test_injected_map_failure_mid_copy_removes_the_old_keys_first(big_domain, a_and_b, cli,
                                                                   monkeypatch, after):
-    """XCMOD_FAKEXEN_FAIL=map-after:N during B's copy over A: A's keys are gone (RAM may
-    hold part of B) and the message says so; it never claims RAM is untouched."""
+    """XCMOD_FAKEXEN_FAIL=map-write-after:N during B's copy over A: A's keys are gone (RAM
+    may hold part of B) and the message says so; it never claims RAM is untouched.
+    (Writable maps are counted: the load reads the guest's HVM info and start info first.)"""
     import xcmod
     (pa, a), (pb, b) = a_and_b
     xcmod.load(9, a, base=BIG_BASE)
-    monkeypatch.setenv("XCMOD_FAKEXEN_FAIL", f"map-after:{after}")
+    monkeypatch.setenv("XCMOD_FAKEXEN_FAIL", f"map-write-after:{after}")
     r = cli("load", "--domid", "9", "--base", hex(BIG_BASE), pb)
     err = one_line(r, 1, "cannot map guest memory", "the keys of the earlier load "
                    "(hvmloader/modules) were removed", "no key written for it")
@@ -603,7 +604,7 @@ def test_an_sm3_maximum_of_4_gib_reads_only_the_table(xen, tmp_path):
     ("FACP of length 40", "claims length 40: an ACPI FACP is 116 to"),
     ("table of length 20", "claims length 20: an ACPI table is 36 to"),
     ("table of length 4 GiB", "claims length 4294967295"),
-    ("RSDT past guest memory", "cannot read"),
+    ("RSDT past guest memory", "are not in guest RAM"),
 ])
 def test_hostile_acpi_sizes_are_capped_and_nothing_is_written(xen, tmp_path, layout, needle):
     """A guest controls every length guest-tables reads: entry counts, table lengths and

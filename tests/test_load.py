@@ -127,7 +127,9 @@ def test_force_loads_into_a_running_domain(xen, image):
     ("open", "Xen control interface", False),
     ("getinfo", "cannot get domain information", False),
     ("map", "cannot map guest memory", False),
-    ("map-after:2", "cannot map guest memory", True),   # 1st map: the HVM info table
+    # maps before the copy: the HVM info table, the hvm_start_info, its module list
+    # and the firmware module's command line; the 5th is the copy's first chunk
+    ("map-after:5", "cannot map guest memory", True),
     ("lose-writes", "read back differs", False),
 ])
 def test_injected_libxc_failures(xen, big_image, monkeypatch, cli, tmp_path, knob, needle, touched):
@@ -299,5 +301,155 @@ def test_c_api_load_image_checks_then_copies(xen, image):
         assert ram(xen, 7, len(image)) == image
         assert lib.xcmod_load_image(xch, 0, BASE, image, len(image), 0, fail) == \
             lib.XCMOD_LOAD_E_DOM0
+    finally:
+        lib.xc_interface_close(xch)
+
+
+# ------------------------------------------ UEFI guests: what libxc placed stays
+
+def _whole_ram(d, domid):
+    return open(os.path.join(d, f"dom{domid}", "ram"), "rb").read()
+
+
+def test_default_load_never_changes_a_byte_of_ovmf(xen, image, big_image, cli, tmp_path):
+    """OVMF's 2 MiB firmware module sits at 0x134000-0x333fff, right after hvmloader,
+    where libxc puts it, across the old default base 0x200000.  A default load reads
+    the guest's hvm_start_info (vCPU0's %rbx) and goes after it: outside the image,
+    guest RAM is byte for byte what it was, the firmware module included."""
+    placed = fakexen.create(xen, 6, 64, firmware="ovmf")
+    assert placed["firmware"] == (0x134000, 0x334000)
+    for img, want in ((image, 0x335000), (big_image, 0x805000)):  # the big one: past the
+        path = tmp_path / "m.bin"                                # self-test window
+        path.write_bytes(img)
+        before = _whole_ram(xen, 6)
+        r = cli("load", "--domid", "6", path, "--json")
+        assert r.code == 0 and r.err == "", r.err
+        d = json.loads(r.out)
+        assert d["blocks"][0]["address"] == want
+        assert d["keys"]["/local/domain/6/hvmloader/modules/address"] == f"{want:#x}"
+        assert [(x["name"], x["start"], x["end"]) for x in d["libxc"]] == [
+            ('module "firmware"', 0x134000, 0x334000),
+            ("hvm_start_info", 0x334000, 0x3348a8)]
+        after = _whole_ram(xen, 6)
+        assert after[want:want + len(img)] == img
+        assert after[:want] == before[:want]
+        assert after[want + len(img):] == before[want + len(img):]
+        assert after[0x134000:0x334000] == fakexen.firmware_image(2 << 20)
+
+
+def test_default_load_of_stock_blocks_keeps_clear_of_ovmf(xen, cli, tmp_path):
+    """Stock blocks (build --format xen) go after OVMF's module too, page by page."""
+    from .test_guest_tools import DELL, SSDT
+    fakexen.create(xen, 6, 64, firmware="ovmf")
+    d = tmp_path / "blocks"
+    assert cli("build", "--format", "xen", "-o", d, "--smbios", DELL, "--acpi", SSDT,
+               "-q").code == 0
+    r = cli("load", "--domid", "6", d, "--json")
+    assert r.code == 0, r.err
+    addrs = sorted(b["address"] for b in json.loads(r.out)["blocks"])
+    assert addrs[0] == 0x335000 and len(addrs) == 2
+    assert fakexen.read_ram(xen, 6, 0x134000, 2 << 20) == fakexen.firmware_image(2 << 20)
+
+
+@pytest.mark.parametrize("base", ["0x200000", "0x333000"])
+def test_explicit_base_over_the_firmware_module_is_refused(xen, image, cli, tmp_path, base):
+    """--base inside OVMF's module: one line naming the module and its range, exit 1,
+    no key, and guest RAM untouched."""
+    fakexen.create(xen, 6, 64, firmware="ovmf")
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    before = _whole_ram(xen, 6)
+    r = cli("load", "--domid", "6", path, "--base", base)
+    assert r.code == 1 and r.err.count("\n") == 1, r.err
+    assert 'overlaps module "firmware" placed by libxc (0x134000-0x333fff)' in r.err
+    assert keys(xen, 6) == "" and _whole_ram(xen, 6) == before
+
+
+def test_explicit_base_after_the_modules_is_taken(xen, image):
+    """An explicit base clear of libxc's modules, lower than the default, is used."""
+    import xcmod
+    fakexen.create(xen, 6, 64, firmware="seabios")     # 0x134000-0x173fff, start info
+    res = xcmod.load(6, image, base=0x180000)          # at 0x174000
+    assert res.base == 0x180000 and ram(xen, 6, len(image), 0x180000) == image
+    assert xcmod.load(6, image).base == 0x200000       # default: never below 0x200000
+
+
+@pytest.mark.parametrize("rbx,reason", [
+    (None, "vCPU0's %rbx is 0"),
+    (0x300000, "no hvm_start_info magic at vCPU0's %rbx 0x300000 (found 0x00000000)"),
+    (0x7FFFFFFF000, "vCPU0's %rbx 0x7fffffff000 is not in guest low RAM (ends 0x4000000)"),
+])
+def test_without_a_start_info_the_old_layout_and_one_warning(xen, image, cli, tmp_path, rbx,
+                                                             reason):
+    """No start info at %rbx: the load places the image as before (0x200000) and says,
+    in one warning line, that it could not see what libxc placed."""
+    fakexen.create(xen, 6, 64, firmware=None)
+    if rbx is not None:
+        with open(os.path.join(xen, "dom6", "vcpu0"), "w") as f:
+            f.write(f"rbx={rbx:#x}\n")
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    r = cli("load", "--domid", "6", path, "--json")
+    assert r.code == 0, r.err
+    lines = r.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("xcmod: warning: domain 6: no "
+                                                   f"hvm_start_info ({reason})"), r.err
+    assert "OVMF's 2 MiB firmware module" in lines[0]
+    d = json.loads(r.out)
+    assert d["base"] == BASE and d["libxc"] == [] and ram(xen, 6, len(image)) == image
+
+
+@pytest.mark.parametrize("offset,value,needle", [
+    (12, 1000, "nr_modules 1000 exceeds 16"),
+    (16, 1 << 40, "module list 0x10000000000+0x20 is not in guest low RAM"),
+    (56 + 8, 0xFFFFFFFFFFFFFFFF, "module 0 0x134000+0xffffffffffffffff is not in guest"),
+])
+def test_a_broken_start_info_refuses_the_load(xen, image, cli, tmp_path, offset, value, needle):
+    """A start info with its magic and an impossible number: one line naming the field
+    and its guest address, exit 1, nothing written, no traceback."""
+    import struct
+    placed = fakexen.create(xen, 6, 64, firmware="ovmf")
+    with open(os.path.join(xen, "dom6", "ram"), "r+b") as f:
+        f.seek(placed["start_info"] + offset)
+        f.write(struct.pack("<I" if offset == 12 else "<Q", value))
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    before = _whole_ram(xen, 6)
+    r = cli("load", "--domid", "6", path)
+    assert r.code == 1 and r.err.count("\n") == 1 and "Traceback" not in r.err, r.err
+    assert r.err.startswith("xcmod: error: domain 6: offset 0x3340")
+    assert f"hvm_start_info at 0x334000: {needle}" in r.err
+    assert keys(xen, 6) == "" and _whole_ram(xen, 6) == before
+
+
+def test_unreadable_vcpu_context_is_one_line(xen, image, cli, tmp_path, monkeypatch):
+    """xc_vcpu_getcontext failing: one line with errno and libxc's text, no key, RAM as
+    it was (the layout cannot be known, so nothing is placed)."""
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    monkeypatch.setenv("XCMOD_FAKEXEN_FAIL", "getcontext")
+    before = _whole_ram(xen, 5)
+    r = cli("load", "--domid", "5", path)
+    assert r.code == 1 and r.err.count("\n") == 1, r.err
+    assert "cannot read vCPU0's context" in r.err and "EACCES" in r.err
+    assert "XEN_DOMCTL_getvcpucontext denied" in r.err
+    assert keys(xen) == "" and _whole_ram(xen, 5) == before
+
+
+def test_c_api_start_info_gpa(xen):
+    """xcmod_start_info_gpa(): vCPU0's %rbx for an HVM domain; refuses domain 0, a PV
+    domain and a missing one."""
+    from xcmod.xen._xen import ffi, lib
+    placed = fakexen.create(xen, 6, 64, firmware="ovmf")
+    fakexen.create(xen, 7, 32, pv=True)
+    xch = lib.xc_interface_open(ffi.NULL, ffi.NULL, 0)
+    try:
+        gpa = ffi.new("uint64_t *")
+        assert lib.xcmod_start_info_gpa(xch, 6, gpa) == lib.XCMOD_LOAD_OK
+        assert gpa[0] == placed["start_info"] == 0x334000
+        assert lib.xcmod_start_info_gpa(xch, 0, gpa) == lib.XCMOD_LOAD_E_DOM0
+        assert lib.xcmod_start_info_gpa(xch, 7, gpa) == lib.XCMOD_LOAD_E_NOT_HVM
+        assert lib.xcmod_start_info_gpa(xch, 9, gpa) == lib.XCMOD_LOAD_E_NO_DOMAIN
+        assert lib.xcmod_start_info_gpa(xch, 6, ffi.NULL) == lib.XCMOD_LOAD_E_ARGUMENT
     finally:
         lib.xc_interface_close(xch)

@@ -2,10 +2,13 @@
 import hashlib
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -397,7 +400,8 @@ security_driver = "none"
 
 
 @pytest.mark.qemu
-def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cli, dell_image):
+def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, request, cli,
+                                                                  dell_image):
     """The exported document, started by libvirt's own QEMU driver (virt-qemu-run, TCG,
     SeaBIOS): dmidecode on the guest's RAM shows the passed strings and OEM strings,
     and the guest's ACPI tables hold the SSDT and the SLIC byte for byte."""
@@ -413,13 +417,16 @@ def test_export_libvirt_qemu_domain_starts_with_the_passed_firmware(tmp_path, cl
         "</qemu:commandline>", f"  <qemu:arg value='-qmp'/>\n    <qemu:arg value='unix:"
         f"{sock},server=on,wait=off'/>\n  </qemu:commandline>")
     (tmp_path / "run.xml").write_text(doc)
-    root = tmp_path / "libvirt"
+    # libvirt puts its monitor socket under the root: sun_path holds 108 bytes, so the
+    # root is a short directory of its own, not pytest's (pytest-NNN/test_export_libvirt...).
+    root = Path(tempfile.mkdtemp(prefix="xcv-", dir="/tmp"))
+    request.addfinalizer(lambda: shutil.rmtree(root, ignore_errors=True))
     (root / "etc").mkdir(parents=True)
     (root / "etc/qemu.conf").write_text(EMBED_QEMU_CONF)
     log = open(tmp_path / "virt-qemu-run.log", "w+")
     with running(["virt-qemu-run", "--root", str(root), str(tmp_path / "run.xml")], log) as p:
         deadline = time.monotonic() + 120
-        ram = save_when_ready(Qmp(str(sock), deadline), p, log, str(tmp_path), deadline,
+        ram = save_when_ready(Qmp(str(sock), deadline, p, log), p, log, str(tmp_path), deadline,
                               ram_mib, quit=False)
         p.send_signal(signal.SIGINT)          # virt-qemu-run's Ctrl-C: destroy and exit
         p.wait(timeout=60)

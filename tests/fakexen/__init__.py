@@ -128,21 +128,77 @@ def hvm_info_table(memory_mib, vcpus):
     return bytes(t)
 
 
-def create(d, domid, memory_mib, pv=False, running=False, vcpus=1):
+# What libxc's HVM builder leaves after hvmloader (tools/libs/guest/xg_dom_x86.c:
+# alloc_magic_pages_hvm(), bootlate_hvm(), vcpu_hvm(); xg_dom_hvmloader.c:
+# modules_init()), written here independently of xcmod: the firmware module
+# right after hvmloader's segments, then a segment holding the hvm_start_info
+# (xen/include/public/arch-x86/hvm/start_info.h), its module list (room for
+# HVMLOADER_MODULE_MAX_COUNT = 2 entries), the modules' command lines
+# (MAX_GUEST_CMDLINE = 1024 bytes of room each) and the memory map; its
+# address goes into vCPU0's %rbx.
+FAKE_HVMLOADER_END = 0x134000          # Debian 4.17's hvmloader, page-aligned
+FIRMWARE_SIZES = {"seabios": 256 << 10, "ovmf": 2 << 20}   # bios-256k.bin, OVMF.fd
+START_INFO_MAGIC = 0x336EC578
+
+
+def firmware_image(length, seed=0):
+    """``length`` bytes that stand for a firmware image (none of them a run of zeros)."""
+    import random
+    return random.Random(f"fakexen-firmware-{seed}-{length}").randbytes(length)
+
+
+def libxc_boot_info(f, memory_mib, firmware, hvmloader_end=FAKE_HVMLOADER_END):
+    """Write into RAM file ``f`` what libxc would: the firmware module and the start
+    info listing it.  Returns {"firmware": (start, end), "start_info": gpa}."""
+    import struct
+    page = lambda v: (v + 0xFFF) & ~0xFFF
+    fw_at = page(hvmloader_end)
+    si = page(fw_at + len(firmware))
+    modlist = si + 56                       # device-model guests: no command line
+    cmdlines = modlist + 2 * 32
+    memmap = cmdlines + 2 * 1024
+    low = min(memory_mib << 20, 0xF0000000)
+    e820 = [(0, low, 1), (0xFC000000, 0x4000000, 2)]
+    f.seek(fw_at)
+    f.write(firmware)
+    f.seek(si)
+    f.write(struct.pack("<IIIIQQQQII", START_INFO_MAGIC, 1, 0, 1, modlist, 0, 0, memmap,
+                        len(e820), 0))
+    f.write(struct.pack("<QQQQ", fw_at, len(firmware), cmdlines, 0) + bytes(32))
+    f.write(b"firmware".ljust(2 * 1024, b"\0"))
+    for addr, size, kind in e820:
+        f.write(struct.pack("<QQII", addr, size, kind, 0))
+    return {"firmware": (fw_at, fw_at + len(firmware)), "start_info": si}
+
+
+def create(d, domid, memory_mib, pv=False, running=False, vcpus=1, firmware="seabios"):
+    """A domain in state dir ``d``.  An HVM one gets the HVM info table and, as libxc
+    gives it, ``firmware`` ("seabios", "ovmf", bytes; None for no start info: vCPU0's
+    %rbx 0) with the hvm_start_info that lists it.  Returns where they are (see
+    :func:`libxc_boot_info`), or None."""
     dom = os.path.join(d, f"dom{domid}")
     os.makedirs(dom, exist_ok=True)
     with open(os.path.join(dom, "info"), "w") as f:
         f.write(f"hvm={0 if pv else 1}\npaused={0 if running else 1}\ndying=0\n"
                 f"memory_mib={memory_mib}\n")
+    if isinstance(firmware, str):
+        firmware = firmware_image(FIRMWARE_SIZES[firmware])
+    placed = None
     with open(os.path.join(dom, "ram"), "wb") as f:
         f.truncate(memory_mib << 20)
         if not pv and memory_mib << 20 > HVM_INFO_PADDR + 48:
             f.seek(HVM_INFO_PADDR)
             f.write(hvm_info_table(memory_mib, vcpus))
+        if not pv and firmware is not None and \
+                FAKE_HVMLOADER_END + len(firmware) + 0x2000 <= memory_mib << 20:
+            placed = libxc_boot_info(f, memory_mib, firmware)
+    with open(os.path.join(dom, "vcpu0"), "w") as f:
+        f.write(f"rbx={placed['start_info'] if placed else 0:#x}\n")
     start_xenstored(d)
     r = xs(d, "xenstore-write", f"/local/domain/{domid}/domid", str(domid))
     if r.returncode:
         raise SystemExit(f"fakexen: xenstore-write failed: {r.stderr.strip()}")
+    return placed
 
 
 def read_ram(d, domid, gpa, length):

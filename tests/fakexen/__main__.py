@@ -14,6 +14,9 @@ def main(argv):
     c.add_argument("--pv", action="store_true")
     c.add_argument("--running", action="store_true")
     c.add_argument("--vcpus", type=int, default=1)
+    c.add_argument("--firmware", choices=("seabios", "ovmf", "none"), default="seabios",
+                   help="the firmware module libxc would place after hvmloader, listed "
+                   "in the hvm_start_info vCPU0's %%rbx points at (none: %%rbx 0)")
     r = sub.add_parser("read-ram", help="raw guest RAM bytes to stdout")
     r.add_argument("--domid", type=int, required=True)
     r.add_argument("--gpa", type=lambda s: int(s, 0), required=True)
@@ -24,7 +27,11 @@ def main(argv):
     a = p.parse_args(argv)
     d = state_dir()
     if a.cmd == "create":
-        create(d, a.domid, a.memory_mib, a.pv, a.running, a.vcpus)
+        placed = create(d, a.domid, a.memory_mib, a.pv, a.running, a.vcpus,
+                        None if a.firmware == "none" else a.firmware)
+        if placed:
+            fw, si = placed["firmware"], placed["start_info"]
+            print(f"firmware module {fw[0]:#x}-{fw[1] - 1:#x}, hvm_start_info at {si:#x}")
     elif a.cmd == "read-ram":
         sys.stdout.buffer.write(read_ram(d, a.domid, a.gpa, a.length))
     elif a.cmd == "xs-read":

@@ -7,12 +7,18 @@
  * State lives in $XCMOD_FAKEXEN_DIR: for each domain a directory dom<N>/ with
  *   info   key=value lines: hvm, paused, dying, memory_mib
  *   ram    the guest's RAM (memory_mib MiB), mmap'd by xc_map_foreign_range
+ *   vcpu0  key=value lines: rbx, the register xc_vcpu_getcontext() gives for
+ *          vCPU 0 (what libxc's HVM builder sets to the hvm_start_info's
+ *          address); without the file every register reads 0
  *
  * Fault injection, $XCMOD_FAKEXEN_FAIL (comma-separated):
  *   open          xc_interface_open fails (EACCES)
  *   getinfo       xc_domain_getinfolist fails (EPERM)
+ *   getcontext    xc_vcpu_getcontext fails (EACCES)
  *   map           every xc_map_foreign_range fails (EFAULT)
  *   map-after:N   maps fail after N successful ones (a partial copy)
+ *   map-write-after:N  writable maps fail after N successful ones (mid-copy,
+ *                 whatever was read before)
  *   lose-writes   writable maps are private: writes never reach guest RAM
  */
 #define XC_WANT_COMPAT_MAP_FOREIGN_API
@@ -31,7 +37,7 @@ struct xc_interface_core {
 };
 
 static xc_error last_error;
-static int maps_done;
+static int maps_done, write_maps_done;
 
 static const char *state_dir(void)
 {
@@ -86,7 +92,7 @@ xc_interface *xc_interface_open(xentoollog_logger *logger,
     x = calloc(1, sizeof(*x));
     if ( x )
         x->magic = 0x58434d44;
-    maps_done = 0;
+    maps_done = write_maps_done = 0;
     return x;
 }
 
@@ -172,6 +178,7 @@ void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
     char path[4096];
     struct stat st;
     long after = fault_arg("map-after");
+    long write_after = fault_arg("map-write-after");
     void *p;
     int fd, flags = MAP_SHARED;
 
@@ -180,7 +187,8 @@ void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
         set_error(EINVAL, "bad arguments");
         return NULL;
     }
-    if ( fault("map") || (after >= 0 && maps_done >= after) )
+    if ( fault("map") || (after >= 0 && maps_done >= after) ||
+         ((prot & PROT_WRITE) && write_after >= 0 && write_maps_done >= write_after) )
     {
         set_error(EFAULT, "xc_map_foreign_range failed (injected)");
         return NULL;
@@ -209,5 +217,51 @@ void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
         return NULL;
     }
     maps_done++;
+    if ( prot & PROT_WRITE )
+        write_maps_done++;
     return p;
+}
+
+int xc_vcpu_getcontext(xc_interface *xch, uint32_t domid, uint32_t vcpu,
+                       vcpu_guest_context_any_t *ctxt)
+{
+    char path[4096], line[256];
+    long hvm, paused, dying, mib;
+    FILE *f;
+
+    if ( !xch || !ctxt )
+    {
+        set_error(EINVAL, "bad arguments");
+        return -1;
+    }
+    if ( fault("getcontext") )
+    {
+        set_error(EACCES, "XEN_DOMCTL_getvcpucontext denied (injected)");
+        return -1;
+    }
+    if ( read_info(domid, &hvm, &paused, &dying, &mib) < 0 )
+    {
+        set_error(ESRCH, "no such domain");
+        return -1;
+    }
+    if ( vcpu != 0 )
+    {
+        set_error(ESRCH, "the double has vCPU 0 only");
+        return -1;
+    }
+    memset(ctxt, 0, sizeof(*ctxt));
+    snprintf(path, sizeof(path), "%s/dom%u/vcpu0", state_dir(), domid);
+    if ( !(f = fopen(path, "r")) )
+        return 0;
+    while ( fgets(line, sizeof(line), f) )
+    {
+        char *eq = strchr(line, '=');
+        if ( !eq )
+            continue;
+        *eq = '\0';
+        if ( !strcmp(line, "rbx") )
+            ctxt->x64.user_regs.rbx = strtoull(eq + 1, NULL, 0);
+    }
+    fclose(f);
+    return 0;
 }

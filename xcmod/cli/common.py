@@ -130,9 +130,11 @@ def _placement_args():
     """--base and --hvmloader, shared by every command that places an image."""
     from ..xen.layout import DEFAULT_BASE
     return (
-        (("--base",), dict(type=_gpa, default=DEFAULT_BASE, metavar="GPA",
-                           help=f"guest physical base address (page-aligned; default "
-                           f"{DEFAULT_BASE:#x})")),
+        (("--base",), dict(type=_gpa, default=None, metavar="GPA",
+                           help=f"guest physical base address (page-aligned; default: "
+                           f"the first free page after hvmloader and the modules libxc "
+                           f"placed, as the guest's hvm_start_info lists them, and at "
+                           f"least {DEFAULT_BASE:#x})")),
         (("--hvmloader",), dict(metavar="ELF",
                                 help="hvmloader binary, to take its real end instead of "
                                 "assuming 1 MiB (the toolstack's boot/hvmloader: /usr/lib/xen-X.Y/ on "

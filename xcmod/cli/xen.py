@@ -209,16 +209,25 @@ def cmd_guest_tables(args, out, err):
 def _guest_tables_text(g, d):
     from .render import _ok, printable
     lines = []
+    if g.efi is not None:
+        entries = ", ".join(f"{c['name']} {c['address']:#x}"
+                            for c in d["efi"]["configuration_table"])
+        lines.append(f"EFI: system table at {g.efi.address:#x} (UEFI {d['efi']['revision']}), "
+                     f"configuration table: {entries or 'empty'}")
+    elif g.efi_error:
+        lines.append(f"EFI: {printable(g.efi_error)}")
     if g.smbios is not None:
         lines.append(f"SMBIOS {d['smbios']['version']}: {len(g.smbios.structures)} "
-                     f"structures ({printable('; '.join(g.smbios.notes))})")
+                     f"structures ({printable('; '.join(g.smbios.notes))}), found through "
+                     f"{g.smbios_found}")
         for s in g.smbios.structures:
             strings = ", ".join(printable(x.decode("latin-1")) for x in s.strings)
             lines.append(f"  type {s.type:<3} handle {s.handle:#06x}  {strings}")
     else:
         lines.append(f"SMBIOS: {printable(g.smbios_error)}")
     if g.rsdp_address is not None:
-        lines.append(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables")
+        lines.append(f"ACPI: RSDP at {g.rsdp_address:#x}, {len(g.tables)} tables, found "
+                     f"through {g.acpi_found}")
         for addr, t in g.tables:
             lines.append(f"  {printable(t.signature):<4} at {addr:#010x} {t.length:>7} bytes  "
                          f"OEM {t.oem_id!r} {t.oem_table_id!r}  checksum "
@@ -301,8 +310,12 @@ def _parser_hvm_info(sub, argparse):
 def _parser_guest_tables(sub, argparse):
     gt = sub.add_parser("guest-tables", help="read the SMBIOS and ACPI tables a guest ended "
                         "up with", description="Read, from paused domain DOMID through the "
-                        "mapping path load uses, the SMBIOS entry point in the F-segment and "
-                        "its table, and every ACPI table reachable from the RSDP; write them "
+                        "mapping path load uses, the SMBIOS entry point and its table, and "
+                        "every ACPI table reachable from the RSDP, from where the firmware "
+                        "published them: a UEFI firmware's EFI system table (its configuration "
+                        "table's SMBIOS3/SMBIOS and ACPI entries), else the F-segment "
+                        "(SeaBIOS) or hvmloader's areas for OVMF (SMBIOS 0xEB000-0xEFFFF, RSDP "
+                        "0xEA020), saying which; write them "
                         "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
                         "(--acpi-dir, SIG.dat per table).  Pause the guest first "
                         "(`xl pause`) once its firmware has run.")

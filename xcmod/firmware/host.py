@@ -173,14 +173,14 @@ def acpi_candidates(spec):
 
 # -------------------------------------------------------------------- SMBIOS
 
-def legacy_scan(read_at, source):
-    """Find an entry point in 0xF0000-0xFFFFF and read its table.
+def legacy_scan(read_at, source, start=LEGACY_SCAN_START, end=LEGACY_SCAN_END):
+    """Find an entry point in 0xF0000-0xFFFFF (or [start, end)) and read its table.
 
     ``read_at(address, length)`` returns bytes of physical memory.  As
     dmidecode does, a ``_SM3_`` entry point is preferred to a ``_SM_`` one
     when both are present; each candidate must pass its checksums.
     """
-    segment = read_at(LEGACY_SCAN_START, LEGACY_SCAN_END - LEGACY_SCAN_START)
+    segment = read_at(start, end - start)
     found = {}
     for off in range(0, len(segment) - 16, 16):
         head = segment[off:off + 5]
@@ -193,8 +193,8 @@ def legacy_scan(read_at, source):
             continue
         found[kind] = (off, ep)
     if not found:
-        raise FormatError("no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
-                          "0xF0000-0xFFFFF", source=source, offset=LEGACY_SCAN_START)
+        raise FormatError(f"no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
+                          f"0x{start:X}-0x{end - 1:X}", source=source, offset=start)
     off, ep = found.get("_SM3_") or found["_SM_"]
     ep_len = segment[off + 6] if ep.kind == 3 else segment[off + 5]
     if ep.kind == 3:
@@ -203,12 +203,12 @@ def legacy_scan(read_at, source):
         table = read_at(ep.table_address, ep.table_length)
     # A _SM3_ length is only a maximum, but its table must start in the image.
     if not table or (len(table) < ep.table_length and ep.kind != 3):
-        raise FormatError(f"entry point at {LEGACY_SCAN_START + off:#x} puts a "
+        raise FormatError(f"entry point at {start + off:#x} puts a "
                           f"{ep.table_length}-byte table at {ep.table_address:#x}, past the "
-                          f"end of the image", source=source, offset=LEGACY_SCAN_START + off)
+                          f"end of the image", source=source, offset=start + off)
     t = smbios._from_entry_point(bytes(segment[off:off + ep_len]), table, source,
                                  ep.table_address)
-    t.notes.insert(0, f"entry point found at {LEGACY_SCAN_START + off:#x}, table at "
+    t.notes.insert(0, f"entry point found at {start + off:#x}, table at "
                       f"{ep.table_address:#x}")
     return t
 

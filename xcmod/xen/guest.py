@@ -1,14 +1,21 @@
 """What a guest's firmware actually built: its SMBIOS and ACPI tables.
 
 Read through the same mapping path ``load`` uses (the C shim's
-xcmod_read_from_guest), from a paused guest:
+xcmod_read_from_guest), from a paused guest, where the firmware published
+them, and said which:
 
-* SMBIOS: the entry point found by the legacy scan of 0xF0000-0xFFFFF
-  (SMBIOS 3.7, 5.2), then the table where it says (hvmloader puts it at
+* a UEFI guest's firmware (OVMF) publishes them in its EFI system table's
+  configuration table (:mod:`xcmod.xen.efi`): its SMBIOS3 or SMBIOS entry
+  and its ACPI 2.0 or 1.0 RSDP, which is what the OS reads;
+* otherwise SMBIOS: the entry point found by the legacy scan of
+  0xF0000-0xFFFFF (SMBIOS 3.7, 5.2; SeaBIOS's), then hvmloader's own for
+  OVMF, 0xEB000-0xEFFFF; the table where it says (hvmloader puts it at
   0xFC100000 or so);
-* ACPI: the RSDP found on a 16-byte boundary in 0xE0000-0xFFFFF
-  (ACPI 6.5, 5.2.5.1), then every table the XSDT (or RSDT) lists, plus the
-  DSDT and FACS the FADT points to.
+* otherwise ACPI: the RSDP found on a 16-byte boundary in 0xE0000-0xFFFFF
+  (ACPI 6.5, 5.2.5.1; for OVMF, hvmloader's at 0xEA020);
+
+then every table the XSDT (or RSDT) lists, plus the DSDT and FACS the FADT
+points to.
 
 Every byte here comes from the guest, which controls them all: every length
 and count read from guest RAM is capped by its specification and by the
@@ -16,7 +23,8 @@ guest's memory before anything is allocated or read (one sizing rule,
 :class:`GuestReader`): a table is 36 bytes (a FACS 64, a FADT 116) up to
 ACPI_TABLE_MAX; a root table lists at most :data:`MAX_TABLES`; a ``_SM3_``
 table is read a page at a time up to its End-of-Table structure, at most
-SMBIOS_SOURCE_MAX; and all reads together stay below the guest's memory and
+SMBIOS_SOURCE_MAX; every read lies in the guest's RAM (the HVM info table's
+low and high RAM); and all reads together stay below the guest's memory and
 :data:`GUEST_READ_MAX`.  A violation is a FormatError naming the address.
 """
 import struct
@@ -32,8 +40,15 @@ from ..firmware.acpi import (
 )
 from ..firmware.host import legacy_scan
 from ..image.spec import checksum8
+from .layout import PCI_MEM_START
 
 RSDP_SCAN = (0xE0000, 0x100000)
+# hvmloader's places for OVMF (tools/firmware/hvmloader/ovmf.c with
+# rombios/config.h): SMBIOS_PHYSICAL_ADDRESS .. SMBIOS_PHYSICAL_END, and the
+# RSDP at ACPI_PHYSICAL_ADDRESS.  OvmfXen copies both from there.
+HVMLOADER_OVMF_SMBIOS = (0xEB000, 0xF0000)
+HVMLOADER_OVMF_RSDP = 0xEA020
+FOUR_GIB = 1 << 32
 # All the bytes read from one guest, at most (and at most the guest's memory).
 GUEST_READ_MAX = 64 << 20
 # Tables one root table (RSDT/XSDT) may list: real firmware lists a few dozen,
@@ -66,6 +81,8 @@ class GuestReader:
                               source=self.source, offset=0)
         try:
             data = self.read(address, length)
+        except FormatError:
+            raise
         except XcmodError as e:
             raise FormatError(f"cannot read {length} bytes at {address:#x}: "
                               f"{getattr(e, 'strerror', None) or e}", source=self.source,
@@ -83,18 +100,26 @@ class GuestTables:
     rsdp: bytes | None = None
     tables: list = field(default_factory=list)     # [(address, AcpiTable)]
     acpi_error: str | None = None
+    efi: object = None                # efi.SystemTable or None
+    efi_error: str | None = None
+    smbios_found: str | None = None   # where the entry point was found, in words
+    acpi_found: str | None = None     # where the RSDP was found, in words
 
     def as_dict(self):
-        d = {"domid": self.domid, "smbios": None, "acpi": None}
+        d = {"domid": self.domid, "smbios": None, "acpi": None, "efi": None}
         if self.smbios is not None:
-            d["smbios"] = self.smbios.as_dict()
+            d["smbios"] = {**self.smbios.as_dict(), "found": self.smbios_found}
         elif self.smbios_error:
             d["smbios"] = {"error": self.smbios_error}
         if self.rsdp_address is not None:
-            d["acpi"] = {"rsdp": self.rsdp_address,
+            d["acpi"] = {"rsdp": self.rsdp_address, "found": self.acpi_found,
                          "tables": [{"address": a, **t.as_dict()} for a, t in self.tables]}
         elif self.acpi_error:
             d["acpi"] = {"error": self.acpi_error}
+        if self.efi is not None:
+            d["efi"] = self.efi.as_dict()
+        elif self.efi_error:
+            d["efi"] = {"error": self.efi_error}
         return d
 
 
@@ -167,11 +192,43 @@ def walk_acpi(read_at, rsdp_addr, source):
     return rsdp, out
 
 
+def _guest_ram(xc, domid, info):
+    """``in_ram(address, length)`` and the top of low RAM, from the HVM info table
+    (low RAM, and RAM above 4 GiB), or max_memkb where the table is unusable."""
+    from ..errors import XcmodError
+    from .hvminfo import HVM_INFO_PADDR, SIZE, parse
+    limit = info.max_memkb * 1024
+    low, high = min(limit, PCI_MEM_START), 0
+    if info.hvm and limit >= HVM_INFO_PADDR + SIZE:
+        try:
+            t = parse(xc.read_from_guest(domid, HVM_INFO_PADDR, SIZE))
+            low, high = t.low_mem_pgend << 12, t.high_mem_pgend << 12
+        except XcmodError:
+            pass
+
+    def in_ram(addr, length):
+        end = addr + length
+        return 0 <= addr and length >= 0 and (end <= low or FOUR_GIB <= addr and end <= high)
+    return in_ram, low
+
+
+def _at(read_at, addr, length, what, source):
+    """``length`` bytes at ``addr`` as an entry point or RSDP: a FormatError, not
+    a failed read, when the firmware's pointer leads outside RAM."""
+    try:
+        return read_at(addr, length)
+    except FormatError as e:
+        raise FormatError(f"{what} points to {addr:#x}: {e.message}", source=source,
+                          offset=addr) from None
+
+
 def read(domid, xc=None):
-    """The SMBIOS and ACPI tables of paused guest ``domid``.  No SMBIOS entry point or
-    table that can be read, or no RSDP, is recorded (``smbios_error``,
-    ``acpi_error``); ACPI tables that break the sizing rules raise FormatError: never
-    half a result."""
+    """The SMBIOS and ACPI tables of paused guest ``domid``, from where its firmware
+    published them (see the module's docstring).  No SMBIOS entry point or table
+    that can be read, or no RSDP, is recorded (``smbios_error``, ``acpi_error``);
+    ACPI tables that break the sizing rules raise FormatError: never half a
+    result."""
+    from .efi import find_system_table
     from .xenctrl import XenControl, check_domid
     check_domid(domid)
     if xc is None:
@@ -179,18 +236,67 @@ def read(domid, xc=None):
             return read(domid, xc)
     info = xc.domain_info(domid)
     source = f"domain {domid}"
-    memory = info.max_memkb * 1024
+    in_ram, top = _guest_ram(xc, domid, info)
+
+    def from_ram(addr, length):
+        if not in_ram(addr, length):
+            raise FormatError(f"{length} bytes at {addr:#x} are not in guest RAM",
+                              source=source, offset=addr)
+        return xc.read_from_guest(domid, addr, length)
     g = GuestTables(domid)
-    read_at = GuestReader(lambda a, n: xc.read_from_guest(domid, a, n), source, memory)
+    read_at = GuestReader(from_ram, source, info.max_memkb * 1024)
     try:
-        g.smbios = legacy_scan(read_at, source)
+        g.efi = find_system_table(read_at, in_ram, top, source)
+    except FormatError as e:
+        g.efi_error = str(e)
+    efi = g.efi
+    smbios3, smbios2 = (efi.first("SMBIOS3"), efi.first("SMBIOS")) if efi else (None, None)
+    try:
+        if smbios3 is not None or smbios2 is not None:
+            name, addr = ("SMBIOS3", smbios3) if smbios3 is not None else ("SMBIOS", smbios2)
+            what = f"the EFI configuration table's {name} entry"
+            _at(read_at, addr, 32, what, source)
+            g.smbios = legacy_scan(read_at, source, addr, addr + 32)
+            g.smbios_found = f"{what} (EFI system table at {efi.address:#x})"
+        else:
+            try:
+                g.smbios = legacy_scan(read_at, source)
+                g.smbios_found = "the scan of 0xF0000-0xFFFFF (SeaBIOS's)"
+            except FormatError as e:
+                if not e.message.startswith("no SMBIOS entry point"):
+                    raise
+                try:
+                    g.smbios = legacy_scan(read_at, source, *HVMLOADER_OVMF_SMBIOS)
+                except FormatError as e2:
+                    if not e2.message.startswith("no SMBIOS entry point"):
+                        raise
+                    raise FormatError(f"{e.message}, nor in hvmloader's area for OVMF "
+                                      f"0xEB000-0xEFFFF", source=source,
+                                      offset=e.offset) from None
+                g.smbios_found = "hvmloader's SMBIOS area for OVMF (0xEB000-0xEFFFF)"
     except FormatError as e:
         g.smbios_error = str(e)
-    seg = read_at(RSDP_SCAN[0], RSDP_SCAN[1] - RSDP_SCAN[0])
-    addr = find_rsdp(seg, RSDP_SCAN[0])
-    if addr is None:
-        g.acpi_error = f"{source}: no RSDP in {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}"
-    else:       # a guest with an RSDP whose tables break the rules: FormatError, whole
-        g.rsdp, g.tables = walk_acpi(read_at, addr, source)
-        g.rsdp_address = addr
+    rsdp = (efi.first("ACPI 2.0") or efi.first("ACPI 1.0")) if efi else None
+    try:
+        if rsdp is not None:
+            name = "ACPI 2.0" if efi.first("ACPI 2.0") else "ACPI 1.0"
+            what = f"the EFI configuration table's {name} entry"
+            if find_rsdp(_at(read_at, rsdp, RSDP_V2_LENGTH, what, source), rsdp) is None:
+                raise FormatError(f"{what} points to {rsdp:#x}, where there is no RSDP with "
+                                  f"a valid checksum", source=source, offset=rsdp)
+            g.acpi_found = f"{what} (EFI system table at {efi.address:#x})"
+        else:
+            seg = read_at(RSDP_SCAN[0], RSDP_SCAN[1] - RSDP_SCAN[0])
+            rsdp = find_rsdp(seg, RSDP_SCAN[0])
+            if rsdp is None:
+                raise FormatError(f"no RSDP in {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}",
+                                  source=source)
+            g.acpi_found = ("hvmloader's RSDP for OVMF (0xEA020)" if rsdp == HVMLOADER_OVMF_RSDP
+                            else f"the scan of {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}")
+    except FormatError as e:
+        g.acpi_error = str(e)
+        return g
+    # A guest with an RSDP whose tables break the rules: FormatError, whole.
+    g.rsdp, g.tables = walk_acpi(read_at, rsdp, source)
+    g.rsdp_address = rsdp
     return g

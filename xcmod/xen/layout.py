@@ -1,10 +1,14 @@
 """Where an image goes in guest RAM, and what it must not overlap.
 
 The fixed areas come from Xen's hvmloader (tools/firmware/hvmloader/config.h,
-tests.c) and the public hvm_info_table.h.  The planner places one or more
-blocks page-aligned from a base (0x200000 by default: hvmloader is loaded at
-0x100000 and the design reserves its first MiB) and refuses any overlap, any
-block beyond the guest's low RAM, and any base that is not page-aligned.
+tests.c) and the public hvm_info_table.h.  What libxc's HVM domain builder
+placed after hvmloader, the "firmware" module (SeaBIOS's 256 KiB, OVMF's
+2 MiB) and the hvm_start_info that lists it, comes from the guest itself
+(:func:`start_info_regions`).  The planner places one or more blocks
+page-aligned after all of it (from 0x200000 at the lowest: hvmloader is loaded
+at 0x100000 and the design reserves its first MiB), or from an explicit base,
+and refuses any overlap, any block beyond the guest's low RAM, and any base
+that is not page-aligned.
 """
 from ..errors import FormatError, LayoutError, UsageError
 
@@ -21,7 +25,8 @@ RESERVED_MEMBASE = 0xFC000000                    # config.h
 # under a slow CPU (the TCG rig) importing dataclasses costs more than the whole
 # load, and each namedtuple() compiles code at import.
 class Region:
-    """[start, end) of guest memory; kind is "fixed", "image" or "limit"."""
+    """[start, end) of guest memory; kind is "fixed" (hvmloader's), "libxc" (what the
+    domain builder placed: a module or the hvm_start_info), "image" or "limit"."""
     __slots__ = ("name", "start", "end", "kind")
 
     def __init__(self, name, start, end, kind):
@@ -127,6 +132,108 @@ def check_hvmloader_end(hvmloader_end):
     return hvmloader_end
 
 
+# xen/include/public/arch-x86/hvm/start_info.h (offsets checked against the real
+# header by tests/test_layout.py).  libxc's HVM builder (tools/libs/guest/
+# xg_dom_x86.c: alloc_magic_pages_hvm(), bootlate_hvm(), vcpu_hvm()) puts the
+# structure in a segment of its own after hvmloader's modules and passes its
+# address in vCPU0's %ebx: the structure, the module list (room for
+# HVMLOADER_MODULE_MAX_COUNT = 2 entries), each module's command line
+# (MAX_GUEST_CMDLINE bytes of room each; "firmware" for the BIOS/UEFI
+# image) and the memory map.  libxc allocates that segment after every module
+# of hvmloader's (the firmware, and xl.cfg's acpi_firmware= and
+# smbios_firmware=, which the list leaves out), so past its end nothing of
+# libxc's lies.
+XEN_HVM_START_MAGIC_VALUE = 0x336EC578
+START_INFO_SIZE = (40, 56)         # sizeof(struct hvm_start_info): version 0, version 1+
+MODLIST_ENTRY_SIZE = 32            # sizeof(struct hvm_modlist_entry)
+MEMMAP_ENTRY_SIZE = 24             # sizeof(struct hvm_memmap_table_entry)
+MAX_GUEST_CMDLINE = 1024           # xen.h; libxc's HVMLOADER_MODULE_CMDLINE_SIZE
+# Bounds on what a guest's start info may claim (libxc writes at most 2 modules
+# and a memory map of a few entries; libxl's E820MAX is 128).
+START_INFO_MAX_MODULES = 16
+START_INFO_MAX_MEMMAP = 128
+
+
+def start_info_regions(read_at, gpa, ram_end, source):
+    """What libxc placed after hvmloader, from the hvm_start_info at ``gpa``.
+
+    ``read_at(address, length)`` reads guest memory; ``ram_end`` bounds every
+    address the structure gives.  Returns ``(regions, None)``: a Region (kind
+    "libxc") per listed module, named by its command line, and one per piece of
+    the start info itself; or ``(None, reason)`` when there is no start info at
+    ``gpa`` (0, outside RAM, no magic).  A start info with its magic whose
+    numbers do not add up raises FormatError naming the field.
+    """
+    import struct
+    if not gpa:
+        return None, "vCPU0's %rbx is 0"
+    if gpa + START_INFO_SIZE[1] > ram_end:
+        return None, f"vCPU0's %rbx {gpa:#x} is not in guest low RAM (ends {ram_end:#x})"
+    head = read_at(gpa, START_INFO_SIZE[1])
+    magic, version, _flags, nr_modules, modlist, cmdline = struct.unpack_from("<IIIIQQ", head)
+    if magic != XEN_HVM_START_MAGIC_VALUE:
+        return None, f"no hvm_start_info magic at vCPU0's %rbx {gpa:#x} (found {magic:#010x})"
+
+    def bad(what, offset):
+        return FormatError(f"hvm_start_info at {gpa:#x}: {what}", source=source,
+                           offset=gpa + offset)
+
+    def inside(start, length, what, offset):
+        if not (0 < start and length >= 0 and start + length <= ram_end):
+            raise bad(f"{what} {start:#x}+{length:#x} is not in guest low RAM "
+                      f"(ends {ram_end:#x})", offset)
+        return start, start + length
+
+    def c_string(addr, what, offset):
+        """(text, end) of the NUL-terminated string at ``addr``, at most MAX_GUEST_CMDLINE."""
+        inside(addr, 1, what, offset)
+        raw = read_at(addr, min(MAX_GUEST_CMDLINE, ram_end - addr))
+        nul = raw.find(b"\0")
+        if nul < 0:
+            raise bad(f"{what} at {addr:#x} has no NUL in {len(raw)} bytes", offset)
+        text = raw[:nul].decode("ascii", "backslashreplace")
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), addr + nul + 1
+
+    size = START_INFO_SIZE[1] if version >= 1 else START_INFO_SIZE[0]
+    pieces = [(gpa, gpa + size)]
+    if cmdline:
+        pieces.append((cmdline, c_string(cmdline, "command line", 24)[1]))
+    if version >= 1:
+        memmap, entries = struct.unpack_from("<QI", head, 40)
+        if entries > START_INFO_MAX_MEMMAP:
+            raise bad(f"memmap_entries {entries} exceeds {START_INFO_MAX_MEMMAP}", 48)
+        if entries:
+            pieces.append(inside(memmap, entries * MEMMAP_ENTRY_SIZE, "memory map", 40))
+    if nr_modules > START_INFO_MAX_MODULES:
+        raise bad(f"nr_modules {nr_modules} exceeds {START_INFO_MAX_MODULES}", 12)
+    modules = []
+    if nr_modules:
+        pieces.append(inside(modlist, nr_modules * MODLIST_ENTRY_SIZE, "module list", 16))
+        table = read_at(modlist, nr_modules * MODLIST_ENTRY_SIZE)
+        for i in range(nr_modules):
+            paddr, length, name_at = struct.unpack_from("<QQQ", table, i * MODLIST_ENTRY_SIZE)
+            where = modlist - gpa + i * MODLIST_ENTRY_SIZE
+            name = f"module {i}"
+            if name_at:
+                text, end = c_string(name_at, f"module {i}'s command line", where + 16)
+                pieces.append((name_at, end))
+                name = f'module "{text}"'
+            if length:
+                start, end = inside(paddr, length, f"module {i}", where)
+                modules.append(Region(name, start, end, "libxc"))
+    # The start info's pieces, those within a page of each other as one region.
+    pieces.sort()
+    merged = [list(pieces[0])]
+    for start, end in pieces[1:]:
+        if start <= page_align(merged[-1][1]):
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    info = [Region("hvm_start_info" + ("" if s <= gpa < e else " data"), s, e, "libxc")
+            for s, e in merged]
+    return sorted(modules + info, key=lambda r: r.start), None
+
+
 class Layout:
     def __init__(self, memory_mib, lowmem_end, regions, blocks):
         self.memory_mib = memory_mib      # None when not given
@@ -154,37 +261,57 @@ def page_align(v):
     return (v + PAGE_SIZE - 1) & ~(PAGE_SIZE - 1)
 
 
-def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_end=None,
-         lowmem_what=None):
-    """Place ``blocks`` (``[(name, length), ...]``) page-aligned from ``base``.
+def plan(blocks, memory_mib=None, base=None, hvmloader_end=None, lowmem_end=None,
+         libxc=(), lowmem_what=None):
+    """Place ``blocks`` (``[(name, length), ...]``) page-aligned.
 
-    Raises UsageError (bad arguments) or LayoutError naming the first conflict.
-    ``memory_mib`` is the guest's memory as the user gives it (``--memory``);
-    without it only the fixed areas are checked.  A known ``lowmem_end`` (the
-    HVM info table's low_mem_pgend, which is what hvmloader sees, or a domain's
-    max_memkb) takes precedence, ``lowmem_what`` saying where it comes from.
+    ``libxc`` are the regions the domain builder placed (:func:`start_info_regions`).
+    Without ``base``, the blocks go one after another from the first page after
+    hvmloader and everything in ``libxc``, at 0x200000 at the lowest, each moved
+    past any fixed area it would overlap.  An explicit ``base`` is taken as
+    given, and any overlap is refused naming what it overlaps: a UsageError
+    for a base inside hvmloader, a LayoutError otherwise.
+
+    ``memory_mib`` is the guest's memory; without it only the fixed areas are
+    checked.  A known ``lowmem_end`` (the HVM info table's low_mem_pgend, which
+    is what hvmloader sees, or a domain's max_memkb) takes precedence over the one
+    ``memory_mib`` implies, ``lowmem_what`` saying where it comes from.
+    Without ``hvmloader_end``, hvmloader is taken to end where the first module
+    libxc placed begins, or to fill its first MiB.
     """
-    if isinstance(base, bool) or not isinstance(base, int) or not 0 <= base < 1 << 32:
+    if base is not None and (isinstance(base, bool) or not isinstance(base, int)
+                             or not 0 <= base < 1 << 32):
         raise UsageError(f"base {base!r} is not a 32-bit guest physical address")
-    if base % PAGE_SIZE:
+    if base is not None and base % PAGE_SIZE:
         raise UsageError(f"base {base:#x} is not page-aligned ({PAGE_SIZE:#x})")
     if check_hvmloader_end(hvmloader_end) is None:
-        hvmloader_end = HVMLOADER_PHYSICAL_ADDRESS + HVMLOADER_DEFAULT_RESERVED
-    if base < page_align(hvmloader_end):
+        # libxc places its first module right after hvmloader's segments.
+        hvmloader_end = min([HVMLOADER_PHYSICAL_ADDRESS + HVMLOADER_DEFAULT_RESERVED] +
+                            [r.start for r in libxc if r.start > HVMLOADER_PHYSICAL_ADDRESS])
+    if base is not None and base < page_align(hvmloader_end):
         # hvmloader takes an image only between its own end and the end of low
         # RAM (and what lies below it is firmware's: scratch, BIOS, its image).
         raise UsageError(f"base {base:#x} is below the end of hvmloader "
                          f"({page_align(hvmloader_end):#x}): modules go after it")
     fixed = fixed_regions(page_align(hvmloader_end))
-    placed, addr = [], base
+    taken = fixed + list(libxc)
+    auto = base is None
+    addr = base if not auto else page_align(max([DEFAULT_BASE, hvmloader_end] +
+                                                [r.end for r in libxc]))
+    placed = []
     for name, length in blocks:
         if length <= 0:
             raise UsageError(f"{name}: nothing to place (length {length})")
         r = Region(name, addr, addr + length, "image")
-        for f in fixed:
-            if r.overlaps(f):
-                raise LayoutError(f"{name} at {r.start:#x}-{r.end - 1:#x} overlaps "
-                                 f"{f.name} ({f.start:#x}-{f.end - 1:#x})")
+        hit = [f for f in taken if r.overlaps(f)]
+        while auto and hit:                 # past what it hits; ends below 4 GiB
+            addr = page_align(max(f.end for f in hit))
+            r = Region(name, addr, addr + length, "image")
+            hit = [f for f in taken if r.overlaps(f)]
+        for f in hit:
+            by = " placed by libxc" if f.kind == "libxc" else ""
+            raise LayoutError(f"{name} at {r.start:#x}-{r.end - 1:#x} overlaps "
+                              f"{f.name}{by} ({f.start:#x}-{f.end - 1:#x})")
         placed.append(r)
         addr = page_align(r.end)
     what = lowmem_what or "from the guest's HVM info table"
@@ -199,7 +326,7 @@ def plan(blocks, memory_mib=None, base=DEFAULT_BASE, hvmloader_end=None, lowmem_
                 raise LayoutError(f"{r.name} at {r.start:#x}-{r.end - 1:#x} runs past the end "
                                  f"of guest low RAM ({lowmem_end:#x}, {what}); "
                                  f"needs at least {-(-r.end // MIB)} MiB")
-    regions = sorted(fixed + placed, key=lambda r: r.start)
+    regions = sorted(taken + placed, key=lambda r: r.start)
     return Layout(memory_mib, lowmem_end, regions, placed)
 
 
@@ -215,7 +342,7 @@ def render(layout, out):
         if r.kind == "limit":
             out.write(f"  {r.start:#010x}             {r.name}\n")
             continue
-        mark = "  <== xcmod" if r.kind == "image" else ""
+        mark = {"image": "  <== xcmod", "libxc": " (placed by libxc)"}.get(r.kind, "")
         size = r.end - r.start
         out.write(f"  {r.start:#010x}-{r.end - 1:#010x}  {size:>10} bytes  {r.name}{mark}\n")
     out.write(f"Minimum guest memory for the image to fit: {layout.min_memory_mib} MiB\n")

@@ -35,13 +35,17 @@ Loads into one domain, and ``xcmod keys set``/``rm``, are serialised by a lock
 per domain (:func:`domain_lock`).  :data:`PROGRESS` records how far the load
 in this process got, so every message says truthfully whether guest RAM was
 changed and which keys were removed or written.
+
+The layout keeps clear of what libxc's domain builder placed after hvmloader
+(the "firmware" module: OVMF's 2 MiB reach past 0x200000), as the guest's
+hvm_start_info lists it (:func:`_libxc_regions`).
 """
 import errno as _errno
 import os
 
 from ..errors import UsageError, XenError
 from ..image.blocks import IMAGE, Block, check
-from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, plan
+from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, PCI_MEM_START, plan
 from .xenstore import domain_path, require_domain
 
 # The nodes a load writes under /local/domain/<domid>/: the module image's and
@@ -110,12 +114,14 @@ class LoadResult:
     """What a load did (a plain class: see layout.Region on import cost).
 
     ``blocks``: [(kind, name, gpa, length)] as placed; ``count``: the modules of
-    an xcmod image (the value of hvmloader/modules/count), None for stock blocks.
+    an xcmod image (the value of hvmloader/modules/count), None for stock blocks;
+    ``libxc``: the Regions libxc placed that the layout kept clear of.
     """
 
     def __init__(self, domid, base, length, count, keys=None, blocks=None, measurement=None,
-                 warnings=None):
+                 warnings=None, libxc=None):
         self.domid, self.base, self.length, self.count = domid, base, length, count
+        self.libxc = libxc or []
         self.keys = keys or {}
         self.blocks = blocks or []            # [(kind, name, gpa, length)]
         self.measurement = measurement
@@ -130,6 +136,7 @@ class LoadResult:
              "count": self.count, "keys": self.keys,
              "blocks": [{"kind": k, "name": n, "address": a, "length": n_}
                         for k, n, a, n_ in self.blocks],
+             "libxc": [r.as_dict() for r in self.libxc],
              "warnings": self.warnings}
         if self.measurement is not None:
             d["measurement"] = self.measurement
@@ -261,8 +268,9 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
         with domain_lock(domid, lock_timeout), XenControl() as xc:
             info = xc.domain_info(domid)
             lowmem_end, what = _guest_lowmem_end(xc, domid, info, warnings)
+            libxc = _libxc_regions(xc, domid, info, force, lowmem_end, warnings)
             layout = plan([(b.name, len(b)) for b in blocks], info.memory_mib, base,
-                          hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what)
+                          hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what, libxc=libxc)
             placed = [(b, region.start) for b, region in zip(blocks, layout.blocks)]
             for b, gpa in placed:
                 xc.check_domain(domid, gpa, len(b), force=force)
@@ -320,7 +328,34 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
         if PROGRESS.phase in ("checking", "published") or getattr(e, "noted", False):
             raise
         raise _noted(e) from None
-    return keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings
+    return (keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings,
+            libxc)
+
+
+def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
+    """What libxc's domain builder placed after hvmloader, which the image must not
+    overwrite: the modules the guest's hvm_start_info lists (the "firmware"
+    module, SeaBIOS or OVMF) and the start info itself, found at vCPU0's %rbx.
+
+    [] for a domain the shim will refuse anyway (PV, dying, running without
+    ``force``).  [] and a line in ``warnings`` where there is no start info:
+    the layout is then what it was without one, from DEFAULT_BASE.  A start
+    info whose numbers are wrong is a FormatError: nothing is loaded.
+    """
+    from .layout import start_info_regions
+    if not info.hvm or info.dying or not (info.paused or force):
+        return []
+    ram_end = lowmem_end or min(info.max_memkb * 1024, PCI_MEM_START)
+    regions, reason = start_info_regions(lambda a, n: xc.read_from_guest(domid, a, n),
+                                         xc.start_info_gpa(domid), ram_end,
+                                         f"domain {domid}")
+    if regions is None:
+        warnings.append(f"domain {domid}: no hvm_start_info ({reason}), so what libxc "
+                        f"placed after hvmloader is unknown: the image is placed as if "
+                        f"nothing were there, from {DEFAULT_BASE:#x} or --base (where "
+                        f"OVMF's 2 MiB firmware module, for one, would lie)")
+        return []
+    return regions
 
 
 def _stage_measurement(path, measurement):
@@ -376,9 +411,13 @@ def _measure(xc, domid, placed, hvmloader_end):
     return doc
 
 
-def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, source=None,
+def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
          measure=False, lock_timeout=DEFAULT_LOCK_TIMEOUT, measure_file=None):
-    """Copy ``image`` into domain ``domid`` from ``base`` and publish the keys hvmloader reads.
+    """Copy ``image`` into domain ``domid`` and publish the keys hvmloader reads.
+
+    ``base`` None places it after hvmloader and what libxc placed there (the
+    firmware module), at 0x200000 at the lowest; an explicit ``base`` that
+    overlaps any of it is refused.
 
     ``image`` is an xcmod image (bytes, or ``[Block(IMAGE, ...)]``) or stock blocks
     (``[Block(SMBIOS, ...), Block(ACPI, ...)]``, as :func:`xcmod.image.blocks.read_path`
@@ -416,7 +455,7 @@ def load(domid, image, base=DEFAULT_BASE, force=False, hvmloader_end=None, sourc
         if not measure:
             raise UsageError("measure_file needs measure=True")
         measure_file = path_arg(measure_file, "--measure")
-    keys, placed, m, warnings = _load_blocks(domid, blocks, count, force, hvmloader_end,
-                                             base, measure, lock_timeout, measure_file)
-    return LoadResult(domid, base, sum(n for *_, n in placed), count, keys, placed, m,
-                      warnings)
+    keys, placed, m, warnings, libxc = _load_blocks(domid, blocks, count, force, hvmloader_end,
+                                                    base, measure, lock_timeout, measure_file)
+    return LoadResult(domid, placed[0][2], sum(n for *_, n in placed), count, keys, placed, m,
+                      warnings, libxc)

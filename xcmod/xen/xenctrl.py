@@ -16,7 +16,7 @@ _RC_ERRNO = {
     "XCMOD_LOAD_E_VERIFY": _errno.EIO, "XCMOD_LOAD_E_DYING": _errno.ESRCH,
 }
 # For these, errno and xc_get_last_error() come from libxc itself.
-_RC_FROM_LIBXC = ("XCMOD_LOAD_E_GETINFO", "XCMOD_LOAD_E_MAP")
+_RC_FROM_LIBXC = ("XCMOD_LOAD_E_GETINFO", "XCMOD_LOAD_E_MAP", "XCMOD_LOAD_E_CONTEXT")
 # These report the image offset where the copy failed.
 _RC_WITH_OFFSET = ("XCMOD_LOAD_E_MAP", "XCMOD_LOAD_E_VERIFY")
 
@@ -160,6 +160,14 @@ class XenControl:
         fail = self.ffi.new("size_t *")
         rc = self._call(self.lib.xcmod_copy_to_guest, domid, gpa, buf, len(data), fail)
         self._check(rc, "copy", domid, fail[0] if rc in self._rc_with_offset else None)
+
+    def start_info_gpa(self, domid):
+        """Where libxc left the guest's hvm_start_info: vCPU0's initial %rbx (0: none).
+        Unchecked: the caller looks for the magic there (see layout.start_info_regions)."""
+        gpa = self.ffi.new("uint64_t *")
+        rc = self._call(self.lib.xcmod_start_info_gpa, domid, gpa)
+        self._check(rc, "xc_vcpu_getcontext", domid)
+        return gpa[0]
 
     def read_from_guest(self, domid, gpa, length):
         buf = self.ffi.new("uint8_t[]", length)
