@@ -20,7 +20,7 @@ points to.  Every read is bounded to guest RAM and to MAX_READ bytes.
 import struct
 from dataclasses import dataclass, field
 
-from ..errors import FormatError
+from ..errors import FormatError, XenError
 from ..firmware.acpi import (
     ACPI_HEADER_SIZE,
     RSDP_SIGNATURE,
@@ -175,7 +175,15 @@ def read(domid, xc=None):
         if not 0 < length <= MAX_READ or not in_ram(addr, length):
             raise FormatError(f"{length} bytes at {addr:#x} are not in guest RAM (or over "
                               f"{MAX_READ >> 20} MiB)", source=source, offset=addr)
-        return xc.read_from_guest(domid, addr, length)
+        try:
+            return xc.read_from_guest(domid, addr, length)
+        except XenError as e:
+            # RAM the firmware gave back (hvmloader moves RAM from the top of low
+            # memory to where OVMF goes) is not mapped: a pointer there is wrong.
+            import errno
+            raise FormatError(f"{length} bytes at {addr:#x} are not mapped guest RAM "
+                              f"({errno.errorcode.get(e.errno, e.errno)})", source=source,
+                              offset=addr) from None
     g = GuestTables(domid)
     try:
         g.efi = find_system_table(read_at, in_ram, top, source)
