@@ -36,7 +36,7 @@ READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
 .PHONY: all ffi setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader \
-        ovmf
+        ovmf ovmf-rig
 
 all: $(BUILD)/xcmod-read freestanding
 
@@ -146,6 +146,11 @@ OVMF_INPUTS := ovmf/build ovmf/series $(wildcard ovmf/patches/*.patch)
 ovmf: $(BUILD)/ovmf/OVMF.fd
 $(BUILD)/ovmf/OVMF.fd: $(OVMF_INPUTS)
 	sh ovmf/build $(BUILD)/ovmf
+# The rig's (tests/test_xen_rig_ovmf.py): ovmf/series-rig adds a workaround for
+# the rig's outer QEMU that users do not need.
+ovmf-rig: $(BUILD)/ovmf-rig/OVMF.fd
+$(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
+	sh ovmf/build $(BUILD)/ovmf-rig ovmf/series-rig
 
 # The real stack under QEMU TCG (tests/xenrig): Xen 4.17, a Debian dom0, xl,
 # xenstored and Debian's hvmloader; packages downloaded once into build/xenrig.

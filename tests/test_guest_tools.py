@@ -384,7 +384,7 @@ ACPI20 = "8868e871-e4f1-11d3-bc22-0080c73c8881"
 SMBIOS_GUID = "eb9d2d31-2d88-11d3-9a16-0090273fc14d"
 
 
-def _ovmf_guest(d, domid, efi=True):
+def _ovmf_guest(d, domid, efi=True, lower=0):
     """A 64 MiB guest as hvmloader leaves it for OVMF (SMBIOS at 0xEB000, RSDP at
     0xEA020 with an SSDT) and, with ``efi``, as OvmfXen then publishes copies of
     them through its EFI system table (pointer at 0x3C00000, the last 4 MiB
@@ -397,12 +397,13 @@ def _ovmf_guest(d, domid, efi=True):
     at = {"hvm_ep": 0xEB000, "hvm_rsdp": 0xEA020, "hvm_ssdt": 0xE0000,
           "ovmf_rsdp": 0x3E10000, "ovmf_ep": 0x3E20000, "ovmf_ssdt": 0x3E30000,
           "st": 0x3E00000, "ptr": 0x3C00000}
+    at.update({k: v - lower for k, v in at.items() if v >= 0x3C00000})
     writes = [(at["hvm_ep"], smbios.build_entry_point(t, at["hvm_ep"] + 0x20).ljust(0x20, b"\0")
                + t.table_bytes),
               (at["hvm_rsdp"], _acpi_root(at["hvm_rsdp"], b"Xen\0\0\0", [(at["hvm_ssdt"], ssdt)])),
               (at["hvm_ssdt"], ssdt)]
     if efi:
-        st, ptr = _efi(at["st"], [("d3b36f2c-d551-11d4-9a46-0090273fc14d", 0x3E40000),
+        st, ptr = _efi(at["st"], [("d3b36f2c-d551-11d4-9a46-0090273fc14d", 0x3E40000 - lower),
                                   (ACPI20, at["ovmf_rsdp"]), (SMBIOS_GUID, at["ovmf_ep"])])
         writes += [(at["st"], st), (at["ptr"], ptr),
                    (at["ovmf_ep"], smbios.build_entry_point(t, at["ovmf_ep"] + 0x20)
@@ -496,6 +497,31 @@ def test_a_broken_efi_system_table_is_one_line_and_hvmloaders_areas_are_read(
         in efi_lines[0]
     assert "found through hvmloader's SMBIOS area for OVMF" in r.out
     assert "found through hvmloader's RSDP for OVMF (0xEA020)" in r.out
+
+
+def test_unmapped_ram_below_the_top_is_skipped(xen, cli):
+    """Once OVMF ran, the HVM info table that bounds low RAM may be gone (the firmware
+    reuses the page) and the top of low RAM unmapped (hvmloader moved it to where OVMF
+    goes): a probe there is skipped, not fatal, and the EFI system table below is found."""
+    at, t = _ovmf_guest(xen, 6, lower=8 << 20)      # pointer at 52 MiB, not 60
+    ram = os.path.join(xen, "dom6", "ram")
+    with open(ram, "r+b") as f:
+        f.seek(0x9F800)
+        f.write(bytes(48))                           # no HVM info table: max_memkb
+        f.truncate(60 << 20)                         # 60-64 MiB not mapped
+    r = cli("guest-tables", "--domid", "6", "--json")
+    assert r.code == 0, r.err
+    d = json.loads(r.out)
+    assert d["efi"]["pointer"] == at["ptr"] == 0x3400000
+    assert d["acpi"]["found"].startswith("the EFI configuration table's ACPI 2.0 entry")
+    st, _ = _efi(at["st"], [(ACPI20, 0x3F00000)])    # a pointer into the unmapped top
+    with open(ram, "r+b") as f:
+        f.seek(at["st"])
+        f.write(st)
+    r = cli("guest-tables", "--domid", "6")
+    assert r.code == 0, r.err
+    assert "ACPI 2.0 entry points to 0x3f00000: 36 bytes at 0x3f00000 are not mapped guest " \
+           "RAM (EFAULT)" in r.out
 
 
 @pytest.mark.parametrize("entry,needle", [

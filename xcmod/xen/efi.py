@@ -71,16 +71,20 @@ def _crc_ok(raw, crc_at):
 def find_system_table(read_at, in_ram, ram_top, source):
     """The guest's EFI system table, or None when there is no pointer to one.
 
-    ``read_at(address, length)`` reads guest memory; ``in_ram(address, length)``
-    says whether a range is guest RAM; the pointer is looked for on the 4 MiB
-    boundaries below ``ram_top``, highest first.  A pointer with a valid CRC
+    ``read_at(address, length)`` reads guest memory (FormatError where it is not
+    mapped); ``in_ram(address, length)`` says whether a range is guest RAM; the
+    pointer is looked for on the 4 MiB boundaries below ``ram_top``, highest
+    first, skipping those not mapped.  A pointer with a valid CRC
     whose system table is wrong raises FormatError.
     """
     top = (ram_top - POINTER_SIZE) & ~(POINTER_ALIGN - 1)
     for probe in range(top, -1, -POINTER_ALIGN)[:MAX_POINTER_PROBES]:
         if not in_ram(probe, POINTER_SIZE):
             continue
-        raw = read_at(probe, POINTER_SIZE)
+        try:
+            raw = read_at(probe, POINTER_SIZE)
+        except FormatError:           # not mapped: the HVM info table, which bounds
+            continue                  # RAM, may be gone once the firmware ran
         if raw[:8] != SIGNATURE or not _crc_ok(raw, 16):
             continue
         return _system_table(read_at, in_ram, probe, struct.unpack_from("<Q", raw, 8)[0],

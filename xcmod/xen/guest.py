@@ -27,10 +27,11 @@ SMBIOS_SOURCE_MAX; every read lies in the guest's RAM (the HVM info table's
 low and high RAM); and all reads together stay below the guest's memory and
 :data:`GUEST_READ_MAX`.  A violation is a FormatError naming the address.
 """
+import errno
 import struct
 from dataclasses import dataclass, field
 
-from ..errors import FormatError
+from ..errors import FormatError, XenError
 from ..firmware.acpi import (
     ACPI_HEADER_SIZE,
     RSDP_SIGNATURE,
@@ -242,7 +243,14 @@ def read(domid, xc=None):
         if not in_ram(addr, length):
             raise FormatError(f"{length} bytes at {addr:#x} are not in guest RAM",
                               source=source, offset=addr)
-        return xc.read_from_guest(domid, addr, length)
+        try:
+            return xc.read_from_guest(domid, addr, length)
+        except XenError as e:
+            # RAM the firmware gave back (hvmloader moves RAM from the top of low
+            # memory to where OVMF goes) is not mapped: a pointer there is wrong.
+            raise FormatError(f"{length} bytes at {addr:#x} are not mapped guest RAM "
+                              f"({errno.errorcode.get(e.errno, e.errno)})", source=source,
+                              offset=addr) from None
     g = GuestTables(domid)
     read_at = GuestReader(from_ram, source, info.max_memkb * 1024)
     try:
