@@ -97,7 +97,9 @@ def test_rig_boots_the_hosts_xen_and_the_hvmloader_built(rig):
     r = rig[0]["rig"]
     xen = xenrig.facts().xen
     assert r["xen_line"] == xen.line and r["xen_prefix"] == xen.prefix
-    assert r["running"]["xen_version"].startswith(xen.version), r["running"]
+    # the line, not the point release: Debian's packages of a stable branch's
+    # later commits run as the next point's "-pre" (4.20.4+63 is 4.20.5-pre)
+    assert r["running"]["xen_version"].startswith(xen.line + "."), r["running"]
     assert "console_timestamps=boot" in r["running"]["xen_commandline"]
     info = (rig[2] / "build-info").read_text()
     assert r["hvmloader_build_info"] == info

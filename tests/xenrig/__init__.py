@@ -177,6 +177,15 @@ def fetch():
     return xen, vmlinuz
 
 
+def _extracted(path):
+    """``path`` in the extracted packages: /path, or /usr/path where the package
+    ships the merged-/usr layout (Debian 13's busybox-static and kernel)."""
+    for p in (os.path.join(EXTRACT, path), os.path.join(EXTRACT, "usr", path)):
+        if os.path.exists(p):
+            return p
+    raise SystemExit(f"xenrig: neither /{path} nor /usr/{path} in {EXTRACT}")
+
+
 def _module_bytes(path):
     data = open(path, "rb").read()
     if path.endswith(".xz"):
@@ -193,7 +202,7 @@ def kernel_modules(kver):
     install), in load order, uncompressed (Debian 13 ships them xz-compressed):
     [(name, bytes)].  A driver the kernel has built in is left out."""
     files = {}
-    for dirpath, _, names in os.walk(os.path.join(EXTRACT, "lib", "modules", kver)):
+    for dirpath, _, names in os.walk(_extracted(f"lib/modules/{kver}")):
         for n in names:
             m = re.fullmatch(r"(.+)\.ko(\.xz|\.zst)?", n)
             if m:
@@ -362,7 +371,7 @@ def build_initramfs(vmlinuz):
     for d in ("proc", "sys", "dev", "tmp", "run", "data", "etc/xen", "var/lib/xen", "root"):
         c.dir(d)
     c.file("init", open(os.path.join(HERE, "init.sh"), "rb").read())
-    c.copy(os.path.join(EXTRACT, "bin", "busybox"), "bin/busybox")
+    c.copy(_extracted("bin/busybox"), "bin/busybox")
     c.symlink("bin/sh", "busybox")
     modules = kernel_modules(kver)
     for name, data in modules:
