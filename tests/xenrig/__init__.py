@@ -430,6 +430,23 @@ def prepare():
     return xen, vmlinuz, build_initramfs(vmlinuz)
 
 
+# Xen's own console line, as the rig's console_timestamps=boot has it
+XEN_LINE = re.compile(r"\(XEN\) \[\s*\d+\.\d{6}\] ")
+
+
+def _unsplice(line):
+    """Xen writes its own lines to the serial port in the middle of dom0's (Xen
+    4.20's "uart interrupt taking more than 4ms, switched to polling", under TCG,
+    cut an XCMOD-RESULT line in two).  Returns (the line to take or None, the
+    start of a dom0 line to put before the next one)."""
+    m = XEN_LINE.search(line, 1)
+    if m is None:
+        return line, ""
+    if XEN_LINE.match(line):            # Xen's line after Xen's: nothing was cut
+        return line, ""
+    return line[m.start():], line[:m.start()]
+
+
 def _quiet(line):
     """Xen's and the guests' own console chatter, shown only with XENRIG_VERBOSE=1."""
     return line.startswith(("(XEN)", "(d")) or not line.strip()
@@ -478,6 +495,7 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=Non
     text, status, deadline = [], None, time.monotonic() + timeout
     started = False          # dom0's init is up: from here on the console is the job's
     pending = b""
+    cut = ""                 # a dom0 line Xen's own line cut in two, its first part
     try:
         while status is None:
             left = deadline - time.monotonic()
@@ -495,7 +513,9 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=Non
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for raw in lines:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
+                line, cut = _unsplice(cut + raw.decode("utf-8", "replace").rstrip("\r"))
+                if line is None:
+                    continue
                 text.append(line)
                 started = started or "RIG: dom0 up" in line
                 if verbose or (started and not _quiet(line)):
