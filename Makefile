@@ -129,14 +129,21 @@ test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
 soak: all ffi fake-xen
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest -m soak -s tests/test_soak.py
 
-# Xen 4.17's hvmloader from Debian's source package with xcmod's patch series
-# (hvmloader/series), and the same source unpatched (hvmloader.stock); the
-# source is fetched once into build/hvmloader.  See docs/hvmloader.md.
-HVMLOADER_INPUTS := hvmloader/build hvmloader/series $(wildcard hvmloader/patches/*.patch) \
-                    $(READER_SRC) $(READER_HDR)
-hvmloader: $(BUILD)/hvmloader/hvmloader
-$(BUILD)/hvmloader/hvmloader: $(HVMLOADER_INPUTS)
-	sh hvmloader/build $(BUILD)/hvmloader
+# hvmloader from a Xen source tree, stock (hvmloader.stock) and with xcmod's
+# patch series (hvmloader/series): XEN_SRC=DIR is any tree (a xen.git checkout
+# or archive at a release tag or master, a distribution's source tree); without
+# it, Debian's source of the installed Xen, or the newest one the mirror serves.
+# Built once per source and series into a cache outside the clone
+# (${XDG_CACHE_HOME:-~/.cache}/xcmod/hvmloader/), copied into build/hvmloader
+# with build-info saying what from; so always run, it is quick when cached.
+# hvmloader-prefixes also builds every prefix of the series (-Werror): each
+# patch builds on its own.  See docs/hvmloader.md.
+XEN_SRC ?=
+.PHONY: hvmloader-prefixes
+hvmloader: | $(BUILD)
+	XEN_SRC="$(XEN_SRC)" sh hvmloader/build $(BUILD)/hvmloader
+hvmloader-prefixes: | $(BUILD)
+	XEN_SRC="$(XEN_SRC)" sh hvmloader/build --prefixes $(BUILD)/hvmloader
 
 # edk2's OvmfXen (the OVMF that takes hvmloader's tables under Xen) from
 # Debian's edk2 source with ovmf/patches; built once per source version and
@@ -152,15 +159,17 @@ ovmf-rig: $(BUILD)/ovmf-rig/OVMF.fd
 $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 	sh ovmf/build $(BUILD)/ovmf-rig ovmf/series-rig
 
-# The real stack under QEMU TCG (tests/xenrig): Xen 4.17, a Debian dom0, xl,
-# xenstored and Debian's hvmloader; packages downloaded once into build/xenrig.
+# The real stack under QEMU TCG (tests/xenrig): the host's Xen (Debian's
+# hypervisor of the installed toolstack), a dom0 of the same Debian release,
+# xl, xenstored, Debian's hvmloader and make hvmloader's builds (XEN_SRC=DIR
+# boots those built from DIR); packages downloaded once into build/xenrig.
 test-xen: all ffi hvmloader
 	$(PYTHON) -m pytest -m xen tests/test_xen_rig.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").
 xen-run: all ffi hvmloader
-	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir]"; exit 2; }
+	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR]"; exit 2; }
 	$(PYTHON) -m tests.xenrig run "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 
 bench: all ffi fake-xen

@@ -1,5 +1,5 @@
 """A UEFI guest on the real stack: the project's OvmfXen (``make ovmf``) booted by
-xcmod's patched hvmloader under Xen 4.17 in the rig (Xen + dom0 under QEMU TCG).
+xcmod's patched hvmloader under the host's Xen in the rig (Xen + dom0 under QEMU TCG).
 The scenario runs in dom0 (tests/xenrig/scenario_ovmf.py) and reports
 ``XCMOD-RESULT`` lines; this test asserts on them.  Run with
 ``pytest -m xen tests/test_xen_rig_ovmf.py`` (it runs ``make ovmf-rig

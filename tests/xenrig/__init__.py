@@ -1,10 +1,17 @@
-"""The real-Xen rig: the Xen 4.17 hypervisor and a Linux dom0 under QEMU TCG.
+"""The real-Xen rig: the host's Xen hypervisor and a Linux dom0 under QEMU TCG.
 
-Everything comes from Debian packages.  The hypervisor, the kernel and
-busybox are downloaded with ``apt-get download`` into ``build/xenrig/debs``
-(and extracted, never installed); the Xen tools, Python, SeaBIOS, hvmloader
-and dmidecode are the ones `make setup` installed on this machine, copied
-into the dom0 initramfs with the shared libraries they need.
+Everything comes from Debian packages and is derived from this machine, never
+written down: the Xen line and version from the installed toolstack
+(``xcmod.hostxen``: ``/usr/lib/xen-X.Y``, ``xen-utils-X.Y``), the hypervisor
+package of the same version (``xen-hypervisor-X.Y-amd64``), the release's
+default kernel (``linux-image-amd64``'s dependency) and Debian's own Python
+(``/usr/bin/python3``: its version, stdlib and cffi backend, asked of it).
+On Debian 12 that is its Xen with a bookworm dom0, on Debian 13 its Xen with
+a trixie dom0.  The hypervisor, the kernel and busybox are downloaded
+with ``apt-get download`` into ``build/xenrig/debs`` (and extracted, never
+installed); the Xen tools, Python, SeaBIOS, hvmloader and dmidecode are the
+ones `make setup` installed on this machine, copied into the dom0 initramfs
+with the shared libraries they need.
 
     python -m tests.xenrig run SCRIPT [DATA]   # boot, run SCRIPT in dom0 with sh
 
@@ -13,14 +20,17 @@ script in /data (DATA's files) with ``python3 -m xcmod``, ``xl``,
 ``xenstore-*``, ``dmidecode`` and ``readback`` on PATH and
 ``/etc/xen/test-hvm.cfg`` ready for ``xl create -p`` (``test-hvm-xcmod.cfg``
 boots xcmod's patched hvmloader from ``make hvmloader``, ``test-hvm-stock.cfg``
-the same source unpatched); it prints
-``XEN-RUN-EXIT <status>`` when the script ends.  :func:`run` streams the
-console, stops QEMU at that line and returns the status; every wait is
-bounded.
+the same source unpatched); ``/etc/xenrig.json`` says what the rig was built
+from.  It prints ``XEN-RUN-EXIT <status>`` when the script ends.  :func:`run`
+streams the console, stops QEMU at that line and returns the status; every
+wait is bounded.
 """
+import functools
 import glob
 import gzip
 import io
+import json
+import lzma
 import os
 import re
 import selectors
@@ -28,7 +38,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 
@@ -37,25 +46,23 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.path.join(ROOT, "build", "xenrig")
 DEBS = os.path.join(BUILD, "debs")
 EXTRACT = os.path.join(BUILD, "root")
+HVMLOADER_BUILD = os.path.join(ROOT, "build", "hvmloader")    # make hvmloader
 
-DOWNLOAD = ["xen-hypervisor-4.17-amd64", "busybox-static"]   # + the kernel, resolved below
-XEN_BIN = "/usr/lib/xen-4.17/bin"
-TOOLS = [f"{XEN_BIN}/xl", f"{XEN_BIN}/xenstored", f"{XEN_BIN}/xen-init-dom0",
-         f"{XEN_BIN}/libxl-save-helper", f"{XEN_BIN}/xenconsoled", "/usr/sbin/dmidecode", "/usr/bin/python3.11"]
-TOOLS += sorted(glob.glob("/usr/bin/xenstore*"))
+SYSTEM_PYTHON = "/usr/bin/python3"      # Debian's own, whose packages the dom0 gets
 # qemu-xen, the real device model, for the benchmark domain (test-hvm-qemu.cfg)
 QEMU_XEN = "/usr/libexec/xen-qemu-system-i386"
-TOOLS.append(QEMU_XEN)
-FILES = ["/usr/lib/xen-4.17/boot/hvmloader", "/usr/share/seabios/bios-256k.bin",
-         "/usr/lib/python3/dist-packages/_cffi_backend.cpython-311-x86_64-linux-gnu.so"]
-XEN_MODULES = ["xen-evtchn", "xen-privcmd", "xenfs/xenfs", "xen-gntdev", "xen-gntalloc"]
+XEN_MODULES = ["xen-evtchn", "xen-privcmd", "xenfs", "xen-gntdev", "xen-gntalloc"]
 PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data",
            "distutils", "unittest", "__pycache__", "site-packages", "dist-packages",
-           "config-3.11-x86_64-linux-gnu", "venv", "sqlite3", "curses", "dbm"}
-PYTHON = "/usr/bin/python3.11"
+           "venv", "sqlite3", "curses", "dbm"}
+CFGS = ("test-hvm.cfg", "test-hvm-qemu.cfg", "test-hvm-xcmod.cfg", "test-hvm-stock.cfg")
 
+# console_timestamps=boot: every line of Xen's console, the guests' hvmloader
+# lines included, carries Xen's own time since boot in microseconds, which is
+# what the rig times hvmloader with.
 XEN_CMDLINE = ("console=com1 com1=115200,8n1 dom0_mem=512M,max:512M dom0_max_vcpus=1 "
-               "loglvl=all guest_loglvl=all noreboot smap=0 conring_size=1M")
+               "loglvl=all guest_loglvl=all noreboot smap=0 conring_size=1M "
+               "console_timestamps=boot")
 DOM0_CMDLINE = "console=hvc0 earlyprintk=xen rdinit=/init quiet"
 EXIT_RE = re.compile(r"XEN-RUN-EXIT (\d+)")
 
@@ -64,6 +71,66 @@ def log(msg):
     print(f"xenrig: {msg}", file=sys.stderr, flush=True)
 
 
+class Facts:
+    """What the rig takes from this machine (see the module docstring)."""
+
+    def __init__(self):
+        from xcmod import hostxen
+        xen = hostxen.installed()
+        if xen is None or not os.path.isfile(xen.hvmloader):
+            raise SystemExit("xenrig: no Xen toolstack with an hvmloader installed "
+                             "(make setup installs xen-utils-X.Y)")
+        self.xen = xen
+        self.line = xen.line                          # "X.Y"
+        self.prefix = xen.prefix                      # /usr/lib/xen-X.Y
+        self.bin_dir = xen.bin_dir
+        self.hvmloader = xen.hvmloader
+        # The hypervisor of exactly the installed toolstack's Debian version.
+        utils = f"xen-utils-{self.line}"
+        self.deb_version = _dpkg_version(utils)
+        if self.deb_version is None:
+            raise SystemExit(f"xenrig: {xen} is not Debian's {utils}: the rig boots Debian's "
+                             f"hypervisor of the installed toolstack")
+        self.hypervisor = f"xen-hypervisor-{self.line}-amd64"
+        self.xen_gz = f"boot/xen-{self.line}-amd64.gz"
+        tools = ["xl", "xenstored", "xen-init-dom0", "libxl-save-helper", "xenconsoled"]
+        missing = [t for t in tools if not os.path.isfile(os.path.join(self.bin_dir, t))]
+        if missing:
+            raise SystemExit(f"xenrig: {self.bin_dir} has no {', '.join(missing)}")
+        self.tools = [os.path.join(self.bin_dir, t) for t in tools]
+        # Debian's python3: its version, stdlib and cffi backend, asked of it.
+        probe = subprocess.run(
+            [SYSTEM_PYTHON, "-c", "import json, os, sys, sysconfig, _cffi_backend; "
+             "print(json.dumps({'version': '%d.%d' % sys.version_info[:2], "
+             "'executable': os.path.realpath(sys.executable), "
+             "'stdlib': sysconfig.get_paths()['stdlib'], "
+             "'libpl': sysconfig.get_config_var('LIBPL'), "
+             "'cffi_backend': _cffi_backend.__file__}))"],
+            capture_output=True, text=True)
+        if probe.returncode:
+            raise SystemExit(f"xenrig: {SYSTEM_PYTHON} without the cffi backend "
+                             f"(make setup installs python3-cffi-backend): {probe.stderr}")
+        self.python = json.loads(probe.stdout)
+
+    def describe(self):
+        return {"xen_version": self.xen.version, "xen_line": self.line,
+                "xen_prefix": self.prefix, "xen_bin": self.bin_dir,
+                "xen_deb_version": self.deb_version, "python": self.python["version"],
+                "kernel_package": kernel_package()}
+
+
+@functools.lru_cache(maxsize=None)
+def facts():
+    return Facts()
+
+
+def _dpkg_version(package):
+    out = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Version}", package],
+                         capture_output=True, text=True).stdout
+    return out[3:] if out.startswith("ii ") else None
+
+
+@functools.lru_cache(maxsize=None)
 def kernel_package():
     out = subprocess.run(["apt-cache", "depends", "linux-image-amd64"], capture_output=True,
                          text=True, check=True).stdout
@@ -75,28 +142,86 @@ def kernel_package():
 
 def fetch():
     """Download (once) and extract the hypervisor, kernel and busybox packages."""
+    f = facts()
     os.makedirs(DEBS, exist_ok=True)
-    wanted = DOWNLOAD + [kernel_package()]
+    # name=version for the hypervisor: the same Debian version as the toolstack
+    wanted = {f.hypervisor: f.deb_version, "busybox-static": None, kernel_package(): None}
     have = os.listdir(DEBS)
-    missing = [p for p in wanted if not any(f.startswith(p + "_") for f in have)]
+
+    def present(pkg, version):
+        start = pkg + "_" + (version.replace(":", "%3a") + "_" if version else "")
+        return [n for n in have if n.startswith(start) and n.endswith(".deb")]
+
+    missing = [p + (f"={v}" if v else "") for p, v in wanted.items() if not present(p, v)]
     if missing:
         log(f"apt-get download {' '.join(missing)}")
         subprocess.run(["apt-get", "download", *missing], cwd=DEBS, check=True,
                        stdout=subprocess.DEVNULL)
+        have = os.listdir(DEBS)
+    debs = sorted(max(present(p, v)) for p, v in wanted.items())
     stamp = os.path.join(EXTRACT, ".stamp")
-    if not os.path.exists(stamp):
+    if not os.path.exists(stamp) or open(stamp).read() != "\n".join(debs):
         shutil.rmtree(EXTRACT, ignore_errors=True)
         os.makedirs(EXTRACT)
-        for deb in sorted(glob.glob(os.path.join(DEBS, "*.deb"))):
-            subprocess.run(["dpkg-deb", "-x", deb, EXTRACT], check=True)
-        open(stamp, "w").close()
-    xen_gz = os.path.join(EXTRACT, "boot", "xen-4.17-amd64.gz")
+        for deb in debs:
+            subprocess.run(["dpkg-deb", "-x", os.path.join(DEBS, deb), EXTRACT], check=True)
+        with open(stamp, "w") as out:
+            out.write("\n".join(debs))
+    xen_gz = os.path.join(EXTRACT, f.xen_gz)
     xen = os.path.join(BUILD, "xen")
-    if not os.path.exists(xen):
-        with gzip.open(xen_gz) as src, open(xen, "wb") as dst:
+    if not os.path.exists(xen) or os.path.getmtime(xen) < os.path.getmtime(stamp):
+        with gzip.open(xen_gz) as src, open(xen + ".new", "wb") as dst:
             shutil.copyfileobj(src, dst)
+        os.replace(xen + ".new", xen)
     vmlinuz = sorted(glob.glob(os.path.join(EXTRACT, "boot", "vmlinuz-*")))[-1]
     return xen, vmlinuz
+
+
+def _extracted(path):
+    """``path`` in the extracted packages: /path, or /usr/path where the package
+    ships the merged-/usr layout (Debian 13's busybox-static and kernel)."""
+    for p in (os.path.join(EXTRACT, path), os.path.join(EXTRACT, "usr", path)):
+        if os.path.exists(p):
+            return p
+    raise SystemExit(f"xenrig: neither /{path} nor /usr/{path} in {EXTRACT}")
+
+
+def _module_bytes(path):
+    data = open(path, "rb").read()
+    if path.endswith(".xz"):
+        return lzma.decompress(data)
+    if path.endswith(".zst"):
+        return subprocess.run(["zstd", "-dc"], input=data, capture_output=True,
+                              check=True).stdout
+    return data
+
+
+def kernel_modules(kver):
+    """The Xen driver modules dom0 needs and the modules they depend on (their
+    .modinfo "depends="; the package has no modules.dep, depmod makes it on
+    install), in load order, uncompressed (Debian 13 ships them xz-compressed):
+    [(name, bytes)].  A driver the kernel has built in is left out."""
+    files = {}
+    for dirpath, _, names in os.walk(_extracted(f"lib/modules/{kver}")):
+        for n in names:
+            m = re.fullmatch(r"(.+)\.ko(\.xz|\.zst)?", n)
+            if m:
+                files[m.group(1).replace("_", "-")] = os.path.join(dirpath, n)
+    order, data = [], {}
+
+    def add(name):
+        name = name.replace("_", "-")
+        if name in data or name not in files:
+            return
+        data[name] = _module_bytes(files[name])
+        m = re.search(rb"(?:^|\0)depends=([^\0]*)\0", data[name])
+        for dep in (m.group(1).decode().split(",") if m and m.group(1) else []):
+            add(dep)
+        order.append(name)
+
+    for name in XEN_MODULES:
+        add(name)
+    return [(os.path.basename(files[n]).split(".ko")[0], data[n]) for n in order]
 
 
 def _libs(paths):
@@ -185,69 +310,104 @@ def build_readback():
 
 
 def python_tree():
-    """The dom0's Python: the stdlib (trimmed), xcmod and construct, byte-compiled.
+    """The dom0's Python: Debian's stdlib (trimmed), xcmod, construct and
+    ``benchmarks.empty`` (the interpreter floor), byte-compiled.
 
     The initramfs gives every file mtime 0, so timestamp-checked .pyc files
     would all be stale and every import would compile from source (seconds
     under TCG); unchecked-hash .pyc files are used as they are.
     """
     import construct
+    py = facts().python
     stage = os.path.join(BUILD, "python")
     shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree("/usr/lib/python3.11", os.path.join(stage, "usr/lib/python3.11"),
-                    ignore=shutil.ignore_patterns(*PY_SKIP, "*.pyc"), symlinks=True)
+    skip = PY_SKIP | {os.path.basename(py["libpl"])}     # config-X.Y-<multiarch>
+    shutil.copytree(py["stdlib"], stage + py["stdlib"],
+                    ignore=shutil.ignore_patterns(*skip, "*.pyc"), symlinks=True)
     dist = os.path.join(stage, "usr/lib/python3/dist-packages")
     shutil.copytree(os.path.join(ROOT, "xcmod"), os.path.join(dist, "xcmod"),
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copytree(os.path.dirname(construct.__file__), os.path.join(dist, "construct"),
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    subprocess.run([PYTHON, "-m", "compileall", "-q", "-j0", "--invalidation-mode",
+    os.makedirs(os.path.join(dist, "benchmarks"))
+    for n in ("__init__.py", "empty.py"):
+        shutil.copy(os.path.join(ROOT, "benchmarks", n), os.path.join(dist, "benchmarks", n))
+    subprocess.run([py["executable"], "-m", "compileall", "-q", "-j0", "--invalidation-mode",
                     "unchecked-hash", stage], check=True, stdout=subprocess.DEVNULL)
     return stage
 
 
+def hvmloader_builds():
+    """`make hvmloader`'s two binaries and what they were built from."""
+    built = {n: os.path.join(HVMLOADER_BUILD, n) for n in ("hvmloader", "hvmloader.stock")}
+    info = os.path.join(HVMLOADER_BUILD, "build-info")
+    missing = [p for p in (*built.values(), info) if not os.path.isfile(p)]
+    if missing:
+        raise SystemExit(f"xenrig: {missing[0]} missing: run make hvmloader [XEN_SRC=DIR]")
+    return built, open(info).read()
+
+
+def _cfg(name, prefix):
+    """One of the xl configs beside this file, with the toolstack's prefix."""
+    text = open(os.path.join(HERE, name)).read()
+    return text.replace("@XEN_PREFIX@", prefix).encode()
+
+
 def build_initramfs(vmlinuz):
     """The dom0 initramfs: busybox, Xen tools and libraries, Python and xcmod."""
+    f = facts()
     os.makedirs(BUILD, exist_ok=True)
     readback = build_readback()
     stage = python_tree()
+    hvmloaders, build_info = hvmloader_builds()
     kver = os.path.basename(vmlinuz)[len("vmlinuz-"):]
+    python = f.python["executable"]                 # /usr/bin/python3.X
+    tools = f.tools + ["/usr/sbin/dmidecode", python, QEMU_XEN]
+    tools += sorted(glob.glob("/usr/bin/xenstore*"))
+    files = [f.hvmloader, "/usr/share/seabios/bios-256k.bin", f.python["cffi_backend"]]
     out = os.path.join(BUILD, "initrd.cpio.gz")
     buf = io.BytesIO()
     c = Cpio(buf)
     for d in ("proc", "sys", "dev", "tmp", "run", "data", "etc/xen", "var/lib/xen", "root"):
         c.dir(d)
     c.file("init", open(os.path.join(HERE, "init.sh"), "rb").read())
-    c.copy(os.path.join(EXTRACT, "bin", "busybox"), "bin/busybox")
+    c.copy(_extracted("bin/busybox"), "bin/busybox")
     c.symlink("bin/sh", "busybox")
-    for m in XEN_MODULES:
-        c.copy(os.path.join(EXTRACT, "lib", "modules", kver, "kernel", "drivers", "xen",
-                            m + ".ko"), f"lib/modules/{os.path.basename(m)}.ko")
-    for t in TOOLS + FILES:
+    modules = kernel_modules(kver)
+    for name, data in modules:
+        c.file(f"lib/modules/{name}.ko", data, 0o644)
+    for t in tools + files:
         c.copy(t)
     compiled = glob.glob(os.path.join(ROOT, "xcmod", "*", "_*.abi3.so"))   # the two cffi modules
-    for lib in _libs(TOOLS + [readback, *compiled, FILES[-1]]):
+    for lib in _libs(tools + [readback, *compiled, f.python["cffi_backend"]]):
         c.copy(lib)
         c.copy(lib, "/usr" + lib if lib.startswith("/lib/") else lib)
     c.copy("/lib64/ld-linux-x86-64.so.2")
-    c.symlink("usr/bin/python3", "python3.11")
-    c.symlink("usr/sbin/xl", f"{XEN_BIN}/xl")
+    c.symlink("usr/bin/python3", os.path.basename(python))
+    c.symlink("usr/sbin/xl", os.path.join(f.bin_dir, "xl"))
     c.tree(stage, "/")
     c.tree("/usr/share/qemu/keymaps", "usr/share/qemu/keymaps")
     c.file("usr/local/bin/dm-standin", open(os.path.join(HERE, "dm_standin.py"), "rb").read())
     c.file("usr/local/bin/readback", open(readback, "rb").read())
     # xcmod's patched hvmloader and the same source built without the patches
     for name, built in (("hvmloader-xcmod", "hvmloader"), ("hvmloader-stock", "hvmloader.stock")):
-        c.file(f"usr/lib/xen-4.17/boot/{name}",
-               open(os.path.join(ROOT, "build", "hvmloader", built), "rb").read(), 0o644)
-    for cfg in ("test-hvm.cfg", "test-hvm-qemu.cfg", "test-hvm-xcmod.cfg", "test-hvm-stock.cfg"):
-        c.file(f"etc/xen/{cfg}", open(os.path.join(HERE, cfg), "rb").read(), 0o644)
+        c.file(os.path.join(f.prefix, "boot", name), open(hvmloaders[built], "rb").read(), 0o644)
+    for cfg in CFGS:
+        c.file(f"etc/xen/{cfg}", _cfg(cfg, f.prefix), 0o644)
     c.file("etc/xen/xl.conf", b"# defaults\n", 0o644)
     c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     c.file("etc/group", b"root:x:0:\n", 0o644)
+    # what the rig is, for init.sh (sh) and the scenario (Python)
+    c.file("etc/xenrig.env", f"XEN_BIN={f.bin_dir}\nXEN_MODULES='{' '.join(n for n, _ in modules)}'\n"
+           .encode(), 0o644)
+    rig = {**f.describe(), "hvmloader": f.hvmloader, "kernel": kver,
+           "hvmloader_xcmod": os.path.join(f.prefix, "boot", "hvmloader-xcmod"),
+           "hvmloader_stock": os.path.join(f.prefix, "boot", "hvmloader-stock"),
+           "hvmloader_build_info": build_info}
+    c.file("etc/xenrig.json", json.dumps(rig, indent=1).encode(), 0o644)
     c.close()
-    with gzip.open(out, "wb", compresslevel=1) as f:
-        f.write(buf.getvalue())
+    with gzip.open(out, "wb", compresslevel=1) as fo:
+        fo.write(buf.getvalue())
     return out
 
 
@@ -270,13 +430,41 @@ def prepare():
     return xen, vmlinuz, build_initramfs(vmlinuz)
 
 
+# Xen's own console line, as the rig's console_timestamps=boot has it
+XEN_LINE = re.compile(r"\(XEN\) \[\s*\d+\.\d{6}\] ")
+
+
+def _unsplice(line):
+    """Xen writes its own lines to the serial port in the middle of dom0's (Xen
+    4.20's "uart interrupt taking more than 4ms, switched to polling", under TCG,
+    cut an XCMOD-RESULT line in two).  Returns (the line to take or None, the
+    start of a dom0 line to put before the next one)."""
+    m = XEN_LINE.search(line, 1)
+    if m is None:
+        return line, ""
+    if XEN_LINE.match(line):            # Xen's line after Xen's: nothing was cut
+        return line, ""
+    return line[m.start():], line[:m.start()]
+
+
 def _quiet(line):
     """Xen's and the guests' own console chatter, shown only with XENRIG_VERBOSE=1."""
     return line.startswith(("(XEN)", "(d")) or not line.strip()
 
 
-def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=None):
+# QEMU's -icount for measuring: the guest's clocks (the TSC Xen's console
+# timestamps come from included) advance by one nanosecond per instruction the
+# emulated CPUs execute, not with the host's time, so a measurement does not
+# depend on what else the host is doing; sleep=off lets idle time pass at once.
+ICOUNT = "shift=0,sleep=off"
+
+
+def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=None,
+        icount=None):
     """Boot the rig, run ``script`` in dom0, stream the console to ``out``.
+
+    ``icount`` (or XENRIG_ICOUNT in the environment): QEMU's -icount option,
+    e.g. :data:`ICOUNT`, for measurements by guest time.
 
     Returns (exit status, full console text).  Status 124 if the script did
     not finish within ``timeout`` seconds, 125 if QEMU or Xen died first; then
@@ -297,6 +485,9 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=Non
             "-m", "1536", "-smp", "2", "-nographic", "-no-reboot", "-monitor", "none",
             "-serial", "stdio", "-kernel", xen, "-append", XEN_CMDLINE,
             "-initrd", f"{vmlinuz} {DOM0_CMDLINE},{both.name}"]
+    icount = icount or os.environ.get("XENRIG_ICOUNT")
+    if icount:
+        args += ["-icount", icount]
     p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT)
     sel = selectors.DefaultSelector()
@@ -304,6 +495,7 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=Non
     text, status, deadline = [], None, time.monotonic() + timeout
     started = False          # dom0's init is up: from here on the console is the job's
     pending = b""
+    cut = ""                 # a dom0 line Xen's own line cut in two, its first part
     try:
         while status is None:
             left = deadline - time.monotonic()
@@ -321,7 +513,9 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=Non
             pending += chunk
             *lines, pending = pending.split(b"\n")
             for raw in lines:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
+                line, cut = _unsplice(cut + raw.decode("utf-8", "replace").rstrip("\r"))
+                if line is None:
+                    continue
                 text.append(line)
                 started = started or "RIG: dom0 up" in line
                 if verbose or (started and not _quiet(line)):

@@ -1,7 +1,10 @@
 #!/bin/sh
 # /init of the rig's dom0 initramfs: bring up the Xen control plane the way
 # xencommons does, then run /rig/job.sh and report its status on the console.
-export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin:/usr/lib/xen-4.17/bin
+# /etc/xenrig.env (written by the rig) names the toolstack's bin directory
+# and the kernel modules to load, in order.
+. /etc/xenrig.env
+export PATH=/usr/local/bin:/usr/bin:/usr/sbin:/bin:/sbin:$XEN_BIN
 export HOME=/root LANG=C.UTF-8
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
@@ -11,7 +14,7 @@ mkdir -p /dev/pts /dev/shm /tmp /run /var/run/xen /var/run/xenstored /var/lib/xe
          /var/lib/xenstored /var/log/xen /root
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /tmp
-for m in xen-evtchn xen-privcmd xenfs xen-gntdev xen-gntalloc; do
+for m in $XEN_MODULES; do
     insmod /lib/modules/$m.ko || echo "RIG: insmod $m failed"
 done
 mount -t xenfs xenfs /proc/xen
