@@ -35,8 +35,10 @@ def rig(tmp_path_factory):
     from xcmod.cli import main
     subprocess.run(["make", "-s", "ovmf-rig", "hvmloader"], cwd=xenrig.ROOT, check=True)
     data = tmp_path_factory.mktemp("rigdata-ovmf")
-    for f in ("scenario.py", "scenario_ovmf.py", "test-hvm-xcmod-ovmf.cfg"):
+    for f in ("scenario.py", "scenario_ovmf.py"):
         shutil.copy(os.path.join(xenrig.HERE, f), data)
+    cfg = "test-hvm-xcmod-ovmf.cfg"                 # with the rig's toolstack prefix
+    (data / cfg).write_bytes(xenrig.xl_config(cfg, xenrig.facts().prefix))
     shutil.copy(OVMF_FD, data / "OvmfXen.fd")
     null = open(os.devnull, "w")
     assert main(["build", "-q", "-o", str(data / "mods.bin"), "--smbios", SMBIOS_SRC,

@@ -347,7 +347,7 @@ def hvmloader_builds():
     return built, open(info).read()
 
 
-def _cfg(name, prefix):
+def xl_config(name, prefix):
     """One of the xl configs beside this file, with the toolstack's prefix."""
     text = open(os.path.join(HERE, name)).read()
     return text.replace("@XEN_PREFIX@", prefix).encode()
@@ -393,7 +393,7 @@ def build_initramfs(vmlinuz):
     for name, built in (("hvmloader-xcmod", "hvmloader"), ("hvmloader-stock", "hvmloader.stock")):
         c.file(os.path.join(f.prefix, "boot", name), open(hvmloaders[built], "rb").read(), 0o644)
     for cfg in CFGS:
-        c.file(f"etc/xen/{cfg}", _cfg(cfg, f.prefix), 0o644)
+        c.file(f"etc/xen/{cfg}", xl_config(cfg, f.prefix), 0o644)
     c.file("etc/xen/xl.conf", b"# defaults\n", 0o644)
     c.file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n", 0o644)
     c.file("etc/group", b"root:x:0:\n", 0o644)
