@@ -4,7 +4,6 @@ by the double, so copy figures are against an in-process copy of the same
 bytes measured in the same run, never absolute claims about Xen.
 """
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -63,21 +62,6 @@ def main():
             mb = len(big) / 1e6
             print(f"copy+verify 64 MiB to guest:  {t_copy * 1e3:7.1f} ms = {mb / t_copy:7.0f} MB/s; "
                   f"in-process memcpy {mb / t_mem:7.0f} MB/s; ratio {t_mem / t_copy:.0%}")
-            path = os.path.join(d, "small.bin")
-            open(path, "wb").write(small)
-            env = dict(os.environ)
-            t_cli, _ = best(lambda: subprocess.run([sys.executable, "-m", "xcmod", "load",
-                                                    "--domid", "5", path], env=env, check=True,
-                                                   stdout=subprocess.DEVNULL), repeat=7)
-            t_py, _ = best(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
-                           repeat=7)
-            # the interpreter's own floor for a `python -m` command: an empty module
-            root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-            t_m, _ = best(lambda: subprocess.run([sys.executable, "-m", "benchmarks.empty"],
-                                                 cwd=root, check=True), repeat=7)
-            print(f"CLI python -m xcmod load:     {t_cli * 1e3:7.1f} ms vs python -c pass "
-                  f"{t_py * 1e3:.1f} ms ({t_cli / t_py:.1f}x), python -m EMPTY "
-                  f"{t_m * 1e3:.1f} ms ({t_cli / t_m:.1f}x)")
         finally:
             fakexen.stop(d)
 
