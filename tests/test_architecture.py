@@ -56,6 +56,113 @@ def test_a_job_never_imports_the_other(job, forbidden):
         assert not bad, f"{os.path.relpath(path, ROOT)} imports {bad}"
 
 
+# The package's own lazy API, `python -m xcmod` and setup.py's cffi builds: above
+# every layer, and imported by nothing in the package (xcmod/__init__.py says so).
+OUTSIDE_THE_LAYERS = {"xcmod", "xcmod.__main__", "xcmod._ffi_build"}
+
+
+def _layers():
+    """{layer name: (depth, group)} from the layer line of xcmod's docstring (the
+    literal block after its one ``::``), where ``cli -> builder | xen -> ...`` gives
+    cli depth 0, builder and xen depth 1 in one group, and so on down."""
+    doc = ast.get_docstring(ast.parse(open(os.path.join(PACKAGE, "__init__.py")).read()))
+    after = doc.split("::\n", 1)[1]
+    line = next(x for x in after.splitlines() if x.strip())
+    return {name.strip(): (depth, group)
+            for depth, group in enumerate(line.split("->"))
+            for name in group.split("|")}
+
+
+def _graph():
+    """{module: {package module it imports}} for every module of the package, each
+    import resolved as Python resolves it (``from .x import y`` names the module
+    x.y if there is one, else x), at module level or inside a function."""
+    paths = {_module_name(os.path.join(d, f)): os.path.join(d, f)
+             for d, _, fs in os.walk(PACKAGE) for f in fs if f.endswith(".py")}
+    compiled = {"xcmod.image._reader", "xcmod.xen._xen"}    # cffi builds: import nothing
+    known = set(paths) | compiled
+    graph = {m: set() for m in known}
+    for name, path in paths.items():
+        package = name if path.endswith("__init__.py") else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    mod = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    mod = node.module
+                targets = [f"{mod}.{a.name}" if f"{mod}.{a.name}" in known else mod
+                           for a in node.names]
+            else:
+                continue
+            for t in targets:
+                assert not t.startswith("xcmod") or t in known, f"{name} imports {t}: no such module"
+                if t in known and t != name:
+                    graph[name].add(t)
+    return graph
+
+
+def _layer_of(module, layers):
+    return layers[module.split(".")[1]]
+
+
+def test_imports_only_run_down_the_layers():
+    """Every import in the package, inside functions too, goes to the importer's own
+    layer or one below it (xcmod/__init__.py's layer line), never across a ``|``;
+    nothing imports the modules outside the layers."""
+    layers, graph = _layers(), _graph()
+    bad = []
+    for importer, targets in sorted(graph.items()):
+        for target in sorted(targets):
+            if target in OUTSIDE_THE_LAYERS:
+                bad.append(f"{importer} imports {target}, which stands outside the layers")
+            elif importer not in OUTSIDE_THE_LAYERS:
+                (d_from, g_from), (d_to, g_to) = (_layer_of(importer, layers),
+                                                  _layer_of(target, layers))
+                if d_to < d_from or (d_to == d_from and
+                                     importer.split(".")[1] != target.split(".")[1]):
+                    bad.append(f"{importer} ({g_from.strip()}) imports {target} "
+                               f"({g_to.strip()})")
+    assert not bad, "imports against the layer order:\n" + "\n".join(bad)
+    assert {m.split(".")[1] for m in graph if m not in OUTSIDE_THE_LAYERS} == set(layers), \
+        "every package and module of xcmod has a layer, and every layer a module"
+
+
+def test_no_module_imports_itself_back():
+    """No import cycle between modules, through any number of them (inside
+    functions too): each is the strongly connected components' test, by Tarjan."""
+    graph = _graph()
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not cycles, "modules importing each other: " + "; ".join(
+        " <-> ".join(c) for c in cycles)
+
+
 LOAD_PATH = ["xcmod", "xcmod.__main__", "xcmod.errors", "xcmod.cli", "xcmod.cli.common",
              "xcmod.cli.xen", "xcmod.xen.loader", "xcmod.xen.layout", "xcmod.xen.xenctrl",
              "xcmod.xen.xenstore", "xcmod.image.blocks", "xcmod.image.creader"]

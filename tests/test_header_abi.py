@@ -5,6 +5,7 @@ import subprocess
 
 import pytest
 
+from xcmod.firmware import acpi, smbios
 from xcmod.image import spec as fmt
 from xcmod.image.spec import field_offsets
 
@@ -12,6 +13,8 @@ from .paths import ROOT
 
 HEADER = os.path.join(ROOT, "csrc", "xcmod_module.h")
 
+# The format's structs (xcmod.image.spec), and the parts of the ACPI and SMBIOS
+# specs the reader relies on, which live beside their parsers (xcmod.firmware).
 STRUCTS = {
     "xcmod_header": fmt.xcmod_header,
     "xcmod_acpi_header": fmt.xcmod_acpi_header,
@@ -19,8 +22,8 @@ STRUCTS = {
     "xcmod_orom_header": fmt.xcmod_orom_header,
     "xcmod_end_header": fmt.xcmod_end_header,
     "xcmod_acpi_ids_header": fmt.xcmod_acpi_ids_header,
-    "xcmod_acpi_table_header": fmt.acpi_table_header,
-    "xcmod_smbios_structure_header": fmt.smbios_structure_header,
+    "xcmod_acpi_table_header": acpi.acpi_table_header,
+    "xcmod_smbios_structure_header": smbios.smbios_structure_header,
 }
 
 
@@ -47,6 +50,13 @@ def c_layout(tmp_path_factory):
 def test_struct_size_matches_header(c_layout, name):
     """Each construct Struct has the size the C compiler gives the header's struct."""
     assert int(c_layout[name]) == STRUCTS[name].sizeof()
+
+
+def test_the_walk_takes_the_acpi_header_length_of_the_header(c_layout):
+    """The image walk's ACPI_TABLE_HDR (csrc/xcmod_reader.c's) is the size of the
+    header's xcmod_acpi_table_header, which firmware's acpi_table_header also is."""
+    assert fmt.ACPI_TABLE_HDR == int(c_layout["xcmod_acpi_table_header"]) \
+        == acpi.ACPI_HEADER_SIZE
 
 
 @pytest.mark.parametrize("name", STRUCTS)

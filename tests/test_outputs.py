@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from xcmod.errors import FormatError
-from xcmod.firmware import aml, orom, smbios
+from xcmod.firmware import aml, contents, orom, smbios
 from xcmod.image import stock
 
 from . import fwgen
@@ -73,7 +73,7 @@ def test_stock_acpi_block_is_the_tables(xen_dir):
 def test_stock_blocks_decode_with_dmidecode(xen_dir, tmp_path):
     """The structures in smbios.bin, given an entry point, decode in dmidecode."""
     d, _ = xen_dir
-    t = stock.parse_smbios_block((d / "smbios.bin").read_bytes())
+    t = contents.parse_smbios_block((d / "smbios.bin").read_bytes())
     t.major, t.minor, t.entry_point = 2, 4, 2
     dump = tmp_path / "d.dmi"
     dump.write_bytes(smbios.dump_bin(t))
@@ -98,7 +98,7 @@ def test_stock_block_with_a_wrong_length_is_refused(tmp_path):
     block = bytearray(stock.encode_smbios_block(smbios.read_file(DELL).structures[:3]))
     block[0] += 1
     with pytest.raises(FormatError, match="offset 0x0: u32 length"):
-        stock.parse_smbios_block(bytes(block), "b")
+        contents.parse_smbios_block(bytes(block), "b")
 
 
 def test_stale_block_is_not_left_behind(xen_dir, cli):
@@ -452,7 +452,6 @@ def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, d
     """--driver xen: <acpi><table type='slic'> names the whole stock ACPI block (what
     libxl's acpi_firmware takes) with the <acpi/> feature libxl needs to read it; the
     SMBIOS block and a start-paused/load/resume script are written beside it."""
-    from xcmod.image import stock
     out = tmp_path / "lx"
     r = cli("export", "libvirt", "--driver", "xen", dell_image, "--out-dir", out,
             "--name", "win7")
@@ -460,10 +459,10 @@ def test_export_libvirt_xen_carries_the_acpi_block_and_a_recipe(tmp_path, cli, d
     _validate(out / "domain.xml")
     assert f"<table type='slic'>{out}/acpi.bin</table>" in r.out
     assert "  <features>\n    <acpi/>\n  </features>" in r.out   # else libxl sets acpi=0
-    tables = stock.parse_acpi_block((out / "acpi.bin").read_bytes(), "acpi.bin")
+    tables = contents.parse_acpi_block((out / "acpi.bin").read_bytes(), "acpi.bin")
     assert [t.signature for t in tables] == ["SSDT", "SLIC"]
-    assert stock.parse_smbios_block((out / "smbios" / "smbios.bin").read_bytes(),
-                                    "smbios.bin").structures
+    assert contents.parse_smbios_block((out / "smbios" / "smbios.bin").read_bytes(),
+                                       "smbios.bin").structures
     script = (out / "start.sh").read_text()
     assert "virsh start --paused win7" in script
     assert f"xcmod load --domain win7 {out}/smbios" in script and "virsh resume win7" in script

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 
 from xcmod.errors import FormatError
 from xcmod.firmware import acpi, smbios
-from xcmod.image.read import describe
+from xcmod.firmware.contents import describe
 from xcmod.image.spec import XCMOD_SIGNATURE, iter_modules
 
 from .seeds import real_images

@@ -6,8 +6,9 @@ import subprocess
 import pytest
 
 from xcmod.firmware import smbios
+from xcmod.firmware.contents import smbios_table
 from xcmod.firmware.fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
-from xcmod.image.read import read, single_module, smbios_table
+from xcmod.image.read import read, single_module
 from xcmod.image.spec import XCMOD_TYPE_SMBIOS
 
 from .paths import SMBIOS_SOURCES, real

@@ -421,7 +421,8 @@ def test_boot_time_stock_blocks_vs_modules(boot_bench):
 
 
 def smbios_table_of(path):
-    from xcmod.image.read import single_module, smbios_table
+    from xcmod.firmware.contents import smbios_table
+    from xcmod.image.read import single_module
     from xcmod.image.spec import XCMOD_TYPE_SMBIOS
     return smbios_table(single_module(open(path, "rb").read(), XCMOD_TYPE_SMBIOS, str(path)))
 

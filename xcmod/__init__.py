@@ -10,6 +10,16 @@ Two jobs, one package each (docs/architecture.md):
 
 The CLI (:mod:`xcmod.cli`) parses, calls these, and renders.  The public API
 is imported lazily so that ``python -m xcmod load`` stays fast.
+
+The packages are layers, from the top; a module imports only from its own
+layer and the layers below it, never across a ``|``, and no module imports
+itself back through others (tests/test_architecture.py reads the line below
+and walks every import, inside functions too)::
+
+    cli -> builder | xen -> firmware -> image -> fileio -> errors
+
+This module's lazy API, ``python -m xcmod`` (``__main__``) and setup.py's
+cffi builds (``_ffi_build``) stand outside the layers: nothing imports them.
 """
 from .errors import FormatError, PolicyError, UsageError, XcmodError, XenError
 

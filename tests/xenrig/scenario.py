@@ -108,8 +108,9 @@ def main():
     # An image that fits max_memkb (32 MiB) but not the guest's RAM (24 MiB:
     # video RAM is not guest RAM): refused before any byte is written.
     from xcmod.firmware.acpi import encode_acpi_module
-    from xcmod.image.read import XCMOD_TYPE_ACPI, acpi_tables, single_module
-    from xcmod.image.spec import build_image
+    from xcmod.firmware.contents import acpi_tables
+    from xcmod.image.read import single_module
+    from xcmod.image.spec import XCMOD_TYPE_ACPI, build_image
     ssdt = acpi_tables(single_module(mods, XCMOD_TYPE_ACPI))
     with open("/tmp/big.bin", "wb") as f:
         f.write(build_image([encode_acpi_module(ssdt * 34000)]))

@@ -47,10 +47,10 @@ class BuildResult:
     def describe(self):
         """The image's (or blocks') description: the same shape ``inspect --json`` gives."""
         if self.fmt == "xen":
-            from ..image.stock import describe_block
+            from ..firmware.contents import describe_block
             return {"format": "xen", "blocks": [describe_block(b.kind, b.data, b.source)
                                                 for b in self.blocks]}
-        from ..image.read import describe
+        from ..firmware.contents import describe
         return describe(self.blocks[0].data)
 
     def as_dict(self):

@@ -27,9 +27,10 @@ import shlex
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import FormatError, UsageError
+from ..firmware.contents import Contents
 from ..firmware.smbios import END_OF_TABLE, SmbiosTable
 from ..image import stock
-from ..image.read import Contents
+from ..image.blocks import ACPI, SMBIOS, STOCK_FILES
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -213,7 +214,7 @@ def libvirt_xen(content, base, name):
                         _xml("name", "", name, 1), "  <memory unit='MiB'>1024</memory>",
                         "  <os>", "    <type arch='x86_64' machine='xenfv'>hvm</type>"]
     if content.tables:
-        acpi = os.path.join(base, stock.ACPI_FILE)
+        acpi = os.path.join(base, STOCK_FILES[ACPI])
         files.append((acpi, stock.encode_acpi_block(content.tables)))
         lines += ["    <acpi>", _xml("table", " type='slic'", acpi, 3), "    </acpi>"]
     lines.append("  </os>")
@@ -221,7 +222,7 @@ def libvirt_xen(content, base, name):
         lines += ACPI_FEATURE
     if content.structures:
         smb_dir = os.path.join(base, "smbios")
-        files.append((os.path.join(smb_dir, stock.SMBIOS_FILE),
+        files.append((os.path.join(smb_dir, STOCK_FILES[SMBIOS]),
                       stock.encode_smbios_block(content.structures)))
         start = os.path.join(base, "start.sh")
         files.append((start, START_SH.format(name=shlex.quote(name),
@@ -313,16 +314,16 @@ def plan(target, content, out_dir, driver="qemu", name="guest", vm=None, warning
                                  "smbios.bin and acpi.bin")
             base = os.path.abspath(out_dir)
             if content.structures:
-                files.append((os.path.join(base, stock.SMBIOS_FILE),
+                files.append((os.path.join(base, STOCK_FILES[SMBIOS]),
                               stock.encode_smbios_block(content.structures)))
             if content.tables:
-                files.append((os.path.join(base, stock.ACPI_FILE),
+                files.append((os.path.join(base, STOCK_FILES[ACPI]),
                               stock.encode_acpi_block(content.tables)))
         lines = []
         if content.structures:
-            lines.append(f'smbios_firmware = "{os.path.join(base, stock.SMBIOS_FILE)}"')
+            lines.append(f'smbios_firmware = "{os.path.join(base, STOCK_FILES[SMBIOS])}"')
         if content.tables:
-            lines.append(f'acpi_firmware = "{os.path.join(base, stock.ACPI_FILE)}"')
+            lines.append(f'acpi_firmware = "{os.path.join(base, STOCK_FILES[ACPI])}"')
         return files, lines
 
     if out_dir is None:

@@ -66,7 +66,7 @@ def cmd_fields(args, out, err):
 def cmd_export(args, out, err):
     from ..builder import export
     from ..fileio import plan_outputs, write_all
-    from ..image.read import read_contents
+    from ..firmware.contents import read_contents
     if args.out_dir is not None:
         plan_outputs([("--out-dir", args.out_dir, True)], [("SOURCE", args.source)])
     content = read_contents(args.source)

@@ -15,17 +15,17 @@ from .common import (
 
 
 def cmd_inspect(args, out, err):
-    from ..image import stock
-    from ..image.read import describe, read, sniff
+    from ..firmware.contents import describe, describe_block, describe_dir
+    from ..image.read import read, sniff
     from .render import render_stock, render_text
 
     if os.path.isdir(args.image):
-        desc = stock.describe_dir(args.image)
+        desc = describe_dir(args.image)
     else:
         data = read(args.image)
         kind = sniff(data)
         if kind in ("acpi", "smbios"):
-            desc = {"format": "xen", "blocks": [stock.describe_block(kind, data, args.image)]}
+            desc = {"format": "xen", "blocks": [describe_block(kind, data, args.image)]}
         else:   # an image, or what the image reader names the problem of
             desc = describe(data, source=args.image)
     if args.json:
@@ -63,7 +63,7 @@ def cmd_verify(args, out, err):
 def cmd_extract(args, out, err):
     from ..fileio import plan_outputs, write_all
     from ..firmware.smbios import dump_bin
-    from ..image.read import read_contents
+    from ..firmware.contents import read_contents
 
     if args.smbios_dump is None and args.acpi_dir is None:
         raise UsageError("nothing to extract: give --smbios-dump FILE and/or --acpi-dir DIR")

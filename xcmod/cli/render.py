@@ -1,5 +1,5 @@
-"""Human-readable rendering of the descriptions :mod:`xcmod.image.read` and
-:mod:`xcmod.image.stock` give (``describe``), for ``inspect``."""
+"""Human-readable rendering of the descriptions :mod:`xcmod.firmware.contents`
+gives (``describe``, ``describe_block``), for ``inspect``."""
 
 
 def printable(text):

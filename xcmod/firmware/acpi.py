@@ -2,19 +2,33 @@
 from dataclasses import dataclass
 from functools import cached_property
 
+from construct import Bytes, Int8ul, Int32ul, Struct
+
 from ..errors import FormatError, PolicyError, UsageError
 from ..image.spec import (
-    ACPI_HEADER_SIZE,
     XCMOD_ACPI_FACS_MIN_LENGTH,
     XCMOD_TYPE_ACPI,
     XCMOD_TYPE_ACPI_IDS,
-    acpi_table_header,
-    checksum8,
     encode_module,
     struct_parse,
     xcmod_acpi_header,
     xcmod_acpi_ids_header,
 )
+from .checksum import checksum8
+
+# ACPI 6.5, 5.2.6 "System Description Table Header".
+acpi_table_header = Struct(
+    "signature" / Bytes(4),
+    "length" / Int32ul,
+    "revision" / Int8ul,
+    "checksum" / Int8ul,
+    "oem_id" / Bytes(6),
+    "oem_table_id" / Bytes(8),
+    "oem_revision" / Int32ul,
+    "creator_id" / Bytes(4),
+    "creator_revision" / Int32ul,
+)
+ACPI_HEADER_SIZE = acpi_table_header.sizeof()       # 36
 
 RSDP_SIGNATURE = b"RSD PTR "        # ACPI 6.5, 5.2.5.3
 RSDP_V1_LENGTH = 20                 # the ACPI 1.0 part its checksum covers

@@ -18,7 +18,7 @@ to contain 5B 80 from counting.
 """
 from dataclasses import dataclass
 
-from ..image.spec import ACPI_HEADER_SIZE
+from .acpi import ACPI_HEADER_SIZE
 
 EXT_OP_PREFIX = 0x5B
 OP_REGION_OP = 0x80

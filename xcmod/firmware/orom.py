@@ -23,11 +23,11 @@ from construct import Bytes, Int8ul, Int16ul, Struct
 from ..errors import FormatError
 from ..image.spec import (
     XCMOD_TYPE_OROM,
-    checksum8,
     encode_module,
     struct_parse,
     xcmod_orom_header,
 )
+from .checksum import checksum8
 
 pci_rom_header = Struct(
     "signature" / Bytes(2),

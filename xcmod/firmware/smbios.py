@@ -22,12 +22,12 @@ from ..image.spec import (
     XCMOD_SMBIOS_EP_30,
     XCMOD_SMBIOS_EP_UNKNOWN,
     XCMOD_TYPE_SMBIOS,
-    checksum8,
     encode_module,
     iter_smbios_items,
     struct_parse,
     xcmod_smbios_header,
 )
+from .checksum import checksum8
 
 # SMBIOS 3.7, 5.2.1, Table 1 "SMBIOS 2.1 (32-bit) Entry Point structure".
 smbios_entry_point_21 = Struct(
@@ -59,6 +59,13 @@ smbios_entry_point_30 = Struct(
     "reserved" / Int8ul,
     "structure_table_maximum_size" / Int32ul,
     "structure_table_address" / Int64ul,
+)
+
+# SMBIOS 3.7, 6.1.2 "Structure header format".
+smbios_structure_header = Struct(
+    "type" / Int8ul,
+    "length" / Int8ul,
+    "handle" / Int16ul,
 )
 
 EP21_SIZE = smbios_entry_point_21.sizeof()   # 31

@@ -109,10 +109,11 @@ def check(blocks):
         return count
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")
-    from . import stock
+    from .spec import iter_acpi_items
+    from .stock import iter_smbios_block
     for b in blocks:
         if b.kind == SMBIOS:
-            list(stock.iter_smbios_block(b.data, b.source or "<SMBIOS block>"))
+            list(iter_smbios_block(b.data, b.source or "<SMBIOS block>"))
         else:
-            stock.parse_acpi_block(b.data, b.source or "<ACPI block>")
+            list(iter_acpi_items(b.data, 0, b.source or "<ACPI block>"))
     return None

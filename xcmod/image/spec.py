@@ -5,7 +5,9 @@ the same names as its structs and fields (``tests/test_header_abi.py``
 compiles the header and checks every size and offset).  The image walk in
 :func:`iter_modules` performs the reference reader's checks in the same order
 and with the same messages (``csrc/xcmod_reader.c``), so both name the same
-first problem at the same offset.
+first problem at the same offset.  Its items (:class:`Item`: the bytes of one
+ACPI table or SMBIOS structure, as xcmod_acpi_next() and xcmod_smbios_next()
+find them) are handed up raw; :mod:`xcmod.firmware` parses them.
 """
 import zlib
 from dataclasses import dataclass, field
@@ -82,28 +84,13 @@ xcmod_end_header = Struct(
     "module_count" / Int32ul,
 )
 
-# ACPI 6.5, 5.2.6 "System Description Table Header".
-acpi_table_header = Struct(
-    "signature" / Bytes(4),
-    "length" / Int32ul,
-    "revision" / Int8ul,
-    "checksum" / Int8ul,
-    "oem_id" / Bytes(6),
-    "oem_table_id" / Bytes(8),
-    "oem_revision" / Int32ul,
-    "creator_id" / Bytes(4),
-    "creator_revision" / Int32ul,
-)
-
-# SMBIOS 3.7, 6.1.2 "Structure header format".
-smbios_structure_header = Struct(
-    "type" / Int8ul,
-    "length" / Int8ul,
-    "handle" / Int16ul,
-)
-
 HEADER_SIZE = xcmod_header.sizeof()
-ACPI_HEADER_SIZE = acpi_table_header.sizeof()       # 36
+# What the walk needs of the ACPI and SMBIOS specs is a length or two, as in
+# csrc/xcmod_reader.c: ACPI_TABLE_HDR is sizeof(struct xcmod_acpi_table_header).
+# The spec structures themselves (acpi_table_header, smbios_structure_header)
+# live beside their parsers in xcmod.firmware; tests/test_header_abi.py holds
+# both to the C header.
+ACPI_TABLE_HDR = 36
 TYPE_HEADERS = {
     XCMOD_TYPE_END: xcmod_end_header,
     XCMOD_TYPE_ACPI: xcmod_acpi_header,
@@ -172,11 +159,6 @@ def _struct_name(struct):
     return "structure"
 
 
-def checksum8(data):
-    """The 8-bit sum ACPI and SMBIOS entry points use: 0 when valid."""
-    return sum(data) & 0xFF
-
-
 def module_crc(module):
     """CRC-32 of a module with its checksum field read as zero."""
     m = memoryview(module)
@@ -234,14 +216,14 @@ def iter_acpi_items(payload, base_offset=0, source=None, check_sums=True):
             raise _err(E_TRUNCATED, base_offset + pos, source)
         length = int.from_bytes(payload[pos + 4:pos + 8], "little")
         facs = payload[pos:pos + 4] == b"FACS"
-        if length < (XCMOD_ACPI_FACS_MIN_LENGTH if facs else ACPI_HEADER_SIZE) or length > left:
+        if length < (XCMOD_ACPI_FACS_MIN_LENGTH if facs else ACPI_TABLE_HDR) or length > left:
             raise _err(E_ACPI_LENGTH, base_offset + pos + 4, source)
         table = bytes(payload[pos:pos + length])
         # ACPI 6.5, 5.2.6: "the entire table, including the checksum field,
         # must add to zero to be considered valid".  The FACS has no checksum.
-        if check_sums and not facs and checksum8(table):
+        if check_sums and not facs and sum(table) & 0xFF:
             raise _err(E_ACPI_CHECKSUM, base_offset + pos + 9, source)
-        yield Item(table, base_offset + pos, length if facs else ACPI_HEADER_SIZE)
+        yield Item(table, base_offset + pos, length if facs else ACPI_TABLE_HDR)
         pos += length
 
 

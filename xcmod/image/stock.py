@@ -18,17 +18,19 @@ ACPI block (tools/libacpi/build.c, construct_passthrough_tables())::
     whole ACPI tables back to back
 
 copied while at least a 36-byte header remains, each by its own Length,
-at most ``ACPI_MAX_SECONDARY_TABLES - own - 1`` of them.
+at most ``ACPI_MAX_SECONDARY_TABLES - own - 1`` of them.  xcmod walks it as
+it walks a module's tables (:func:`.spec.iter_acpi_items`: every length and
+checksum).
+
+Both walks hand what they find up raw (:class:`.spec.Item`);
+:mod:`xcmod.firmware.contents` reads it as SMBIOS and ACPI tables.  The
+files of a ``--format xen`` directory are named in :mod:`.blocks`
+(``STOCK_FILES``).
 """
 import struct as _struct
 
 from ..errors import FormatError
-from ..firmware.acpi import AcpiTable
-from ..firmware.smbios import SmbiosTable, parse_structures
-from .blocks import ACPI, SMBIOS, STOCK_FILES, read_stock_dir
-from .spec import iter_acpi_items
-
-SMBIOS_FILE, ACPI_FILE = STOCK_FILES[SMBIOS], STOCK_FILES[ACPI]
+from .spec import iter_smbios_items
 
 
 def encode_smbios_block(structures):
@@ -43,8 +45,9 @@ def encode_acpi_block(tables):
 def iter_smbios_block(data, source=None):
     """Walk an SMBIOS block exactly as hvmloader does, checking what it does not.
 
-    Yields SmbiosStructures.  Each u32 length must cover exactly one whole
-    structure (formatted area >= 4 bytes, string set ending in a double NUL).
+    Yields each structure as an :class:`~.spec.Item`.  Each u32 length must
+    cover exactly one whole structure (formatted area >= 4 bytes, string set
+    ending in a double NUL).
     """
     data = bytes(data)
     total = 0
@@ -58,22 +61,14 @@ def iter_smbios_block(data, source=None):
                               if len(body) < length else
                               f"structure length {length} is too short", source=source,
                               offset=total)
-        found, notes = parse_structures(body, source=source, base_offset=total + 4, count=1)
-        if len(found) != 1 or found[0].size != length:
-            got = found[0].size if found else 0
+        # (a formatted length below 4 ends a table as dmidecode reads it: no structure)
+        item = next(iter_smbios_items(body, total + 4, source)) if body[1] >= 4 else None
+        if item is None or item.length != length:
+            got = item.length if item else 0
             raise FormatError(f"u32 length {length} does not match the structure it prefixes "
                               f"({got} bytes)", source=source, offset=total)
-        yield found[0]
+        yield item
         total += length + 4
-
-
-def parse_smbios_block(data, source=None):
-    return SmbiosTable(list(iter_smbios_block(data, source)), source=source)
-
-
-def parse_acpi_block(data, source=None):
-    """The whole tables of an ACPI block, lengths and checksums checked."""
-    return [AcpiTable(i.data, source) for i in iter_acpi_items(bytes(data), 0, source)]
 
 
 def looks_like_smbios_block(data):
@@ -82,18 +77,3 @@ def looks_like_smbios_block(data):
     (length,) = _struct.unpack_from("<I", data, 0)
     return 6 <= length <= len(data) - 4 and 4 <= data[5] <= length
 
-
-def describe_block(kind, data, path):
-    """A JSON-ready description of one block (``kind`` "smbios" or "acpi")."""
-    d = {"type": kind, "file": path, "length": len(data)}
-    if kind == "smbios":
-        d["structures"] = [s.as_dict() for s in parse_smbios_block(data, path).structures]
-    else:
-        d["tables"] = [t.as_dict() for t in parse_acpi_block(data, path)]
-    return d
-
-
-def describe_dir(directory):
-    """A JSON-ready description of a stock-block directory (for inspect)."""
-    return {"format": "xen", "blocks": [describe_block(b.kind, b.data, b.source)
-                                        for b in read_stock_dir(directory)]}

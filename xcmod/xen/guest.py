@@ -40,7 +40,7 @@ from ..firmware.acpi import (
     AcpiTable,
 )
 from ..firmware.host import legacy_scan
-from ..image.spec import checksum8
+from ..firmware.checksum import checksum8
 from .layout import PCI_MEM_START
 
 RSDP_SCAN = (0xE0000, 0x100000)
