@@ -24,7 +24,6 @@
 import os
 import re
 import shlex
-from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import FormatError, UsageError
 from ..firmware.contents import Contents
@@ -116,6 +115,9 @@ def _xml_text(v):
 
 
 def _xml(tag, attrs="", text=None, indent=0):
+    # (here, not at the top: xml.sax pulls in urllib, http.client and email,
+    # which only export libvirt, the one target writing XML, should pay for)
+    from xml.sax.saxutils import escape
     pad = "  " * indent
     if text is None:
         return f"{pad}<{tag}{attrs}/>"
@@ -124,6 +126,7 @@ def _xml(tag, attrs="", text=None, indent=0):
 
 def libvirt_qemu(content, base, name):
     """(files, lines): a domain document for libvirt's QEMU driver."""
+    from xml.sax.saxutils import quoteattr
     strings, oem = _strings(content)
     notes, sysinfo = [], []
     for block, entries in SYSINFO:
