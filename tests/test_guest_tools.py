@@ -352,7 +352,7 @@ def test_measure_of_a_one_block_stock_dir(xen, cli, tmp_path):
 def _acpi_root(at, oem, tables):
     """An RSDP (revision 2) at ``at`` and an XSDT right after it listing ``tables``
     [(address, raw)]: bytes to write at ``at``."""
-    from xcmod.image.spec import checksum8
+    from xcmod.firmware.checksum import checksum8
     xsdt_at = at + 0x40
     body = b"".join(struct.pack("<Q", a) for a, _ in tables)
     xsdt = bytearray(struct.pack("<4sIBB6s8sI4sI", b"XSDT", 36 + len(body), 1, 0, oem,
@@ -549,7 +549,7 @@ def test_a_configuration_entry_pointing_nowhere_is_named(xen, cli, tmp_path, ent
 def test_a_huge_smbios3_table_length_is_bounded(xen, cli):
     """An SMBIOS3 entry point claiming a 4 GiB table: its maximum is only a maximum, so the
     table is read a page at a time up to its End-of-Table (no 4 GiB read)."""
-    from xcmod.image.spec import checksum8
+    from xcmod.firmware.checksum import checksum8
     at, t = _ovmf_guest(xen, 6, efi=False)
     ep = bytearray(struct.pack("<5sBBBBBBBIQ", b"_SM3_", 0, 24, 3, 0, 0, 1, 0, 0xFFFFFFFF,
                                0xEB020))

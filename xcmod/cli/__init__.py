@@ -18,7 +18,7 @@ parser, and a plain ``load`` line gets none at all
 import sys
 
 from . import build, image, xen  # noqa: F401  (each registers its commands)
-from .common import COMMANDS, PROG, _watchdog, parse_plain, progress_note
+from .common import COMMANDS, PROG, Terminated, _watchdog, parse_plain, progress_note
 
 DESCRIPTION = """\
 Pass host SMBIOS structures and ACPI tables into Xen HVM guests: build an
@@ -109,11 +109,6 @@ def main(argv=None, out=None, err=None) -> int:
         return 143
     finally:
         stop_watchdog()
-
-
-class Terminated(BaseException):
-    """SIGTERM during a load (:func:`xcmod.cli.xen.cmd_load` turns it into this), so the
-    process ends through :func:`main` with a line saying what was changed."""
 
 
 # Options whose values are text xcmod writes somewhere (xenstore, SMBIOS strings, XML,

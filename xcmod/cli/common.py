@@ -12,6 +12,11 @@ PROG = "xcmod"
 COMMANDS = {}
 
 
+class Terminated(BaseException):
+    """SIGTERM during a load (:func:`xcmod.cli.xen.cmd_load` turns it into this), so the
+    process ends through :func:`xcmod.cli.main` with a line saying what was changed."""
+
+
 def command(name):
     """Register the function that adds command ``name``'s parser (cli/build.py,
     cli/image.py, cli/xen.py); :func:`xcmod.cli.build_parser` calls it."""

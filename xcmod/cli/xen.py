@@ -76,13 +76,13 @@ def _load(args, out, err):
 
 
 def _terminate_through_main():
-    """SIGTERM raises :class:`xcmod.cli.Terminated` until the function returned here is
+    """SIGTERM raises :class:`xcmod.cli.common.Terminated` until the function returned here is
     called (it restores the handler), so a load ended by it says what it changed
     (exit 143).  ``_signal`` is the interpreter's own C module: ``signal`` would
     import enum on load's start-up path."""
     import _signal
 
-    from . import Terminated
+    from .common import Terminated
 
     def handler(signum, frame):
         raise Terminated()
