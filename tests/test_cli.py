@@ -272,7 +272,8 @@ def _argparse_load(words):
 def test_plain_load_line_parses_as_argparse_does(words):
     """A plain `load` line is parsed without argparse into exactly argparse's Namespace."""
     from xcmod import cli
-    fast = cli.parse_plain(words, cli.xen._load_args(), command="load", func=cli.xen.cmd_load)
+    from xcmod.cli.common import parse_plain
+    fast = parse_plain(words, cli.xen._load_args(), command="load", func=cli.xen.cmd_load)
     assert fast is not None
     assert vars(fast) == _argparse_load(words)
 
@@ -281,8 +282,101 @@ def test_plain_load_line_parses_as_argparse_does(words):
 def test_other_load_lines_go_to_argparse(words):
     """Help, abbreviations, repeats, `--`, bad or dash-led values: left to argparse."""
     from xcmod import cli
-    assert cli.parse_plain(words, cli.xen._load_args(), command="load",
-                           func=cli.xen.cmd_load) is None
+    from xcmod.cli.common import parse_plain
+    assert parse_plain(words, cli.xen._load_args(), command="load",
+                       func=cli.xen.cmd_load) is None
+
+
+# Plain lines of the other commands: short options, repeatable options, choices,
+# positional choices, every option given or none.
+PLAIN_LINES = [
+    ["build", "-o", "m.bin", "--smbios", "host", "--acpi", "host"],
+    ["build", "-q", "--output=m.bin", "--acpi", "a.dat", "--acpi=b.dat", "--acpi", "c",
+     "--set", "system.manufacturer=ACME", "--set=bios.vendor=x=y", "--format", "xen"],
+    ["build", "--output", "o", "--orom", "r.rom", "--oem-ids", "slic", "--policy", "strict",
+     "--xen", "4.17", "--guest", "vm7", "--secret-file", "k", "--strict", "--manifest",
+     "m.json", "--report", "r.json", "--quiet", "--json", "--smbios", "mem:/dev/mem"],
+    ["build", "-o", ""],
+    ["verify", "mods.bin"], ["verify", "-q", "--json", "blocks/"], ["verify", "--quiet", "m"],
+    ["inspect", "mods.bin"], ["inspect", "--json", "mods.bin"],
+    ["extract", "m", "--smbios-dump", "g.dmi", "--acpi-dir=t/"],
+    ["layout", "--memory", "32", "m", "--base", "0x300000", "--hvmloader", "h", "--json"],
+    ["export", "xl", "blocks/"], ["export", "--driver", "xen", "libvirt", "m", "--name", "w",
+                                  "--out-dir", "d", "--json"],
+    ["export", "xapi", "m", "--vm", "5b2d"],
+    ["fields"], ["fields", "--json"],
+    ["hvm-info", "--domid", "5", "--to-xenstore", "--timeout", "9"],
+    ["guest-tables", "--domain", "web", "--smbios-dump", "g", "--acpi-dir", "t", "--json"],
+]
+
+ARGPARSE_LINES = [
+    ["build", "--smbios", "host"], ["build", "-o", "m", "--format", "elf"],
+    ["build", "-o", "m", "--xen", "9.9"], ["build", "-om.bin"], ["build", "-o", "a", "-o", "b"],
+    ["build", "--out", "m"], ["build", "-o", "m", "-qh"], ["build", "-o", "m", "--json=1"],
+    ["build", "-o", "m", "--acpi"], ["build", "-o", "m", "--acpi", "-"],
+    ["verify"], ["verify", "a", "b"], ["verify", "-h"], ["inspect", "--", "-m"],
+    ["export", "vmware", "m"], ["export", "xl"], ["export", "xl", "m", "--driver", "kvm"],
+    ["layout", "--memory", "0", "m"], ["layout", "--memory", "lots", "m"],
+    ["fields", "--help"], ["hvm-info", "--domid", "99999"],
+    ["keys", "list", "--domid", "5"], ["keys", "known"],
+]
+
+
+def _argparse_line(words):
+    from xcmod import cli
+    try:
+        ns = cli.build_parser(words[0]).parse_args(words)
+    except SystemExit as e:
+        return e.code
+    return vars(ns)
+
+
+@pytest.mark.parametrize("words", PLAIN_LINES, ids=" ".join)
+def test_plain_lines_of_every_command_parse_as_argparse_does(words):
+    """A plain line of any command (keys aside) is parsed without argparse into exactly
+    the Namespace argparse gives it: the command runs with the same arguments."""
+    from xcmod.cli.common import plain_args
+    fast = plain_args(words[0], words[1:])
+    assert fast is not None
+    assert vars(fast) == _argparse_line(words)
+
+
+@pytest.mark.parametrize("words", ARGPARSE_LINES, ids=" ".join)
+def test_other_lines_of_every_command_go_to_argparse(words):
+    """Missing or repeated arguments, bad choices and values, clustered or abbreviated
+    options, help, and keys (ACTION subcommands): argparse parses and words them."""
+    from xcmod.cli.common import plain_args
+    assert plain_args(words[0], words[1:]) is None
+
+
+def test_plain_parse_of_an_option_with_two_spellings_matches_argparse():
+    """An append option spelled both ways, a short flag and a typed choice: parse_plain
+    gives what argparse gives (each value once, typed, in order)."""
+    import argparse
+
+    from xcmod.cli.common import _int, parse_plain
+    specs = [(("-a", "--acpi"), dict(action="append", default=[])),
+             (("-q", "--quiet"), dict(action="store_true")),
+             (("--n",), dict(type=_int, choices=(1, 16))), (("src",), {})]
+    words = ["-a", "1", "--acpi=2", "--n", "0x10", "s", "-a", "3", "-q"]
+    p = argparse.ArgumentParser()
+    for flags, kw in specs:
+        p.add_argument(*flags, **kw)
+    assert vars(parse_plain(words, specs)) == vars(p.parse_args(words)) == \
+        {"acpi": ["1", "2", "3"], "quiet": True, "n": 16, "src": "s"}
+    assert parse_plain(["--n", "2", "s"], specs) is None        # not a choice: argparse's
+
+
+def test_every_command_declares_its_arguments_for_both_parsers():
+    """Every registered command's parser function runs against the recorder as it runs
+    against argparse (nothing but add_parser, add_argument, set_defaults and
+    RawDescriptionHelpFormatter), and a plain line reaches its function."""
+    from xcmod.cli.common import COMMANDS, _Recorder
+    for name, add in COMMANDS.items():
+        recorder = _Recorder()
+        add(recorder, recorder)
+        assert recorder.defaults["func"].__name__ == "cmd_" + name.replace("-", "_"), name
+        assert recorder.nested == (name == "keys"), name
 
 
 def test_load_messages_still_come_from_argparse(cli, capsys):

@@ -12,13 +12,14 @@ stderr: exit 2 for a usage error (:class:`~xcmod.errors.UsageError`, and
 argparse's own), 1 for anything else (bad input, Xen refusing, a file that
 cannot be written), 130 for SIGINT and 143 for SIGTERM during a load, the
 line saying what the command had changed.  Only the command being run gets a
-parser, and a plain ``load`` line gets none at all
-(:func:`.common.parse_plain`): argparse costs more than a load on a slow CPU.
+parser, and a plain line (every option in full, no help asked:
+:func:`.common.parse_plain`) gets none at all: argparse costs more than a load
+on a slow CPU, and was most of build's, verify's and inspect's start-up.
 """
 import sys
 
 from . import build, image, xen  # noqa: F401  (each registers its commands)
-from .common import COMMANDS, PROG, Terminated, _watchdog, parse_plain, progress_note
+from .common import COMMANDS, PROG, Terminated, _watchdog, plain_args, progress_note
 
 DESCRIPTION = """\
 Pass host SMBIOS structures and ACPI tables into Xen HVM guests: build an
@@ -64,9 +65,7 @@ def main(argv=None, out=None, err=None) -> int:
     err = err or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
     first = argv[0] if argv and not argv[0].startswith("-") else None
-    args = None
-    if first == "load":
-        args = parse_plain(argv[1:], xen._load_args(), command="load", func=xen.cmd_load)
+    args = plain_args(first, argv[1:]) if first in COMMANDS else None
     if args is None:
         parser = build_parser(only=first if first in COMMANDS else None)
         try:

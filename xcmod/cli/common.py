@@ -1,8 +1,8 @@
 """What every command shares: output helpers, argument types, the command
-registry, the fast parser of plain `load` lines, and the watchdog.
+registry, the fast parser of plain command lines, and the watchdog.
 
-Nothing here imports argparse or json at module level: ``python -m xcmod
-load`` goes through this module and must start fast.
+Nothing here imports argparse or json at module level: every command goes
+through this module, and ``python -m xcmod load`` must start fast.
 """
 import os
 
@@ -166,61 +166,120 @@ class Args:
         self.__dict__.update(kw)
 
 
+def _dest(flags):
+    """argparse's dest for an argument: its first long option (else its first short
+    one) without the dashes, "-" as "_"; a positional's name."""
+    if not flags[0].startswith("-"):
+        return flags[0]
+    name = next((f for f in flags if f.startswith("--")), flags[0])
+    return name.lstrip("-").replace("-", "_")
+
+
 def parse_plain(argv, specs, **defaults):
     """Parse a plain command line of ``specs`` without argparse, or return None.
 
     ``python -m xcmod load`` runs in domain-creation scripts between `xl
     create -p` and `xl unpause`, and importing and building argparse (re,
     gettext, shutil, a help formatter per option) costs more than the load
-    itself on a slow or emulated CPU.  Plain means: every option spelled in
-    full, once, as ``--opt VALUE`` or ``--opt=VALUE`` (flags bare), no value
-    starting with "-", every positional given, every required option present
-    and every ``type`` accepting its value.  Anything else (``-h``, ``--``, an
-    abbreviation, a repeat, a bad value) returns None, and argparse parses the
-    line and words the error.  For a plain line the result is what argparse's
-    Namespace would hold (tests/test_cli.py holds the two to that).
+    itself on a slow or emulated CPU; for build, verify and inspect it was
+    most of their start-up.  Plain means: every option spelled in full, once
+    (an ``append`` option as often as wanted), as ``--opt VALUE`` or
+    ``--opt=VALUE`` (flags bare), no value starting with "-", every
+    positional given, every required option present and every ``type`` and
+    ``choices`` accepting its value.  Anything else (``-h``, ``--``, an
+    abbreviation, a repeat, a bad value, ``nargs``) returns None, and argparse
+    parses the line and words the error.  For a plain line the result is what
+    argparse's Namespace would hold (tests/test_cli.py holds the two to that).
     """
-    # (first flag, argparse's dest for it, add_argument keywords)
-    named = [(f[0], f[0].lstrip("-").replace("-", "_"), kw) for f, kw in specs]
     options, positionals, ns = {}, [], dict(defaults)
-    for flag, dest, kw in named:
-        if flag.startswith("-"):
-            options[flag] = (dest, kw)
+    for flags, kw in specs:
+        if "nargs" in kw:
+            return None
+        dest = kw.get("dest") or _dest(flags)
+        if flags[0].startswith("-"):
+            options.update((f, (dest, kw)) for f in flags)
             ns[dest] = kw.get("default", False if kw.get("action") == "store_true" else None)
         else:
-            positionals.append(dest)
-    seen, words, values = set(), iter(argv), []
+            positionals.append((dest, kw))
+    given, words, values = {}, iter(argv), []       # given: {dest: [values as typed]}
     for word in words:
         if not word.startswith("-"):
             values.append(word)
             continue
         name, eq, value = word.partition("=")
-        if name not in options or name in seen:
+        if name not in options:
             return None
-        seen.add(name)
         dest, kw = options[name]
+        if dest in given and kw.get("action") != "append":
+            return None
         if kw.get("action") == "store_true":
             if eq:
                 return None
-            ns[dest] = True
+            given[dest] = [True]
             continue
         if not eq:
             value = next(words, "-")
         if value.startswith("-"):
             return None
-        ns[dest] = value
+        given.setdefault(dest, []).append(value)
     if len(values) != len(positionals):
         return None
-    ns.update(zip(positionals, values))
-    for flag, dest, kw in named:
-        if kw.get("required") and flag not in seen:
-            return None
-        if "type" in kw and isinstance(ns[dest], str):    # argparse types str defaults too
-            try:
-                ns[dest] = kw["type"](ns[dest])
-            except Exception:
+    given.update((dest, [v]) for (dest, _), v in zip(positionals, values))
+    for dest, kw in dict([*options.values(), *positionals]).items():   # (each dest once)
+        if dest not in given:
+            if kw.get("required"):
                 return None
+            if "type" in kw and isinstance(ns[dest], str):    # argparse types str defaults too
+                try:
+                    ns[dest] = kw["type"](ns[dest])
+                except Exception:
+                    return None
+            continue
+        typed = []
+        for v in given[dest]:
+            if "type" in kw and isinstance(v, str):
+                try:
+                    v = kw["type"](v)
+                except Exception:
+                    return None
+            if "choices" in kw and v not in kw["choices"]:
+                return None
+            typed.append(v)
+        ns[dest] = [*ns[dest], *typed] if kw.get("action") == "append" else typed[0]
     return Args(**ns)
+
+
+class _Recorder:
+    """What a command's parser function (see :func:`command`) is handed instead of
+    argparse and its subparsers: it records the arguments, for :func:`plain_args`."""
+
+    RawDescriptionHelpFormatter = None          # the one argparse name they use
+
+    def __init__(self):
+        self.specs, self.defaults, self.nested = [], {}, False
+
+    def add_parser(self, name, **kw):
+        return self
+
+    def add_argument(self, *flags, **kw):
+        self.specs.append((flags, kw))
+
+    def set_defaults(self, **kw):
+        self.defaults.update(kw)
+
+    def add_subparsers(self, **kw):             # (keys ACTION ...: left to argparse)
+        self.nested = True
+        return self
+
+
+def plain_args(name, argv):
+    """Command ``name``'s arguments from a plain line ``argv`` (:func:`parse_plain`)
+    without importing argparse, or None: argparse parses that line."""
+    recorder = _Recorder()
+    COMMANDS[name](recorder, recorder)
+    if recorder.nested:
+        return None
+    return parse_plain(argv, recorder.specs, command=name, **recorder.defaults)
 
 
 def _hvmloader_end(args):
