@@ -311,7 +311,7 @@ PLAIN_LINES = [
 
 ARGPARSE_LINES = [
     ["build", "--smbios", "host"], ["build", "-o", "m", "--format", "elf"],
-    ["build", "-o", "m", "--xen", "9.9"], ["build", "-om.bin"], ["build", "-o", "a", "-o", "b"],
+    ["build", "-om.bin"], ["build", "-o", "a", "-o", "b"],
     ["build", "--out", "m"], ["build", "-o", "m", "-qh"], ["build", "-o", "m", "--json=1"],
     ["build", "-o", "m", "--acpi"], ["build", "-o", "m", "--acpi", "-"],
     ["verify"], ["verify", "a", "b"], ["verify", "-h"], ["inspect", "--", "-m"],
