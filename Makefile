@@ -163,14 +163,18 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 # hypervisor of the installed toolstack), a dom0 of the same Debian release,
 # xl, xenstored, Debian's hvmloader and make hvmloader's builds (XEN_SRC=DIR
 # boots those built from DIR); packages downloaded once into build/xenrig.
-test-xen: all ffi hvmloader
-	$(PYTHON) -m pytest -m xen tests/test_xen_rig.py
+# With a UEFI guest too: make ovmf-rig's OvmfXen (cached) booted by the patched
+# hvmloader (tests/test_xen_rig_ovmf.py).
+test-xen: all ffi hvmloader ovmf-rig
+	$(PYTHON) -m pytest -m xen tests/test_xen_rig.py tests/test_xen_rig_ovmf.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
-# with the script's status (see README, "Running on real Xen").
+# with the script's status (see README, "Running on real Xen").  TIMEOUT bounds
+# each wait (seconds, default 300): a script booting several UEFI guests needs more.
+TIMEOUT ?= 300
 xen-run: all ffi hvmloader
-	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR]"; exit 2; }
-	$(PYTHON) -m tests.xenrig run "$(SCRIPT)" $(if $(DATA),"$(DATA)")
+	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS]"; exit 2; }
+	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 
 bench: all ffi fake-xen
 	$(PYTHON) -m benchmarks

@@ -524,6 +524,35 @@ def test_unmapped_ram_below_the_top_is_skipped(xen, cli):
            "RAM (EFAULT)" in r.out
 
 
+@pytest.mark.parametrize("base,found", [(0xFC00A000, True), (0xFB00A000, False)],
+                         ids=["hvmloader-area", "mmio-hole"])
+def test_tables_in_hvmloaders_own_area_are_read(xen, cli, tmp_path, base, found):
+    """hvmloader populates RAM for its tables at 0xFC000000-0xFDFFFFFF (config.h's
+    RESERVED_MEMBASE .. RESERVED_MEMORY_DYNAMIC_END), above low RAM's end: a SeaBIOS
+    guest's XSDT and tables live there and are read; the same tables just below that
+    area (in the MMIO hole, not RAM) are a pointer outside guest RAM, named."""
+    fakexen.create(xen, 9, 32)
+    ssdt = open(SSDT, "rb").read()
+    root = _acpi_root(base, b"XCMODT", [(base + 0x1000, ssdt)])
+    with open(os.path.join(xen, "dom9", "ram"), "r+b") as f:
+        f.truncate(0xFE000000)                       # sparse: guest RAM up to there
+        f.seek(0xE0000)
+        f.write(root[:36])                           # the RSDP where SeaBIOS puts it
+        f.seek(base)
+        f.write(root)
+        f.seek(base + 0x1000)
+        f.write(ssdt)
+    adir = tmp_path / "acpi"
+    r = cli("guest-tables", "--domid", "9", "--acpi-dir", adir)
+    if found:
+        assert r.code == 0, r.err
+        assert [p.read_bytes() for p in adir.iterdir() if p.name.startswith("SSDT")] == [ssdt]
+    else:
+        assert r.code == 1 and not adir.exists()
+        assert f"offset {base + 0x40:#x}: 8 bytes at {base + 0x40:#x} are not in guest RAM" \
+            in r.err, r.err
+
+
 @pytest.mark.parametrize("entry,needle", [
     (0xFFFFFFFF0000, "ACPI: domain 6: offset 0xffffffff0000: the EFI configuration table's "
                      "ACPI 2.0 entry points to 0xffffffff0000"),

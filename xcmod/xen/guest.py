@@ -50,6 +50,12 @@ RSDP_SCAN = (0xE0000, 0x100000)
 HVMLOADER_OVMF_SMBIOS = (0xEB000, 0xF0000)
 HVMLOADER_OVMF_RSDP = 0xEA020
 FOUR_GIB = 1 << 32
+# hvmloader's own area below 4 GiB (tools/firmware/hvmloader/config.h, the same in
+# 4.17.5, 4.20.4 and master: RESERVED_MEMBASE .. RESERVED_MEMORY_DYNAMIC_END),
+# RAM it populates page by page for the ACPI info page, the ACPI tables
+# (ACPI_MEMORY_DYNAMIC_START) and the SMBIOS table and others
+# (RESERVED_MEMORY_DYNAMIC_START): a SeaBIOS guest's tables live there.
+HVMLOADER_RESERVED = (0xFC000000, 0xFE000000)
 # All the bytes read from one guest, at most (and at most the guest's memory).
 GUEST_READ_MAX = 64 << 20
 # Tables one root table (RSDT/XSDT) may list: real firmware lists a few dozen,
@@ -195,7 +201,9 @@ def walk_acpi(read_at, rsdp_addr, source):
 
 def _guest_ram(xc, domid, info):
     """``in_ram(address, length)`` and the top of low RAM, from the HVM info table
-    (low RAM, and RAM above 4 GiB), or max_memkb where the table is unusable."""
+    (low RAM, and RAM above 4 GiB), or max_memkb where the table is unusable, plus
+    hvmloader's own area (HVMLOADER_RESERVED; a page there it did not populate
+    fails the read, which then names the address)."""
     from ..errors import XcmodError
     from .hvminfo import HVM_INFO_PADDR, SIZE, parse
     limit = info.max_memkb * 1024
@@ -209,7 +217,9 @@ def _guest_ram(xc, domid, info):
 
     def in_ram(addr, length):
         end = addr + length
-        return 0 <= addr and length >= 0 and (end <= low or FOUR_GIB <= addr and end <= high)
+        return 0 <= addr and length >= 0 and (
+            end <= low or FOUR_GIB <= addr and end <= high
+            or HVMLOADER_RESERVED[0] <= addr and end <= HVMLOADER_RESERVED[1])
     return in_ram, low
 
 
