@@ -6,7 +6,6 @@ stock builds (of Debian's source, or of ``XEN_SRC``).  The scenario runs in
 dom0 (tests/xenrig/scenario.py) and reports ``XCMOD-RESULT`` lines; this test
 asserts on them."""
 import base64
-import json
 import os
 import re
 import shutil
@@ -29,15 +28,6 @@ SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
 PASSED_UUID = "4c4c4544-0031-3010-8052-b4c04f4e4432"    # set into mods-x.bin's type 1
 MEMORY_MIB, VIDEORAM_MIB, VCPUS = 32, 8, 2      # tests/xenrig/test-hvm.cfg
-
-
-def _results(text):
-    results = {}
-    for line in text.splitlines():
-        if line.startswith("XCMOD-RESULT "):
-            d = json.loads(line[len("XCMOD-RESULT "):])
-            results[d["step"]] = d
-    return results
 
 
 @pytest.fixture(scope="module")
@@ -67,12 +57,7 @@ def rig(tmp_path_factory):
     for n in ("hvmloader", "hvmloader.stock", "build-info"):
         shutil.copy(os.path.join(xenrig.HVMLOADER_BUILD, n), booted)
     log = tmp_path_factory.mktemp("riglog") / "console.log"
-    with open(log, "w") as out:
-        status, text = xenrig.run(os.path.join(xenrig.HERE, "scenario.sh"), str(data),
-                                  timeout=900, out=out)
-    tail = "\n".join(text.splitlines()[-60:])
-    assert status == 0, f"rig exited {status}; console tail:\n{tail}"
-    return _results(text), data, booted
+    return xenrig.job("scenario.sh", data, log, 900), data, booted
 
 
 @pytest.fixture(scope="module")
@@ -83,12 +68,7 @@ def boot_bench(rig, tmp_path_factory):
     builds, other rigs) does not enter the figures."""
     data = rig[1]
     log = tmp_path_factory.mktemp("riglog") / "bench-console.log"
-    with open(log, "w") as out:
-        status, text = xenrig.run(os.path.join(xenrig.HERE, "boot-bench.sh"), str(data),
-                                  timeout=900, out=out, icount=xenrig.ICOUNT)
-    tail = "\n".join(text.splitlines()[-60:])
-    assert status == 0, f"rig exited {status}; console tail:\n{tail}"
-    return _results(text)["boot-bench"]
+    return xenrig.job("boot-bench.sh", data, log, 900, icount=xenrig.ICOUNT)["boot-bench"]
 
 
 def test_rig_boots_the_hosts_xen_and_the_hvmloader_built(rig):

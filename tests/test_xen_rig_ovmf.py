@@ -7,7 +7,6 @@ hvmloader``, cached).  The rig's OvmfXen is the users' (ovmf/series) plus one
 patch for the rig's outer QEMU, which aborts on edk2's CR8 write while Xen has
 a virtual interrupt pending (ovmf/series-rig, ovmf/patches/rig-0001-*)."""
 import base64
-import json
 import os
 import shutil
 import subprocess
@@ -45,17 +44,7 @@ def rig(tmp_path_factory):
                  "--acpi", SSDT, "--acpi", SLIC, "--acpi", MSDM, "--oem-ids", "slic"],
                 null, sys.stderr) == 0
     log = tmp_path_factory.mktemp("riglog-ovmf") / "console.log"
-    with open(log, "w") as out:
-        status, text = xenrig.run(os.path.join(xenrig.HERE, "scenario_ovmf.sh"), str(data),
-                                  timeout=2400, out=out)
-    tail = "\n".join(text.splitlines()[-60:])
-    assert status == 0, f"rig exited {status}; console tail:\n{tail}"
-    results = {}
-    for line in text.splitlines():
-        if line.startswith("XCMOD-RESULT "):
-            d = json.loads(line[len("XCMOD-RESULT "):])
-            results[d["step"]] = d
-    return results, data
+    return xenrig.job("scenario_ovmf.sh", data, log, 2400), data
 
 
 def _files(r):

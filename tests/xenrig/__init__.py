@@ -459,6 +459,23 @@ def _quiet(line):
 ICOUNT = "shift=0,sleep=off"
 
 
+def job(script, data_dir, log, timeout, **kw):
+    """:func:`run` of the dom0 job ``script`` (a file beside this one) for a test: the
+    console into file ``log``, an AssertionError with the console's tail unless the
+    job exited 0; the job's ``XCMOD-RESULT {json}`` lines by their "step"."""
+    with open(log, "w") as out:
+        status, text = run(os.path.join(HERE, script), str(data_dir), timeout=timeout,
+                           out=out, **kw)
+    tail = "\n".join(text.splitlines()[-60:])
+    assert status == 0, f"rig exited {status}; console tail:\n{tail}"
+    results = {}
+    for line in text.splitlines():
+        if line.startswith("XCMOD-RESULT "):
+            d = json.loads(line[len("XCMOD-RESULT "):])
+            results[d["step"]] = d
+    return results
+
+
 def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=None,
         icount=None):
     """Boot the rig, run ``script`` in dom0, stream the console to ``out``.
