@@ -172,7 +172,7 @@ test-xen: all ffi hvmloader ovmf-rig
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds
 # each wait (seconds, default 300): a script booting several UEFI guests needs more.
 TIMEOUT ?= 300
-xen-run: all ffi hvmloader
+xen-run: all ffi hvmloader ovmf-rig
 	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS]"; exit 2; }
 	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 

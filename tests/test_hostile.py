@@ -30,12 +30,11 @@ import pytest
 from xcmod.errors import FormatError, UsageError, XcmodError
 
 from . import fakexen
-from .paths import ROOT, as_ssdt, real
+from .paths import HVMLOADER, ROOT, as_ssdt, real
 from .test_load import keys, xen  # noqa: F401  (fixtures)
 
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
-HVMLOADER = "/usr/lib/xen-4.17/boot/hvmloader"
 PATCHES = os.path.join(ROOT, "hvmloader", "patches")
 
 

@@ -124,7 +124,7 @@ def _guest(memory_mib=32, firmware="ovmf"):
     f = io.BytesIO(bytes(memory_mib << 20))
     placed = fakexen.libxc_boot_info(f, memory_mib,
                                      fakexen.firmware_image(fakexen.FIRMWARE_SIZES[firmware]))
-    ram = f.getbuffer()
+    ram = bytearray(f.getvalue())      # not getbuffer(): its export outlives f
     return ram, placed, (lambda a, n: bytes(ram[a:a + n]))
 
 

@@ -11,6 +11,7 @@ from xcmod.firmware.fields import FIELDS, PLACEHOLDERS, field_offset, get_string
 from xcmod.image.read import read, single_module
 from xcmod.image.spec import XCMOD_TYPE_SMBIOS
 
+from .conftest import smbios_past_ovmf_room
 from .paths import SMBIOS_SOURCES, real
 
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
@@ -180,6 +181,27 @@ def test_xen_version_sets_the_smbios_types(tmp_path, cli):
         assert (9 in types) is expect
         assert 4 not in types and 127 not in types
         assert {0, 1, 2, 3, 11} <= types and 218 in types
+
+
+@pytest.mark.parametrize("fmt", ["modules", "xen"])
+def test_smbios_past_ovmfs_fixed_room_is_said(tmp_path, cli, fmt):
+    """OVMF and ROMBIOS guests have 20449 bytes for SMBIOS (hvmloader's fixed area): a
+    build whose structures pass it says so, with the size, in either format; the
+    same source without the extra OEM structures does not."""
+    source = smbios.read_file(DELL)
+    big = smbios_past_ovmf_room()
+    for name, table, said in (("big", big, True), ("plain", source, False)):
+        (tmp_path / f"{name}.dmi").write_bytes(smbios.dump_bin(table))
+        r = cli("build", "-o", tmp_path / f"{name}.out", "--format", fmt,
+                "--smbios", tmp_path / f"{name}.dmi", "--json")
+        assert r.code == 0, r.err
+        warned = [e for e in json.loads(r.out)["report"]["entries"]
+                  if e["action"] == "warning" and "OVMF or ROMBIOS" in e["reason"]]
+        assert bool(warned) is said, warned
+        if said:
+            assert "more than the 20449 bytes" in warned[0]["reason"]
+            passed = int(warned[0]["item"].split(", ")[1].removesuffix(" bytes"))
+            assert 20449 < passed <= sum(s.size for s in big.structures)
 
 
 # ----------------------------------------------------------------------- ACPI

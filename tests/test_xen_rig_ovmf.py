@@ -1,6 +1,6 @@
 """A UEFI guest on the real stack: the project's OvmfXen (``make ovmf``) booted by
-xcmod's patched hvmloader under the host's Xen in the rig (Xen + dom0 under QEMU TCG).
-The scenario runs in dom0 (tests/xenrig/scenario_ovmf.py) and reports
+xcmod's patched hvmloader under the host's Xen in the rig (Xen + dom0 under QEMU TCG),
+the guest the rig carries as /etc/xen/test-hvm-xcmod-ovmf.cfg.  The scenario runs in dom0 (tests/xenrig/scenario_ovmf.py) and reports
 ``XCMOD-RESULT`` lines; this test asserts on them.  Run with
 ``pytest -m xen tests/test_xen_rig_ovmf.py`` (it runs ``make ovmf-rig
 hvmloader``, cached).  The rig's OvmfXen is the users' (ovmf/series) plus one
@@ -14,18 +14,19 @@ import sys
 
 import pytest
 
-from xcmod.firmware import acpi
+from xcmod.firmware import acpi, smbios
+from xcmod.firmware.contents import read_contents
 
 from . import xenrig
+from .conftest import smbios_past_ovmf_room
+from .fwgen import generate
 from .paths import real
 
 pytestmark = pytest.mark.xen
 
-SMBIOS_SRC = real("smbios/infrasim/dell_r640_smbios.bin")
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
 MSDM = real("acpi/lenovo-x1c6/MSDM.REDACTED.aml")
-OVMF_FD = os.path.join(xenrig.ROOT, "build", "ovmf-rig", "OVMF.fd")
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +37,27 @@ def rig(tmp_path_factory):
     data = tmp_path_factory.mktemp("rigdata-ovmf")
     for f in ("scenario.py", "scenario_ovmf.py"):
         shutil.copy(os.path.join(xenrig.HERE, f), data)
-    cfg = "test-hvm-xcmod-ovmf.cfg"                 # with the rig's toolstack prefix
-    (data / cfg).write_bytes(xenrig.xl_config(cfg, xenrig.facts().prefix))
-    shutil.copy(OVMF_FD, data / "OvmfXen.fd")
+    # fresh random SeaBIOS tables (QEMU builds them) for the SMBIOS, as on a host
+    cap = tmp_path_factory.mktemp("seabios") / "cap"
+    generate(str(cap), rand=True)
     null = open(os.devnull, "w")
-    assert main(["build", "-q", "-o", str(data / "mods.bin"), "--smbios", SMBIOS_SRC,
-                 "--acpi", SSDT, "--acpi", SLIC, "--acpi", MSDM, "--oem-ids", "slic"],
-                null, sys.stderr) == 0
+    assert main(["build", "-q", "-o", str(data / "mods.bin"), "--smbios",
+                 str(cap / "smbios.bin"), "--acpi", SSDT, "--acpi", SLIC, "--acpi", MSDM,
+                 "--oem-ids", "slic"], null, sys.stderr) == 0
+    # SMBIOS past OVMF's fixed room (20449 bytes)
+    big = smbios_past_ovmf_room()
+    (data / "big.dmi").write_bytes(smbios.dump_bin(big))
+    assert main(["build", "-q", "-o", str(data / "big.bin"), "--smbios", str(data / "big.dmi"),
+                 "--acpi", SSDT], null, null) == 0
     log = tmp_path_factory.mktemp("riglog-ovmf") / "console.log"
-    return xenrig.job("scenario_ovmf.sh", data, log, 2400), data
+    return xenrig.job("scenario_ovmf.sh", data, log, 3000), data, cap
+
+
+def _system(text):
+    """dmidecode's System Information (type 1) block: its Manufacturer and Product Name."""
+    block = text[text.index("System Information"):].split("\n\n")[0]
+    return [line.split(": ", 1)[1] for line in block.splitlines()
+            if line.strip().startswith(("Manufacturer:", "Product Name:"))]
 
 
 def _files(r):
@@ -74,7 +87,7 @@ def test_explicit_base_over_ovmf_is_refused(rig):
 def test_ovmf_publishes_the_modules_tables(rig):
     """Through its EFI system table OvmfXen publishes the module's SSDT, SLIC and MSDM
     byte for byte, the SLIC's OEM IDs on the RSDT/XSDT/FADT, and the module's SMBIOS
-    (type 1 Dell Inc. / PowerEdge R640); hvmloader said it used the image."""
+    (the random SeaBIOS capture's type 1 strings); hvmloader said it used the image."""
     r = rig[0]["published-mods"]
     assert r["seconds"] is not None, r["last"]
     assert r["rc"] == 0, r["err"]
@@ -92,10 +105,14 @@ def test_ovmf_publishes_the_modules_tables(rig):
         assert (blob[10:16], blob[16:24]) == (slic.raw[10:16], slic.raw[16:24]), sig
     assert files["RSDP.dat"][9:15] == slic.raw[10:16]
     assert t["smbios"]["version"] == "2.8.0"             # OvmfXen's, whatever it copies
-    assert len(t["smbios"]["structures"]) > len(
-        rig[0]["published-stock"]["tables"]["smbios"]["structures"])
-    assert "Manufacturer: Dell Inc." in r["dmidecode"]
-    assert "Product Name: PowerEdge R640" in r["dmidecode"]
+    module = read_contents(str(rig[1] / "mods.bin")).structures
+    published = t["smbios"]["structures"]
+    assert {m.type for m in module} <= {p["type"] for p in published}
+    assert [p["strings"] for p in published if p["type"] == 1] == \
+        [[x.decode("latin-1") for x in m.strings] for m in module if m.type == 1]
+    source = open(rig[2] / "dmidecode.txt").read()     # the SeaBIOS capture's own
+    assert _system(r["dmidecode"]) == _system(source) and len(_system(source)) == 2
+    assert _system(r["dmidecode"]) != _system(rig[0]["published-stock"]["dmidecode"])
     assert any("xcmod: 3 module(s) at" in line for line in r["console"]), r["console"]
 
 
@@ -110,6 +127,22 @@ def test_baseline_has_none_of_it(rig):
     assert files["XSDT.dat"][10:16] == base64.b64decode(r["rsdt_header"])[10:16] == \
         b"Xen\0\0\0"
     assert not any("xcmod: 3 module(s)" in line for line in r["console"])
+
+
+def test_smbios_past_the_room_costs_the_module_not_smbios(rig):
+    """An SMBIOS module past hvmloader's fixed area for OVMF (0xEB000-0xEFFFF): the
+    patched hvmloader refuses it with one console line giving both sizes and writes
+    its own structures, so OVMF publishes SMBIOS (Xen's) and the module's SSDT."""
+    r = rig[0]["published-oversize"]
+    assert r["load_rc"] == 0, r["load_err"]
+    assert r["seconds"] is not None, r["last"]
+    refused = [ln for ln in r["console"] if "xcmod: SMBIOS module refused" in ln]
+    assert len(refused) == 1, r["console"]
+    assert "the firmware's room is 20449; hvmloader's own structures are used" in refused[0]
+    assert not any("Could not write SMBIOS tables" in ln for ln in r["console"])
+    assert "Manufacturer: Xen" in r["dmidecode"]
+    assert not any(p["type"] == 200 for p in r["tables"]["smbios"]["structures"])
+    assert open(SSDT, "rb").read() in set(_files(r).values())
 
 
 def test_time_to_tables(rig):

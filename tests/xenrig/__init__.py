@@ -20,7 +20,9 @@ script in /data (DATA's files) with ``python3 -m xcmod``, ``xl``,
 ``xenstore-*``, ``dmidecode`` and ``readback`` on PATH and
 ``/etc/xen/test-hvm.cfg`` ready for ``xl create -p`` (``test-hvm-xcmod.cfg``
 boots xcmod's patched hvmloader from ``make hvmloader``, ``test-hvm-stock.cfg``
-the same source unpatched); ``/etc/xenrig.json`` says what the rig was built
+the same source unpatched, ``test-hvm-xcmod-ovmf.cfg`` a UEFI guest: the
+patched hvmloader and ``make ovmf-rig``'s OvmfXen at
+``/usr/lib/xcmod/OvmfXen.fd``); ``/etc/xenrig.json`` says what the rig was built
 from.  It prints ``XEN-RUN-EXIT <status>`` when the script ends.  :func:`run`
 streams the console, stops QEMU at that line and returns the status; every
 wait is bounded.
@@ -55,7 +57,8 @@ XEN_MODULES = ["xen-evtchn", "xen-privcmd", "xenfs", "xen-gntdev", "xen-gntalloc
 PY_SKIP = {"test", "idlelib", "tkinter", "turtledemo", "lib2to3", "ensurepip", "pydoc_data",
            "distutils", "unittest", "__pycache__", "site-packages", "dist-packages",
            "venv", "sqlite3", "curses", "dbm"}
-CFGS = ("test-hvm.cfg", "test-hvm-qemu.cfg", "test-hvm-xcmod.cfg", "test-hvm-stock.cfg")
+CFGS = ("test-hvm.cfg", "test-hvm-qemu.cfg", "test-hvm-xcmod.cfg", "test-hvm-stock.cfg",
+        "test-hvm-xcmod-ovmf.cfg")
 
 # console_timestamps=boot: every line of Xen's console, the guests' hvmloader
 # lines included, carries Xen's own time since boot in microseconds, which is
@@ -347,6 +350,18 @@ def hvmloader_builds():
     return built, open(info).read()
 
 
+def ovmf_build():
+    """`make ovmf-rig`'s OvmfXen (the UEFI guest's firmware, test-hvm-xcmod-ovmf.cfg)."""
+    path = os.path.join(ROOT, "build", "ovmf-rig", "OVMF.fd")
+    if not os.path.isfile(path):
+        raise SystemExit(f"xenrig: {path} missing: run make ovmf-rig")
+    return path
+
+
+# Where dom0 has it (test-hvm-xcmod-ovmf.cfg's bios_path_override)
+OVMF_IN_DOM0 = "usr/lib/xcmod/OvmfXen.fd"
+
+
 def xl_config(name, prefix):
     """One of the xl configs beside this file, with the toolstack's prefix."""
     text = open(os.path.join(HERE, name)).read()
@@ -392,6 +407,7 @@ def build_initramfs(vmlinuz):
     # xcmod's patched hvmloader and the same source built without the patches
     for name, built in (("hvmloader-xcmod", "hvmloader"), ("hvmloader-stock", "hvmloader.stock")):
         c.file(os.path.join(f.prefix, "boot", name), open(hvmloaders[built], "rb").read(), 0o644)
+    c.file(OVMF_IN_DOM0, open(ovmf_build(), "rb").read(), 0o644)
     for cfg in CFGS:
         c.file(f"etc/xen/{cfg}", xl_config(cfg, f.prefix), 0o644)
     c.file("etc/xen/xl.conf", b"# defaults\n", 0o644)

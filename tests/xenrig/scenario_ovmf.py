@@ -116,6 +116,15 @@ def main():
            console=console(b), **(tables_of(b, "stock") if t is not None else {}))
     sh("xl", "destroy", str(b))
 
+    # --- an SMBIOS module past the firmware's fixed room ---------------------
+    o = create_or_report("uefi-big")
+    rc, out, err, _ = xcmod("load", "--domid", o, "/data/big.bin")
+    g, t = published(o, time.monotonic() + PUBLISH_TIMEOUT) if rc == 0 else (None, None)
+    result("published-oversize", load_rc=rc, load_err=err, seconds=t,
+           last=g if t is None else None, console=console(o),
+           **(tables_of(o, "big") if t is not None else {}))
+    sh("xl", "destroy", str(o))
+
 
 if __name__ == "__main__":
     main()

@@ -210,6 +210,7 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
         report.add("smbios", _structure_name(s), "passed")
     if fmt == "xen":
         _oem_count_warning(kept, report)
+    _fixed_room_warning(kept, report)
     out = SmbiosTable(kept, table.major, table.minor, table.docrev, table.entry_point,
                       table.source)
     return out, sensitive
@@ -246,6 +247,25 @@ def hvmloader_smbios_rules(structures, xen, report):
         seen.add(s.type)
         kept.append(s)
     return kept
+
+
+# For OVMF and ROMBIOS guests hvmloader writes the SMBIOS table into a fixed area,
+# after the entry point (ovmf.c, rombios.c: hvm_write_smbios_tables(); rombios/
+# config.h: SMBIOS_PHYSICAL_ADDRESS 0xEB000 .. SMBIOS_PHYSICAL_END 0xF0000, the
+# same in 4.17.5, 4.20.4 and master; the 2.1 entry point is 31 bytes).  SeaBIOS
+# guests get an allocated table, with no such limit.
+FIXED_SMBIOS_ROOM = 0xF0000 - 0xEB000 - 31
+
+
+def _fixed_room_warning(structures, report):
+    size = sum(s.size for s in structures)
+    if size > FIXED_SMBIOS_ROOM:
+        report.add("smbios", f"{len(structures)} structures, {size} bytes", "warning",
+                   f"more than the {FIXED_SMBIOS_ROOM} bytes hvmloader has for SMBIOS in an "
+                   f"OVMF or ROMBIOS guest, its own structures included: such a guest gets "
+                   f"hvmloader's own structures only (xcmod's hvmloader refuses the module "
+                   f"and says so on the console; stock hvmloader writes no SMBIOS at all); "
+                   f"SeaBIOS guests are not limited")
 
 
 def _oem_count_warning(structures, report):
