@@ -164,9 +164,10 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 # xl, xenstored, Debian's hvmloader and make hvmloader's builds (XEN_SRC=DIR
 # boots those built from DIR); packages downloaded once into build/xenrig.
 # With a UEFI guest too: make ovmf-rig's OvmfXen (cached) booted by the patched
-# hvmloader (tests/test_xen_rig_ovmf.py).
+# hvmloader (tests/test_xen_rig_ovmf.py).  -rP: the figures the tests print
+# (load against xl create -p, hvmloader's boot cost, OVMF's time to tables).
 test-xen: all ffi hvmloader ovmf-rig
-	$(PYTHON) -m pytest -m xen tests/test_xen_rig.py tests/test_xen_rig_ovmf.py
+	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds

@@ -25,6 +25,7 @@ CFG = "/etc/xen/test-hvm.cfg"
 CFG_QEMU = "/etc/xen/test-hvm-qemu.cfg"      # the same guest with the real qemu-xen
 CFG_XCMOD = "/etc/xen/test-hvm-xcmod.cfg"    # the guest booting the patched hvmloader
 CFG_STOCK = "/etc/xen/test-hvm-stock.cfg"    # ... and the same source unpatched
+CFG_OVMF = "/etc/xen/test-hvm-xcmod-ovmf.cfg"  # a UEFI guest: patched hvmloader, OvmfXen
 # One UUID for the guests whose tables are compared: hvmloader puts the
 # domain's UUID into SMBIOS type 1, so two domains differ there otherwise.
 SAME_UUID = "5b2d2a52-7d0a-4e7f-9a43-2f6c0de1b001"
@@ -359,14 +360,14 @@ def patched_hvmloader():
 
 # --- boot cost, by Xen's console timestamps -------------------------------------
 
-def wait_for_handover(domid, timeout=120):
-    """Unpaused ``domid``'s hvmloader has handed over to SeaBIOS.  dom0 stays idle
-    while hvmloader runs (under -icount its work would count in the guest's time):
-    it sleeps, then looks once a second."""
+def wait_for_handover(domid, timeout=120, to="Invoking SeaBIOS"):
+    """Unpaused ``domid``'s hvmloader has handed over (its line ``to``).  dom0 stays
+    idle while hvmloader runs (under -icount its work would count in the guest's
+    time): it sleeps, then looks once a second."""
     deadline = time.monotonic() + timeout
     time.sleep(2)
     while time.monotonic() < deadline:
-        if any(text.startswith("Invoking SeaBIOS") for _, text in guest_timed(domid)):
+        if any(text.startswith(to) for _, text in guest_timed(domid)):
             return True
         time.sleep(1)
     return False
@@ -376,24 +377,29 @@ def boot_bench(rounds=5):
     """hvmloader's first console line ("HVM Loader") to its hand-over ("Invoking
     SeaBIOS"), by Xen's console timestamps: the stock build with stock blocks, the
     patched build with the same blocks, and the patched build with modules of the
-    same content, ``rounds`` boots each, the order rotated every round.  Also the
+    same content; and for the UEFI guest (to "Invoking OVMF") the patched build
+    without a load and with the modules; ``rounds`` boots each, the order rotated
+    every round.  Also the
     part of each span hvmloader spends waiting for its first xenstore answer
     ("Xenbus rings" to "System requested"): dom0's xenstored has to be scheduled
     for it, whatever hvmloader is built from."""
-    runs = (("stock-blocks", CFG_STOCK, "/data/blocks"),
-            ("xcmod-blocks", CFG_XCMOD, "/data/blocks"),
-            ("xcmod-modules", CFG_XCMOD, "/data/mods.bin"))
-    spans = {key: [] for key, _, _ in runs}
-    first_xs = {key: [] for key, _, _ in runs}
+    runs = (("stock-blocks", CFG_STOCK, "/data/blocks", "Invoking SeaBIOS"),
+            ("xcmod-blocks", CFG_XCMOD, "/data/blocks", "Invoking SeaBIOS"),
+            ("xcmod-modules", CFG_XCMOD, "/data/mods.bin", "Invoking SeaBIOS"),
+            # the UEFI guest (real qemu-xen, OvmfXen): without a load, and with one
+            ("ovmf-none", CFG_OVMF, None, "Invoking OVMF"),
+            ("ovmf-modules", CFG_OVMF, "/data/mods.bin", "Invoking OVMF"))
+    spans = {key: [] for key, *_ in runs}
+    first_xs = {key: [] for key, *_ in runs}
     for i in range(rounds):
-        for key, cfg, load in runs[i % len(runs):] + runs[:i % len(runs)]:
+        for key, cfg, load, to in runs[i % len(runs):] + runs[:i % len(runs)]:
             d, _ = create(f"bench-{key}-{i}", cfg=cfg)
-            rc = xcmod("load", "--domid", d, load)[0]
+            rc = xcmod("load", "--domid", d, load)[0] if load else 0
             console()
             sh("xl", "unpause", str(d))
-            reached = rc == 0 and wait_for_handover(d)
+            reached = rc == 0 and wait_for_handover(d, to=to)
             lines = guest_timed(d) if reached else []
-            spans[key].append(between(lines, "HVM Loader", "Invoking SeaBIOS"))
+            spans[key].append(between(lines, "HVM Loader", to))
             first_xs[key].append(between(lines, "Xenbus rings", "System requested"))
             sh("xl", "destroy", str(d))
     result("boot-bench", spans=spans, first_xenstore=first_xs, rounds=rounds,
