@@ -68,7 +68,17 @@ def boot_bench(rig, tmp_path_factory):
     builds, other rigs) does not enter the figures."""
     data = rig[1]
     log = tmp_path_factory.mktemp("riglog") / "bench-console.log"
-    return xenrig.job("boot-bench.sh", data, log, 1500, icount=xenrig.ICOUNT)["boot-bench"]
+    try:
+        b = xenrig.job("boot-bench.sh", data, log, 1500, icount=xenrig.ICOUNT)["boot-bench"]
+        return dict(b, clock=f"-icount {xenrig.ICOUNT}")
+    except AssertionError as e:
+        # Debian 13's QEMU 10.0 aborts this rig under -icount ("Bad icount read"):
+        # there the figures are by host time, said so, and noisier.
+        if "Bad icount read" not in str(e):
+            raise
+    log = tmp_path_factory.mktemp("riglog") / "bench-console-hosttime.log"
+    b = xenrig.job("boot-bench.sh", data, log, 1500)["boot-bench"]
+    return dict(b, clock="host time (this QEMU aborts the rig under -icount: Bad icount read)")
 
 
 def test_rig_boots_the_hosts_xen_and_the_hvmloader_built(rig):
@@ -396,7 +406,7 @@ def test_boot_time_stock_blocks_vs_modules(boot_bench):
                                                           b["first_xenstore"][k]))
                for k in keys}
         wait = {k: (min(b["first_xenstore"][k]), max(b["first_xenstore"][k])) for k in keys}
-        print(f"\nrig (-icount {xenrig.ICOUNT}, Xen console timestamps, median of "
+        print(f"\nrig ({b['clock']}, Xen console timestamps, median of "
               f"{b['rounds']}): hvmloader's first line -> {to}")
         base = keys[0]
         for k in keys:
