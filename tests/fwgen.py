@@ -131,17 +131,24 @@ def save_when_ready(q, proc, log, work, deadline, ram_mib=RAM_MIB, quit=True):
     return ram
 
 
-def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
-    """Boot QEMU+SeaBIOS, wait for the tables, save all of guest RAM; its path."""
-    sock, ram = os.path.join(work, "qmp.sock"), os.path.join(work, "ram.bin")
-    m = machine if entry == 32 else f"{machine},smbios-entry-point-type=64"
-    args = ["qemu-system-x86_64", "-machine", m, "-m", str(RAM_MIB), "-nodefaults",
-            "-display", "none", "-serial", "none", "-monitor", "none",
-            "-qmp", f"unix:{sock},server=on,wait=off"]
+def _qemu(machine, sock, extra, smbios, acpitables):
+    """QEMU's command line: ``machine``, RAM_MIB of RAM, no devices or display, QMP
+    on ``sock``, ``extra`` options, then each -smbios and -acpitable value."""
+    args = ["qemu-system-x86_64", "-machine", machine, "-m", str(RAM_MIB), "-nodefaults",
+            "-display", "none", "-monitor", "none", "-qmp", f"unix:{sock},server=on,wait=off",
+            *extra]
     for s in smbios:
         args += ["-smbios", s]
     for a in acpitables:
         args += ["-acpitable", a]
+    return args
+
+
+def snapshot_ram(machine, entry, smbios, acpitables, work, timeout=60):
+    """Boot QEMU+SeaBIOS, wait for the tables, save all of guest RAM; its path."""
+    sock, ram = os.path.join(work, "qmp.sock"), os.path.join(work, "ram.bin")
+    m = machine if entry == 32 else f"{machine},smbios-entry-point-type=64"
+    args = _qemu(m, sock, ["-serial", "none"], smbios, acpitables)
     deadline = time.monotonic() + timeout
     log = open(os.path.join(work, "qemu.log"), "w+")
     with running(args, log) as p:
@@ -160,13 +167,8 @@ def snapshot_ovmf_ram(smbios, acpitables, work, timeout=180):
     tables OVMF built from QEMU's fw_cfg."""
     sock, ram = os.path.join(work, "qmp.sock"), os.path.join(work, "ram.bin")
     serial = os.path.join(work, "serial.log")
-    args = ["qemu-system-x86_64", "-machine", "q35", "-m", str(RAM_MIB), "-nodefaults",
-            "-display", "none", "-bios", OVMF, "-serial", f"file:{serial}",
-            "-monitor", "none", "-qmp", f"unix:{sock},server=on,wait=off"]
-    for s in smbios:
-        args += ["-smbios", s]
-    for a in acpitables:
-        args += ["-acpitable", a]
+    args = _qemu("q35", sock, ["-bios", OVMF, "-serial", f"file:{serial}"], smbios,
+                 acpitables)
     deadline = time.monotonic() + timeout
     log = open(os.path.join(work, "qemu.log"), "w+")
     with running(args, log) as p:
