@@ -170,11 +170,6 @@ def plan_outputs(outputs, inputs=()):
                                  f"into: nothing read or written")
 
 
-def refuse_collisions(outputs, inputs=()):
-    """:func:`plan_outputs` for file outputs [(option, path)] only."""
-    plan_outputs([(o, p, False) for o, p in outputs], inputs)
-
-
 def _named(e, path):
     """``e`` (an OSError) re-anchored on ``path``: the file the user asked for."""
     if isinstance(e, IsADirectoryError) or (e.filename2 and os.path.isdir(path)):

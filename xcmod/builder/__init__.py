@@ -57,12 +57,6 @@ class BuildResult:
         return {**self.describe(), "report": self.report.as_dict()}
 
 
-def _source_arg(value, what):
-    """A source spelling (``host``, ``mem:PATH``, a path) as a str."""
-    from ..checks import path_arg
-    return path_arg(value, what)
-
-
 def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules",
           oem_ids=None, guest=None, secret_file=None, overrides=(), strict=False):
     """Select what passes ``policy`` from the sources and encode it; write nothing.
@@ -76,19 +70,20 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     source; returns a :class:`BuildResult` whose blocks were read back and
     checked, as hvmloader will check them.
     """
-    from ..checks import bool_arg, paths_arg, text_arg, texts_arg
+    from ..checks import bool_arg, path_arg, paths_arg, text_arg, texts_arg
     from ..errors import PolicyError, UsageError
     from ..image.blocks import ACPI, IMAGE, SMBIOS, Block, check
     from . import policy as policy_mod
     from .select import select
 
-    smbios = None if smbios is None else _source_arg(smbios, "smbios")
+    # a source spelling (``host``, ``mem:PATH``, a path) is checked as a path
+    smbios = None if smbios is None else path_arg(smbios, "smbios")
     acpi, orom = paths_arg(acpi, "acpi"), paths_arg(orom, "orom")
     overrides = texts_arg(overrides, "overrides")
     if policy is not None:
-        policy = _source_arg(policy, "policy")
+        policy = path_arg(policy, "policy")
     if secret_file is not None:
-        secret_file = _source_arg(secret_file, "secret_file")
+        secret_file = path_arg(secret_file, "secret_file")
     for name, value in (("oem_ids", oem_ids), ("guest", guest)):
         if value is not None:
             text_arg(value, name)
@@ -205,11 +200,11 @@ def write_build(result, output, *, manifest=None, report=None):
         raise UsageError(f"write_build needs the BuildResult xcmod.build() returns, not "
                          f"{type(result).__name__}")
     output = path_arg(output, "output")
-    extra = [(o, path_arg(p, o), False) for o, p in (("--manifest", manifest),
-                                                     ("--report", report)) if p is not None]
-    plan_outputs(output_paths(result.fmt, output) + extra, result.inputs)
     manifest, report = (p if p is None else path_arg(p, o)
                         for o, p in (("--manifest", manifest), ("--report", report)))
+    extra = [(o, p, False) for o, p in (("--manifest", manifest), ("--report", report))
+             if p is not None]
+    plan_outputs(output_paths(result.fmt, output) + extra, result.inputs)
     files = []
     if result.fmt == "xen":
         for b in result.blocks:

@@ -69,15 +69,15 @@ FACS_MIN_LENGTH = 64
 class GuestReader:
     """``read_at(address, length)`` over a guest's RAM with one sizing rule: no read
     longer than what is left of the budget (the guest's memory, at most
-    GUEST_READ_MAX), and a failing read (an address past the guest's memory) a
-    FormatError naming the address."""
+    GUEST_READ_MAX), and a read Xen cannot map (RAM the firmware gave back:
+    hvmloader moves RAM from the top of low memory to where OVMF goes) a
+    FormatError naming the address: a pointer there is wrong."""
 
     def __init__(self, read, source, memory_bytes):
         self.read, self.source = read, source
         self.left = min(memory_bytes, GUEST_READ_MAX)
 
     def __call__(self, address, length):
-        from ..errors import XcmodError
         if length > self.left:
             raise FormatError(f"reading {length} bytes at {address:#x} would take what is "
                               f"read from the guest past its memory or "
@@ -88,12 +88,10 @@ class GuestReader:
                               source=self.source, offset=0)
         try:
             data = self.read(address, length)
-        except FormatError:
-            raise
-        except XcmodError as e:
-            raise FormatError(f"cannot read {length} bytes at {address:#x}: "
-                              f"{getattr(e, 'strerror', None) or e}", source=self.source,
-                              offset=address) from None
+        except XenError as e:
+            raise FormatError(f"{length} bytes at {address:#x} are not mapped guest RAM "
+                              f"({errno.errorcode.get(e.errno, e.errno)})",
+                              source=self.source, offset=address) from None
         self.left -= length
         return data
 
@@ -253,14 +251,7 @@ def read(domid, xc=None):
         if not in_ram(addr, length):
             raise FormatError(f"{length} bytes at {addr:#x} are not in guest RAM",
                               source=source, offset=addr)
-        try:
-            return xc.read_from_guest(domid, addr, length)
-        except XenError as e:
-            # RAM the firmware gave back (hvmloader moves RAM from the top of low
-            # memory to where OVMF goes) is not mapped: a pointer there is wrong.
-            raise FormatError(f"{length} bytes at {addr:#x} are not mapped guest RAM "
-                              f"({errno.errorcode.get(e.errno, e.errno)})", source=source,
-                              offset=addr) from None
+        return xc.read_from_guest(domid, addr, length)
     g = GuestTables(domid)
     read_at = GuestReader(from_ram, source, info.max_memkb * 1024)
     try:
