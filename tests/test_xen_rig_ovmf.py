@@ -145,6 +145,26 @@ def test_smbios_past_the_room_costs_the_module_not_smbios(rig):
     assert open(SSDT, "rb").read() in set(_files(r).values())
 
 
+@pytest.mark.parametrize("case,message", [
+    ("in-firmware", "offset 0x0: bad module signature"),
+    ("garbage", "hvmloader/modules/address is not a 32-bit number")])
+def test_bogus_module_keys_never_stop_a_uefi_guest(rig, case, message):
+    """Module keys no image backs (the address of OvmfXen's own module, or garbage):
+    the patched hvmloader refuses them in one console line, and OvmfXen boots and
+    publishes the tables it publishes with nothing loaded."""
+    r, stock = rig[0][f"published-bogus-{case}"], rig[0]["published-stock"]
+    assert r["seconds"] is not None, r["console"]
+    lines = [ln.split("xcmod: ", 1)[1] for ln in r["console"] if "xcmod: " in ln]
+    assert len(lines) == 1 and lines[0].startswith("modules ignored") and message in lines[0], \
+        lines
+    files = _files(r)
+    assert sorted(files) == sorted(_files(stock))
+    assert files["DSDT.dat"] == _files(stock)["DSDT.dat"]
+    assert "Manufacturer: Xen" in r["dmidecode"]
+    assert [p["type"] for p in r["tables"]["smbios"]["structures"]] == \
+        [p["type"] for p in stock["tables"]["smbios"]["structures"]]
+
+
 def test_time_to_tables(rig):
     """Report how long each guest ran from unpause until OVMF had published its
     tables, with and without the image (one boot each, same rig run, 8 s steps of

@@ -18,6 +18,13 @@ import time
 sys.path.insert(0, "/data")
 from scenario import create, readback, result, sh, xcmod  # noqa: E402
 
+# keys written by hand that no image backs (as scenario.py's for SeaBIOS): one
+# pointing into OvmfXen's module, which libxc placed after hvmloader, and garbage
+BOGUS = {"in-firmware": lambda fw_at, size: {"address": hex(fw_at), "length": hex(size),
+                                             "count": "3"},
+         "garbage": lambda fw_at, size: {"address": "0x20zz00", "length": "lots",
+                                         "count": "-1"}}
+
 CFG = "/etc/xen/test-hvm-xcmod-ovmf.cfg"
 OVMF = "/usr/lib/xcmod/OvmfXen.fd"
 # hvmloader, libxc's firmware module and start info, and where the image goes
@@ -124,6 +131,16 @@ def main():
            last=g if t is None else None, console=console(o),
            **(tables_of(o, "big") if t is not None else {}))
     sh("xl", "destroy", str(o))
+
+    # --- module keys no image backs: refused on the console, the guest boots --
+    for name, keys in BOGUS.items():
+        g = create_or_report(f"uefi-bogus-{name}")
+        for k, v in keys(res["firmware_at"] or 0, len(mods)).items():
+            sh("xenstore-write", f"/local/domain/{g}/hvmloader/modules/{k}", v)
+        _, t = published(g, time.monotonic() + PUBLISH_TIMEOUT)
+        result(f"published-bogus-{name}", seconds=t, console=console(g),
+               **(tables_of(g, f"bogus-{name}") if t is not None else {}))
+        sh("xl", "destroy", str(g))
 
 
 if __name__ == "__main__":
