@@ -235,3 +235,62 @@ def test_without_libxen_dev_the_reader_is_built_and_load_says_what_is_missing(tm
     r = xcmod("load", "--domid", "5", img)
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
     assert "installed without its Xen binding" in r.stderr and "libxen-dev" in r.stderr
+
+
+def _run_cli(argv, probe, cwd=ROOT):
+    """Run ``python -m xcmod ARGV`` in a fresh interpreter as the console does (runpy),
+    then print its exit code and the value of ``probe`` (an expression over
+    ``sys.modules`` as the command left it)."""
+    code = ("import sys, runpy\n"
+            f"sys.argv = ['xcmod'] + {list(map(str, argv))!r}\n"
+            "try:\n    runpy.run_module('xcmod', run_name='__main__')\n"
+            "except SystemExit as e:\n    code = e.code\n"
+            f"print(code, {probe})\n")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+KIND = "sorted((n, type(sys.modules[n]).__name__) for n in ('pdb', 'pickle', 'traceback'))"
+
+
+@pytest.mark.parametrize("command", ["build", "inspect"])
+def test_build_and_inspect_never_import_pdb_or_pickle(tmp_path, command):
+    """construct imports pdb, traceback and pickle when imported; the command line
+    defers them (xcmod/cli/deferred.py) and a build or an inspect never uses them:
+    each stays a placeholder, never the real module."""
+    img = tmp_path / "m.bin"
+    argv = ["build", "-q", "-o", img, "--acpi", real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
+    if command == "inspect":
+        assert _run_cli(argv, "0").returncode == 0
+        argv = ["inspect", img]
+    r = _run_cli(argv, KIND)
+    assert r.stdout.splitlines()[-1] == ("0 [('pdb', 'Deferred'), ('pickle', 'Deferred'), "
+                                         "('traceback', 'Deferred')]"), r.stdout + r.stderr
+    assert img.exists()
+
+
+def test_a_deferred_module_is_the_real_one_once_used():
+    """The first attribute read of a placeholder imports the real module: pdb's Pdb is
+    pdb's own, sys.modules holds the real module, and a placeholder bound before (as
+    construct binds it) reads the same names."""
+    code = ("import sys\nfrom xcmod.cli.deferred import defer\ndefer(['pdb'])\n"
+            "import pdb as early\n"
+            "placeholder = type(sys.modules['pdb']).__name__\n"
+            "cls = early.Pdb\n"
+            "import pdb\n"
+            "print(placeholder, type(sys.modules['pdb']).__name__, cls is pdb.Pdb, "
+            "cls.__module__, early.set_trace is pdb.set_trace)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.split() == ["Deferred", "module", "True", "pdb", "True"], \
+        r.stdout + r.stderr
+
+
+def test_the_library_defers_nothing(tmp_path):
+    """Importing xcmod and calling xcmod.cli.main, as a script using the library does,
+    leaves sys.modules alone: pdb imported after it is the real module."""
+    code = ("import sys\nfrom xcmod.cli import main\n"
+            f"rc = main(['build', '-q', '-o', {str(tmp_path / 'm.bin')!r}, '--acpi', "
+            f"{real('acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml')!r}])\n"
+            "import pdb\nprint(rc, type(sys.modules['pdb']).__name__, hasattr(pdb, 'Pdb'))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.splitlines()[-1].split() == ["0", "module", "True"], r.stdout + r.stderr

@@ -1,10 +1,10 @@
 import sys
 
 try:
-    from .cli import _stdout, main
+    from .cli import console_main
 
     if __name__ == "__main__":
-        sys.exit(main(sys.argv[1:], _stdout()))
+        console_main()
 except KeyboardInterrupt:
     # ^C while starting or parsing, before a command ran (main() itself says what
     # a command that was running had done).

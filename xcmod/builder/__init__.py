@@ -184,14 +184,17 @@ def output_paths(fmt, output):
     return [("-o", output, False)]
 
 
+def _json_file(doc):
+    import json               # here: a build without --manifest/--report never needs it
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
 def write_build(result, output, *, manifest=None, report=None):
     """Write ``result`` to ``output`` (the image file, or the blocks directory), with
     the ``manifest`` and ``report`` JSON if named: all files or none.  Returns the
     [(path, bytes)] written.  Refused before anything is written (UsageError): outputs
     on one another or on what the build read, and a blocks directory that would keep
     a block this build does not write."""
-    import json
-
     from ..checks import path_arg
     from ..errors import UsageError
     from ..fileio import plan_outputs, write_all
@@ -221,8 +224,8 @@ def write_build(result, output, *, manifest=None, report=None):
     image_name = None if result.fmt == "xen" else os.path.basename(output)
     if manifest:
         doc = result.manifest(image_name)
-        files.append((manifest, (json.dumps(doc, indent=2) + "\n").encode()))
+        files.append((manifest, _json_file(doc)))
     if report:
-        files.append((report, (json.dumps(result.report.as_dict(), indent=2) + "\n").encode()))
+        files.append((report, _json_file(result.report.as_dict())))
     write_all(files)
     return files

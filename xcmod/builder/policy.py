@@ -65,6 +65,9 @@ BUILTIN = ("default", "strict", "passthrough-all")
 
 @dataclass
 class Policy:
+    """A pass-through policy (docs/policy.md): a built-in's defaults, a policy
+    file's settings and the command line's, merged."""
+
     name: str = "default"
     xen: "xenrules.Target | None" = None       # the hvmloader's release (read() sets it)
     smbios_allow: frozenset | None = None      # None: hvmloader's types for `xen`

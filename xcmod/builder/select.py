@@ -10,7 +10,7 @@ It raises (and so writes nothing) on anything an operator must fix.
 from dataclasses import dataclass, field
 
 from ..errors import FormatError, PolicyError, UsageError
-from ..firmware import aml, host, orom
+from ..firmware import aml, host
 from ..firmware.fields import (
     BLANK_TEXT,
     FIELDS,
@@ -31,6 +31,8 @@ MIN_SECRET_LEN = 16
 
 @dataclass
 class ReportEntry:
+    """One decision of a build: what happened to one item of one area, and why."""
+
     area: str        # smbios | acpi | orom
     item: str
     action: str      # passed | dropped | skipped | scrubbed | overridden | warning | note
@@ -43,6 +45,8 @@ class ReportEntry:
 
 @dataclass
 class Report:
+    """Every decision of a build, in order, under the policy and Xen it was made for."""
+
     policy: str
     xen: object                 # xenrules.Target: its version, and why that one
     format: str
@@ -83,6 +87,9 @@ class Report:
 
 @dataclass
 class Selection:
+    """What passes the policy: the SMBIOS table, ACPI tables and option ROMs to
+    encode, the report saying why, and the host identifiers scrubbed."""
+
     smbios: SmbiosTable | None
     acpi: list
     oroms: list
@@ -473,6 +480,8 @@ def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules"
         raise UsageError("overrides need an SMBIOS source (--smbios)")
     acpi_tables = _select_acpi(policy, acpi_specs, fmt, report, strict, sensitive)
     roms = []
+    if orom_paths:
+        from ..firmware import orom         # here: most builds pass no option ROM
     for path in orom_paths:
         if fmt == "xen":
             raise UsageError(f"{path}: option ROMs need the module format; stock hvmloader "

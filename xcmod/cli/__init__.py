@@ -131,7 +131,11 @@ def _not_text(args):
 
 
 def console_main():
-    """Entry point of the ``xcmod`` console script."""
+    """Entry point of the ``xcmod`` console script and of ``python -m xcmod``: the
+    standard modules construct imports but xcmod never calls are deferred
+    (:mod:`.deferred`) in this process only, then :func:`main` runs."""
+    from .deferred import defer
+    defer()
     sys.exit(main(sys.argv[1:], _stdout()))
 
 

@@ -36,6 +36,8 @@ _NAME = _LEAD | frozenset(b"0123456789")
 
 @dataclass(frozen=True)
 class OpRegion:
+    """One OperationRegion an AML table declares: its name, space, offset and length."""
+
     name: str
     space: int
     offset: int | None       # None when not a constant in the AML

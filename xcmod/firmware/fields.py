@@ -19,6 +19,9 @@ from .smbios import OEM_STRINGS, SmbiosStructure
 
 @dataclass(frozen=True)
 class Field:
+    """One SMBIOS field a policy names (``group.name``): its structure type, offset
+    and kind, and whether the default policy scrubs it."""
+
     group: str
     name: str
     type: int

@@ -57,6 +57,8 @@ ROM_UNIT = 512
 
 @dataclass(frozen=True)
 class RomImage:
+    """One image of an option ROM: its offset in the ROM and its PCI data structure."""
+
     offset: int
     vendor_id: int
     device_id: int
@@ -75,6 +77,8 @@ class RomImage:
 
 @dataclass(frozen=True)
 class OptionRom:
+    """A PCI option ROM as read from a file: its images, in order."""
+
     raw: bytes              # the images, padding after the last one left out
     images: tuple
     source: object = None

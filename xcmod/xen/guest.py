@@ -98,6 +98,9 @@ class GuestReader:
 
 @dataclass
 class GuestTables:
+    """What a guest's firmware published, as read from its RAM: the SMBIOS table,
+    the ACPI tables, the EFI system table, each with where it was found or why not."""
+
     domid: int
     smbios: object = None             # SmbiosTable or None
     smbios_error: str | None = None
