@@ -195,7 +195,8 @@ def test_module_entry_point_runs_without_traceback(tmp_path):
 
 def test_every_registered_command_has_help_and_is_listed(cli, capsys):
     """Each command the cli modules register answers --help alone, and `xcmod --help` lists it."""
-    from xcmod.cli.common import COMMANDS
+    from xcmod.cli import register
+    COMMANDS = register()
     assert {"build", "load", "keys", "inspect", "export"} <= set(COMMANDS)
     for name in COMMANDS:
         assert cli(name, "--help").code == 0
@@ -203,6 +204,20 @@ def test_every_registered_command_has_help_and_is_listed(cli, capsys):
     assert cli("--help").code == 0
     listed = capsys.readouterr().out
     assert all(f"    {name}" in listed for name in COMMANDS), listed
+
+
+def test_each_command_is_named_with_the_job_that_registers_it():
+    """cli.JOBS (which module a command line imports) names, for every command, the
+    module that registers it, and no job registers a command JOBS lacks."""
+    import importlib
+
+    from xcmod.cli import JOBS
+    from xcmod.cli.common import COMMANDS
+    for job in set(JOBS.values()):
+        importlib.import_module(f"xcmod.cli.{job}")
+    assert set(COMMANDS) == set(JOBS)
+    for name, add in COMMANDS.items():
+        assert add.__module__ == f"xcmod.cli.{JOBS[name]}", name
 
 
 USAGE_ERRORS = {
@@ -371,8 +386,9 @@ def test_every_command_declares_its_arguments_for_both_parsers():
     """Every registered command's parser function runs against the recorder as it runs
     against argparse (nothing but add_parser, add_argument, set_defaults and
     RawDescriptionHelpFormatter), and a plain line reaches its function."""
-    from xcmod.cli.common import COMMANDS, _Recorder
-    for name, add in COMMANDS.items():
+    from xcmod.cli import register
+    from xcmod.cli.common import _Recorder
+    for name, add in register().items():
         recorder = _Recorder()
         add(recorder, recorder)
         assert recorder.defaults["func"].__name__ == "cmd_" + name.replace("-", "_"), name
