@@ -19,11 +19,13 @@ FUZZ_SECONDS ?= 60
 # Debian release.  libvirt: virt-xml-validate (libvirt-clients) checks every
 # exported document; virt-qemu-run (libvirt-daemon-driver-qemu) boots one,
 # and its QEMU driver needs the libvirt-qemu user that libvirt-daemon-system
-# creates (no daemon is started).
+# creates (no daemon is started); the rig runs libvirtd with the libxl driver
+# (libvirt-daemon-driver-xen) in its dom0, never on this machine.
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
-                libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system
+                libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
+                libvirt-daemon-driver-xen
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
@@ -166,8 +168,11 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 # With a UEFI guest too: make ovmf-rig's OvmfXen (cached) booted by the patched
 # hvmloader (tests/test_xen_rig_ovmf.py).  -rP: the figures the tests print
 # (load against xl create -p, hvmloader's boot cost, OVMF's time to tables).
+# And libvirt's libxl driver in dom0 (libvirt-daemon-driver-xen), running what
+# `xcmod export libvirt --driver xen` wrote (tests/test_xen_rig_libvirt.py).
 test-xen: all ffi hvmloader ovmf-rig
-	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py
+	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py \
+	    tests/test_xen_rig_libvirt.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds
@@ -175,7 +180,7 @@ test-xen: all ffi hvmloader ovmf-rig
 TIMEOUT ?= 300
 xen-run: all ffi hvmloader ovmf-rig
 	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS]"; exit 2; }
-	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" "$(SCRIPT)" $(if $(DATA),"$(DATA)")
+	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" $(if $(LIBVIRT),--libvirt) "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 
 bench: all ffi fake-xen
 	$(PYTHON) -m benchmarks

@@ -368,8 +368,9 @@ def xl_config(name, prefix):
     return text.replace("@XEN_PREFIX@", prefix).encode()
 
 
-def build_initramfs(vmlinuz):
-    """The dom0 initramfs: busybox, Xen tools and libraries, Python and xcmod."""
+def build_initramfs(vmlinuz, libvirt=False):
+    """The dom0 initramfs: busybox, Xen tools and libraries, Python and xcmod;
+    with ``libvirt``, libvirt's libxl driver too (:func:`libvirt_cpio`)."""
     f = facts()
     os.makedirs(BUILD, exist_ok=True)
     readback = build_readback()
@@ -380,7 +381,7 @@ def build_initramfs(vmlinuz):
     tools = f.tools + ["/usr/sbin/dmidecode", python, QEMU_XEN]
     tools += sorted(glob.glob("/usr/bin/xenstore*"))
     files = [f.hvmloader, "/usr/share/seabios/bios-256k.bin", f.python["cffi_backend"]]
-    out = os.path.join(BUILD, "initrd.cpio.gz")
+    out = os.path.join(BUILD, "initrd-libvirt.cpio.gz" if libvirt else "initrd.cpio.gz")
     buf = io.BytesIO()
     c = Cpio(buf)
     for d in ("proc", "sys", "dev", "tmp", "run", "data", "etc/xen", "var/lib/xen", "root"):
@@ -394,7 +395,8 @@ def build_initramfs(vmlinuz):
     for t in tools + files:
         c.copy(t)
     compiled = glob.glob(os.path.join(ROOT, "xcmod", "*", "_*.abi3.so"))   # the two cffi modules
-    for lib in _libs(tools + [readback, *compiled, f.python["cffi_backend"]]):
+    base_libs = _libs(tools + [readback, *compiled, f.python["cffi_backend"]])
+    for lib in base_libs:
         c.copy(lib)
         c.copy(lib, "/usr" + lib if lib.startswith("/lib/") else lib)
     c.copy("/lib64/ld-linux-x86-64.so.2")
@@ -424,7 +426,81 @@ def build_initramfs(vmlinuz):
     c.close()
     with gzip.open(out, "wb", compresslevel=1) as fo:
         fo.write(buf.getvalue())
+    if libvirt:         # a second archive, unpacked over the first
+        with open(out, "ab") as fo:
+            fo.write(libvirt_cpio(base_libs)[0])
     return out
+
+
+# libvirt's libxl driver in dom0 (tests/test_xen_rig_libvirt.py): Debian's
+# monolithic daemon, its client and the one connection driver it needs, as
+# `make setup` installed them (libvirt-daemon-driver-xen).  libvirt reads its
+# CPU models only from here (cpu_map.c), never from a path it is given.
+LIBVIRT_PACKAGES = {"libvirtd": ("libvirt-daemon", r"/sbin/libvirtd"),
+                    "virsh": ("libvirt-clients", r"/bin/virsh"),
+                    "driver": ("libvirt-daemon-driver-xen", r"/libvirt_driver_libxl\.so")}
+LIBVIRT_CPU_MAP = "/usr/share/libvirt/cpu_map"
+# libvirt's libxl driver decodes the host CPU from Xen's physinfo hw_caps and
+# fails its whole state initialisation, libvirtd exiting, when no model of its
+# cpu_map has every feature it lists ("Cannot find suitable CPU model for given
+# data", x86Decode).  Every x86 model needs vme or sep; QEMU's TCG never emulates
+# VME and Xen clears SEP on the AMD vendor -cpu max has.  A rig model that needs
+# only the FPU, for host decoding only (guest='off': guest CPU definitions decode
+# as before), lets the driver start; nothing changes for Xen or the guests.
+LIBVIRT_RIG_MODEL = b"""<cpus>
+  <model name='xenrig-tcg'>
+    <decode host='on' guest='off'/>
+    <feature name='fpu'/>
+  </model>
+</cpus>
+"""
+LIBVIRTD_CONF = b"""# the rig's libvirtd: root on the local socket, no polkit; a log to read back
+auth_unix_rw = "none"
+auth_unix_ro = "none"
+log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+"""
+
+
+def _package_file(package, pattern):
+    """The file of installed Debian ``package`` matching ``pattern`` (dpkg -L)."""
+    out = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True).stdout
+    found = [p for p in out.splitlines() if re.search(pattern + "$", p) and os.path.isfile(p)]
+    if not found:
+        raise SystemExit(f"xenrig: {package} is not installed or has no {pattern!r} "
+                         f"(make setup installs it)")
+    return found[0]
+
+
+def libvirt_cpio(base_libs):
+    """An initramfs to put over the rig's: libvirtd, virsh, the libxl connection
+    driver and the libraries of theirs the rig lacks (``base_libs``), libvirt's
+    cpu_map with :data:`LIBVIRT_RIG_MODEL` added, and /etc/libvirt/libvirtd.conf.
+    Returns its gzip'd bytes and what went in ({role: path})."""
+    files = {role: _package_file(*spec) for role, spec in LIBVIRT_PACKAGES.items()}
+    buf = io.BytesIO()
+    c = Cpio(buf)
+    for path in files.values():
+        c.copy(path)
+    # one copy of each (libicudata alone is 31 MB), a link in the other /lib:
+    # the rig's dom0 unpacks its initramfs into half of its 512 MiB
+    for lib in sorted(set(_libs(list(files.values()))) - set(base_libs)):
+        c.copy(lib)
+        if lib.startswith("/lib/"):
+            c.symlink("/usr" + lib, lib)
+    index = open(os.path.join(LIBVIRT_CPU_MAP, "index.xml"), "rb").read()
+    anchor = b"<include filename='x86_features.xml'/>"
+    if anchor not in index:
+        raise SystemExit(f"xenrig: {LIBVIRT_CPU_MAP}/index.xml has no {anchor.decode()}")
+    for n in sorted(os.listdir(LIBVIRT_CPU_MAP)):
+        if n != "index.xml":
+            c.copy(os.path.join(LIBVIRT_CPU_MAP, n))
+    c.file(f"{LIBVIRT_CPU_MAP}/x86_xenrig.xml", LIBVIRT_RIG_MODEL, 0o644)
+    c.file(f"{LIBVIRT_CPU_MAP}/index.xml.stock", index, 0o644)    # to show the refusal
+    c.file(f"{LIBVIRT_CPU_MAP}/index.xml", index.replace(
+        anchor, anchor + b"\n    <include filename='x86_xenrig.xml'/>", 1), 0o644)
+    c.file("etc/libvirt/libvirtd.conf", LIBVIRTD_CONF, 0o644)
+    c.close()
+    return gzip.compress(buf.getvalue(), 1), files
 
 
 def job_cpio(script, data_dir):
@@ -441,9 +517,9 @@ def job_cpio(script, data_dir):
     return f.name
 
 
-def prepare():
+def prepare(libvirt=False):
     xen, vmlinuz = fetch()
-    return xen, vmlinuz, build_initramfs(vmlinuz)
+    return xen, vmlinuz, build_initramfs(vmlinuz, libvirt)
 
 
 # Xen's own console line, as the rig's console_timestamps=boot has it
@@ -493,8 +569,10 @@ def job(script, data_dir, log, timeout, **kw):
 
 
 def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=None,
-        icount=None):
+        icount=None, libvirt=False):
     """Boot the rig, run ``script`` in dom0, stream the console to ``out``.
+
+    ``libvirt``: dom0 has libvirt's libxl driver as well (:func:`libvirt_cpio`).
 
     ``icount`` (or XENRIG_ICOUNT in the environment): QEMU's -icount option,
     e.g. :data:`ICOUNT`, for measurements by guest time.
@@ -506,7 +584,7 @@ def run(script, data_dir=None, timeout=300, out=None, prepared=None, verbose=Non
     if verbose is None:
         verbose = os.environ.get("XENRIG_VERBOSE") == "1"
     out = out or sys.stdout
-    xen, vmlinuz, initrd = prepared or prepare()
+    xen, vmlinuz, initrd = prepared or prepare(libvirt)
     job = job_cpio(script, data_dir)
     both = tempfile.NamedTemporaryFile(prefix="xenrig-initrd-", delete=False)
     with open(initrd, "rb") as a, open(job, "rb") as b:

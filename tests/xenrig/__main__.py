@@ -13,6 +13,8 @@ def main(argv):
     r.add_argument("script")
     r.add_argument("data", nargs="?", help="directory whose files appear in dom0 at /data")
     r.add_argument("--timeout", type=int, default=300)
+    r.add_argument("--libvirt", action="store_true",
+                   help="dom0 has libvirtd with libvirt's libxl driver too")
     sub.add_parser("prepare", help="download and build the rig (cached under build/xenrig)")
     a = p.parse_args(argv)
     if a.cmd == "prepare":
@@ -22,7 +24,7 @@ def main(argv):
         p.error(f"{a.script}: no such script")
     if a.data and not os.path.isdir(a.data):
         p.error(f"{a.data}: not a directory")
-    status, _ = run(a.script, a.data, timeout=a.timeout)
+    status, _ = run(a.script, a.data, timeout=a.timeout, libvirt=a.libvirt)
     return status
 
 
