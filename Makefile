@@ -177,9 +177,10 @@ test-xen: all ffi hvmloader ovmf-rig
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds
 # each wait (seconds, default 300): a script booting several UEFI guests needs more.
+# LIBVIRT=1: dom0 has libvirtd with libvirt's libxl driver (tests/xenrig/scenario_libvirt.py).
 TIMEOUT ?= 300
 xen-run: all ffi hvmloader ovmf-rig
-	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS]"; exit 2; }
+	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS] [LIBVIRT=1]"; exit 2; }
 	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" $(if $(LIBVIRT),--libvirt) "$(SCRIPT)" $(if $(DATA),"$(DATA)")
 
 bench: all ffi fake-xen

@@ -34,6 +34,7 @@ def rig(tmp_path_factory):
     data = tmp_path_factory.mktemp("rigdata-libvirt")
     for f in ("scenario.py", "scenario_libvirt.py"):
         shutil.copy(os.path.join(xenrig.HERE, f), data)
+    shutil.copy(os.path.join(xenrig.ROOT, "examples", "virsh-start-with-modules.sh"), data)
     null = open(os.devnull, "w")
     assert main(["build", "-q", "--format", "xen", "-o", str(data / "blocks"), "--smbios",
                  SMBIOS_SRC, "--acpi", SSDT, "--acpi", SLIC], null, sys.stderr) == 0
@@ -88,14 +89,15 @@ def test_exported_document_runs_under_libvirt_with_stock_blocks(rig):
 
 
 def test_module_image_through_libvirt_and_the_patched_hvmloader(rig):
-    """virsh start --paused, xcmod load --domain NAME of a module image, virsh resume:
-    the patched hvmloader (in the system hvmloader's place: libvirt cannot name one)
+    """examples/virsh-start-with-modules.sh as shipped (virsh start --paused, xcmod load
+    --domain NAME of a module image, virsh resume): the patched hvmloader (in the system hvmloader's place: libvirt cannot name one)
     takes SMBIOS, SSDT, SLIC and the SLIC's OEM IDs from the modules."""
     r = rig[0]["modules"]
     for step, (rc, err, *_) in r["steps"].items():
         assert rc == 0, (step, err)
     assert r["rc"] == 0, r.get("err")
     assert r["reached_seabios"], r["log"][-20:]
+    assert "domain lv-mods running with mods-x.bin" in r["steps"]["virsh-start-with-modules.sh"][2]
     assert any(line.startswith("xcmod: 3 module(s)") for line in r["log"]), r["log"]
     text = r["dmidecode"]
     assert "Product Name: PowerEdge R640" in text
