@@ -428,7 +428,7 @@ def build_initramfs(vmlinuz, libvirt=False):
         fo.write(buf.getvalue())
     if libvirt:         # a second archive, unpacked over the first
         with open(out, "ab") as fo:
-            fo.write(libvirt_cpio(base_libs)[0])
+            fo.write(libvirt_cpio(base_libs))
     return out
 
 
@@ -474,16 +474,16 @@ def _package_file(package, pattern):
 def libvirt_cpio(base_libs):
     """An initramfs to put over the rig's: libvirtd, virsh, the libxl connection
     driver and the libraries of theirs the rig lacks (``base_libs``), libvirt's
-    cpu_map with :data:`LIBVIRT_RIG_MODEL` added, and /etc/libvirt/libvirtd.conf.
-    Returns its gzip'd bytes and what went in ({role: path})."""
-    files = {role: _package_file(*spec) for role, spec in LIBVIRT_PACKAGES.items()}
+    cpu_map with :data:`LIBVIRT_RIG_MODEL` added, and /etc/libvirt/libvirtd.conf:
+    its gzip'd bytes."""
+    files = [_package_file(*spec) for spec in LIBVIRT_PACKAGES.values()]
     buf = io.BytesIO()
     c = Cpio(buf)
-    for path in files.values():
+    for path in files:
         c.copy(path)
     # one copy of each (libicudata alone is 31 MB), a link in the other /lib:
     # the rig's dom0 unpacks its initramfs into half of its 512 MiB
-    for lib in sorted(set(_libs(list(files.values()))) - set(base_libs)):
+    for lib in sorted(set(_libs(files)) - set(base_libs)):
         c.copy(lib)
         if lib.startswith("/lib/"):
             c.symlink("/usr" + lib, lib)
@@ -500,7 +500,7 @@ def libvirt_cpio(base_libs):
         anchor, anchor + b"\n    <include filename='x86_xenrig.xml'/>", 1), 0o644)
     c.file("etc/libvirt/libvirtd.conf", LIBVIRTD_CONF, 0o644)
     c.close()
-    return gzip.compress(buf.getvalue(), 1), files
+    return gzip.compress(buf.getvalue(), 1)
 
 
 def job_cpio(script, data_dir):
