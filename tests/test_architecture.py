@@ -196,7 +196,8 @@ def test_a_plain_load_runs_without_construct_or_argparse(tmp_path):
             "sys.argv = ['xcmod', 'load', '--domid', '0', sys.argv[1]]\n"
             "try:\n    runpy.run_module('xcmod', run_name='__main__')\n"
             "except SystemExit as e:\n    code = e.code\n"
-            "new = set(sys.modules) - before\n"
+            "new = {n for n in set(sys.modules) - before\n"
+            "       if type(sys.modules[n]).__name__ != 'Deferred'}  # placeholders\n"
             "print(code, sorted(new & {'construct', 'argparse', 'json', 're', 'gettext', "
             "'shutil', 'tempfile', 'xcmod.builder', 'xcmod.firmware'}))\n")
     r = subprocess.run([sys.executable, "-c", code, str(img)], capture_output=True,
@@ -250,23 +251,40 @@ def _run_cli(argv, probe, cwd=ROOT):
                           cwd=cwd)
 
 
-KIND = "sorted((n, type(sys.modules[n]).__name__) for n in ('pdb', 'pickle', 'traceback'))"
+KIND = ("sorted((n, type(sys.modules[n]).__name__) for n in "
+        "('pdb', 'pickle', 'platform', 're', 'traceback')), "
+        "sorted(n for n in ('dataclasses', 'enum', 'tomllib', 'json') if n in sys.modules)")
 
 
 @pytest.mark.parametrize("command", ["build", "inspect"])
-def test_build_and_inspect_never_import_pdb_or_pickle(tmp_path, command):
-    """construct imports pdb, traceback and pickle when imported; the command line
-    defers them (xcmod/cli/deferred.py) and a build or an inspect never uses them:
-    each stays a placeholder, never the real module."""
+def test_build_and_inspect_never_import_what_construct_defers(tmp_path, command):
+    """construct imports pdb, traceback, pickle, re and platform when imported; the
+    command line defers them (xcmod/cli/deferred.py) and a build or an inspect never
+    uses them: each stays a placeholder, never the real module; neither imports
+    dataclasses, enum (re's), a TOML or a JSON parser at all."""
     img = tmp_path / "m.bin"
-    argv = ["build", "-q", "-o", img, "--acpi", real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
+    argv = ["build", "-q", "-o", img, "--smbios", real("smbios/infrasim/dell_r640_smbios.bin"),
+            "--acpi", real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")]
     if command == "inspect":
         assert _run_cli(argv, "0").returncode == 0
         argv = ["inspect", img]
     r = _run_cli(argv, KIND)
-    assert r.stdout.splitlines()[-1] == ("0 [('pdb', 'Deferred'), ('pickle', 'Deferred'), "
-                                         "('traceback', 'Deferred')]"), r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1] == (
+        "0 [('pdb', 'Deferred'), ('pickle', 'Deferred'), ('platform', 'Deferred'), "
+        "('re', 'Deferred'), ('traceback', 'Deferred')] []"), r.stdout + r.stderr
     assert img.exists()
+
+
+def test_the_platform_placeholder_answers_system_as_platform_does():
+    """construct calls platform.system() while it is imported; the placeholder answers
+    it without importing platform, with the value the real module gives."""
+    code = ("import sys\nfrom xcmod.cli.deferred import defer\ndefer(['platform'])\n"
+            "import platform as early\nanswer = early.system()\n"
+            "still = type(sys.modules['platform']).__name__\n"
+            "del sys.modules['platform']\nimport platform\n"
+            "print(still, answer == platform.system(), answer)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.stdout.split() == ["Deferred", "True", os.uname().sysname], r.stdout + r.stderr
 
 
 def test_a_deferred_module_is_the_real_one_once_used():

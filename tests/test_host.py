@@ -74,6 +74,29 @@ def test_sysfs_layout_directory_includes_dynamic(tmp_path):
     assert not any(c.explicit for c in got)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="SDT0123456789_.a٣", max_size=8), max_size=12))
+def test_table_files_sort_as_numbers_within_text(names):
+    """host's natural order (no ``re``) sorts as splitting at runs of ASCII digits
+    does, those runs compared as numbers: SSDT2 before SSDT10."""
+    import re
+
+    def by_regex(name):
+        return [int(p) if p.isdigit() and p.isascii() else p
+                for p in re.split(r"([0-9]+)", name)]
+    assert sorted(names, key=host._natural_key) == sorted(names, key=by_regex)
+
+
+@pytest.mark.parametrize("line,sig", [
+    (b"SSDT @ 0x0000000000000000", b"SSDT"), (b"ASF! @ 0xBFEE1000  \t", b"ASF!"),
+    (b"SSDT @ 0x", None), (b"SSDT @ 0x00g0", None), (b"SSD @ 0x00", None),
+    (b"SSDT  @ 0x00", None), (b"SS\x01T @ 0x00", None), (b"SSDT @ 0x00 x", None)])
+def test_acpidump_head_lines(line, sig):
+    """An acpidump table's first line: four printable characters, " @ 0x", hex digits,
+    nothing after but white space."""
+    assert host._acpidump_head(line) == sig
+
+
 def test_acpidump_text_matches_acpixtract(tmp_path):
     """Tables parsed from real `acpidump -o` output equal what acpica's acpixtract extracts."""
     text = tmp_path / "dump.txt"

@@ -404,3 +404,17 @@ def test_policy_file_names_its_xen_and_a_bad_one_names_the_line(tmp_path, cli):
     pol.write_text('\nxen = "4.99"\n')
     _one_line_error(cli("build", "-o", tmp_path / "n", "--smbios", DELL, "--policy", pol),
                     "p.toml:2", "xen", "not modelled")
+
+
+@pytest.mark.parametrize("raw", [bytes(range(16)), bytes(16), b"\xff" * 16,
+                                 bytes.fromhex("4c4c4544004d5910804bc4c04f575032")])
+def test_uuid_forms_are_the_uuid_modules_texts(raw):
+    """The texts a leak check looks for, against Python's uuid module: SMBIOS 7.2.1's
+    order is RFC 4122's bytes_le; both orders, with and without dashes, both cases."""
+    import uuid
+    want = set()
+    for u in (uuid.UUID(bytes_le=raw), uuid.UUID(bytes=raw)):
+        for s in (str(u), u.hex, str(u).upper(), u.hex.upper()):
+            want.add(s.encode())
+    assert uuid_forms(raw) == want
+    assert uuid_forms(bytearray(raw)) == want

@@ -14,12 +14,12 @@ installed from source alike:
   (``/sys/hypervisor/version``).
 
 :func:`installed` returns what it found, or None on a host without Xen.
-Only ``os`` and ``re`` are imported (a build's start-up pays for this).
+Only ``os`` is imported: every build asks this, and ``re`` (with the ``enum``
+it imports) would be a tenth of its start-up; the few patterns below are read
+with string methods.
 """
 import os
-import re
 
-_DEBIAN_PREFIX = re.compile(r"xen-(\d+)\.(\d+)$")
 _UPSTREAM_PREFIXES = ("/usr/lib/xen", "/usr/libexec/xen")
 _LIB_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64",
              "/usr/lib", "/usr/local/lib")
@@ -62,6 +62,30 @@ class Xen:
         return None
 
 
+def _digits(text):
+    """The ASCII digits ``text`` starts with ("20" of "20.4+63"), maybe ""."""
+    n = 0
+    while n < len(text) and "0" <= text[n] <= "9":
+        n += 1
+    return text[:n]
+
+
+def _line_of(text):
+    """(4, 20) for text that is exactly "4.20", else None."""
+    major, dot, minor = text.partition(".")
+    if dot and major == _digits(major) != "" and minor == _digits(minor) != "":
+        return int(major), int(minor)
+    return None
+
+
+def _point_after(prefix, text):
+    """The digits after ``prefix`` + "." at the start of ``text`` ("4" for "4.20",
+    "4.20.4+63-g7a..."), or None."""
+    if text.startswith(prefix + "."):
+        return _digits(text[len(prefix) + 1:]) or None
+    return None
+
+
 def _read_small(path, limit=_SMALL_FILE_MAX):
     try:
         with open(path, "rb") as f:
@@ -80,8 +104,8 @@ def running_hypervisor(root="/"):
     extra = _read_small(os.path.join(d, "version/extra")) or ""
     if not (major and minor and major.isdigit() and minor.isdigit()):
         return None
-    m = re.match(r"\.(\d+)", extra)
-    return f"{major}.{minor}" + (f".{m.group(1)}" if m else "")
+    point = _point_after("", extra)         # extra is ".4" or ".4-pre" or ""
+    return f"{major}.{minor}" + (f".{point}" if point else "")
 
 
 def _dpkg_version(package, root):
@@ -97,9 +121,14 @@ def _dpkg_version(package, root):
         return None
     end = text.find(b"\n\n", start + 1)
     para = text[start:end if end >= 0 else len(text)].decode("utf-8", "replace")
-    status = re.search(r"^Status: .* installed$", para, re.M)
-    version = re.search(r"^Version: (\S+)$", para, re.M)
-    return version.group(1) if status and version else None
+    installed = version = None
+    for line in para.split("\n"):
+        if line.startswith("Status: ") and line.endswith(" installed"):
+            installed = True
+        elif line.startswith("Version: "):
+            value = line[len("Version: "):]
+            version = value if value and value.split() == [value] else None
+    return version if installed else None
 
 
 def _debian(root):
@@ -108,17 +137,17 @@ def _debian(root):
         names = os.listdir(base)
     except OSError:
         return None
-    lines = sorted(((int(m.group(1)), int(m.group(2))) for m in map(_DEBIAN_PREFIX.match, names)
-                    if m and os.path.isdir(os.path.join(base, m.group(0), "boot"))), reverse=True)
+    lines = sorted((_line_of(n[len("xen-"):]), n) for n in names if n.startswith("xen-") and
+                   _line_of(n[len("xen-"):]) and os.path.isdir(os.path.join(base, n, "boot")))
     if not lines:
         return None
-    major, minor = lines[0]
+    major, minor = lines[-1][0]
     line = f"{major}.{minor}"
     prefix = os.path.join("/usr/lib", f"xen-{line}")
     deb = _dpkg_version(f"xen-utils-{line}", root)
-    m = re.match(rf"{re.escape(line)}\.(\d+)", deb or "")
-    if m:
-        return Xen(f"{line}.{m.group(1)}", prefix, f"Debian package xen-utils-{line} {deb}")
+    point = _point_after(line, deb or "")
+    if point:
+        return Xen(f"{line}.{point}", prefix, f"Debian package xen-utils-{line} {deb}")
     return Xen(line, prefix, f"{prefix} (no xen-utils-{line} in dpkg's status)")
 
 
@@ -133,10 +162,10 @@ def _upstream(root):
             names = os.listdir(os.path.join(root, d.lstrip("/")))
         except OSError:
             continue
-        m = next(filter(None, (re.fullmatch(r"libxenctrl\.so\.(\d+\.\d+)", n) for n in names)),
-                 None)
-        if m:
-            line, lib = m.group(1), os.path.join(d, m.group(0))
+        found = next((n for n in names if n.startswith("libxenctrl.so.") and
+                      _line_of(n[len("libxenctrl.so."):])), None)
+        if found:
+            line, lib = found[len("libxenctrl.so."):], os.path.join(d, found)
             break
     if line is None:
         return None

@@ -33,10 +33,10 @@ optional::
 Unknown keys and bad values are errors naming the file, line and key.
 """
 import os
-from dataclasses import dataclass, field, replace
 
 from ..errors import FormatError, UsageError
 from ..firmware.fields import FIELDS
+from ..record import Record
 from . import xenrules
 
 # Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
@@ -63,28 +63,37 @@ LEAK_MODES = ("error", "warn")
 BUILTIN = ("default", "strict", "passthrough-all")
 
 
-@dataclass
-class Policy:
+class Policy(Record):
     """A pass-through policy (docs/policy.md): a built-in's defaults, a policy
     file's settings and the command line's, merged."""
+    __slots__ = ("name", "xen", "smbios_allow", "smbios_oem", "oem_strings", "scrub",
+                 "scrub_mode", "scrub_value", "secret_file", "guest", "scrub_fields", "leak",
+                 "overrides", "acpi_allow", "acpi_strict", "hvmloader_tables",
+                 "passthrough_all")
 
-    name: str = "default"
-    xen: "xenrules.Target | None" = None       # the hvmloader's release (read() sets it)
-    smbios_allow: frozenset | None = None      # None: hvmloader's types for `xen`
-    smbios_oem: bool = True
-    oem_strings: str = "keep"
-    scrub: bool = True
-    scrub_mode: str = "blank"
-    scrub_value: str = "Not Specified"
-    secret_file: str | None = None
-    guest: str | None = None
-    scrub_fields: tuple = ()
-    leak: str = "error"
-    overrides: dict = field(default_factory=dict)    # key -> (value, where)
-    acpi_allow: frozenset = frozenset({"SSDT"})
-    acpi_strict: bool = False
-    hvmloader_tables: int = DEFAULT_HVMLOADER_TABLES
-    passthrough_all: bool = False
+    def __init__(self, name="default", xen=None, smbios_allow=None, smbios_oem=True,
+                 oem_strings="keep", scrub=True, scrub_mode="blank",
+                 scrub_value="Not Specified", secret_file=None, guest=None, scrub_fields=(),
+                 leak="error", overrides=None, acpi_allow=frozenset({"SSDT"}),
+                 acpi_strict=False, hvmloader_tables=DEFAULT_HVMLOADER_TABLES,
+                 passthrough_all=False):
+        self.name = name
+        self.xen = xen                      # xenrules.Target of the hvmloader (read() sets it)
+        self.smbios_allow = smbios_allow    # frozenset; None: hvmloader's types for `xen`
+        self.smbios_oem = smbios_oem
+        self.oem_strings = oem_strings
+        self.scrub = scrub
+        self.scrub_mode = scrub_mode
+        self.scrub_value = scrub_value
+        self.secret_file = secret_file
+        self.guest = guest
+        self.scrub_fields = scrub_fields    # tuple of field keys
+        self.leak = leak
+        self.overrides = {} if overrides is None else overrides   # key -> (value, where)
+        self.acpi_allow = acpi_allow
+        self.acpi_strict = acpi_strict
+        self.hvmloader_tables = hvmloader_tables
+        self.passthrough_all = passthrough_all
 
     def smbios_types(self):
         if self.passthrough_all:
@@ -203,7 +212,7 @@ def read(path, xen=None):
     Xen ``xen`` (a version; None: the policy's ``xen``, else this host's)."""
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
-        return replace(p, xen=_target(xen, "--xen") if xen else xenrules.default())
+        return p.replace(xen=_target(xen, "--xen") if xen else xenrules.default())
     from ..fileio import POLICY_MAX, read_input
     raw = read_input(path, "a policy file", POLICY_MAX)
     text = raw.decode("utf-8", "replace")

@@ -7,8 +7,6 @@ identifiers, applies overrides, lints AML, enforces hvmloader's table budget
 and returns a :class:`Selection` with a :class:`Report` of every decision.
 It raises (and so writes nothing) on anything an operator must fix.
 """
-from dataclasses import dataclass, field
-
 from ..errors import FormatError, PolicyError, UsageError
 from ..firmware import aml, host
 from ..firmware.fields import (
@@ -24,33 +22,36 @@ from ..firmware.fields import (
     uuid_forms,
 )
 from ..firmware.smbios import END_OF_TABLE, INACTIVE, OEM_STRINGS, SmbiosTable
+from ..record import Record
 from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI
 
 MIN_SECRET_LEN = 16
 
 
-@dataclass
-class ReportEntry:
+class ReportEntry(Record):
     """One decision of a build: what happened to one item of one area, and why."""
+    __slots__ = ("area", "item", "action", "reason")
 
-    area: str        # smbios | acpi | orom
-    item: str
-    action: str      # passed | dropped | skipped | scrubbed | overridden | warning | note
-    reason: str = ""
+    def __init__(self, area, item, action, reason=""):
+        self.area = area          # smbios | acpi | orom
+        self.item = item
+        self.action = action      # passed | dropped | skipped | scrubbed | overridden |
+        self.reason = reason      # warning | note
 
     def as_dict(self):
         return {"area": self.area, "item": self.item, "action": self.action,
                 "reason": self.reason}
 
 
-@dataclass
-class Report:
+class Report(Record):
     """Every decision of a build, in order, under the policy and Xen it was made for."""
+    __slots__ = ("policy", "xen", "format", "entries")
 
-    policy: str
-    xen: object                 # xenrules.Target: its version, and why that one
-    format: str
-    entries: list = field(default_factory=list)
+    def __init__(self, policy, xen, format, entries=None):
+        self.policy = policy
+        self.xen = xen            # xenrules.Target: its version, and why that one
+        self.format = format
+        self.entries = [] if entries is None else entries
 
     def add(self, area, item, action, reason=""):
         self.entries.append(ReportEntry(area, item, action, reason))
@@ -85,16 +86,17 @@ class Report:
             out.write(f"  {e.action:<10} {e.area:<6} {item}{reason}\n")
 
 
-@dataclass
-class Selection:
+class Selection(Record):
     """What passes the policy: the SMBIOS table, ACPI tables and option ROMs to
     encode, the report saying why, and the host identifiers scrubbed."""
+    __slots__ = ("smbios", "acpi", "oroms", "report", "sensitive")
 
-    smbios: SmbiosTable | None
-    acpi: list
-    oroms: list
-    report: Report
-    sensitive: set = field(default_factory=set)   # host identifiers scrubbed
+    def __init__(self, smbios, acpi, oroms, report, sensitive=None):
+        self.smbios = smbios      # SmbiosTable, or None
+        self.acpi = acpi
+        self.oroms = oroms
+        self.report = report
+        self.sensitive = set() if sensitive is None else sensitive   # identifiers scrubbed
 
 
 def _structure_name(s):

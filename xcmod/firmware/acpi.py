@@ -1,10 +1,8 @@
 """ACPI system description tables: headers, lengths, checksums."""
-from dataclasses import dataclass
-from functools import cached_property
-
 from construct import Bytes, Int8ul, Int32ul, Struct
 
 from ..errors import FormatError, PolicyError, UsageError
+from ..record import Record
 from ..image.spec import (
     XCMOD_ACPI_FACS_MIN_LENGTH,
     XCMOD_TYPE_ACPI,
@@ -40,15 +38,24 @@ def decode_name(raw):
     return raw.rstrip(b"\0 ").decode("latin-1")
 
 
-@dataclass(frozen=True)
-class AcpiTable:
+class AcpiTable(Record, frozen=True):
     """One whole ACPI table, exactly as its bytes came."""
-    raw: bytes
-    source: object = None
+    __slots__ = ("raw", "source", "_header")
+    _CACHED = ("_header",)
 
-    @cached_property
+    def __init__(self, raw, source=None):
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "source", source)
+
+    @property
     def header(self):
-        return struct_parse(acpi_table_header, self.raw, 0, self.source)
+        """The parsed acpi_table_header (parsed once)."""
+        try:
+            return self._header
+        except AttributeError:
+            header = struct_parse(acpi_table_header, self.raw, 0, self.source)
+            object.__setattr__(self, "_header", header)
+            return header
 
     @property
     def signature(self):

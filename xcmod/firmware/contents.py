@@ -9,9 +9,9 @@ themselves, and the walks that find each table and structure in them, are
 and :class:`.acpi.AcpiTable`.
 """
 import os
-from dataclasses import dataclass
 
 from ..errors import FormatError
+from ..record import Record
 from ..image.blocks import read_stock_dir
 from ..image.read import read, single_module, sniff
 from ..image.spec import (
@@ -99,13 +99,15 @@ def describe_dir(directory):
                                         for b in read_stock_dir(directory)]}
 
 
-@dataclass
-class Contents:
+class Contents(Record):
     """The SMBIOS structures and ACPI tables an image or stock blocks hold."""
-    smbios: object          # SmbiosTable, or None
-    tables: list            # [AcpiTable]
-    stock_dir: str = None   # the directory, when read from a --format xen one
-    source: str = None      # the path read, for messages
+    __slots__ = ("smbios", "tables", "stock_dir", "source")
+
+    def __init__(self, smbios, tables, stock_dir=None, source=None):
+        self.smbios = smbios          # SmbiosTable, or None
+        self.tables = tables          # [AcpiTable]
+        self.stock_dir = stock_dir    # the directory, when read from a --format xen one
+        self.source = source          # the path read, for messages
 
     @property
     def structures(self):

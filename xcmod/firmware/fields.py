@@ -12,22 +12,23 @@ structure can hold at its length (then a blanked string disappears for good),
 and otherwise rewrites string contents in place so that no index the
 specification might add later is disturbed.
 """
-from dataclasses import dataclass
-
+from ..record import Record
 from .smbios import OEM_STRINGS, SmbiosStructure
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(Record, frozen=True):
     """One SMBIOS field a policy names (``group.name``): its structure type, offset
     and kind, and whether the default policy scrubs it."""
+    __slots__ = ("group", "name", "type", "offset", "kind", "sensitive")
 
-    group: str
-    name: str
-    type: int
-    offset: int
-    kind: str = "string"   # "string" | "uuid" | "word"
-    sensitive: bool = False  # scrubbed by the default policy
+    def __init__(self, group, name, type, offset, kind="string", sensitive=False):
+        s = object.__setattr__
+        s(self, "group", group)
+        s(self, "name", name)
+        s(self, "type", type)
+        s(self, "offset", offset)          # None: a variable position
+        s(self, "kind", kind)              # "string" | "uuid" | "word"
+        s(self, "sensitive", sensitive)    # scrubbed by the default policy
 
     @property
     def key(self):
@@ -178,11 +179,16 @@ def string_names(struct, index):
 
 
 def uuid_forms(raw):
-    """The ways a 16-byte SMBIOS UUID is written as text (7.2.1 byte order and raw)."""
-    import uuid
+    """The ways a 16-byte SMBIOS UUID is written as text: in SMBIOS 3.7, 7.2.1's byte
+    order (its first three fields little-endian, RFC 4122's ``bytes_le``) and in raw
+    order; each as 8-4-4-4-12 and as 32 digits, lower and upper case.  (Formatted
+    here: the uuid module imports enum, a tenth of a build's start-up.)"""
+    raw = bytes(raw)
+    smbios_order = raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
     forms = set()
-    for u in (uuid.UUID(bytes_le=bytes(raw)), uuid.UUID(bytes=bytes(raw))):
-        for s in (str(u), u.hex):
+    for b in (smbios_order, raw):
+        h = b.hex()
+        for s in (f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", h):
             forms.add(s.encode())
             forms.add(s.upper().encode())
     return forms

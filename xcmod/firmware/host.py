@@ -27,10 +27,9 @@ a file
 """
 import errno
 import os
-import re
-from dataclasses import dataclass
 
 from ..errors import FormatError, HostAccessError, XcmodError
+from ..record import Record
 from . import smbios
 from .acpi import RSDP_SIGNATURE, parse_table
 
@@ -54,16 +53,18 @@ def _read(path, what, limit, host=False):
 
 # ---------------------------------------------------------------------- ACPI
 
-@dataclass(frozen=True)
-class AcpiCandidate:
+class AcpiCandidate(Record, frozen=True):
     """One table found in a source, not yet judged by the policy.
 
     ``explicit`` is True when the user named this very file; ``raw`` is the
     bytes as found (validated only once the policy lets the table pass).
     """
-    raw: bytes
-    origin: str          # file, or "file: table N" for acpidump text
-    explicit: bool
+    __slots__ = ("raw", "origin", "explicit")
+
+    def __init__(self, raw, origin, explicit):
+        object.__setattr__(self, "raw", raw)
+        object.__setattr__(self, "origin", origin)   # file, or "file: table N" (text)
+        object.__setattr__(self, "explicit", explicit)
 
     @property
     def signature(self):
@@ -80,8 +81,20 @@ class AcpiCandidate:
         return parse_table(self.raw, source=self.origin)
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def _natural_key(name):
-    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+    """``SSDT10`` after ``SSDT2``: text and runs of ASCII digits in turn, from text
+    (``"1a"`` -> ``["", 1, "a"]``), so that two keys always compare."""
+    key, run, digits = [], "", False
+    for c in name:
+        if (c in _DIGITS) != digits:
+            key.append(int(run) if digits else run)
+            run, digits = "", not digits
+        run += c
+    key.append(int(run) if digits else run)
+    return key
 
 
 def _table_files(directory):
@@ -115,13 +128,24 @@ def _dir_tables(directory, host):
 
 
 # acpidump -o / acpidump text: "SIG @ 0xADDRESS" then "    OFFS: HH HH ...  ascii".
-_ACPIDUMP_HEAD = re.compile(rb"^([ -~]{4}) @ 0x[0-9A-Fa-f]+\s*$")
-_ACPIDUMP_LINE = re.compile(rb"^\s*([0-9A-Fa-f]{4,8}):((?: [0-9A-Fa-f]{2}){1,16})")
+_ACPIDUMP_LINE = rb"^\s*([0-9A-Fa-f]{4,8}):((?: [0-9A-Fa-f]{2}){1,16})"
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _acpidump_head(line):
+    """The signature of an acpidump table's first line (``SSDT @ 0x00000000BFEE1000``,
+    trailing white space allowed), or None.  Without ``re``: each ``--acpi`` file is
+    asked this, and importing ``re`` is a tenth of build's start-up."""
+    sig, at, address = line[:4], line[4:9], line[9:].rstrip()
+    if len(sig) == 4 and all(0x20 <= c <= 0x7E for c in sig) and at == b" @ 0x" and \
+            address and all(c in _HEX for c in address):
+        return sig
+    return None
 
 
 def is_acpidump_text(data):
     first = data.lstrip(b"\r\n").split(b"\n", 1)[0]
-    return bool(_ACPIDUMP_HEAD.match(first.rstrip(b"\r")))
+    return _acpidump_head(first.rstrip(b"\r")) is not None
 
 
 def parse_acpidump_text(data, source):
@@ -130,17 +154,19 @@ def parse_acpidump_text(data, source):
     Offsets must run on without gaps, as acpidump writes them; anything else
     is a FormatError naming the line.
     """
+    import re
+    dump_line = re.compile(_ACPIDUMP_LINE)
     tables, current = [], None
     for lineno, line in enumerate(data.split(b"\n"), 1):
         line = line.rstrip(b"\r")
         if not line.strip():
             continue
-        head = _ACPIDUMP_HEAD.match(line)
+        head = _acpidump_head(line)
         if head:
-            current = [head.group(1).decode("latin-1"), bytearray(), lineno]
+            current = [head.decode("latin-1"), bytearray(), lineno]
             tables.append(current)
             continue
-        m = _ACPIDUMP_LINE.match(line)
+        m = dump_line.match(line)
         if not m or current is None:
             raise FormatError(f"line {lineno}: not acpidump output: {line[:40]!r}",
                               source=source)

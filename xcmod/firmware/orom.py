@@ -16,11 +16,11 @@ and its PCI Data Structure ("PCIR")::
 A legacy (code type 0) image must also sum to zero over its initialization
 size, which the BIOS checks before running it.
 """
-from dataclasses import dataclass
 
 from construct import Bytes, Int8ul, Int16ul, Struct
 
 from ..errors import FormatError
+from ..record import Record
 from ..image.spec import (
     XCMOD_TYPE_OROM,
     encode_module,
@@ -55,16 +55,18 @@ LAST_IMAGE = 0x80
 ROM_UNIT = 512
 
 
-@dataclass(frozen=True)
-class RomImage:
+class RomImage(Record, frozen=True):
     """One image of an option ROM: its offset in the ROM and its PCI data structure."""
+    __slots__ = ("offset", "vendor_id", "device_id", "class_code", "code_type", "length")
 
-    offset: int
-    vendor_id: int
-    device_id: int
-    class_code: bytes       # PCIR order: prog-if, sub-class, base class
-    code_type: int
-    length: int
+    def __init__(self, offset, vendor_id, device_id, class_code, code_type, length):
+        s = object.__setattr__
+        s(self, "offset", offset)
+        s(self, "vendor_id", vendor_id)
+        s(self, "device_id", device_id)
+        s(self, "class_code", class_code)     # PCIR order: prog-if, sub-class, base class
+        s(self, "code_type", code_type)
+        s(self, "length", length)
 
     @property
     def code_type_name(self):
@@ -75,14 +77,16 @@ class RomImage:
         return "%02x%02x%02x" % (self.class_code[2], self.class_code[1], self.class_code[0])
 
 
-@dataclass(frozen=True)
-class OptionRom:
+class OptionRom(Record, frozen=True):
     """A PCI option ROM as read from a file: its images, in order."""
+    __slots__ = ("raw", "images", "source", "padding")
 
-    raw: bytes              # the images, padding after the last one left out
-    images: tuple
-    source: object = None
-    padding: int = 0        # bytes of 0x00 or 0xFF padding the file had after them
+    def __init__(self, raw, images, source=None, padding=0):
+        s = object.__setattr__
+        s(self, "raw", raw)              # the images, padding after the last one left out
+        s(self, "images", images)
+        s(self, "source", source)
+        s(self, "padding", padding)      # bytes of 0x00 or 0xFF padding after them
 
     @property
     def first(self):

@@ -11,12 +11,11 @@ Sources understood by :func:`read_file`:
 * a raw structure table (sysfs ``DMI`` alone): version unknown.
 """
 import os
-from dataclasses import dataclass, field
-from functools import cached_property
 
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
 from ..errors import FormatError
+from ..record import Record
 from ..image.spec import (
     XCMOD_SMBIOS_EP_21,
     XCMOD_SMBIOS_EP_30,
@@ -75,16 +74,21 @@ DUMP_TABLE_OFFSET = 0x20                     # where dmidecode --dump-bin puts t
 OEM_STRINGS, INACTIVE, END_OF_TABLE = 11, 126, 127
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+class EntryPoint(Record, frozen=True):
     """What an entry point says, whichever kind it is."""
-    kind: int            # XCMOD_SMBIOS_EP_21 or XCMOD_SMBIOS_EP_30
-    major: int
-    minor: int
-    docrev: int
-    table_address: int
-    table_length: int    # 2.1: exact length; 3.0: maximum size
-    structure_count: int | None  # 2.1 only
+    __slots__ = ("kind", "major", "minor", "docrev", "table_address", "table_length",
+                 "structure_count")
+
+    def __init__(self, kind, major, minor, docrev, table_address, table_length,
+                 structure_count):
+        s = object.__setattr__
+        s(self, "kind", kind)                        # XCMOD_SMBIOS_EP_21 or _30
+        s(self, "major", major)
+        s(self, "minor", minor)
+        s(self, "docrev", docrev)
+        s(self, "table_address", table_address)
+        s(self, "table_length", table_length)        # 2.1: exact; 3.0: maximum size
+        s(self, "structure_count", structure_count)  # 2.1 only, else None
 
 
 def parse_entry_point(data, source=None, offset=0):
@@ -122,12 +126,15 @@ def parse_entry_point(data, source=None, offset=0):
                       source=source, offset=offset)
 
 
-@dataclass(frozen=True)
-class SmbiosStructure:
+class SmbiosStructure(Record, frozen=True):
     """One structure: formatted area then its string set (double-NUL ended)."""
-    data: bytes
-    offset: int = 0          # in the source or image it was read from
-    formatted_length: int = 0
+    __slots__ = ("data", "offset", "formatted_length")
+
+    def __init__(self, data, offset=0, formatted_length=0):
+        s = object.__setattr__
+        s(self, "data", data)
+        s(self, "offset", offset)              # in the source or image it was read from
+        s(self, "formatted_length", formatted_length)
 
     @property
     def type(self):
@@ -151,7 +158,7 @@ class SmbiosStructure:
     def formatted(self):
         return self.data[:self.length]
 
-    @cached_property
+    @property
     def strings(self):
         """The string set, 1-based in SMBIOS, as a 0-based list of bytes."""
         area = self.data[self.length:-2]
@@ -169,16 +176,19 @@ class SmbiosStructure:
 ENTRY_POINT_NAMES = {XCMOD_SMBIOS_EP_21: "_SM_", XCMOD_SMBIOS_EP_30: "_SM3_"}
 
 
-@dataclass
-class SmbiosTable:
+class SmbiosTable(Record):
     """A structure table and the version its entry point announced."""
-    structures: list
-    major: int = 0
-    minor: int = 0
-    docrev: int = 0
-    entry_point: int = XCMOD_SMBIOS_EP_UNKNOWN
-    source: object = None
-    notes: list = field(default_factory=list)
+    __slots__ = ("structures", "major", "minor", "docrev", "entry_point", "source", "notes")
+
+    def __init__(self, structures, major=0, minor=0, docrev=0,
+                 entry_point=XCMOD_SMBIOS_EP_UNKNOWN, source=None, notes=None):
+        self.structures = structures
+        self.major = major
+        self.minor = minor
+        self.docrev = docrev
+        self.entry_point = entry_point
+        self.source = source
+        self.notes = [] if notes is None else notes
 
     @property
     def version(self):

@@ -10,11 +10,11 @@ ACPI table or SMBIOS structure, as xcmod_acpi_next() and xcmod_smbios_next()
 find them) are handed up raw; :mod:`xcmod.firmware` parses them.
 """
 import zlib
-from dataclasses import dataclass, field
 
 from construct import Bytes, ConstructError, Int8ul, Int16ul, Int32ul, Struct
 
 from ..errors import FormatError
+from ..record import Record
 
 XCMOD_SIGNATURE = b"XCMD"
 XCMOD_FORMAT_VERSION = 1
@@ -191,12 +191,14 @@ def encode_module(mtype, type_header, payload=b""):
 # Items inside a module payload
 
 
-@dataclass
-class Item:
+class Item(Record):
     """One ACPI table or SMBIOS structure inside a module."""
-    data: bytes            # the whole table / formatted area + string set
-    offset: int            # from the image base
-    formatted_length: int  # SMBIOS formatted area; 36 for ACPI tables
+    __slots__ = ("data", "offset", "formatted_length")
+
+    def __init__(self, data, offset, formatted_length):
+        self.data = data                          # the whole table / formatted area + strings
+        self.offset = offset                      # from the image base
+        self.formatted_length = formatted_length  # SMBIOS formatted area; 36 for ACPI tables
 
     @property
     def length(self):
@@ -252,20 +254,24 @@ def iter_smbios_items(payload, base_offset=0, source=None):
 # Modules and images
 
 
-@dataclass
-class Module:
+class Module(Record):
     """One module of an image, as found by :func:`iter_modules`."""
-    offset: int
-    type: int
-    length: int
-    header: dict
-    type_header: dict
-    payload: bytes
-    payload_offset: int
-    checksum_ok: bool = True
-    strict: bool = True
-    source: object = None
-    _items: list = field(default=None, repr=False)
+    __slots__ = ("offset", "type", "length", "header", "type_header", "payload",
+                 "payload_offset", "checksum_ok", "strict", "source", "_items")
+    _CACHED = ("_items",)      # the items, once iter_modules() has walked them
+
+    def __init__(self, offset, type, length, header, type_header, payload, payload_offset,
+                 checksum_ok=True, strict=True, source=None):
+        self.offset = offset
+        self.type = type
+        self.length = length
+        self.header = header              # the parsed xcmod_module_header
+        self.type_header = type_header    # and the type's header
+        self.payload = payload
+        self.payload_offset = payload_offset
+        self.checksum_ok = checksum_ok
+        self.strict = strict
+        self.source = source
 
     @property
     def type_name(self):
@@ -286,8 +292,9 @@ class Module:
 
     def iter_items(self):
         """Tables (ACPI) or structures (SMBIOS) of this module, lazily."""
-        if self._items is not None:
-            return iter(self._items)
+        items = getattr(self, "_items", None)
+        if items is not None:
+            return iter(items)
         if self.type == XCMOD_TYPE_ACPI:
             return iter_acpi_items(self.payload, self.payload_offset, self.source,
                                    check_sums=self.strict)

@@ -29,7 +29,6 @@ low and high RAM); and all reads together stay below the guest's memory and
 """
 import errno
 import struct
-from dataclasses import dataclass, field
 
 from ..errors import FormatError, XenError
 from ..firmware.acpi import (
@@ -41,6 +40,7 @@ from ..firmware.acpi import (
 )
 from ..firmware.host import legacy_scan
 from ..firmware.checksum import checksum8
+from ..record import Record
 from .layout import PCI_MEM_START
 
 RSDP_SCAN = (0xE0000, 0x100000)
@@ -96,22 +96,26 @@ class GuestReader:
         return data
 
 
-@dataclass
-class GuestTables:
+class GuestTables(Record):
     """What a guest's firmware published, as read from its RAM: the SMBIOS table,
     the ACPI tables, the EFI system table, each with where it was found or why not."""
+    __slots__ = ("domid", "smbios", "smbios_error", "rsdp_address", "rsdp", "tables",
+                 "acpi_error", "efi", "efi_error", "smbios_found", "acpi_found")
 
-    domid: int
-    smbios: object = None             # SmbiosTable or None
-    smbios_error: str | None = None
-    rsdp_address: int | None = None
-    rsdp: bytes | None = None
-    tables: list = field(default_factory=list)     # [(address, AcpiTable)]
-    acpi_error: str | None = None
-    efi: object = None                # efi.SystemTable or None
-    efi_error: str | None = None
-    smbios_found: str | None = None   # where the entry point was found, in words
-    acpi_found: str | None = None     # where the RSDP was found, in words
+    def __init__(self, domid, smbios=None, smbios_error=None, rsdp_address=None, rsdp=None,
+                 tables=None, acpi_error=None, efi=None, efi_error=None, smbios_found=None,
+                 acpi_found=None):
+        self.domid = domid
+        self.smbios = smbios                  # SmbiosTable or None
+        self.smbios_error = smbios_error
+        self.rsdp_address = rsdp_address
+        self.rsdp = rsdp                      # its bytes
+        self.tables = [] if tables is None else tables   # [(address, AcpiTable)]
+        self.acpi_error = acpi_error
+        self.efi = efi                        # efi.SystemTable or None
+        self.efi_error = efi_error
+        self.smbios_found = smbios_found      # where the entry point was found, in words
+        self.acpi_found = acpi_found          # where the RSDP was found, in words
 
     def as_dict(self):
         d = {"domid": self.domid, "smbios": None, "acpi": None, "efi": None}

@@ -1,0 +1,65 @@
+"""The base of xcmod's small value classes: an SMBIOS structure, an ACPI table,
+a policy, a report line.
+
+They were dataclasses.  The standard module costs a command about 1 ms to
+import and 0.15-0.3 ms per class to decorate (it writes and compiles each
+class's methods at import), and its import compiles a regular expression, so
+``re`` and ``enum`` came with it: together a fifth of ``xcmod build``'s
+start-up (issue 22, ``make bench``).
+
+A record names its fields, in order, in ``__slots__`` and writes its own
+``__init__`` (plain Python: its signature is the documentation, and it runs
+as fast as a dataclass's).  This class adds what a dataclass would: ``==``
+by type and fields, a ``repr`` naming them (less those in ``_NO_REPR``),
+:meth:`replace`, and with ``class X(Record, frozen=True)`` immutability and a
+hash; a frozen record's ``__init__`` assigns with ``object.__setattr__``.  A
+slot named in ``_CACHED`` holds a value computed from the fields on first use
+(a parsed header): no field, so never compared, shown or copied.
+"""
+
+
+class FrozenRecordError(AttributeError):
+    """Assignment to a field of a frozen record."""
+
+
+class Record:
+    __slots__ = ()
+    _NO_REPR = ()
+    _CACHED = ()
+    _FIELDS = ()
+
+    def __init_subclass__(cls, frozen=False, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._FIELDS = tuple(name for name in cls.__slots__ if name not in cls._CACHED)
+        if frozen:
+            cls.__setattr__ = cls.__delattr__ = _refuse
+            cls.__hash__ = Record._hash
+
+    def _values(self):
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._values() == other._values()
+
+    def _hash(self):
+        return hash(self._values())
+
+    def __repr__(self):
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS
+                          if name not in self._NO_REPR)
+        return f"{type(self).__name__}({shown})"
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (field=value) made; ``__init__`` takes every field
+        by its name."""
+        unknown = set(changes) - set(self._FIELDS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        return type(self)(**{name: changes[name] if name in changes else getattr(self, name)
+                             for name in self._FIELDS})
+
+
+def _refuse(self, name, *value):
+    raise FrozenRecordError(f"{type(self).__name__} is frozen: cannot set {name!r}")
