@@ -453,3 +453,28 @@ def test_c_api_start_info_gpa(xen):
         assert lib.xcmod_start_info_gpa(xch, 6, ffi.NULL) == lib.XCMOD_LOAD_E_ARGUMENT
     finally:
         lib.xc_interface_close(xch)
+
+
+def test_a_real_load_imports_only_its_own_path(xen, image, tmp_path):
+    """`python -m xcmod load` into a paused domain (start info read, keys published),
+    as a domain-creation script runs it: none of construct, argparse, json, re, enum,
+    struct (its start info fields are read with int.from_bytes), the builder, the
+    firmware parsers, nor the deferral of construct's modules (nothing to defer)."""
+    import subprocess
+    import sys
+
+    from .paths import ROOT
+    path = tmp_path / "m.bin"
+    path.write_bytes(image)
+    code = ("import sys, runpy; before = set(sys.modules)\n"
+            "sys.argv = ['xcmod', 'load', '--domid', '5', sys.argv[1]]\n"
+            "try:\n    runpy.run_module('xcmod', run_name='__main__')\n"
+            "except SystemExit as e:\n    code = e.code\n"
+            "new = set(sys.modules) - before\n"
+            "print(code, sorted(n for n in new if n in {'construct', 'argparse', 'json', 're',"
+            " 'enum', 'struct', 'dataclasses', 'xcmod.cli.deferred'} or "
+            "n.startswith(('xcmod.builder', 'xcmod.firmware'))))\n")
+    r = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                       text=True, cwd=ROOT, timeout=60)
+    assert r.stdout.splitlines()[-1] == "0 []", r.stdout + r.stderr
+    assert keys(xen).count("\n") >= 2 and ram(xen, 5, len(image)) == image

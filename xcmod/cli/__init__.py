@@ -146,12 +146,19 @@ def _not_text(args):
     return None
 
 
+# Commands that never import construct (tests/test_architecture.py runs a load and
+# holds it to that): nothing of construct's to defer, and .deferred would be one
+# more module on the start-up path of the command a domain's creation waits for.
+NOTHING_TO_DEFER = ("load",)
+
+
 def console_main():
     """Entry point of the ``xcmod`` console script and of ``python -m xcmod``: the
     standard modules construct imports but xcmod never calls are deferred
     (:mod:`.deferred`) in this process only, then :func:`main` runs."""
-    from .deferred import defer
-    defer()
+    if (sys.argv[1:2] or [None])[0] not in NOTHING_TO_DEFER:
+        from .deferred import defer
+        defer()
     sys.exit(main(sys.argv[1:], _stdout()))
 
 

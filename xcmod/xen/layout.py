@@ -154,6 +154,11 @@ START_INFO_MAX_MODULES = 16
 START_INFO_MAX_MEMMAP = 128
 
 
+def _le(data, offset, size):
+    """The little-endian unsigned integer of ``size`` bytes at ``offset``."""
+    return int.from_bytes(data[offset:offset + size], "little")
+
+
 def start_info_regions(read_at, gpa, ram_end, source):
     """What libxc placed after hvmloader, from the hvm_start_info at ``gpa``.
 
@@ -163,14 +168,20 @@ def start_info_regions(read_at, gpa, ram_end, source):
     the start info itself; or ``(None, reason)`` when there is no start info at
     ``gpa`` (0, outside RAM, no magic).  A start info with its magic whose
     numbers do not add up raises FormatError naming the field.
+    (Fields are read with int.from_bytes, not struct: ``load`` calls this, and the
+    struct module is two more imports on its start-up path.)
     """
-    import struct
     if not gpa:
         return None, "vCPU0's %rbx is 0"
     if gpa + START_INFO_SIZE[1] > ram_end:
         return None, f"vCPU0's %rbx {gpa:#x} is not in guest low RAM (ends {ram_end:#x})"
     head = read_at(gpa, START_INFO_SIZE[1])
-    magic, version, _flags, nr_modules, modlist, cmdline = struct.unpack_from("<IIIIQQ", head)
+    if len(head) != START_INFO_SIZE[1]:
+        raise FormatError(f"hvm_start_info at {gpa:#x}: read {len(head)} of "
+                          f"{START_INFO_SIZE[1]} bytes", source=source, offset=gpa)
+    # xen/include/public/arch-x86/hvm/start_info.h: struct hvm_start_info
+    magic, version, nr_modules = _le(head, 0, 4), _le(head, 4, 4), _le(head, 12, 4)
+    modlist, cmdline = _le(head, 16, 8), _le(head, 24, 8)
     if magic != XEN_HVM_START_MAGIC_VALUE:
         return None, f"no hvm_start_info magic at vCPU0's %rbx {gpa:#x} (found {magic:#010x})"
 
@@ -199,7 +210,7 @@ def start_info_regions(read_at, gpa, ram_end, source):
     if cmdline:
         pieces.append((cmdline, c_string(cmdline, "command line", 24)[1]))
     if version >= 1:
-        memmap, entries = struct.unpack_from("<QI", head, 40)
+        memmap, entries = _le(head, 40, 8), _le(head, 48, 4)
         if entries > START_INFO_MAX_MEMMAP:
             raise bad(f"memmap_entries {entries} exceeds {START_INFO_MAX_MEMMAP}", 48)
         if entries:
@@ -210,8 +221,13 @@ def start_info_regions(read_at, gpa, ram_end, source):
     if nr_modules:
         pieces.append(inside(modlist, nr_modules * MODLIST_ENTRY_SIZE, "module list", 16))
         table = read_at(modlist, nr_modules * MODLIST_ENTRY_SIZE)
+        if len(table) != nr_modules * MODLIST_ENTRY_SIZE:
+            raise bad(f"module list: read {len(table)} of {nr_modules * MODLIST_ENTRY_SIZE} "
+                      f"bytes", 16)
         for i in range(nr_modules):
-            paddr, length, name_at = struct.unpack_from("<QQQ", table, i * MODLIST_ENTRY_SIZE)
+            at = i * MODLIST_ENTRY_SIZE        # struct hvm_modlist_entry
+            paddr, length, name_at = _le(table, at, 8), _le(table, at + 8, 8), \
+                _le(table, at + 16, 8)
             where = modlist - gpa + i * MODLIST_ENTRY_SIZE
             name = f"module {i}"
             if name_at:
