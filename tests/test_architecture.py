@@ -305,10 +305,15 @@ def test_a_deferred_module_is_the_real_one_once_used():
 
 def test_the_library_defers_nothing(tmp_path):
     """Importing xcmod and calling xcmod.cli.main, as a script using the library does,
-    leaves sys.modules alone: pdb imported after it is the real module."""
-    code = ("import sys\nfrom xcmod.cli import main\n"
+    leaves sys.modules alone: pdb imported after it is the real module; and leaves the
+    garbage collector on, which the xcmod process turns off (cli.console_main)."""
+    code = ("import sys, gc\nfrom xcmod.cli import main\n"
             f"rc = main(['build', '-q', '-o', {str(tmp_path / 'm.bin')!r}, '--acpi', "
             f"{real('acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml')!r}])\n"
-            "import pdb\nprint(rc, type(sys.modules['pdb']).__name__, hasattr(pdb, 'Pdb'))\n")
+            "import pdb\nprint(rc, type(sys.modules['pdb']).__name__, hasattr(pdb, 'Pdb'), "
+            "gc.isenabled())\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-    assert r.stdout.splitlines()[-1].split() == ["0", "module", "True"], r.stdout + r.stderr
+    assert r.stdout.splitlines()[-1].split() == ["0", "module", "True", "True"], \
+        r.stdout + r.stderr
+    r = _run_cli(["verify", "-q", tmp_path / "m.bin"], "__import__('gc').isenabled()")
+    assert r.stdout.splitlines()[-1] == "0 False", r.stdout + r.stderr

@@ -155,7 +155,19 @@ NOTHING_TO_DEFER = ("load",)
 def console_main():
     """Entry point of the ``xcmod`` console script and of ``python -m xcmod``: the
     standard modules construct imports but xcmod never calls are deferred
-    (:mod:`.deferred`) in this process only, then :func:`main` runs."""
+    (:mod:`.deferred`) in this process only, then :func:`main` runs.
+
+    The process runs without the cyclic garbage collector.  Its collections
+    walked every object the imports had made, again and again: 1-1.5 ms of a
+    10-20 ms command here, about 30 ms of a load under the rig's emulated CPU
+    (issue 22).  One command runs and the process exits; every input is read
+    against its ceiling (:mod:`xcmod.fileio`), and what cycles a command leaves
+    (construct's parse contexts) wait for the exit: ``build`` of the benchmark's
+    64 KiB SMBIOS table and 1 MiB of ACPI tables peaks at the same RSS either
+    way.  :func:`main` called as a library leaves the caller's collector alone.
+    """
+    import gc
+    gc.disable()
     if (sys.argv[1:2] or [None])[0] not in NOTHING_TO_DEFER:
         from .deferred import defer
         defer()
