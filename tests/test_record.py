@@ -22,7 +22,6 @@ class Point(Record, frozen=True):
 class Bag(Record):
     __slots__ = ("items", "name", "_size")
     _CACHED = ("_size",)
-    _NO_REPR = ("name",)
 
     def __init__(self, items, name=""):
         self.items = items
@@ -61,7 +60,7 @@ def test_cached_slots_are_not_fields():
     a, b = Bag([1], "a"), Bag([1], "a")
     a._size = 1
     assert a == b and Bag._FIELDS == ("items", "name")
-    assert repr(a) == "Bag(items=[1])"
+    assert repr(a) == "Bag(items=[1], name='a')"
     assert not hasattr(a.replace(items=[2]), "_size")
 
 

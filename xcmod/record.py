@@ -10,8 +10,7 @@ start-up (issue 22, ``make bench``).
 A record names its fields, in order, in ``__slots__`` and writes its own
 ``__init__`` (plain Python: its signature is the documentation, and it runs
 as fast as a dataclass's).  This class adds what a dataclass would: ``==``
-by type and fields, a ``repr`` naming them (less those in ``_NO_REPR``),
-:meth:`replace`, and with ``class X(Record, frozen=True)`` immutability and a
+by type and fields, a ``repr`` naming them, :meth:`replace`, and with ``class X(Record, frozen=True)`` immutability and a
 hash; a frozen record's ``__init__`` assigns with ``object.__setattr__``.  A
 slot named in ``_CACHED`` holds a value computed from the fields on first use
 (a parsed header): no field, so never compared, shown or copied.
@@ -24,7 +23,6 @@ class FrozenRecordError(AttributeError):
 
 class Record:
     __slots__ = ()
-    _NO_REPR = ()
     _CACHED = ()
     _FIELDS = ()
 
@@ -47,8 +45,7 @@ class Record:
         return hash(self._values())
 
     def __repr__(self):
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS
-                          if name not in self._NO_REPR)
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS)
         return f"{type(self).__name__}({shown})"
 
     def replace(self, **changes):
