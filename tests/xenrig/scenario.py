@@ -126,13 +126,21 @@ def main():
     rc, out, err, _ = xcmod("load", "--domid", 0, "/data/mods.bin")
     result("refuse-dom0", rc=rc, err=err,
            keys=sh("xenstore-ls", "/local/domain/0/hvmloader/modules")[0])
-    r, _ = create("run-hvm", paused=False)
-    time.sleep(3)
-    before = readback(r, 0x200000, len(mods))
+    # The domain only has to be running.  A stock guest's SeaBIOS has been seen to
+    # triple-fault under the rig's TCG while copying the BIOS tables (Xen then
+    # destroys it, and every read of it fails); such a guest is replaced, at most
+    # twice, and the result says how many were started.
+    for started in range(1, 4):
+        r, _ = create(f"run-hvm{started}", paused=False)
+        time.sleep(3)
+        rc_before, before, _, _ = sh("readback", str(r), "0x200000", hex(len(mods)))
+        if rc_before == 0:
+            break
+        sh("xl", "destroy", str(r))
     rc, out, err, _ = xcmod("load", "--domid", r, "/data/mods.bin")
     after = readback(r, 0x200000, len(mods))
     result("refuse-running", rc=rc, err=err, untouched=before == after,
-           image_absent=after != mods,
+           image_absent=after != mods, guests_started=started,
            keys=xs_read(f"/local/domain/{r}/hvmloader/modules/address"))
     sh("xl", "destroy", str(r))
 
