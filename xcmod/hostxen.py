@@ -137,11 +137,14 @@ def _debian(root):
         names = os.listdir(base)
     except OSError:
         return None
-    lines = sorted((_line_of(n[len("xen-"):]), n) for n in names if n.startswith("xen-") and
-                   _line_of(n[len("xen-"):]) and os.path.isdir(os.path.join(base, n, "boot")))
+    lines = []
+    for n in names:
+        line = _line_of(n[len("xen-"):]) if n.startswith("xen-") else None
+        if line and os.path.isdir(os.path.join(base, n, "boot")):
+            lines.append(line)
     if not lines:
         return None
-    major, minor = lines[-1][0]
+    major, minor = max(lines)
     line = f"{major}.{minor}"
     prefix = os.path.join("/usr/lib", f"xen-{line}")
     deb = _dpkg_version(f"xen-utils-{line}", root)

@@ -10,10 +10,11 @@ start-up (issue 22, ``make bench``).
 A record names its fields, in order, in ``__slots__`` and writes its own
 ``__init__`` (plain Python: its signature is the documentation, and it runs
 as fast as a dataclass's).  This class adds what a dataclass would: ``==``
-by type and fields, a ``repr`` naming them, :meth:`replace`, and with ``class X(Record, frozen=True)`` immutability and a
-hash; a frozen record's ``__init__`` assigns with ``object.__setattr__``.  A
-slot named in ``_CACHED`` holds a value computed from the fields on first use
-(a parsed header): no field, so never compared, shown or copied.
+by type and fields, a ``repr`` naming them, :meth:`replace`, and with
+``class X(Record, frozen=True)`` immutability and a hash; a frozen record's
+``__init__`` assigns with ``object.__setattr__``.  A slot named in
+``_CACHED`` holds a value computed from the fields on first use (a parsed
+header): no field, so never compared, shown or copied.
 """
 
 

@@ -160,8 +160,9 @@ def console_main():
     The process runs without the cyclic garbage collector.  Its collections
     walked every object the imports had made, again and again: 1-1.5 ms of a
     10-20 ms command natively, and in the rig's emulated CPU one comparison
-    gave a load 0.438 s without them and 0.468 s with them (issue 22).  One command runs and the process exits; every input is read
-    against its ceiling (:mod:`xcmod.fileio`), and what cycles a command leaves
+    gave a load 0.438 s without them and 0.468 s with them (issue 22).  One
+    command runs and the process exits; every input is read against its
+    ceiling (:mod:`xcmod.fileio`), and what cycles a command leaves
     (construct's parse contexts) wait for the exit: ``build`` of the benchmark's
     64 KiB SMBIOS table and 1 MiB of ACPI tables peaks at the same RSS either
     way.  :func:`main` called as a library leaves the caller's collector alone.

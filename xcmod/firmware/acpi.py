@@ -2,7 +2,6 @@
 from construct import Bytes, Int8ul, Int32ul, Struct
 
 from ..errors import FormatError, PolicyError, UsageError
-from ..record import Record
 from ..image.spec import (
     XCMOD_ACPI_FACS_MIN_LENGTH,
     XCMOD_TYPE_ACPI,
@@ -12,6 +11,7 @@ from ..image.spec import (
     xcmod_acpi_header,
     xcmod_acpi_ids_header,
 )
+from ..record import Record
 from .checksum import checksum8
 
 # ACPI 6.5, 5.2.6 "System Description Table Header".

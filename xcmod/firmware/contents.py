@@ -11,7 +11,6 @@ and :class:`.acpi.AcpiTable`.
 import os
 
 from ..errors import FormatError
-from ..record import Record
 from ..image.blocks import read_stock_dir
 from ..image.read import read, single_module, sniff
 from ..image.spec import (
@@ -23,6 +22,7 @@ from ..image.spec import (
     iter_modules,
 )
 from ..image.stock import iter_smbios_block
+from ..record import Record
 from .acpi import AcpiTable
 from .smbios import SmbiosStructure, SmbiosTable
 

@@ -16,17 +16,16 @@ and its PCI Data Structure ("PCIR")::
 A legacy (code type 0) image must also sum to zero over its initialization
 size, which the BIOS checks before running it.
 """
-
 from construct import Bytes, Int8ul, Int16ul, Struct
 
 from ..errors import FormatError
-from ..record import Record
 from ..image.spec import (
     XCMOD_TYPE_OROM,
     encode_module,
     struct_parse,
     xcmod_orom_header,
 )
+from ..record import Record
 from .checksum import checksum8
 
 pci_rom_header = Struct(

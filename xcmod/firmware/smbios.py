@@ -15,7 +15,6 @@ import os
 from construct import Bytes, Int8ul, Int16ul, Int32ul, Int64ul, Struct
 
 from ..errors import FormatError
-from ..record import Record
 from ..image.spec import (
     XCMOD_SMBIOS_EP_21,
     XCMOD_SMBIOS_EP_30,
@@ -26,6 +25,7 @@ from ..image.spec import (
     struct_parse,
     xcmod_smbios_header,
 )
+from ..record import Record
 from .checksum import checksum8
 
 # SMBIOS 3.7, 5.2.1, Table 1 "SMBIOS 2.1 (32-bit) Entry Point structure".
