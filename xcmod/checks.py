@@ -6,7 +6,7 @@ address) is one :class:`~xcmod.errors.UsageError` (a ``ValueError``) naming
 the argument, never a ``TypeError`` from deep inside, a file descriptor opened
 by accident or a string iterated per character.
 
-The one rule for numbers written as text (README "Bounds"):
+The one rule for numbers written as text (docs/cli.md, "Numbers and text"):
 
 * a domid (``--domid``, a numeric ``--domain``) is ASCII decimal digits only,
   as xl reads one: no sign, space, underscore, base prefix or other script's
