@@ -69,8 +69,8 @@ def test_inspect_text_is_dmidecode_like(image, cli):
     """inspect prints Handle blocks like dmidecode, and one line per ACPI table."""
     r = cli("inspect", image)
     assert r.code == 0
-    assert "Handle 0x0000, DMI type 0, 24 bytes" in r.out
-    assert "\t\tDell Inc.\n" in r.out
+    assert "Handle 0x0000, DMI type 0, 24 bytes\nBIOS Information\n" in r.out
+    assert "\tVendor: Dell Inc.\n" in r.out
     assert r.out.count("\tSSDT ") == 2
 
 
@@ -311,9 +311,11 @@ PLAIN_LINES = [
     ["build", "--output", "o", "--orom", "r.rom", "--oem-ids", "slic", "--policy", "strict",
      "--xen", "4.17", "--guest", "vm7", "--secret-file", "k", "--strict", "--manifest",
      "m.json", "--report", "r.json", "--quiet", "--json", "--smbios", "mem:/dev/mem"],
-    ["build", "-o", ""],
+    ["build", "-o", ""], ["build", "--smbios", "host"],
+    ["build", "--dry-run", "--smbios", "d.dmi", "--json"],
     ["verify", "mods.bin"], ["verify", "-q", "--json", "blocks/"], ["verify", "--quiet", "m"],
     ["inspect", "mods.bin"], ["inspect", "--json", "mods.bin"],
+    ["inspect", "-t", "system,4", "--table", "SSDT", "--decode", "host"],
     ["extract", "m", "--smbios-dump", "g.dmi", "--acpi-dir=t/"],
     ["layout", "--memory", "32", "m", "--base", "0x300000", "--hvmloader", "h", "--json"],
     ["export", "xl", "blocks/"], ["export", "--driver", "xen", "libvirt", "m", "--name", "w",
@@ -325,11 +327,11 @@ PLAIN_LINES = [
 ]
 
 ARGPARSE_LINES = [
-    ["build", "--smbios", "host"], ["build", "-o", "m", "--format", "elf"],
+    ["inspect", "-t", "nine", "m"], ["build", "-o", "m", "--format", "elf"],
     ["build", "-om.bin"], ["build", "-o", "a", "-o", "b"],
     ["build", "--out", "m"], ["build", "-o", "m", "-qh"], ["build", "-o", "m", "--json=1"],
     ["build", "-o", "m", "--acpi"], ["build", "-o", "m", "--acpi", "-"],
-    ["verify"], ["verify", "a", "b"], ["verify", "-h"], ["inspect", "--", "-m"],
+    ["verify"], ["verify", "a", "b"], ["verify", "-h"], ["inspect", "--", "-m"], ["inspect", "-"],
     ["export", "vmware", "m"], ["export", "xl"], ["export", "xl", "m", "--driver", "kvm"],
     ["layout", "--memory", "0", "m"], ["layout", "--memory", "lots", "m"],
     ["fields", "--help"], ["hvm-info", "--domid", "99999"],

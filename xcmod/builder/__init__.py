@@ -25,9 +25,10 @@ class BuildResult:
     """What :func:`build` made: ``blocks`` (one IMAGE block, or the stock SMBIOS/ACPI
     blocks of ``fmt`` "xen"), the :class:`~.select.Selection` and its report."""
 
-    def __init__(self, fmt, blocks, selection, oem_ids=None, inputs=()):
+    def __init__(self, fmt, blocks, selection, oem_ids=None, inputs=(), nothing=None):
         self.fmt, self.blocks, self.selection, self.oem_ids = fmt, blocks, selection, oem_ids
         self.inputs = list(inputs)      # [(option, path)] read: never written over
+        self.nothing = nothing          # dry run that passes nothing: why, one line
 
     @property
     def report(self):
@@ -58,7 +59,8 @@ class BuildResult:
 
 
 def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules",
-          oem_ids=None, guest=None, secret_file=None, overrides=(), strict=False):
+          oem_ids=None, guest=None, secret_file=None, overrides=(), strict=False,
+          dry_run=False):
     """Select what passes ``policy`` from the sources and encode it; write nothing.
 
     ``smbios``/``acpi``/``orom``: source spellings as ``--smbios``/``--acpi``/``--orom``
@@ -68,10 +70,12 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     "modules" (an xcmod image) or "xen" (stock hvmloader blocks).  Raises
     UsageError (a misused argument too), FormatError or PolicyError naming the
     source; returns a :class:`BuildResult` whose blocks were read back and
-    checked, as hvmloader will check them.
+    checked, as hvmloader will check them.  With ``dry_run``, a selection that
+    passes nothing is returned (no blocks, ``nothing`` the error's line, the report
+    saying why) instead of raised.
     """
     from ..checks import bool_arg, path_arg, paths_arg, text_arg, texts_arg
-    from ..errors import PolicyError, UsageError
+    from ..errors import PolicyError, UsageError, XcmodError
     from ..image.blocks import ACPI, IMAGE, SMBIOS, Block, check
     from . import policy as policy_mod
     from .select import select
@@ -109,11 +113,18 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     sel = select(pol, smbios, acpi, orom, fmt=fmt, strict=strict)
     has_smbios = sel.smbios is not None and bool(sel.smbios.structures)
     if not has_smbios and not sel.acpi and not sel.oroms:
-        skipped = sum(1 for e in sel.report.entries if e.action in ("dropped", "skipped"))
         named = ", ".join(s for s in ([smbios] if smbios else []) + acpi + orom)
-        raise PolicyError(f"nothing to build: nothing in {named} passes policy {pol.name} "
-                         f"({skipped} dropped or skipped; --policy passthrough-all keeps "
-                         f"everything)")
+        kept = None
+        if not pol.passthrough_all:     # what the most permissive policy would pass
+            try:
+                kept = select(policy_mod.read("passthrough-all", xen=pol.xen), smbios, acpi,
+                              orom, fmt=fmt, strict=strict).report
+            except XcmodError:
+                kept = None
+        why = nothing_to_build(named, sel.report, kept)
+        if dry_run:
+            return BuildResult(fmt, [], sel, inputs=inputs, nothing=why)
+        raise PolicyError(why)
     ids = None
     if oem_ids:
         from ..firmware.acpi import oem_ids as parse_oem_ids
@@ -153,6 +164,25 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     check([block])                  # nor what the C reader or hvmloader's rules refuse
     block.source = None
     return BuildResult(fmt, [block], sel, ids, inputs=inputs)
+
+
+def nothing_to_build(named, report, permissive=None):
+    """The one line saying that nothing in ``named`` passed: what was dropped and why
+    (from ``report``), and advice true for the policy in use: what policy
+    passthrough-all would pass (its report, ``permissive``), or that no policy
+    passes any of it."""
+    from .select import summarize_dropped
+    dropped = [e for e in report.entries if e.action in ("dropped", "skipped")]
+    text = (f"nothing to build: nothing in {named} passes policy {report.policy}"
+            + (f": {summarize_dropped(dropped)}" if dropped else ""))
+    passed = [e.item.split(" ")[0] if e.area == "acpi" else e.item.split(" handle ")[0]
+              for e in (permissive.entries if permissive else ()) if e.action == "passed"]
+    if passed:
+        what = ", ".join(dict.fromkeys(passed))
+        return (f"{text}; --policy passthrough-all would pass {len(passed)} of them "
+                f"({what}); `xcmod build --dry-run` prints the whole report")
+    return (f"{text}; no policy passes any of them (passthrough-all too refuses the tables "
+            f"hvmloader builds itself, and the SMBIOS types it does not take)")
 
 
 def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):

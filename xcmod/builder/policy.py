@@ -213,6 +213,12 @@ def read(path, xen=None):
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
         return p.replace(xen=_target(xen, "--xen") if xen else xenrules.default())
+    import os
+    if not os.path.lexists(path):
+        import difflib
+        near = difflib.get_close_matches(str(path), BUILTIN, n=1)
+        raise UsageError(f"--policy {path}: not a built-in policy ({', '.join(BUILTIN)}) and "
+                         f"no such file" + (f"; did you mean {near[0]}?" if near else ""))
     from ..fileio import POLICY_MAX, read_input
     raw = read_input(path, "a policy file", POLICY_MAX)
     text = raw.decode("utf-8", "replace")

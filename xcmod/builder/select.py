@@ -99,6 +99,27 @@ class Selection(Record):
         self.sensitive = set() if sensitive is None else sensitive   # identifiers scrubbed
 
 
+def summarize_dropped(entries):
+    """What ``entries`` (dropped or skipped) were and why, one short text: items that
+    share a reason share it ("APIC, FACP (built by hvmloader itself; ...), RSDP (...)")."""
+    groups = {}
+    for e in entries:
+        label = e.item.split(" from ")[0].split(" handle ")[0]
+        if e.area == "acpi":
+            label = label.split(" ")[0]
+        reason = e.reason
+        key = reason.replace(label, "\0", 1) if reason.startswith(label) else reason
+        groups.setdefault(key, []).append(label)
+    parts = []
+    for key, labels in groups.items():
+        labels = list(dict.fromkeys(labels))
+        if key.startswith("\0"):
+            key = key[1:].lstrip(":").strip()
+            key = key[3:] if key.startswith("is ") else key
+        parts.append(f"{', '.join(labels)} ({key})")
+    return ", ".join(parts)
+
+
 def _structure_name(s):
     group = GROUPS.get(s.type)
     name = f"type {s.type}" + (f" ({group})" if group else "")

@@ -1,24 +1,52 @@
 """The build job's commands: build, fields, export."""
 
-from .common import _warn, _write_json, command
+from .common import PROG, _warn, _write_json, command
 
 
 def cmd_build(args, out, err):
     from ..builder import build, input_paths, output_paths, write_build
+    from ..errors import UsageError
     from ..fileio import plan_outputs
 
+    if args.dry_run:
+        extra = [o for o, v in (("--manifest", args.manifest), ("--report", args.report))
+                 if v is not None]
+        if extra:
+            raise UsageError(f"--dry-run writes nothing: leave out {' and '.join(extra)} "
+                             f"(--json prints the report)")
+    elif args.output is None:
+        raise UsageError("give -o OUT (an image file, or a directory with --format xen), "
+                         "or --dry-run to see what would pass")
     # Before anything is read: no output on another output or on an input.
-    plan_outputs(output_paths(args.format, args.output) +
+    plan_outputs(([] if args.output is None else output_paths(args.format, args.output)) +
                  [(o, p, False) for o, p in (("--manifest", args.manifest),
                                              ("--report", args.report)) if p is not None],
                  input_paths(args.smbios, args.acpi, args.orom, args.policy, args.secret_file))
     r = build(args.smbios, args.acpi, args.orom, policy=args.policy, xen=args.xen,
               fmt=args.format, oem_ids=args.oem_ids, guest=args.guest,
-              secret_file=args.secret_file, overrides=args.set, strict=args.strict)
+              secret_file=args.secret_file, overrides=args.set, strict=args.strict,
+              dry_run=args.dry_run)
+    if args.dry_run:
+        return _dry_run(args, r, out, err)
     written = write_build(r, args.output, manifest=args.manifest, report=args.report)
     if args.json:
         _write_json({"output": args.output, **r.as_dict()}, out)
         return 0
+    if args.format == "xen":
+        wrote = ", ".join(f"{p} ({len(b)} bytes)" for p, b in written[:len(r.blocks)])
+        out.write(f"wrote {wrote}; {_summary(r)}\n")
+    else:
+        out.write(f"{args.output}: {len(r.blocks[0])} bytes, {_summary(r)}\n")
+    if args.quiet:                 # the report, when printed, holds the warnings once
+        for w in r.warnings:
+            _warn(err, w)
+    else:
+        r.report.render(out)
+    return 0
+
+
+def _summary(r):
+    """What a build holds, one clause per kind: SMBIOS, ACPI, OEM IDs, option ROMs."""
     parts = []
     sel = r.selection
     if sel.smbios is not None and sel.smbios.structures:
@@ -33,16 +61,27 @@ def cmd_build(args, out, err):
     for rom in sel.oroms:
         d = rom.as_dict()
         parts.append(f"option ROM {d['vendor_id']}:{d['device_id']}")
-    if args.format == "xen":
-        wrote = ", ".join(f"{p} ({len(b)} bytes)" for p, b in written[:len(r.blocks)])
-        out.write(f"wrote {wrote}; {'; '.join(parts)}\n")
+    return "; ".join(parts)
+
+
+def _dry_run(args, r, out, err):
+    """``build --dry-run``: the whole report and what would be written; nothing is.
+    Exits as the build would: 1 (the one error line) when nothing would pass."""
+    if args.json:
+        doc = {"dry_run": True, "output": args.output, "would_build": bool(r.blocks)}
+        doc.update(r.as_dict() if r.blocks else {"report": r.report.as_dict()})
+        _write_json(doc, out)
     else:
-        out.write(f"{args.output}: {len(r.blocks[0])} bytes, {'; '.join(parts)}\n")
-    if args.quiet:                 # the report, when printed, holds the warnings once
-        for w in r.warnings:
-            _warn(err, w)
-    else:
+        if r.blocks:
+            size = sum(len(b) for b in r.blocks)
+            where = f" to {args.output}" if args.output else ""
+            out.write(f"dry run: would write {size} bytes{where} "
+                      f"({'stock blocks' if args.format == 'xen' else 'an image'}); "
+                      f"{_summary(r)}; nothing written\n")
         r.report.render(out)
+    if not r.blocks:
+        err.write(f"{PROG}: error: {r.nothing}\n")
+        return 1
     return 0
 
 
@@ -111,9 +150,13 @@ def _parser_build(sub, argparse):
                        "host firmware, under a pass-through policy",
                        formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=BUILD_DESCRIPTION, epilog=BUILD_EPILOG)
-    b.add_argument("-o", "--output", required=True, metavar="OUT",
+    b.add_argument("-o", "--output", metavar="OUT",
                    help="image file to write (--format modules), or directory for "
-                   "smbios.bin and acpi.bin (--format xen)")
+                   "smbios.bin and acpi.bin (--format xen); required unless --dry-run")
+    b.add_argument("--dry-run", action="store_true",
+                   help="read the sources and run the policy, print the whole report (what "
+                   "would pass, what is dropped and why) and what would be written; write "
+                   "nothing.  Exit 1 when nothing would pass, as build would")
     b.add_argument("--format", choices=("modules", "xen"), default="modules",
                    help="modules: an xcmod image (default); xen: the two blocks stock "
                    "hvmloader and xl's smbios_firmware=/acpi_firmware= read")

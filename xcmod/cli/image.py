@@ -15,25 +15,119 @@ from .common import (
 
 
 def cmd_inspect(args, out, err):
-    from ..firmware.contents import describe, describe_block, describe_dir
-    from ..image.read import read, sniff
-    from .render import render_stock, render_text
+    from ..firmware import preview
+    from .render import render_source, render_stock, render_text
 
-    if os.path.isdir(args.image):
-        desc = describe_dir(args.image)
-    else:
-        data = read(args.image)
-        kind = sniff(data)
-        if kind in ("acpi", "smbios"):
-            desc = {"format": "xen", "blocks": [describe_block(kind, data, args.image)]}
-        else:   # an image, or what the image reader names the problem of
-            desc = describe(data, source=args.image)
+    data = _stdin_bytes() if args.image == "-" else None
+    source = "<stdin>" if data is not None else args.image
+    if args.decode:
+        return _decode(args, source, data, out, err)
+    desc = (preview.describe_bytes(data, source) if data is not None
+            else preview.describe_path(args.image))
+    desc = _filtered(desc, args.type, args.table)
     if args.json:
         _write_json(desc, out)
     elif desc.get("format") == "xen":
-        render_stock(desc, out, source=args.image)
+        render_stock(desc, out, source=source)
+    elif desc.get("format") == "source":
+        render_source(desc, out)
     else:
-        render_text(desc, out, source=args.image)
+        render_text(desc, out, source=source)
+    return 0
+
+
+def _stdin_bytes():
+    """Standard input's bytes (``inspect -``), at most an image's ceiling."""
+    import sys
+
+    from ..fileio import IMAGE_MAX
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise UsageError("inspect -: standard input is not readable as bytes")
+    data = stream.read(IMAGE_MAX + 1)
+    if len(data) > IMAGE_MAX:
+        raise FormatError(f"more than {IMAGE_MAX >> 20} MiB, more than any image or "
+                          f"firmware source", source="<stdin>")
+    if not data:
+        raise FormatError("empty: nothing to inspect", source="<stdin>")
+    return data
+
+
+def _types_arg(text):
+    """argparse type of -t: dmidecode's TYPE[,TYPE...] (numbers or keywords)."""
+    from ..firmware.fields import parse_types
+    try:
+        return parse_types(text)
+    except ValueError as e:
+        import argparse
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _sigs_arg(text):
+    """argparse type of --table: SIG[,SIG...], as the signatures are spelled."""
+    sigs = {w.strip() for w in text.split(",") if w.strip()}
+    if not sigs or any(len(w) > 4 for w in sigs):
+        import argparse
+        raise argparse.ArgumentTypeError(f"{text!r}: ACPI signatures of 4 characters, "
+                                         f"comma-separated (SSDT,SLIC)")
+    return sigs
+
+
+def _filtered(desc, types, sigs):
+    """``desc`` with only the SMBIOS structures of ``types`` and the ACPI tables of
+    ``sigs``; naming one kind only leaves the other out, as dmidecode -t does."""
+    if types is None and sigs is None:
+        return desc
+    keep_s = (lambda s: s["type"] in types) if types is not None else (lambda s: False)
+    keep_t = ((lambda t: t["signature"] in sigs or t["signature"].rstrip() in sigs)
+              if sigs is not None else (lambda t: False))
+
+    def cut(d):
+        if "structures" in d:
+            d = {**d, "structures": [s for s in d["structures"] if keep_s(s)]}
+        if "tables" in d:
+            d = {**d, "tables": [t for t in d["tables"] if keep_t(t)]}
+        return d
+    desc = cut(desc)
+    if desc.get("smbios"):
+        desc["smbios"] = cut(desc["smbios"])
+    for key in ("modules", "blocks"):
+        if key in desc:
+            desc[key] = [cut(m) for m in desc[key]]
+    return desc
+
+
+def _decode(args, source, data, out, err):
+    """--decode: the installed dmidecode's reading of the SMBIOS structures."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from ..firmware import preview
+    from ..firmware.smbios import dump_bin
+
+    dmidecode = shutil.which("dmidecode") or next(
+        (p for p in ("/usr/sbin/dmidecode", "/sbin/dmidecode") if os.access(p, os.X_OK)), None)
+    if dmidecode is None:
+        raise FormatError("--decode runs dmidecode, which is not installed (Debian: apt "
+                          "install dmidecode); without --decode inspect decodes the fields "
+                          "xcmod models", source=source)
+    table = preview.smbios_of(args.image if data is None else source, data)
+    if table is None or not table.structures:
+        raise FormatError("no SMBIOS structures to decode", source=source)
+    with tempfile.NamedTemporaryFile(prefix="xcmod-decode-", suffix=".dmi") as f:
+        f.write(dump_bin(table))
+        f.flush()
+        cmd = [dmidecode, "--from-dump", f.name]
+        if args.type is not None:
+            cmd += ["-t", ",".join(map(str, sorted(args.type)))]
+        r = subprocess.run(cmd, capture_output=True)
+    if r.returncode != 0:
+        raise FormatError(f"dmidecode exited {r.returncode}: "
+                          f"{r.stderr.decode('utf-8', 'replace').strip()[:200]}", source=source)
+    out.write(f"# {source}: decoded by {dmidecode} (xcmod wrote the structures as a "
+              f"--dump-bin file)\n")
+    out.write(r.stdout.decode("utf-8", "replace").replace(f.name, source))
     return 0
 
 
@@ -108,13 +202,28 @@ def cmd_layout(args, out, err):
 
 @command("inspect")
 def _parser_inspect(sub, argparse):
-    i = sub.add_parser("inspect", help="list the modules, structures and tables of an image",
-                       description="Show what an image holds, in the spirit of dmidecode: an "
-                       "xcmod image, a `build --format xen` directory, or one stock "
-                       "smbios.bin/acpi.bin block.  Checksum problems of an image are shown, "
-                       "not fatal; use verify for a verdict.")
-    i.add_argument("image", metavar="IMAGE|DIR",
-                   help="an xcmod image, a `build --format xen` directory, or one stock block")
+    i = sub.add_parser("inspect", help="show what an image or a firmware source holds, "
+                       "as dmidecode would",
+                       description="Show what SOURCE holds, in dmidecode's manner (type "
+                       "names, handles, the fields xcmod models decoded): an xcmod image, a "
+                       "`build --format xen` directory or one of its blocks, or any source "
+                       "build reads (host, a dmidecode --dump-bin file, a sysfs-layout "
+                       "directory, an RSMB blob or structure table, a directory of ACPI "
+                       "tables, acpidump text, one table file); - reads standard input.  "
+                       "Checksum problems of an image are shown, not fatal; use verify for "
+                       "a verdict, build --dry-run for what a policy passes.")
+    i.add_argument("image", metavar="SOURCE",
+                   help="an image, a blocks directory or block, a build source, host "
+                   "(as root), or - for standard input")
+    i.add_argument("-t", "--type", type=_types_arg, metavar="TYPE[,TYPE...]",
+                   help="only SMBIOS structures of these types: numbers, or dmidecode's "
+                   "keywords (bios, system, baseboard, chassis, processor, memory, cache, "
+                   "connector, slot)")
+    i.add_argument("--table", type=_sigs_arg, metavar="SIG[,SIG...]",
+                   help="only ACPI tables of these signatures (SSDT,SLIC)")
+    i.add_argument("--decode", action="store_true",
+                   help="decode the SMBIOS structures with the installed dmidecode "
+                   "(--from-dump) instead of xcmod's own reading")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=cmd_inspect)
 

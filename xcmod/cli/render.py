@@ -17,21 +17,46 @@ def _ok(flag):
     return "none (FACS)" if flag is None else "OK" if flag else "BAD"
 
 
+def _plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def handle_text(handle):
+    """A handle as dmidecode prints it: 0xDA00."""
+    return f"0x{handle:04X}"
+
+
 def _structures(structures, out):
+    """One dmidecode-style block per structure: handle, type and size, the type's
+    name, the fields xcmod models decoded, and the strings no such field names."""
     for s in structures:
-        out.write(f"\nHandle {s['handle']:#06x}, DMI type {s['type']}, "
-                  f"{s['length']} bytes\n")
-        if s["strings"]:
-            out.write("\tStrings:\n")
-            for string in s["strings"]:
+        out.write(f"\nHandle {handle_text(s['handle'])}, DMI type {s['type']}, "
+                  f"{s['length']} bytes\n{s.get('name', '')}\n")
+        fields = s.get("fields") or {}
+        shown = set()
+        for key, text in fields.items():
+            label = " ".join(w.upper() if w in ("uuid", "sku", "sbds") else w.capitalize()
+                             for w in key.split(".", 1)[1].split("_"))
+            out.write(f"\t{label}: {printable(text)}\n")
+            shown.add(text)
+        rest = [x for x in s["strings"] if x not in shown]
+        if rest:
+            out.write("\tStrings:\n" if not fields else "\tOther strings:\n")
+            for string in rest:
                 out.write(f"\t\t{printable(string)}\n")
 
 
 def _tables(tables, out):
     for t in tables:
+        if "oem_id" not in t:           # a source's RSDP, or a table that does not parse
+            why = f": {printable(t['error'])}" if "error" in t else ""
+            out.write(f"\t{printable(t['signature']):<4} {t['length']:>8} bytes  "
+                      f"{printable(t.get('origin', ''))}{why}\n")
+            continue
         out.write(f"\t{printable(t['signature']):<4} {t['length']:>8} bytes  "
                   f"OEM {t['oem_id']!r:<8} {t['oem_table_id']!r:<10} "
-                  f"checksum {_ok(t['checksum_ok'])}\n")
+                  f"checksum {_ok(t['checksum_ok'])}"
+                  + (f"  {printable(t['origin'])}" if "origin" in t else "") + "\n")
 
 
 def render_stock(desc, out, source=None):
@@ -40,18 +65,18 @@ def render_stock(desc, out, source=None):
     for b in desc["blocks"]:
         if b["type"] == "smbios":
             out.write(f"\nSMBIOS block {b['file']}: {b['length']} bytes, "
-                      f"{len(b['structures'])} structures\n")
+                      f"{_plural(len(b['structures']), 'structure')}\n")
             _structures(b["structures"], out)
         else:
             out.write(f"\nACPI block {b['file']}: {b['length']} bytes, "
-                      f"{len(b['tables'])} tables\n")
+                      f"{_plural(len(b['tables']), 'table')}\n")
             _tables(b["tables"], out)
 
 
 def render_text(desc, out, source=None):
     """Write ``desc`` in the spirit of dmidecode: one block per structure/table."""
     name = f"{source}: " if source else ""
-    out.write(f"# {name}xcmod image, {desc['module_count']} modules, "
+    out.write(f"# {name}xcmod image, {_plural(desc['module_count'], 'module')}, "
               f"{desc['image_length']} bytes\n")
     for n, m in enumerate(desc["modules"]):
         out.write(f"\nModule {n} at {m['offset']:#010x}: {m['type'].upper()}, "
@@ -59,10 +84,10 @@ def render_text(desc, out, source=None):
         if m["type"] == "smbios":
             ep = m["entry_point"] or "no"
             out.write(f"SMBIOS {m['version']} ({ep} entry point), "
-                      f"{len(m['structures'])} structures\n")
+                      f"{_plural(len(m['structures']), 'structure')}\n")
             _structures(m["structures"], out)
         elif m["type"] == "acpi":
-            out.write(f"ACPI, {len(m['tables'])} tables\n")
+            out.write(f"ACPI, {_plural(len(m['tables']), 'table')}\n")
             _tables(m["tables"], out)
         elif m["type"] == "acpi-ids":
             out.write(f"ACPI OEM IDs for the guest's RSDP/RSDT/XSDT/FADT: "
@@ -78,3 +103,19 @@ def render_text(desc, out, source=None):
             for img in r["images"]:
                 out.write(f"\timage at {img['offset']:#07x}: {img['code_type']}, "
                           f"{img['length']} bytes\n")
+
+
+def render_source(desc, out):
+    """A firmware source (what build reads): its SMBIOS table, then its ACPI tables."""
+    out.write(f"# {printable(desc['source'])}: firmware source\n")
+    sm = desc.get("smbios")
+    if sm is not None:
+        ep = sm["entry_point"] or "no"
+        out.write(f"\nSMBIOS {sm['version']} ({ep} entry point), "
+                  f"{_plural(len(sm['structures']), 'structure')}\n")
+        for note in sm["notes"]:
+            out.write(f"# {printable(note)}\n")
+        _structures(sm["structures"], out)
+    if desc["tables"] or sm is None:
+        out.write(f"\nACPI, {_plural(len(desc['tables']), 'table')}\n")
+        _tables(desc["tables"], out)

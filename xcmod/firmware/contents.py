@@ -24,6 +24,7 @@ from ..image.spec import (
 from ..image.stock import iter_smbios_block
 from ..record import Record
 from .acpi import AcpiTable
+from .fields import structure_dict
 from .smbios import SmbiosStructure, SmbiosTable
 
 
@@ -67,7 +68,9 @@ def describe(data, source=None):
         d = {"type": mod.type_name, "offset": mod.offset, "length": mod.length,
              "checksum_ok": mod.checksum_ok}
         if mod.type == XCMOD_TYPE_SMBIOS:
-            d.update(smbios_table(mod).as_dict())
+            table = smbios_table(mod)
+            d.update(table.as_dict())
+            d["structures"] = [structure_dict(s) for s in table.structures]
         elif mod.type == XCMOD_TYPE_ACPI:
             d["tables"] = [t.as_dict() for t in acpi_tables(mod)]
         elif mod.type == XCMOD_TYPE_ACPI_IDS:
@@ -87,7 +90,8 @@ def describe_block(kind, data, path):
     """A JSON-ready description of one block (``kind`` "smbios" or "acpi")."""
     d = {"type": kind, "file": path, "length": len(data)}
     if kind == "smbios":
-        d["structures"] = [s.as_dict() for s in parse_smbios_block(data, path).structures]
+        d["structures"] = [structure_dict(s)
+                           for s in parse_smbios_block(data, path).structures]
     else:
         d["tables"] = [t.as_dict() for t in parse_acpi_block(data, path)]
     return d

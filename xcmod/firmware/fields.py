@@ -252,3 +252,105 @@ def edit(struct, changes):
             strings.append(value)
             formatted[off] = len(strings)
     return rebuild(formatted, strings, struct.offset), True
+
+
+# ------------------------------------------------- reading structures, as dmidecode
+
+# dmidecode's names of the structure types (dmi_type_name in dmidecode.c).
+TYPE_NAMES = {
+    0: "BIOS Information", 1: "System Information", 2: "Base Board Information",
+    3: "Chassis Information", 4: "Processor Information",
+    5: "Memory Controller Information", 6: "Memory Module Information",
+    7: "Cache Information", 8: "Port Connector Information", 9: "System Slot Information",
+    10: "On Board Device Information", 11: "OEM Strings", 12: "System Configuration Options",
+    13: "BIOS Language Information", 14: "Group Associations", 15: "System Event Log",
+    16: "Physical Memory Array", 17: "Memory Device", 18: "32-bit Memory Error Information",
+    19: "Memory Array Mapped Address", 20: "Memory Device Mapped Address",
+    21: "Built-in Pointing Device", 22: "Portable Battery", 23: "System Reset",
+    24: "Hardware Security", 25: "System Power Controls", 26: "Voltage Probe",
+    27: "Cooling Device", 28: "Temperature Probe", 29: "Electrical Current Probe",
+    30: "Out-of-band Remote Access", 31: "Boot Integrity Services Entry Point",
+    32: "System Boot Information", 33: "64-bit Memory Error Information",
+    34: "Management Device", 35: "Management Device Component",
+    36: "Management Device Threshold Data", 37: "Memory Channel",
+    38: "IPMI Device Information", 39: "System Power Supply", 40: "Additional Information",
+    41: "Onboard Device", 42: "Management Controller Host Interface", 43: "TPM Device",
+    44: "Processor Additional Information", 45: "Firmware Inventory Information",
+    46: "String Property", 126: "Inactive", 127: "End Of Table",
+}
+
+# dmidecode -t KEYWORD: the types each keyword stands for (dmidecode(8)).
+TYPE_KEYWORDS = {
+    "bios": (0, 13), "system": (1, 12, 15, 23, 32), "baseboard": (2, 10, 41),
+    "chassis": (3,), "processor": (4,), "memory": (5, 6, 16, 17), "cache": (7,),
+    "connector": (8,), "slot": (9,),
+}
+
+
+def type_name(stype):
+    """dmidecode's name for SMBIOS structure type ``stype``."""
+    if stype >= 128:
+        return "OEM-specific Type"
+    return TYPE_NAMES.get(stype, f"Unknown Type {stype}")
+
+
+def parse_types(text):
+    """The set of types ``-t TYPE[,TYPE...]`` names: numbers 0-255 or dmidecode's
+    keywords; ValueError naming the first that is neither."""
+    types = set()
+    for word in text.split(","):
+        word = word.strip().lower()
+        if word in TYPE_KEYWORDS:
+            types.update(TYPE_KEYWORDS[word])
+        elif word.isdigit() and word.isascii() and int(word) <= 255:
+            types.add(int(word))
+        else:
+            raise ValueError(f"{word!r} is not a type number 0-255 nor one of "
+                             f"{', '.join(TYPE_KEYWORDS)}")
+    return types
+
+
+def _label(name):
+    """dmidecode's spelling of a field name: ``sku_number`` -> ``SKU Number``."""
+    words = {"uuid": "UUID", "sku": "SKU", "sbds": "SBDS", "bios": "BIOS", "oem": "OEM"}
+    return " ".join(words.get(w, w.capitalize()) for w in name.split("_"))
+
+
+def _uuid_text(raw):
+    """A UUID as dmidecode prints it for SMBIOS 2.6 and later (7.2.1's byte order)."""
+    b = bytes(raw)
+    if b == bytes(16):
+        return "Not Settable"
+    if b == b"\xff" * 16:
+        return "Not Present"
+    h = (b[3::-1] + b[5:3:-1] + b[7:5:-1] + b[8:]).hex().upper()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def decoded_fields(s):
+    """[(label, field key, text)] of the fields xcmod models that structure ``s`` is
+    long enough to hold; an unset string reads "Not Specified", as dmidecode says."""
+    out = []
+    for f in FIELDS_BY_TYPE.get(s.type, ()):
+        off = field_offset(f, s.formatted)
+        if off is None:
+            continue
+        if f.kind == "string":
+            idx = s.formatted[off]
+            strings = s.strings
+            text = (strings[idx - 1].decode("latin-1") if 1 <= idx <= len(strings)
+                    else "Not Specified" if idx == 0 else "<BAD INDEX>")
+        elif f.kind == "uuid":
+            text = _uuid_text(s.formatted[off:off + 16])
+        else:
+            text = str(int.from_bytes(s.formatted[off:off + 2], "little"))
+        out.append((_label(f.name), f.key, text))
+    return out
+
+
+def structure_dict(s):
+    """A structure's JSON shape, with its dmidecode type name and decoded fields."""
+    d = s.as_dict()
+    d["name"] = type_name(s.type)
+    d["fields"] = {key: text for _, key, text in decoded_fields(s)}
+    return d
