@@ -318,7 +318,7 @@ def test_fields_lists_names(cli):
     assert "system.serial_number" in r.out and "(scrubbed by default)" in r.out
     rows = json.loads(cli("fields", "--json").out)
     assert {"field": "system.uuid", "type": 1, "offset": 8, "kind": "uuid",
-            "scrubbed_by_default": True} in rows
+            "scrubbed_by_default": True, "dmidecode": "system-uuid", "xenstore": None} in rows
 
 
 def _structure(stype, handle, formatted, strings=()):

@@ -344,7 +344,12 @@ def add_cli_overrides(policy, settings):
             raise UsageError(f"--set {s!r}: expected FIELD=VALUE, e.g. "
                              f"system.manufacturer=ACME")
         if key not in FIELDS:
-            raise UsageError(f"--set {key}: unknown field (see `xcmod fields`)")
+            from ..firmware.fields import suggest
+            near = suggest(key)
+            raise UsageError(f"--set {key}: unknown field"
+                             + (f"; did you mean {near}?" if near else "")
+                             + " (`xcmod fields` lists every field with its dmidecode and "
+                             "xenstore names)")
         def fail(msg, key=key):
             raise UsageError(f"--set {key}: {msg}")
         v = value

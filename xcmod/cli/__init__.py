@@ -108,7 +108,7 @@ def main(argv=None, out=None, err=None) -> int:
         err.write(f"{PROG} {args.command}: error: {e}\n")
         return 2
     except XcmodError as e:
-        err.write(f"{PROG}: error: {e}\n")
+        err.write(f"{PROG}: error: {_xen_hint(e, args.command)}\n")
         return 1
     except BrokenPipeError:
         return 1
@@ -124,6 +124,23 @@ def main(argv=None, out=None, err=None) -> int:
         return 143
     finally:
         stop_watchdog()
+
+
+def _xen_hint(e, command):
+    """The error line for ``e``; where Xen could not be opened, first what that means:
+    this machine is no Xen dom0, or the command needs root (not a lock path's EACCES)."""
+    op = getattr(e, "op", None)
+    if op not in ("lock", "xc_interface_open", "xs_open"):
+        return str(e)
+    import errno
+    import os
+    if e.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
+        return f"{command} needs root: it works as dom0's toolstack does ({e})"
+    if (e.errno == errno.ENOENT and op != "lock" and not os.environ.get("XENSTORED_PATH")
+            and not os.path.exists("/dev/xen") and not os.path.exists("/proc/xen")):
+        return (f"this machine is not a Xen dom0 (no /dev/xen: Xen is not running, or this "
+                f"is a guest); {command} runs in dom0 ({e})")
+    return str(e)
 
 
 # Options whose values are text xcmod writes somewhere (xenstore, SMBIOS strings, XML,

@@ -87,18 +87,21 @@ def _dry_run(args, r, out, err):
 
 def cmd_fields(args, out, err):
     from ..builder.policy import default_scrub_fields
-    from ..firmware.fields import FIELDS
+    from ..firmware.fields import FIELDS, other_names
 
     scrubbed = set(default_scrub_fields())
     rows = [{"field": k, "type": f.type, "offset": f.offset, "kind": f.kind,
-             "scrubbed_by_default": k in scrubbed} for k, f in FIELDS.items()]
+             "scrubbed_by_default": k in scrubbed, **other_names(k)} for k, f in FIELDS.items()]
     if args.json:
         _write_json(rows, out)
         return 0
+    out.write(f"{'FIELD (--set, policies)':<38} {'TYPE':<4} {'OFFSET':<6} {'KIND':<6} "
+              f"{'DMIDECODE -s':<24} XENSTORE (xcmod keys)\n")
     for r in rows:
         off = "var" if r["offset"] is None else f"{r['offset']:#04x}"
         mark = "  (scrubbed by default)" if r["scrubbed_by_default"] else ""
-        out.write(f"{r['field']:<42} type {r['type']:<3} offset {off:<5} {r['kind']}{mark}\n")
+        out.write(f"{r['field']:<38} {r['type']:<4} {off:<6} {r['kind']:<6} "
+                  f"{r['dmidecode'] or '-':<24} {r['xenstore'] or '-'}{mark}\n")
     return 0
 
 
@@ -209,7 +212,9 @@ def _parser_build(sub, argparse):
 def _parser_fields(sub, argparse):
     fl = sub.add_parser("fields", help="list the SMBIOS field names policies and --set use",
                         description="Every field name a policy's [override] or scrub.fields "
-                        "and --set accept, with its structure type and offset.")
+                        "and --set accept, with its structure type and offset, and the "
+                        "names the same field has for dmidecode -s and in xenstore "
+                        "(bios-strings/*, what xcmod keys sets).")
     fl.add_argument("--json", action="store_true", help="machine-readable output")
     fl.set_defaults(func=cmd_fields)
 

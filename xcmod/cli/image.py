@@ -5,6 +5,7 @@ from ..errors import FormatError, UsageError
 from .common import (
     PROG,
     _acpi_file_names,
+    _warn,
     _add_args,
     _hvmloader_end,
     _mib,
@@ -97,6 +98,10 @@ def _filtered(desc, types, sigs):
     return desc
 
 
+# Where dmidecode is besides PATH (a user's PATH on Debian has no sbin).
+DMIDECODE_DIRS = ("/usr/sbin", "/sbin")
+
+
 def _decode(args, source, data, out, err):
     """--decode: the installed dmidecode's reading of the SMBIOS structures."""
     import shutil
@@ -106,8 +111,8 @@ def _decode(args, source, data, out, err):
     from ..firmware import preview
     from ..firmware.smbios import dump_bin
 
-    dmidecode = shutil.which("dmidecode") or next(
-        (p for p in ("/usr/sbin/dmidecode", "/sbin/dmidecode") if os.access(p, os.X_OK)), None)
+    dmidecode = shutil.which("dmidecode", path=os.pathsep.join(
+        [os.environ.get("PATH", os.defpath), *DMIDECODE_DIRS]))
     if dmidecode is None:
         raise FormatError("--decode runs dmidecode, which is not installed (Debian: apt "
                           "install dmidecode); without --decode inspect decodes the fields "
@@ -165,20 +170,31 @@ def cmd_extract(args, out, err):
                                             ("--acpi-dir", args.acpi_dir, True))
                   if p is not None], [("IMAGE", args.image)])
     c = read_contents(args.image)
-    files, report = [], {}
+    files, report, lacking = [], {}, []
     if args.smbios_dump is not None:
         if c.smbios is None:
-            raise FormatError("no SMBIOS module or block to extract", source=args.image)
-        files.append((args.smbios_dump, dump_bin(c.smbios)))
-        report["smbios_dump"] = {"path": args.smbios_dump, "structures": len(c.structures)}
+            lacking.append(("--smbios-dump", args.smbios_dump, "SMBIOS module or block"))
+        else:
+            files.append((args.smbios_dump, dump_bin(c.smbios)))
+            report["smbios_dump"] = {"path": args.smbios_dump,
+                                     "structures": len(c.structures)}
     if args.acpi_dir is not None:
         if not c.tables:
-            raise FormatError("no ACPI module or block to extract", source=args.image)
-        paths = [os.path.join(args.acpi_dir, n) for n in _acpi_file_names(c.tables)]
-        files += [(p, t.raw) for p, t in zip(paths, c.tables)]
-        report["acpi"] = [{"signature": t.signature, "path": p} for p, t in zip(paths, c.tables)]
+            lacking.append(("--acpi-dir", args.acpi_dir, "ACPI module or block"))
+        else:
+            paths = [os.path.join(args.acpi_dir, n) for n in _acpi_file_names(c.tables)]
+            files += [(p, t.raw) for p, t in zip(paths, c.tables)]
+            report["acpi"] = [{"signature": t.signature, "path": p}
+                              for p, t in zip(paths, c.tables)]
+    if not files:                   # none of what was asked: an error, nothing written
+        raise FormatError("holds " + " nor ".join(f"no {what} (for {opt})"
+                                                  for opt, _, what in lacking),
+                          source=args.image)
     write_all(files)
+    for opt, path, what in lacking:     # written what there is; named what is not
+        _warn(err, f"{args.image} holds no {what}: {opt} {path} not written")
     if args.json:
+        report["lacking"] = [opt for opt, _, _ in lacking]
         _write_json(report, out)
     else:
         for path, blob in files:
@@ -249,7 +265,9 @@ def _parser_extract(sub, argparse):
     e = sub.add_parser("extract", help="write an image's contents back out for real tools",
                        description="Write the SMBIOS module as a dmidecode --dump-bin file "
                        "and every ACPI table as DIR/SIG.dat (SIG1.dat for a second table "
-                       "of the same signature).  All files or none are written.")
+                       "of the same signature).  What the image holds is written, all of "
+                       "it or none; what it lacks is named in a warning (exit 0).  Exit 1, "
+                       "nothing written, when it holds none of what was asked.")
     e.add_argument("image", metavar="IMAGE|DIR",
                    help="an xcmod image, a `build --format xen` directory, or one stock block")
     e.add_argument("--smbios-dump", metavar="FILE", help="dmidecode --dump-bin file to write")

@@ -34,10 +34,10 @@ def _structures(structures, out):
                   f"{s['length']} bytes\n{s.get('name', '')}\n")
         fields = s.get("fields") or {}
         shown = set()
+        if fields:
+            from ..firmware.fields import field_label
         for key, text in fields.items():
-            label = " ".join(w.upper() if w in ("uuid", "sku", "sbds") else w.capitalize()
-                             for w in key.split(".", 1)[1].split("_"))
-            out.write(f"\t{label}: {printable(text)}\n")
+            out.write(f"\t{field_label(key)}: {printable(text)}\n")
             shown.add(text)
         rest = [x for x in s["strings"] if x not in shown]
         if rest:
@@ -109,6 +109,9 @@ def render_source(desc, out):
     """A firmware source (what build reads): its SMBIOS table, then its ACPI tables."""
     out.write(f"# {printable(desc['source'])}: firmware source\n")
     sm = desc.get("smbios")
+    for key in ("smbios_error", "acpi_error"):
+        if key in desc:
+            out.write(f"# {key.split('_')[0].upper()}: {printable(desc[key])}\n")
     if sm is not None:
         ep = sm["entry_point"] or "no"
         out.write(f"\nSMBIOS {sm['version']} ({ep} entry point), "
@@ -116,6 +119,6 @@ def render_source(desc, out):
         for note in sm["notes"]:
             out.write(f"# {printable(note)}\n")
         _structures(sm["structures"], out)
-    if desc["tables"] or sm is None:
+    if desc["tables"] or (sm is None and "acpi_error" not in desc):
         out.write(f"\nACPI, {_plural(len(desc['tables']), 'table')}\n")
         _tables(desc["tables"], out)

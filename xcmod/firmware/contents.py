@@ -70,7 +70,7 @@ def describe(data, source=None):
         if mod.type == XCMOD_TYPE_SMBIOS:
             table = smbios_table(mod)
             d.update(table.as_dict())
-            d["structures"] = [structure_dict(s) for s in table.structures]
+            d["structures"] = [structure_dict(s, table.version) for s in table.structures]
         elif mod.type == XCMOD_TYPE_ACPI:
             d["tables"] = [t.as_dict() for t in acpi_tables(mod)]
         elif mod.type == XCMOD_TYPE_ACPI_IDS:

@@ -96,6 +96,68 @@ FIELDS_BY_TYPE = {}
 for _f in FIELDS.values():
     FIELDS_BY_TYPE.setdefault(_f.type, []).append(_f)
 
+# The two other names some fields have: dmidecode's string keywords (dmidecode -s,
+# dmidecode(8)) and the xenstore keys hvmloader reads (hvm_xs_strings.h; the key list
+# itself is xcmod.xen.keys.KEYS, which tests/test_inspect.py holds these to).
+DMIDECODE_KEYWORDS = {
+    "bios-vendor": "bios.vendor", "bios-version": "bios.version",
+    "bios-release-date": "bios.release_date",
+    "system-manufacturer": "system.manufacturer", "system-product-name": "system.product_name",
+    "system-version": "system.version", "system-serial-number": "system.serial_number",
+    "system-uuid": "system.uuid", "system-sku-number": "system.sku_number",
+    "system-family": "system.family",
+    "baseboard-manufacturer": "baseboard.manufacturer",
+    "baseboard-product-name": "baseboard.product_name",
+    "baseboard-version": "baseboard.version", "baseboard-serial-number": "baseboard.serial_number",
+    "baseboard-asset-tag": "baseboard.asset_tag",
+    "chassis-manufacturer": "chassis.manufacturer", "chassis-version": "chassis.version",
+    "chassis-serial-number": "chassis.serial_number", "chassis-asset-tag": "chassis.asset_tag",
+    "processor-manufacturer": "processor.manufacturer", "processor-version": "processor.version",
+}
+XENSTORE_KEYS = {
+    "bios-strings/bios-vendor": "bios.vendor", "bios-strings/bios-version": "bios.version",
+    "bios-strings/system-manufacturer": "system.manufacturer",
+    "bios-strings/system-product-name": "system.product_name",
+    "bios-strings/system-version": "system.version",
+    "bios-strings/system-serial-number": "system.serial_number",
+    "bios-strings/baseboard-manufacturer": "baseboard.manufacturer",
+    "bios-strings/baseboard-product-name": "baseboard.product_name",
+    "bios-strings/baseboard-version": "baseboard.version",
+    "bios-strings/baseboard-serial-number": "baseboard.serial_number",
+    "bios-strings/baseboard-asset-tag": "baseboard.asset_tag",
+    "bios-strings/baseboard-location-in-chassis": "baseboard.location_in_chassis",
+    "bios-strings/enclosure-manufacturer": "chassis.manufacturer",
+    "bios-strings/enclosure-serial-number": "chassis.serial_number",
+    "bios-strings/enclosure-asset-tag": "chassis.asset_tag",
+    "bios-strings/battery-manufacturer": "battery.manufacturer",
+    "bios-strings/battery-device-name": "battery.device_name",
+}
+
+
+def other_names(key):
+    """{"dmidecode": keyword or None, "xenstore": key or None} of field ``key``."""
+    return {"dmidecode": next((k for k, v in DMIDECODE_KEYWORDS.items() if v == key), None),
+            "xenstore": next((k for k, v in XENSTORE_KEYS.items() if v == key), None)}
+
+
+def suggest(name):
+    """What an unknown field name most likely means, as a phrase, or None: the field a
+    dmidecode keyword or xenstore key names, else the nearest name of any scheme."""
+    import difflib
+    name = name.strip()
+    for scheme, table in (("dmidecode's keyword", DMIDECODE_KEYWORDS),
+                          ("the xenstore key", XENSTORE_KEYS)):
+        if name in table:
+            return f"{table[name]} ({name} is {scheme} for it)"
+    tail = name.rsplit("/", 1)[-1]
+    if tail in DMIDECODE_KEYWORDS:
+        return DMIDECODE_KEYWORDS[tail]
+    spelled = {**{k: k for k in FIELDS}, **DMIDECODE_KEYWORDS, **XENSTORE_KEYS,
+               **{k.replace("_", "-"): k for k in FIELDS}}
+    near = difflib.get_close_matches(name, list(spelled), n=1, cutoff=0.6)
+    return spelled[near[0]] if near else None
+
+
 # Formatted lengths up to which _TABLE names every string field of a type
 # (SMBIOS 3.7); a longer structure comes from a newer specification and is
 # edited in place only.
@@ -310,26 +372,40 @@ def parse_types(text):
     return types
 
 
-def _label(name):
-    """dmidecode's spelling of a field name: ``sku_number`` -> ``SKU Number``."""
+# dmidecode's labels where they are not the field's name spelled out (dmidecode.c)
+_LABELS = {"slot.slot_designation": "Designation", "memory_device.device_locator": "Locator",
+           "battery.device_name": "Name", "battery.sbds_version_number": "SBDS Version",
+           "battery.sbds_device_chemistry": "SBDS Chemistry",
+           "power_supply.device_name": "Name", "power_supply.revision_level": "Revision"}
+
+
+def field_label(key):
+    """The label dmidecode prints field ``key`` under: ``system.sku_number`` -> ``SKU
+    Number``."""
+    if key in _LABELS:
+        return _LABELS[key]
     words = {"uuid": "UUID", "sku": "SKU", "sbds": "SBDS", "bios": "BIOS", "oem": "OEM"}
-    return " ".join(words.get(w, w.capitalize()) for w in name.split("_"))
+    return " ".join(words.get(w, w.capitalize()) for w in key.split(".", 1)[-1].split("_"))
 
 
-def _uuid_text(raw):
-    """A UUID as dmidecode prints it for SMBIOS 2.6 and later (7.2.1's byte order)."""
+def _uuid_text(raw, version=None):
+    """A UUID as dmidecode prints it: in 7.2.1's byte order from SMBIOS 2.6 on (and
+    where the version is unknown), in raw order before."""
     b = bytes(raw)
     if b == bytes(16):
         return "Not Settable"
     if b == b"\xff" * 16:
         return "Not Present"
-    h = (b[3::-1] + b[5:3:-1] + b[7:5:-1] + b[8:]).hex().upper()
+    if not version or tuple(version[:2]) >= (2, 6) or tuple(version[:2]) == (0, 0):
+        b = b[3::-1] + b[5:3:-1] + b[7:5:-1] + b[8:]
+    h = b.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def decoded_fields(s):
+def decoded_fields(s, version=None):
     """[(label, field key, text)] of the fields xcmod models that structure ``s`` is
-    long enough to hold; an unset string reads "Not Specified", as dmidecode says."""
+    long enough to hold; an unset string reads "Not Specified", as dmidecode says.
+    ``version``: the table's SMBIOS version (it decides a UUID's byte order)."""
     out = []
     for f in FIELDS_BY_TYPE.get(s.type, ()):
         off = field_offset(f, s.formatted)
@@ -341,16 +417,16 @@ def decoded_fields(s):
             text = (strings[idx - 1].decode("latin-1") if 1 <= idx <= len(strings)
                     else "Not Specified" if idx == 0 else "<BAD INDEX>")
         elif f.kind == "uuid":
-            text = _uuid_text(s.formatted[off:off + 16])
+            text = _uuid_text(s.formatted[off:off + 16], version)
         else:
             text = str(int.from_bytes(s.formatted[off:off + 2], "little"))
-        out.append((_label(f.name), f.key, text))
+        out.append((field_label(f.key), f.key, text))
     return out
 
 
-def structure_dict(s):
+def structure_dict(s, version=None):
     """A structure's JSON shape, with its dmidecode type name and decoded fields."""
     d = s.as_dict()
     d["name"] = type_name(s.type)
-    d["fields"] = {key: text for _, key, text in decoded_fields(s)}
+    d["fields"] = {key: text for _, key, text in decoded_fields(s, version)}
     return d

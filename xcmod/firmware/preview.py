@@ -18,7 +18,8 @@ from .fields import structure_dict
 from .smbios import parse_source_bytes
 
 def _smbios_dict(table):
-    return {**table.as_dict(), "structures": [structure_dict(s) for s in table.structures]}
+    return {**table.as_dict(),
+            "structures": [structure_dict(s, table.version) for s in table.structures]}
 
 
 def _tables(candidates):
@@ -42,10 +43,23 @@ def describe_path(path):
     a file (an image, a stock block, an SMBIOS source, acpidump text, a table)."""
     from ..image.read import read
     from .contents import describe_dir
-    if path == host.HOST:
-        return {"format": "source", "source": path,
-                "smbios": _smbios_dict(host.read_smbios(host.HOST)),
-                "tables": _tables(host.acpi_candidates(host.HOST))}
+    if path == host.HOST:          # what the host has of either, saying what it lacks
+        from ..errors import XcmodError
+        desc = {"format": "source", "source": path, "smbios": None, "tables": []}
+        errors = []
+        try:
+            desc["smbios"] = _smbios_dict(host.read_smbios(host.HOST))
+        except XcmodError as e:
+            desc["smbios_error"] = str(e)
+            errors.append(e)
+        try:
+            desc["tables"] = _tables(host.acpi_candidates(host.HOST))
+        except XcmodError as e:
+            desc["acpi_error"] = str(e)
+            errors.append(e)
+        if len(errors) == 2:
+            raise errors[0]
+        return desc
     if os.path.isdir(path):
         names = set(os.listdir(path))
         if names & {"smbios.bin", "acpi.bin"}:
@@ -64,8 +78,9 @@ def describe_bytes(data, source):
     from ..image.read import sniff
     from .contents import describe, describe_block
     data = bytes(data)
+    from .smbios import _is_rsmb
     kind = sniff(data)
-    if data[:4] == b"_SM_" or data[:5] == b"_SM3_":
+    if data[:4] == b"_SM_" or data[:5] == b"_SM3_" or _is_rsmb(data):
         kind = "smbios-source"
     if kind == "modules":
         return describe(data, source=source)
@@ -84,15 +99,12 @@ def describe_bytes(data, source):
                           f"{SMBIOS_SOURCE_MAX >> 20} MiB)", source=source)
     try:
         table = parse_source_bytes(data, source)
-        if not (data[:4] == b"_SM_" or data[:5] == b"_SM3_" or data[:2] in (b"\0\2", b"\1\2",
-                                                                           b"\0\3", b"\1\3")) \
-                and (not table.structures or table.structures[-1].type != 127
-                     or any(47 <= x.type <= 125 for x in table.structures)):
+        if kind != "smbios-source" and (not table.structures or any(
+                47 <= x.type <= 125 for x in table.structures)):
             # a structure table without an entry point has no signature to tell it by:
-            # inspect takes one of types SMBIOS 3.7 defines, End-of-Table last
+            # inspect takes one of the types SMBIOS 3.7 defines only (build takes any)
             raise FormatError("no entry point, and not a structure table of the types "
-                              "SMBIOS defines ending with End-of-Table", source=source,
-                              offset=0)
+                              "SMBIOS defines", source=source, offset=0)
     except FormatError as e:
         try:                         # what the image reader finds wrong, for an image
             describe(data, source=source)
@@ -124,7 +136,8 @@ def smbios_of(path, data=None):
             return None
         data = read(path)
     data = bytes(data)
-    if data[:4] == b"_SM_" or data[:5] == b"_SM3_":
+    from .smbios import _is_rsmb
+    if data[:4] == b"_SM_" or data[:5] == b"_SM3_" or _is_rsmb(data):
         return parse_source_bytes(data, path)
     kind = sniff(data)
     if kind == "modules":

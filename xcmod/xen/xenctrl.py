@@ -74,6 +74,38 @@ class DomainInfo:
         return self.max_memkb // 1024
 
 
+class _Captured:
+    """File descriptor 2 caught in a memory file until :meth:`close`, which puts it back
+    and returns what was written there (libxc's logger prints its errors itself; xcmod
+    says them in its own one line)."""
+
+    def __init__(self):
+        import os
+        self.saved = self.sink = None
+        try:
+            self.sink = os.memfd_create("xcmod-libxc-log")
+            self.saved = os.dup(2)
+            os.dup2(self.sink, 2)
+        except (AttributeError, OSError):       # no memfd: leave stderr alone
+            self.saved = None
+
+    def close(self):
+        import os
+        if self.saved is None:
+            return ""
+        os.dup2(self.saved, 2)
+        os.close(self.saved)
+        os.lseek(self.sink, 0, os.SEEK_SET)
+        data = os.read(self.sink, 4096)
+        os.close(self.sink)
+        return " ".join(data.decode("utf-8", "replace").split())
+
+    @staticmethod
+    def replay(text):
+        import os
+        os.write(2, (text + "\n").encode())
+
+
 class XenControl:
     """An open xc_interface; use as a context manager so it is always closed."""
 
@@ -84,13 +116,19 @@ class XenControl:
         self._rc_from_libxc = {getattr(lib, name) for name in _RC_FROM_LIBXC}
         self._rc_with_offset = {getattr(lib, name) for name in _RC_WITH_OFFSET}
         self.ffi.errno = 0
-        xch = lib.xc_interface_open(self.ffi.NULL, self.ffi.NULL, 0)
+        said = _Captured()          # libxc's logger writes its own line to stderr
+        try:
+            xch = lib.xc_interface_open(self.ffi.NULL, self.ffi.NULL, 0)
+            err = self.ffi.errno or _errno.EIO
+        finally:
+            text = said.close()
         if xch == self.ffi.NULL:
             import os
-            err = self.ffi.errno or _errno.EIO
             raise XenError(err, f"cannot open the Xen control interface: "
                            f"{_errno.errorcode.get(err, err)} ({os.strerror(err)})",
-                           op="xc_interface_open")
+                           detail=f"libxc: {text}" if text else None, op="xc_interface_open")
+        if text:
+            said.replay(text)
         self.xch = xch
 
     def close(self):
