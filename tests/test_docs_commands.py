@@ -203,6 +203,11 @@ def _runnable(argv, d):
         return False
     if "host" in argv or any(a.startswith("mem:") for a in argv):
         return False
+    for opt in ("-o", "--output", "--out-dir", "--acpi-dir", "--smbios-dump", "--manifest",
+                "--report"):                    # never written outside the sandbox
+        for i, a in enumerate(argv[:-1]):
+            if a == opt and os.path.isabs(argv[i + 1]):
+                return False
     for opt in ("--smbios", "--acpi", "--orom", "--policy", "--secret-file", "--hvmloader"):
         for i, a in enumerate(argv[:-1]):
             if a == opt and not os.path.exists(d / argv[i + 1]):
@@ -268,3 +273,51 @@ def test_readme_quick_start_runs_as_printed(tmp_path):
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert (work / "mods.bin").exists() and (work / "guest.dmi").exists()
     assert "Manufacturer: ACME" in r.stdout       # the --set reached dmidecode's view
+
+
+def _all_parsers():
+    """(name, parser) of xcmod, every command and every keys ACTION."""
+    import argparse
+    found, todo = [], [("xcmod", cli.build_parser())]
+    while todo:
+        name, p = todo.pop()
+        found.append((name, p))
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                todo += [(f"{name} {n}", sp) for n, sp in a.choices.items()]
+    return found
+
+
+def test_help_names_every_positional_and_the_domain_as_one_required_choice():
+    """Every positional argument has help; --domid and --domain are one required,
+    mutually exclusive group wherever they appear; the --timeout of a command that
+    writes no key does not promise "no key written"."""
+    parsers = _all_parsers()
+    assert len(parsers) > 15
+    for name, p in parsers:
+        for a in p._actions:
+            if not a.option_strings:
+                assert a.help, (name, a.dest)
+        opts = {o for a in p._actions for o in a.option_strings}
+        if "--domid" in opts:
+            group, = [g for g in p._mutually_exclusive_groups
+                      if {o for a in g._group_actions for o in a.option_strings}
+                      == {"--domid", "--domain"}]
+            assert group.required, name
+            assert "(--domid N | --domain NAME)" in p.format_usage(), name
+        timeout = [a for a in p._actions if "--timeout" in a.option_strings]
+        if timeout and name.split()[1:] not in (["load"], ["keys", "set"], ["keys", "rm"]):
+            assert "no key written" not in timeout[0].help, name
+
+
+def test_help_wraps_descriptions_and_points_to_installed_docs(monkeypatch):
+    """Descriptions wrap to the terminal (export's and keys' were one long line); the
+    examples keep their lines; the epilog names what an installed user has."""
+    monkeypatch.setenv("COLUMNS", "80")
+    for name, p in _all_parsers():
+        text = p.format_help()
+        for line in text.splitlines():
+            assert len(line) <= 80 or line.startswith("  xcmod ") or "{" in line, (name, line)
+    main = cli.build_parser().format_help()
+    assert "man xcmod" in main and "/usr/share/doc/xcmod/" in main
+    assert "docs/format.md" not in main

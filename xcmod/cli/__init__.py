@@ -47,6 +47,8 @@ examples:
   xcmod build -o mods.bin --smbios host --acpi host  # as root, default policy
   xcmod build -o mods.bin --smbios host.dmi --acpi slic.dat --acpi ssdt1.dat
   xcmod build --format xen -o blocks/ --smbios host --policy site.toml
+  xcmod build --dry-run --smbios host --acpi host   # what would pass, and why not
+  xcmod inspect host.dmi -t system  # a source or an image, as dmidecode shows it
   xcmod inspect mods.bin            # dmidecode-like listing; --json for scripts
   xcmod verify mods.bin             # exit 0 if valid, 1 naming the first problem
   xcmod extract mods.bin --smbios-dump guest.dmi --acpi-dir tables/
@@ -55,8 +57,9 @@ examples:
   xcmod load --domid 5 mods.bin     # between `xl create -p` and `xl unpause`
   xcmod export xl blocks/           # xl.cfg lines for the stock blocks
 
-The image format is described in docs/format.md and csrc/xcmod_module.h,
-policies in docs/policy.md.
+More: `xcmod COMMAND --help`, `man xcmod`, and the guides (the image format,
+policies, loading, UEFI guests) in /usr/share/doc/xcmod/ where the Debian
+package is installed, else in docs/ of xcmod's source.
 """
 
 
@@ -64,14 +67,41 @@ def build_parser(only=None):
     """The argument parser: every command's, or with ``only`` that command's alone
     (each subparser costs gettext lookups and a formatter, 15 ms apiece on a slow CPU)."""
     import argparse
+    formatter = _formatter(argparse)
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+                                formatter_class=formatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND",
+                           help="what to do; `xcmod COMMAND --help` for its options")
     sub.required = True
+    add_parser = sub.add_parser
+
+    def add_wrapped(name, **kw):          # every command's help wraps alike
+        kw["formatter_class"] = formatter
+        return add_parser(name, **kw)
+    sub.add_parser = add_wrapped
     for name, add in register(only).items():
         if only is None or name == only:
             add(sub, argparse)
     return p
+
+
+def _formatter(argparse):
+    """A help formatter that wraps descriptions to the terminal and keeps paragraphs
+    whose lines are indented (examples, tables) as written."""
+    import textwrap
+
+    class Formatter(argparse.HelpFormatter):
+        def _fill_text(self, text, width, indent):
+            out = []
+            for para in text.strip("\n").split("\n\n"):
+                lines = para.splitlines()
+                if any(line[:1].isspace() for line in lines[1:]):
+                    out.append("\n".join(indent + line for line in lines))
+                else:
+                    out.append(textwrap.fill(" ".join(para.split()), width,
+                                             initial_indent=indent, subsequent_indent=indent))
+            return "\n\n".join(out) + "\n"
+    return Formatter
 
 
 def main(argv=None, out=None, err=None) -> int:

@@ -139,6 +139,7 @@ builds and verifies.
 BUILD_EPILOG = """\
 examples:
   xcmod build -o mods.bin --smbios host --acpi host
+  xcmod build --dry-run --smbios host --acpi host   # the report only; nothing written
   xcmod build -o mods.bin --smbios host.dmi --acpi slic.dat --set system.manufacturer=ACME
   xcmod build --format xen -o blocks/ --smbios host --acpi tables/ --xen 4.20.4
   xcmod build -o mods.bin --smbios host --policy site.toml --guest vm7 \\
@@ -151,7 +152,6 @@ examples:
 def _parser_build(sub, argparse):
     b = sub.add_parser("build", help="build a module image (or stock hvmloader blocks) from "
                        "host firmware, under a pass-through policy",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description=BUILD_DESCRIPTION, epilog=BUILD_EPILOG)
     b.add_argument("-o", "--output", metavar="OUT",
                    help="image file to write (--format modules), or directory for "
@@ -222,19 +222,21 @@ def _parser_fields(sub, argparse):
 @command("export")
 def _parser_export(sub, argparse):
     ex = sub.add_parser("export", help="print xl.cfg lines, QEMU or libvirt arguments for a "
-                        "build", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        "build",
                         description="Give the SMBIOS structures and ACPI tables of SOURCE (an "
                         "image, or a `build --format xen` directory) to another toolstack, "
                         "writing the files it needs into --out-dir.",
                         epilog="examples:\n"
                         "  xcmod export xl blocks/                 # smbios_firmware=, acpi_firmware=\n"
                         "  xcmod export qemu mods.bin --out-dir q/ # -smbios file=... -acpitable file=...\n"
-                        "  xcmod export libvirt mods.bin --out-dir /var/lib/xcmod/vm7 --name vm7\n"
-                        "  xcmod export libvirt --driver xen blocks/ --out-dir /var/lib/xcmod/vm7\n"
-                        "  xcmod export xapi mods.bin --vm 5b2d2a52-...  # xe vm-param-set\n")
+                        "  xcmod export libvirt mods.bin --out-dir vm7/ --name vm7\n"
+                        "  xcmod export libvirt --driver xen blocks/ --out-dir vm7/ --name vm7\n"
+                        "  xcmod export xapi mods.bin --vm 5b2d2a52-0000-4000-8000-000000000000\n")
     from ..builder.export import TARGETS
-    ex.add_argument("target", choices=TARGETS)
-    ex.add_argument("source", metavar="SOURCE")
+    ex.add_argument("target", choices=TARGETS,
+                    help="the toolstack to export to: " + ", ".join(TARGETS))
+    ex.add_argument("source", metavar="SOURCE",
+                    help="an xcmod image, or a `build --format xen` directory")
     ex.add_argument("--driver", choices=("qemu", "xen"), default="qemu",
                     help="libvirt: the QEMU driver (native <sysinfo>, default) or the "
                     "libxl driver (<acpi><table> = acpi_firmware, SMBIOS by load)")

@@ -92,6 +92,11 @@ TIMEOUT_ARG = (("--timeout",), dict(
     type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
     help=f"give up after this long if xenstored, libxc or another load of the same domain "
     f"does not answer: one line, exit 1, no key written (default {DEFAULT_TIMEOUT})"))
+# (for the commands that only read from Xen: keys list/get, guest-tables, hvm-info)
+TIMEOUT_READ_ARG = (("--timeout",), dict(
+    type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+    help=f"give up after this long if xenstored or libxc does not answer: one line, exit "
+    f"1, nothing written (default {DEFAULT_TIMEOUT})"))
 
 
 def _watchdog(seconds, err, command):
@@ -148,15 +153,30 @@ def _placement_args():
 
 
 def _domain_args(what):
-    """--domid N and --domain NAME|ID: one of them names the domain (see main)."""
-    return ((("--domid",), dict(type=_domid, default=None, help=f"{what}, by domid")),
-            (("--domain",), dict(metavar="NAME|ID", default=None,
+    """--domid N and --domain NAME|ID: one of them names the domain (see main); argparse
+    shows them as one required choice (``group``)."""
+    return ((("--domid",), dict(type=_domid, default=None, metavar="N",
+                                help=f"{what}, by domid", group="domain")),
+            (("--domain",), dict(metavar="NAME", default=None, group="domain",
                                  help=f"{what}, by name as xl resolves it (or a domid)")))
 
 
 def _add_args(parser, specs):
+    """Add ``specs`` to an argparse parser; those of one ``group`` go into one required,
+    mutually exclusive group."""
+    groups = {}
     for flags, kw in specs:
-        parser.add_argument(*flags, **kw)
+        if isinstance(parser, _Recorder):        # parse_plain reads "group" itself
+            parser.add_argument(*flags, **kw)
+            continue
+        kw = dict(kw)
+        group = kw.pop("group", None)
+        if group is not None:
+            if group not in groups:
+                groups[group] = parser.add_mutually_exclusive_group(required=True)
+            groups[group].add_argument(*flags, **kw)
+        else:
+            parser.add_argument(*flags, **kw)
 
 
 class Args:
@@ -185,7 +205,8 @@ def parse_plain(argv, specs, **defaults):
     most of their start-up.  Plain means: every option spelled in full, once
     (an ``append`` option as often as wanted), as ``--opt VALUE`` or
     ``--opt=VALUE`` (flags bare), no value starting with "-", every
-    positional given, every required option present and every ``type`` and
+    positional given, every required option present, one of each required choice
+    (``group``), and every ``type`` and
     ``choices`` accepting its value.  Anything else (``-h``, ``--``, an
     abbreviation, a repeat, a bad value, ``nargs``) returns None, and argparse
     parses the line and words the error.  For a plain line the result is what
@@ -223,6 +244,12 @@ def parse_plain(argv, specs, **defaults):
             return None
         given.setdefault(dest, []).append(value)
     if len(values) != len(positionals):
+        return None
+    groups = {}                 # a required choice (--domid | --domain): exactly one
+    for flags, kw in specs:
+        if "group" in kw:
+            groups.setdefault(kw["group"], []).append(kw.get("dest") or _dest(flags))
+    if any(sum(d in given for d in dests) != 1 for dests in groups.values()):
         return None
     given.update((dest, [v]) for (dest, _), v in zip(positionals, values))
     for dest, kw in dict([*options.values(), *positionals]).items():   # (each dest once)

@@ -5,6 +5,7 @@ from ..errors import UsageError
 from .common import (
     PROG,
     TIMEOUT_ARG,
+    TIMEOUT_READ_ARG,
     _acpi_file_names,
     _add_args,
     _domain_args,
@@ -20,7 +21,9 @@ from .common import (
 def _load_args():
     """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
     return (
-        (("image",), dict(metavar="IMAGE|DIR")),
+        (("image",), dict(metavar="IMAGE|DIR",
+                          help="an xcmod image, or a `build --format xen` directory (its "
+                          "smbios.bin and acpi.bin, for stock hvmloader)")),
         *_domain_args("target domain (never 0)"),
         *_placement_args(),
         (("--force",), dict(action="store_true",
@@ -255,7 +258,6 @@ def _parser_load(sub, argparse):
 @command("keys")
 def _parser_keys(sub, argparse):
     k = sub.add_parser("keys", help="list, get, set or remove hvmloader's xenstore keys",
-                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Manage the keys hvmloader reads from "
                        "/local/domain/DOMID (xen/include/public/hvm/hvm_xs_strings.h: "
                        "hvmloader/*, bios-strings/*).  Names and values are validated; "
@@ -268,7 +270,8 @@ def _parser_keys(sub, argparse):
                        "bios-strings/oem-1=rack7\n"
                        "  xcmod keys get --domid 5 hvmloader/acpi/address\n"
                        "  xcmod keys rm --domid 5 bios-strings/oem-1\n")
-    ksub = k.add_subparsers(dest="action", metavar="ACTION")
+    ksub = k.add_subparsers(dest="action", metavar="ACTION",
+                            help="list, get, set, rm or known; `xcmod keys ACTION --help`")
     ksub.required = True
     for action, helptext, nargs, meta in (
             ("list", "every hvmloader/* and bios-strings/* key the domain has", None, None),
@@ -281,7 +284,8 @@ def _parser_keys(sub, argparse):
             a.add_argument("keys", nargs=nargs, metavar=meta,
                            help="relative to /local/domain/DOMID")
         if action != "known":
-            _add_args(a, [*_domain_args("the domain"), TIMEOUT_ARG])
+            _add_args(a, [*_domain_args("the domain"),
+                          TIMEOUT_ARG if action in ("set", "rm") else TIMEOUT_READ_ARG])
         a.add_argument("--json", action="store_true", help="machine-readable output")
         a.set_defaults(func=cmd_keys)
         if not nargs:
@@ -299,7 +303,7 @@ def _parser_hvm_info(sub, argparse):
                        "--to-xenstore mirrors the values to "
                        "/local/domain/DOMID/hvmloader/hvm-info/{vcpus,apic-mode,vcpu-online,"
                        "low-mem-end,reserved-mem-start,high-mem-end}, guest read-only.")
-    _add_args(h, [*_domain_args("the domain"), TIMEOUT_ARG])
+    _add_args(h, [*_domain_args("the domain"), TIMEOUT_READ_ARG])
     h.add_argument("--to-xenstore", action="store_true",
                    help="mirror the values into xenstore (one transaction)")
     h.add_argument("--json", action="store_true", help="machine-readable output")
@@ -319,7 +323,7 @@ def _parser_guest_tables(sub, argparse):
                         "for dmidecode (--smbios-dump, a --dump-bin file) and acpica "
                         "(--acpi-dir, SIG.dat per table).  Pause the guest first "
                         "(`xl pause`) once its firmware has run.")
-    _add_args(gt, [*_domain_args("the domain"), TIMEOUT_ARG])
+    _add_args(gt, [*_domain_args("the domain"), TIMEOUT_READ_ARG])
     gt.add_argument("--smbios-dump", metavar="FILE", help="dmidecode --dump-bin file to write")
     gt.add_argument("--acpi-dir", metavar="DIR", help="directory for the ACPI tables")
     gt.add_argument("--json", action="store_true", help="machine-readable output")
