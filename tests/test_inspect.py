@@ -330,3 +330,26 @@ def test_extract_writes_what_the_image_has_and_names_what_it_lacks(cli, tmp_path
     r = cli("extract", img, "--acpi-dir", tmp_path / "t", "--json")
     _one_line(r, 1, "holds no ACPI module or block (for --acpi-dir)")
     assert r.out == "" and not (tmp_path / "t").exists()
+
+
+def test_acpi_host_says_why_each_host_table_is_dropped(cli, tmp_path):
+    """`build --acpi host` (issue 31's first line): --dry-run's report has a line for
+    every table of /sys/firmware/acpi/tables, each not passed with its reason; a
+    build that passes nothing names each in its one line."""
+    top = "/sys/firmware/acpi/tables"
+    if os.geteuid() != 0 or not os.path.isdir(top):
+        pytest.skip("needs root and a host with ACPI tables in sysfs")
+    files = [os.path.join(d, n) for d in (top, os.path.join(top, "dynamic"))
+             if os.path.isdir(d) for n in os.listdir(d)
+             if not os.path.isdir(os.path.join(d, n))]
+    r = cli("build", "--dry-run", "--acpi", "host", "--json")
+    report = json.loads(r.out)["report"]["entries"]
+    for f in files:
+        line, = [e for e in report if e["item"].endswith(f" from {f}")]
+        assert line["action"] == "passed" or line["reason"], line
+    if r.code == 1:             # nothing passed: the build's line names every table
+        b = cli("build", "-o", tmp_path / "m.bin", "--acpi", "host")
+        _one_line(b, 1, "nothing to build: nothing in host passes policy default")
+        for e in report:
+            assert e["item"].split(" ")[0] in b.err
+        assert not (tmp_path / "m.bin").exists()
