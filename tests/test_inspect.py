@@ -353,3 +353,10 @@ def test_acpi_host_says_why_each_host_table_is_dropped(cli, tmp_path):
         for e in report:
             assert e["item"].split(" ")[0] in b.err
         assert not (tmp_path / "m.bin").exists()
+
+
+def test_unknown_override_in_a_policy_file_suggests_too(cli, tmp_path):
+    pol = tmp_path / "p.toml"
+    pol.write_text('[override]\n"bios-strings/system-manufacturer" = "ACME"\n')
+    r = cli("build", "--dry-run", "--smbios", DELL, "--policy", pol)
+    _one_line(r, 1, f"{pol}:2:", "unknown field; did you mean system.manufacturer")

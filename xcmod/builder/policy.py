@@ -288,7 +288,10 @@ def read(path, xen=None):
 
     for key, value in doc.get("override", {}).items():
         if key not in FIELDS:
-            L.fail("override", key, "unknown field (see `xcmod fields`)")
+            from ..firmware.fields import suggest
+            near = suggest(key)
+            L.fail("override", key, "unknown field" + (f"; did you mean {near}?" if near else "")
+                   + " (see `xcmod fields`)")
         p.overrides[key] = (check_override(key, value, lambda m: L.fail("override", key, m)),
                             L.where("override", key))
 
