@@ -328,3 +328,17 @@ def test_help_wraps_descriptions_and_points_to_installed_docs(monkeypatch):
     main = cli.build_parser().format_help()
     assert "man xcmod" in main and "/usr/share/doc/xcmod/" in main
     assert "docs/format.md" not in main
+
+
+def test_no_paragraph_is_said_twice():
+    """README.md and docs/*.md say each thing once: no sentence of 80 characters or
+    more (the README once held the which-path table three times) appears twice."""
+    seen = {}
+    for doc in DOCS:
+        with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
+            text = " ".join(f.read().split())
+        for sentence in re.split(r"(?<=[.!?])\s+", text):
+            if len(sentence) >= 80 and not sentence.startswith("|"):
+                assert sentence not in seen, f"{doc} repeats {seen.get(sentence)}: {sentence}"
+                seen[sentence] = doc
+    assert len(seen) > 200
