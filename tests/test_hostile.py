@@ -366,7 +366,7 @@ OVER_INPUTS = [
     (["export", "qemu", "X", "--out-dir", "X"], "would overwrite the input SOURCE X"),
     (["export", "libvirt", "img.bin", "--out-dir", "."], "lies inside --out-dir"),
     (["extract", "link.bin", "--smbios-dump", "img.bin"], "would overwrite the input IMAGE"),
-    (["build", "-q", "-o", "link.bin", "--acpi", "img.bin"], "would overwrite the input"),
+    (["build", "-q", "-o", "link.bin", "--acpi", "img.bin"], "is a link (to a file"),
     (["build", "-q", "-o", "m.bin", "--acpi", SSDT, "--manifest", "m.bin"],
      "name the same file"),
     (["build", "-q", "-o", "m.bin", "--acpi", SSDT, "--report", "X/../m.bin"],
@@ -417,12 +417,13 @@ def test_overwriting_an_output_keeps_its_mode(work, cli):
 
 
 def test_no_directory_is_left_behind_when_a_later_output_fails(work, cli):
-    """-o a/b/c/x.bin with a --manifest that cannot be written: no a/, a/b or a/b/c left."""
-    r = cli("build", "-q", "-o", work / "a" / "b" / "c" / "x.bin", "--acpi", SSDT,
+    """--format xen -o NEWDIR (created: its parent exists) with a --manifest that cannot
+    be written: NEWDIR is not left; the same for extract --acpi-dir."""
+    r = cli("build", "-q", "--format", "xen", "-o", work / "a", "--acpi", SSDT,
             "--manifest", "/proc/x.json")
     one_line(r, 1, "/proc/x.json")
     assert not (work / "a").exists()
-    r = cli("extract", work / "img.bin", "--acpi-dir", work / "n1" / "n2", "--smbios-dump",
+    r = cli("extract", work / "img.bin", "--acpi-dir", work / "n1", "--smbios-dump",
             "/proc/x.dmi")
     one_line(r, 1, "/proc/x.dmi")
     assert not (work / "n1").exists()
@@ -951,3 +952,267 @@ def test_library_misuse_raises_xcmod_errors(xen, case, tmp_path, monkeypatch):
     if cls is UsageError:
         assert isinstance(e.value, ValueError)
     assert keys(xen) == ""
+
+
+# ====================================================================== round 4
+# (issue 32) Each class closed at its root; the cases are the class, not only the
+# issue's line.
+
+def run_in(cwd, *args, env=None, timeout=120):
+    """``python -m xcmod ARGS`` as a process in ``cwd``; stdout as bytes."""
+    argv = [sys.executable, "-m", "xcmod", *(a if isinstance(a, bytes) else str(a)
+                                             for a in args)]
+    env = dict(os.environ if env is None else env, PYTHONPATH=ROOT)
+    return subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout, env=env)
+
+
+def refused(r, code, *needles):
+    """A bytes CompletedProcess: exit ``code``, one line on stderr, no traceback."""
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == code, (r.returncode, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def _tree(d):
+    """{relpath: (lstat kind, bytes or link target)} of everything under ``d``."""
+    out = {}
+    for root, dirs, names in os.walk(d):
+        for n in dirs + names:
+            p = os.path.join(root, n)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                v = ("link", os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                v = ("file", open(p, "rb").read())
+            else:
+                v = (stat.S_IFMT(st.st_mode), None)
+            out[os.path.relpath(p, d)] = v
+    return out
+
+
+@pytest.fixture
+def r4(tmp_path, cli):
+    """An image, an SSDT copy and a tables dir, to aim outputs at."""
+    assert cli("build", "-q", "-o", tmp_path / "img.bin", "--smbios", DELL, "--acpi",
+               SSDT).code == 0
+    (tmp_path / "ssdt.aml").write_bytes(open(SSDT, "rb").read())
+    (tmp_path / "adir").mkdir()
+    return tmp_path
+
+
+# ---- class 1: one output rule -------------------------------------------------
+
+LINKED_INPUTS = {
+    # name: (how the input dir reaches the output, the command)
+    "symlink in an --acpi dir to -o": (
+        lambda t: os.symlink(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "o7.bin", "--acpi", "adir"]),
+    "hard link in an --acpi dir to -o": (
+        lambda t: os.link(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "o7.bin", "--acpi", "adir"]),
+    "symlink in an --acpi dir to --manifest": (
+        lambda t: os.symlink(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "other.bin", "--acpi", "adir", "--manifest", "o7.bin"]),
+    "symlink in an --acpi dir to --report": (
+        lambda t: os.symlink(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "other.bin", "--acpi", "adir", "--report", "o7.bin"]),
+    "linked directory in an --acpi dir": (
+        lambda t: (os.mkdir(t / "sub"), os.rename(t / "o7.bin", t / "sub" / "o7.bin"),
+                   os.symlink(t / "sub", t / "adir" / "dynamic")),
+        ["build", "-q", "-o", "sub/o7.bin", "--acpi", "adir"]),
+    "symlink in an --acpi dir to a --format xen block": (
+        lambda t: (os.mkdir(t / "X"), os.rename(t / "o7.bin", t / "X" / "acpi.bin"),
+                   os.symlink(t / "X" / "acpi.bin", t / "adir" / "x.aml")),
+        ["build", "-q", "--format", "xen", "-o", "X", "--acpi", "adir"]),
+    "dangling symlink in an --acpi dir to where -o will be": (
+        lambda t: (os.unlink(t / "o7.bin"), os.symlink(t / "new.bin", t / "adir" / "y.aml")),
+        ["build", "-q", "-o", "new.bin", "--acpi", "ssdt.aml", "--acpi", "adir"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LINKED_INPUTS))
+def test_no_output_lands_on_a_file_an_input_directory_reaches(r4, case):
+    """An output that is the same file (inode) as anything an input directory reaches,
+    through a symlink, a hard link or a linked subdirectory, is refused before anything
+    is read or written: exit 2, one line, the tree exactly as it was."""
+    (r4 / "o7.bin").write_bytes(open(SSDT, "rb").read())
+    (r4 / "adir" / "real.aml").write_bytes(open(SSDT, "rb").read())
+    setup, words = LINKED_INPUTS[case]
+    setup(r4)
+    before = _tree(r4)
+    refused(run_in(r4, *words), 2, "input --acpi")
+    assert _tree(r4) == before
+
+
+def _special_nodes(t):
+    """{name: path} of nodes that are not regular files, made in ``t``."""
+    import socket
+    nodes = {}
+    os.mkfifo(t / "fifo")
+    nodes["a FIFO"] = t / "fifo"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(t / "sock"))
+    s.close()
+    nodes["a socket"] = t / "sock"
+    if os.geteuid() == 0:
+        os.mknod(t / "nulldev", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        nodes["a device node (/dev/null's twin)"] = t / "nulldev"
+        os.mknod(t / "fulldev", 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        nodes["a device node (/dev/full's twin)"] = t / "fulldev"
+    for target, name in (("/proc/self/fd/1", "fd1"), ("/dev/null", "devnull"),
+                         (str(t / "ssdt.aml"), "tofile"), (str(t / "nothing"), "dangling")):
+        os.symlink(target, t / name)
+        nodes[f"a link to {target.replace(str(t), '.')}"] = t / name
+    return nodes
+
+
+OUTPUT_OPTIONS = {
+    "build -o": lambda x: ["build", "-q", "-o", x, "--smbios", DELL],
+    "build --manifest": lambda x: ["build", "-q", "-o", "m.bin", "--smbios", DELL,
+                                   "--manifest", x],
+    "build --report": lambda x: ["build", "-q", "-o", "m.bin", "--smbios", DELL,
+                                 "--report", x],
+    "extract --smbios-dump": lambda x: ["extract", "img.bin", "--smbios-dump", x],
+}
+
+
+@pytest.mark.parametrize("option", sorted(OUTPUT_OPTIONS))
+def test_no_output_replaces_a_node_that_is_not_a_regular_file(r4, option):
+    """A FIFO, a socket, a device node (as root), a link (to /proc/self/fd/1, /dev/null,
+    a file, nothing) named as an output: one line naming what it is, exit 2, the node
+    still there as it was, nothing else written."""
+    nodes = _special_nodes(r4)
+    for what, path in nodes.items():
+        before = _tree(r4)
+        kind = ("a link" if "link" in what else "a character device" if "device" in what
+                else what)
+        refused(run_in(r4, *OUTPUT_OPTIONS[option](path)), 2, str(path), f"is {kind}")
+        assert _tree(r4) == before, what
+
+
+def test_load_measure_onto_a_special_node_is_refused(xen, r4):
+    """load --measure onto a /dev/full twin, a FIFO or a link to /proc/self/fd/1: refused
+    before the load, no key written, the node as it was."""
+    nodes = _special_nodes(r4)
+    env = dict(os.environ)
+    for what, path in nodes.items():
+        before = _tree(r4)
+        r = run_in(r4, "load", "--domid", "5", "img.bin", "--hvmloader", HVMLOADER,
+                   "--measure", path, env=env)
+        refused(r, 2, str(path))
+        assert _tree(r4) == before, what
+        assert keys(xen) == ""
+
+
+def test_an_output_file_in_a_missing_directory_is_refused(r4):
+    """-o, --manifest, --smbios-dump, --measure in a directory that does not exist: one
+    line naming it, exit 2, no directory created; a directory option (--acpi-dir,
+    --format xen -o, export --out-dir) creates its own last level only."""
+    for words in (["build", "-q", "-o", "no/x.bin", "--smbios", DELL],
+                  ["build", "-q", "-o", "/nonexistent/dir/x.bin", "--smbios", DELL],
+                  ["build", "-q", "-o", "m.bin", "--smbios", DELL, "--manifest", "no/m.json"],
+                  ["extract", "img.bin", "--smbios-dump", "no/g.dmi"],
+                  ["extract", "img.bin", "--acpi-dir", "no/tables"],
+                  ["build", "-q", "--format", "xen", "-o", "no/blocks", "--smbios", DELL],
+                  ["export", "qemu", "img.bin", "--out-dir", "no/q"]):
+        before = _tree(r4)
+        refused(run_in(r4, *words), 2, "does not exist")
+        assert _tree(r4) == before, words
+    for words, made in ((["extract", "img.bin", "--acpi-dir", "tables"], "tables"),
+                        (["build", "-q", "--format", "xen", "-o", "blocks", "--smbios", DELL],
+                         "blocks"),
+                        (["export", "qemu", "img.bin", "--out-dir", "q"], "q")):
+        r = run_in(r4, *words)
+        assert r.returncode == 0, r.stderr
+        assert os.path.isdir(r4 / made) and os.listdir(r4 / made)
+
+
+def test_dash_is_standard_output(r4):
+    """-o -, --smbios-dump -, --manifest -, --report -: the bytes go to stdout (the
+    command's text to stderr), no file named "-" is made; ./- names a file."""
+    r = run_in(r4, "build", "-q", "-o", "-", "--smbios", DELL, "--acpi", SSDT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (r4 / "img.bin").read_bytes()
+    assert not (r4 / "-").exists()
+    r = run_in(r4, "extract", "img.bin", "--smbios-dump", "-")
+    assert r.returncode == 0 and r.stdout[:4] in (b"_SM_", b"_SM3"), r.stdout[:8]
+    assert b"wrote -" in r.stderr and not (r4 / "-").exists()
+    r = run_in(r4, "build", "-o", "m.bin", "--smbios", DELL, "--manifest", "-")
+    assert r.returncode == 0 and json.loads(r.stdout)["image"], r.stderr
+    assert b"SMBIOS" in r.stderr and not (r4 / "-").exists()
+    r = run_in(r4, "build", "-q", "-o", "./-", "--smbios", DELL)
+    assert r.returncode == 0 and (r4 / "-").read_bytes()[:4] == b"XCMD"
+    refused(run_in(r4, "build", "-q", "-o", "-", "--smbios", DELL, "--report", "-"), 2,
+            "standard output")
+    refused(run_in(r4, "build", "-q", "--format", "xen", "-o", "-", "--smbios", DELL), 2,
+            "standard output")
+
+
+def test_nothing_is_in_place_unless_the_whole_command_succeeded(r4):
+    """A command that fails after its files were staged (here: its output stream cannot
+    take the text) leaves no file and no temporary; the error is one line."""
+    import io
+
+    from xcmod.cli import main
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")      # errors="strict"
+    err = io.StringIO()
+    code = main(["build", "-o", str(r4 / "u.bin"), "--smbios", DELL, "--set",
+                 "system.manufacturer=\u00dcn\u00ef", "--manifest", str(r4 / "u.json")],
+                out, err)
+    assert code == 1 and err.getvalue().count("\n") == 1, err.getvalue()
+    assert not (r4 / "u.bin").exists() and not (r4 / "u.json").exists()
+    assert not [n for n in os.listdir(r4) if n.startswith(".xcmod-")]
+
+
+# ---- class 2: output encodings ---------------------------------------------------
+
+ENCODINGS = {
+    "PYTHONIOENCODING=ascii": {"PYTHONIOENCODING": "ascii"},
+    "LC_ALL=C, no UTF-8 mode": {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+                                "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""},
+    "PYTHONIOENCODING=latin-1": {"PYTHONIOENCODING": "latin-1"},
+    "PYTHONIOENCODING=cp437": {"PYTHONIOENCODING": "cp437"},
+}
+
+
+def _env(extra):
+    env = dict(os.environ)
+    env.pop("PYTHONIOENCODING", None)
+    env.update({k: v for k, v in extra.items() if v})
+    return env
+
+
+@pytest.mark.parametrize("enc", sorted(ENCODINGS))
+def test_no_output_encoding_gives_a_traceback(r4, enc):
+    """Text the streams' encoding cannot hold (a manufacturer "\u00dcn\u00ef", "X\U0001f4a5", a
+    path that is not UTF-8) is escaped on stdout and stderr, never a traceback; files
+    get their bytes (UTF-8 strings in SMBIOS) whatever the locale, and are in place
+    only when the command succeeded."""
+    env = _env(ENCODINGS[enc])
+    for value in ("\u00dcn\u00ef", "X\U0001f4a5"):
+        for f in ("u.bin", "u.json"):
+            if (r4 / f).exists():
+                os.unlink(r4 / f)
+        r = run_in(r4, "build", "-o", "u.bin", "--smbios", DELL, "--set",
+                   f"system.manufacturer={value}".encode(), "--report", "u.json", env=env)
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+        assert value.encode() in (r4 / "u.bin").read_bytes()
+        assert json.loads((r4 / "u.json").read_text("utf-8"))
+        # the report names the override: as the stream's encoding holds it, or escaped
+        shown = r.stdout.decode(enc.partition("=")[2] if "IOENC" in enc else "ascii")
+        assert (value in shown or value.encode("ascii", "backslashreplace").decode() in shown
+                or "\\x" in shown or "\\U" in shown), shown
+        r = run_in(r4, "inspect", "u.bin", env=env)
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+        assert b"PowerEdge R640" in r.stdout
+        r = run_in(r4, "inspect", "--json", "u.bin", env=env)
+        assert r.returncode == 0 and json.loads(r.stdout)
+    # a non-UTF-8 path and a non-ASCII one in an error, and in a success line
+    refused(run_in(r4, "verify", b"/nonexistent/\xff-\xc3\x9c.bin", env=env), 1,
+            "nonexistent")
+    r = run_in(r4, "build", "-o", b"\xc3\x9c\xff.bin", "--smbios", DELL, env=env)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert os.path.exists(os.path.join(os.fsencode(r4), b"\xc3\x9c\xff.bin"))

@@ -169,18 +169,25 @@ def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):
 
 
 def output_paths(fmt, output):
-    """[(option, path, is_dir)] a build writes for ``-o output``: the image, or the blocks
-    dir's two files (named, so other files may sit beside them)."""
+    """[(option, path, is_dir[, names_dir])] a build writes for ``-o output``: the image,
+    or the blocks dir's two files (named, so other files may sit beside them), for
+    :func:`xcmod.fileio.plan_outputs`."""
     from ..checks import path_arg
     output = path_arg(output, "-o")
     if fmt == "xen":
         from ..image.blocks import STOCK_FILES
+        if output == "-":
+            from ..errors import UsageError
+            raise UsageError("--format xen -o -: standard output is one stream, not the "
+                             "directory of smbios.bin and acpi.bin")
         if os.path.exists(output) and not os.path.isdir(output):
             import errno
             raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: "
                                      f"--format xen -o names the directory it writes "
                                      f"{' and '.join(STOCK_FILES.values())} into", output)
-        return [("-o", os.path.join(output, name), False) for name in STOCK_FILES.values()]
+        # (the directory -o names is created if missing, when its parent exists)
+        return [("-o", os.path.join(output, name), False, True)
+                for name in STOCK_FILES.values()]
     return [("-o", output, False)]
 
 

@@ -115,6 +115,10 @@ def _watchdog(seconds, err, command):
         err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
                   f"{seconds} s (ETIMEDOUT); gave up, {progress_note(command)}\n")
         err.flush()
+        import sys
+        fileio = sys.modules.get("xcmod.fileio")
+        if fileio is not None:          # files staged for the command: none is left
+            fileio.abort_pending()
         os._exit(1)
     _thread.start_new_thread(fire, ())
     return done.release

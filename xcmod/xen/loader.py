@@ -455,6 +455,9 @@ def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
         if not measure:
             raise UsageError("measure_file needs measure=True")
         measure_file = path_arg(measure_file, "--measure")
+        from ..fileio import plan_outputs     # the output rule (docs/safety.md)
+        plan_outputs([("--measure", measure_file, False)],
+                     [("source", source)] if isinstance(source, (str, os.PathLike)) else [])
     keys, placed, m, warnings, libxc = _load_blocks(domid, blocks, count, force, hvmloader_end,
                                                     base, measure, lock_timeout, measure_file)
     return LoadResult(domid, placed[0][2], sum(n for *_, n in placed), count, keys, placed, m,
