@@ -48,7 +48,8 @@ HVMLOADER_ELF_MAX = 16 * MIB
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISREG, "a regular file"),
+          (stat.S_ISLNK, "a link"))
 
 
 def _size_text(n):
