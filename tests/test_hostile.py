@@ -62,6 +62,17 @@ def _ssdts(n, source=SSDT):
     return [parse_table(as_ssdt(open(source, "rb").read()))] * n
 
 
+def _big_ssdts(n, copies, source=SSDT):
+    """``n`` SSDTs, each the AML of ``source`` ``copies`` times over (hvmloader appends
+    at most 15 passed tables: large images come from large tables)."""
+    from xcmod.firmware.acpi import parse_table
+    raw = open(source, "rb").read()
+    body = raw[36:] * copies
+    t = bytearray(raw[:36] + body)
+    t[4:8] = len(t).to_bytes(4, "little")
+    return [parse_table(as_ssdt(bytes(t)))] * n
+
+
 def _image(tables):
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
@@ -79,7 +90,7 @@ def a_and_b(tmp_path_factory):
     take long enough to be interrupted anywhere), as files."""
     d = tmp_path_factory.mktemp("ab")
     a = _image(_ssdts(12))
-    b = _image(_ssdts(160, real("acpi/lenovo-x1c6/DSDT.aml")))
+    b = _image(_big_ssdts(15, 11, real("acpi/lenovo-x1c6/DSDT.aml")))
     (d / "A.bin").write_bytes(a)
     (d / "B.bin").write_bytes(b)
     return (d / "A.bin", a), (d / "B.bin", b)
@@ -1216,3 +1227,117 @@ def test_no_output_encoding_gives_a_traceback(r4, enc):
     r = run_in(r4, "build", "-o", b"\xc3\x9c\xff.bin", "--smbios", DELL, env=env)
     assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
     assert os.path.exists(os.path.join(os.fsencode(r4), b"\xc3\x9c\xff.bin"))
+
+
+# ---- class 4: the limits of the hvmloader that reads a build ------------------------
+
+def _oem(string_length, handle=0x3000):
+    """One OEM (type 200) structure of ``string_length + 6`` bytes: a 4-byte formatted
+    area and one string."""
+    return bytes([200, 4]) + handle.to_bytes(2, "little") + b"A" * string_length + b"\0\0"
+
+
+def _stock_dir(d, smbios=None, tables=None):
+    from xcmod.image.stock import encode_acpi_block
+    d.mkdir()
+    if smbios is not None:
+        (d / "smbios.bin").write_bytes(b"".join(struct.pack("<I", len(s)) + s
+                                                for s in smbios))
+    if tables is not None:
+        (d / "acpi.bin").write_bytes(encode_acpi_block(tables))
+    return d
+
+
+SMBIOS_SOURCES = {
+    # name: (structures, over the limit?)
+    "one structure exactly at the limit": ([_oem(65380 - 6)], False),
+    "one byte over": ([_oem(65380 - 5)], True),
+    "a 65,000-byte string beside 400 bytes": ([_oem(65000), _oem(394, 0x3001)], True),
+    "65,535 small structures": ([_oem(0, 0x1000 + i % 0xE000) for i in range(65535)], True),
+    "300 structures of 257 bytes": ([_oem(251, 0x3000 + i) for i in range(300)], True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SMBIOS_SOURCES))
+@pytest.mark.parametrize("policy", ["default", "passthrough-all"])
+def test_stock_smbios_past_the_16_bit_table_length_is_refused_by_build(tmp_path, case,
+                                                                       policy):
+    """What stock hvmloader's smbios_entry_point_init() would truncate (a table of 64 KiB
+    or more, its own structures included) is refused by build --format xen under every
+    policy: one line, exit 1, no directory; at the limit it builds and verifies."""
+    structures, over = SMBIOS_SOURCES[case]
+    (tmp_path / "src.bin").write_bytes(b"".join(structures))
+    r = run_in(tmp_path, "build", "-q", "--format", "xen", "-o", "X", "--smbios", "src.bin",
+               "--policy", policy)
+    if over:
+        refused(r, 1, "16-bit table length", f"under policy {policy}")
+        assert not (tmp_path / "X").exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        assert run_in(tmp_path, "verify", "X").returncode == 0
+
+
+@pytest.mark.parametrize("words", [["verify", "{d}"], ["layout", "{d}"],
+                                   ["load", "--domid", "5", "{d}"], ["export", "xl", "{d}"],
+                                   ["export", "libvirt", "--driver", "xen", "{d}",
+                                    "--out-dir", "{t}/lv"]])
+def test_blocks_past_hvmloaders_limits_are_refused_by_every_reader(xen, tmp_path, words):
+    """A hand-made smbios.bin past the 16-bit table length, or an acpi.bin of 16 tables
+    (more than hvmloader appends even with none of its own): verify, layout, load and
+    export refuse it in one line, exit 1, nothing written, no key."""
+    from xcmod.firmware.acpi import parse_table
+    over = _stock_dir(tmp_path / "S", smbios=[_oem(65380 - 5)])
+    many = _stock_dir(tmp_path / "A", tables=_ssdts(16))
+    for d, needle in ((over, "16-bit table length"), (many, "hvmloader appends at most")):
+        w = [x.replace("{d}", str(d)).replace("{t}", str(tmp_path)) for x in words]
+        refused(run_in(tmp_path, *w), 1, needle)
+        assert keys(xen) == "" and not (tmp_path / "lv").exists()
+    ok = _stock_dir(tmp_path / "OK", tables=_ssdts(15))
+    assert run_in(tmp_path, "verify", ok).returncode == 0
+    assert parse_table  # (the 15 tables are whole tables)
+
+
+def test_acpi_past_the_budget_is_refused_under_every_policy(tmp_path):
+    """11 SSDTs (or 40): refused by build under default, strict and passthrough-all, in
+    both formats (hvmloader appends 10 beside its 5 own); 10 pass; an image or a block
+    of 16 tables made by hand is refused by verify (15 is the most any hvmloader takes)."""
+    for n, ok in ((10, True), (11, False), (40, False)):
+        for policy in ("default", "strict", "passthrough-all"):
+            for fmt in ("modules", "xen"):
+                args = ["build", "-q", "--format", fmt, "-o", f"o-{n}-{policy}-{fmt}",
+                        "--policy", policy]
+                for _ in range(n):
+                    args += ["--acpi", SSDT]
+                r = run_in(tmp_path, *args)
+                if ok:
+                    assert r.returncode == 0, r.stderr
+                else:
+                    refused(r, 1, "at most 10")
+                    assert not (tmp_path / f"o-{n}-{policy}-{fmt}").exists()
+    (tmp_path / "img16.bin").write_bytes(_image(_ssdts(16)))
+    refused(run_in(tmp_path, "verify", "img16.bin"), 1, "appends at most 15")
+    (tmp_path / "img15.bin").write_bytes(_image(_ssdts(15)))
+    assert run_in(tmp_path, "verify", "img15.bin").returncode == 0
+
+
+def test_the_limits_are_the_sources_numbers():
+    """The constants are hvmloader's: ACPI_MAX_SECONDARY_TABLES and the 16-bit
+    parameters of smbios_entry_point_init(), as read from xen.git where it is here."""
+    from xcmod.builder import policy
+    from xcmod.image import rules
+    assert rules.ACPI_MAX_SECONDARY_TABLES == policy.ACPI_MAX_SECONDARY_TABLES == 16
+    assert rules.ACPI_PASSTHROUGH_MAX == 15 and policy.acpi_budget() == 10
+    assert rules.SMBIOS_PASSED_MAX == 0xFFFF - rules.SMBIOS_OWN_MIN
+    repo = "/work/.mirror/xen-project+xen/repo"
+    if not os.path.isdir(repo):
+        pytest.skip("no xen.git mirror here")
+    for tag in ("RELEASE-4.17.5", "RELEASE-4.20.4", "master"):
+        show = lambda f: subprocess.run(["git", "-C", repo, "show", f"{tag}:{f}"],
+                                        capture_output=True, text=True).stdout
+        build_c, smbios_c = show("tools/libacpi/build.c"), show(
+            "tools/firmware/hvmloader/smbios.c")
+        assert "#define ACPI_MAX_SECONDARY_TABLES 16" in build_c, tag
+        assert "(ACPI_MAX_SECONDARY_TABLES - nr_tables - 1)" in build_c, tag
+        proto = smbios_c[smbios_c.index("smbios_entry_point_init(void *start,"):][:300]
+        assert "uint16_t structure_table_length" in proto, tag
+        assert "uint16_t max_structure_size" in proto, tag

@@ -114,6 +114,7 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
         raise PolicyError(f"nothing to build: nothing in {named} passes policy {pol.name} "
                          f"({skipped} dropped or skipped; --policy passthrough-all keeps "
                          f"everything)")
+    _check_limits(sel, pol, fmt)
     ids = None
     if oem_ids:
         from ..firmware.acpi import oem_ids as parse_oem_ids
@@ -153,6 +154,25 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     check([block])                  # nor what the C reader or hvmloader's rules refuse
     block.source = None
     return BuildResult(fmt, [block], sel, ids, inputs=inputs)
+
+
+def _check_limits(sel, pol, fmt):
+    """PolicyError if what passes ``pol`` breaks a limit of the hvmloader that will read
+    it (:func:`xcmod.image.rules.check_hvmloader_limits`), under every policy,
+    passthrough-all included: ACPI tables within the policy's budget, and for stock
+    blocks SMBIOS within stock hvmloader's 16-bit table length (the module format's
+    48 KiB rule is stricter and is applied below)."""
+    from ..errors import FormatError, PolicyError
+    from ..image.rules import check_hvmloader_limits
+    structures = (sel.smbios.structures if sel.smbios is not None and fmt == "xen" else ())
+    try:
+        check_hvmloader_limits([(s.type, s.size) for s in structures])
+        check_hvmloader_limits(acpi_count=len(sel.acpi), acpi_budget=pol.acpi_budget)
+    except FormatError as e:
+        budget = ("" if e.message.startswith("SMBIOS") else
+                  f" with acpi.hvmloader_tables = {pol.hvmloader_tables}")
+        raise PolicyError(f"{e.message.replace(' (docs/safety.md)', '')}; under policy "
+                          f"{pol.name}{budget} too (docs/safety.md)") from None
 
 
 def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):
