@@ -1231,7 +1231,7 @@ def test_no_output_encoding_gives_a_traceback(r4, enc):
 
 # ---- class 4: the limits of the hvmloader that reads a build ------------------------
 
-def _oem(string_length, handle=0x3000):
+def _oem_structure(string_length, handle=0x3000):
     """One OEM (type 200) structure of ``string_length + 6`` bytes: a 4-byte formatted
     area and one string."""
     return bytes([200, 4]) + handle.to_bytes(2, "little") + b"A" * string_length + b"\0\0"
@@ -1250,11 +1250,11 @@ def _stock_dir(d, smbios=None, tables=None):
 
 SMBIOS_SOURCES = {
     # name: (structures, over the limit?)
-    "one structure exactly at the limit": ([_oem(65380 - 6)], False),
-    "one byte over": ([_oem(65380 - 5)], True),
-    "a 65,000-byte string beside 400 bytes": ([_oem(65000), _oem(394, 0x3001)], True),
-    "65,535 small structures": ([_oem(0, 0x1000 + i % 0xE000) for i in range(65535)], True),
-    "300 structures of 257 bytes": ([_oem(251, 0x3000 + i) for i in range(300)], True),
+    "one structure exactly at the limit": ([_oem_structure(65380 - 6)], False),
+    "one byte over": ([_oem_structure(65380 - 5)], True),
+    "a 65,000-byte string beside 400 bytes": ([_oem_structure(65000), _oem_structure(394, 0x3001)], True),
+    "65,535 small structures": ([_oem_structure(0, 0x1000 + i % 0xE000) for i in range(65535)], True),
+    "300 structures of 257 bytes": ([_oem_structure(251, 0x3000 + i) for i in range(300)], True),
 }
 
 
@@ -1286,7 +1286,7 @@ def test_blocks_past_hvmloaders_limits_are_refused_by_every_reader(xen, tmp_path
     (more than hvmloader appends even with none of its own): verify, layout, load and
     export refuse it in one line, exit 1, nothing written, no key."""
     from xcmod.firmware.acpi import parse_table
-    over = _stock_dir(tmp_path / "S", smbios=[_oem(65380 - 5)])
+    over = _stock_dir(tmp_path / "S", smbios=[_oem_structure(65380 - 5)])
     many = _stock_dir(tmp_path / "A", tables=_ssdts(16))
     for d, needle in ((over, "16-bit table length"), (many, "hvmloader appends at most")):
         w = [x.replace("{d}", str(d)).replace("{t}", str(tmp_path)) for x in words]
