@@ -942,6 +942,17 @@ LIBRARY_MISUSE = {
     "keys.rm_keys(5, None)": (lambda x: x.keys.rm_keys(5, None), UsageError),
     "keys.list_keys(None)": (lambda x: x.keys.list_keys(None), UsageError),
     "keys.list_keys(-1)": (lambda x: x.keys.list_keys(-1), UsageError),
+    "keys.set_keys(5, {...}, lock_timeout='5')": (lambda x: x.keys.set_keys(
+        5, {"bios-strings/oem-1": "a"}, lock_timeout="5"), UsageError),
+    "keys.set_keys(5, {...}, lock_timeout=True)": (lambda x: x.keys.set_keys(
+        5, {"bios-strings/oem-1": "a"}, lock_timeout=True), UsageError),
+    "keys.rm_keys(5, [...], lock_timeout=[5])": (lambda x: x.keys.rm_keys(
+        5, ["bios-strings/oem-1"], lock_timeout=[5]), UsageError),
+    "build(policy='nosuch')": (lambda x: x.build(smbios=DELL, policy="nosuch"), UsageError),
+    "build(policy=5)": (lambda x: x.build(smbios=DELL, policy=5), UsageError),
+    "build(strict='yes')": (lambda x: x.build(smbios=DELL, strict="yes"), UsageError),
+    "load(5, img, lock_timeout='5')": (lambda x: x.load(5, _image(_ssdts(1)),
+                                                        lock_timeout="5"), UsageError),
 }
 
 

@@ -18,7 +18,15 @@ on a slow CPU, and was most of build's, verify's and inspect's start-up.
 """
 import sys
 
-from .common import COMMANDS, PROG, Terminated, _watchdog, plain_args, progress_note
+from .common import (
+    COMMANDS,
+    PROG,
+    Terminated,
+    _watchdog,
+    plain_args,
+    progress_note,
+    repeated_option,
+)
 
 # command -> the module of its job, which registers it (common.command); a command
 # line imports only its own (a module costs 10-20 ms under the rig's emulated CPU)
@@ -81,6 +89,10 @@ def main(argv=None, out=None, err=None) -> int:
     first = argv[0] if argv and not argv[0].startswith("-") else None
     if first in JOBS:
         register(first)
+        twice = repeated_option(first, argv[1:])
+        if twice:
+            err.write(f"{PROG} {first}: error: {twice}\n")
+            return 2
     args = plain_args(first, argv[1:]) if first in JOBS else None
     if args is None:
         parser = build_parser(only=first if first in JOBS else None)

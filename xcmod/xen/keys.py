@@ -176,6 +176,13 @@ def get_keys(domid, names):
                     else v.decode("utf-8", "replace")) for n in names}
 
 
+def _timeout(value, default):
+    """``lock_timeout`` checked where it enters: None (the default), or seconds in
+    (0, 86400] as an int or float (not '5', not True): UsageError naming it."""
+    from ..checks import seconds_arg
+    return default if value is None else seconds_arg(value, "lock_timeout")
+
+
 def _refuse_dom0(domid, what):
     from .xenctrl import check_domid
     if check_domid(domid) == 0:
@@ -195,8 +202,9 @@ def set_keys(domid, values, lock_timeout=None):
                          f"{type(values).__name__}")
     if not values:
         raise UsageError("no key to set")
+    timeout = _timeout(lock_timeout, DEFAULT_LOCK_TIMEOUT)
     checked = {n: check_value(n, v) for n, v in values.items()}
-    with domain_lock(domid, lock_timeout or DEFAULT_LOCK_TIMEOUT), XenStore() as xs:
+    with domain_lock(domid, timeout), XenStore() as xs:
         base = require_domain(xs, domid)
         xs.write_all_for_guest({f"{base}/{n}": v for n, v in checked.items()}, domid)
     return checked
@@ -208,7 +216,7 @@ def rm_keys(domid, names, lock_timeout=None):
     from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "remove")
     names = _names(names)
-    with domain_lock(domid, lock_timeout or DEFAULT_LOCK_TIMEOUT), XenStore() as xs:
+    with domain_lock(domid, _timeout(lock_timeout, DEFAULT_LOCK_TIMEOUT)), XenStore() as xs:
         base = require_domain(xs, domid)
 
         def body(t):
