@@ -177,28 +177,60 @@ def test_loads_that_disagree_on_the_lock_directory_never_leave_false_keys(xen, i
         procs = [_load_env(locks[i % 2], path=images[i][0]) for i in range(4)]
         for p in procs:
             out, err = p.communicate(timeout=60)
-            assert (p.returncode == 0 or "another load of this domain started" in err
+            assert (p.returncode == 0 or "another load of this domain" in err
                     or "changed after" in err), err
             assert err.count("\n") <= 1 and "Traceback" not in err, err
         ram = _keys_true(xen)
         assert ram is None or ram in blobs
 
 
-def test_a_later_load_mark_stops_the_earlier_load_publishing(xen, images, mocker):
-    """Deterministically: a second load's mark written while the first copies (what a
-    load under another lock directory does) makes the first publish nothing."""
+def _mark(d, pid, start=None):
+    """Write a load's mark for process ``pid`` as a load would (its start time from
+    /proc unless given)."""
+    from xcmod.xen.loader import _start_time
+    start = _start_time(pid) if start is None else start
+    r = fakexen.xs(d, "xenstore-write", f"/local/domain/5/xcmod-load/{pid}-test",
+                   f"{pid} {start}")
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_load_that_runs_meanwhile_stops_the_other_publishing(xen, images, mocker):
+    """Deterministically: another live load's mark appearing while this load copies
+    (what a load under another lock directory does) makes this one publish nothing, and
+    leaves no mark of its own."""
     import xcmod
     from xcmod.xen.xenctrl import XenControl
     real_copy = XenControl.copy_to_guest
 
     def copy(self, domid, gpa, data):
-        fakexen.xs(xen, "xenstore-write", f"/local/domain/{domid}/xcmod-load", "1 other")
+        _mark(xen, os.getppid())            # a live process: pytest's parent
         return real_copy(self, domid, gpa, data)
     mocker.patch.object(XenControl, "copy_to_guest", copy)
     with pytest.raises(XenError) as e:
         xcmod.load(5, images[0][1])
-    assert "another load of this domain started" in str(e.value)
+    assert "another load of this domain" in str(e.value) and "ran during" in str(e.value)
     assert "modules" not in keys(xen)
+    listing = fakexen.xs(xen, "xenstore-ls", "/local/domain/5/xcmod-load").stdout
+    assert f"{os.getpid()}-" not in listing and f"{os.getppid()}-test" in listing
+
+
+def test_a_running_load_is_seen_before_ram_is_touched_and_a_stale_mark_is_not(xen, images,
+                                                                            cli):
+    """A live mark present at the start: refused before guest RAM is touched (exit 1,
+    one line).  A stale one (its process gone, or another process under that pid):
+    removed, and the load goes on."""
+    _mark(xen, os.getppid())
+    r = cli("load", "--domid", "5", images[0][0])
+    assert r.code == 1 and "is running" in r.err and r.err.count("\n") == 1, r.err
+    assert not any(fakexen.read_ram(xen, 5, 0x200000, len(images[0][1])))
+    fakexen.xs(xen, "xenstore-rm", "/local/domain/5/xcmod-load")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    _mark(xen, dead.pid, start="12345")
+    _mark(xen, os.getppid(), start="1")          # pid reused: another start time
+    r = cli("load", "--domid", "5", images[0][0])
+    assert r.code == 0, r.err
+    assert fakexen.xs(xen, "xenstore-ls", "/local/domain/5/xcmod-load").returncode != 0
 
 
 VANISH = {
@@ -242,7 +274,8 @@ def test_a_domain_that_vanishes_during_the_copy_gets_no_keys(xen, images, tmp_pa
     if how == "xenstore dir removed":
         assert listing.returncode != 0, listing.stdout     # not re-created
     else:
-        assert "hvmloader" not in listing.stdout and "xcmod-load" not in listing.stdout
+        assert "hvmloader" not in listing.stdout and "xcmod-load" not in listing.stdout, \
+            listing.stdout
 
 
 # ---- issue 32: environment paths checked for what they must be -------------------

@@ -158,9 +158,64 @@ class domain_lock:
         os.close(self.fd)             # releases the flock
 
 
-# The load's mark: written in the transaction that unpublishes, re-read in the one
-# that publishes (docs/safety.md).  Readable by dom0 alone; removed on publish.
-MARK = "xcmod-load"
+# Loads in progress: each writes its mark, MARKS/<pid>-<nonce> = "<pid> <start time>",
+# in the transaction that unpublishes, and removes it when done; the transaction
+# that publishes refuses while another live load's mark is there (docs/safety.md,
+# "What protects a domain when two processes disagree on the lock directory").
+# Readable by dom0 alone; a mark whose process is gone (SIGKILL) is stale.
+MARKS = "xcmod-load"
+
+
+def _start_time(pid):
+    """Field 22 of /proc/<pid>/stat (the process's start time), or None if it is gone;
+    "?" where /proc cannot say (then the mark counts as live)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError, ValueError):
+        return "?"
+
+
+def _live(value):
+    """Whether a mark's value names a process still running (on this host)."""
+    try:
+        pid, start = value.decode("ascii").split()
+        now = _start_time(int(pid))
+    except (AttributeError, UnicodeDecodeError, ValueError):
+        return False                    # not a mark xcmod wrote
+    return now is not None and (now == "?" or now == start)
+
+
+def _other_loads(xs, domid, own, t):
+    """The names of the live marks of other loads of ``domid`` (read in ``t``); stale
+    ones are removed in ``t``."""
+    base = domain_path(domid, MARKS)
+    others = []
+    for name in xs.directory(base, t):
+        if name == own:
+            continue
+        if _live(xs.read(f"{base}/{name}", t)):
+            others.append(name)
+        else:
+            xs.rm(f"{base}/{name}", t)
+    return others
+
+
+def _busy(domid, others, when):
+    pids = ", ".join(sorted({n.split("-")[0] for n in others}))
+    return XenError(_errno.EBUSY, f"domain {domid}: another load of this domain (process "
+                    f"{pids}) {when}, not excluded by the lock (a different "
+                    f"XCMOD_LOCK_DIR?); this one publishes no key", op="load")
+
+
+def _drop_own_mark(xs, domid, own, t):
+    """Remove this load's mark in ``t`` (and the marks' node once empty)."""
+    base = domain_path(domid, MARKS)
+    xs.rm(f"{base}/{own}", t)
+    if not xs.directory(base, t):
+        xs.rm(base, t)
 
 
 class Vanished(XenError):
@@ -361,25 +416,30 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
             ranges = [(gpa, gpa + len(b)) for b, gpa in placed]
             with XenStore() as xs:
                 require_domain(xs, domid)
-                mark_path = domain_path(domid, MARK)
-                mark = f"{os.getpid()} {os.urandom(8).hex()}".encode()
+                pid = os.getpid()
+                own = f"{pid}-{os.urandom(6).hex()}"
+                mark = f"{pid} {_start_time(pid)}".encode()
 
                 def unpublish(t):
                     _require_here(xs, domid, t)
-                    # this load's mark: a load that started later (whatever lock
-                    # directory it used) replaces it, and this one's publish sees that
-                    xs.write(mark_path, mark, t)
-                    xs.set_permissions(mark_path, [(0, xs.PERM_NONE)], t)
+                    others = _other_loads(xs, domid, own, t)
+                    if others:
+                        raise _busy(domid, others, "is running")
+                    # this load's mark, there until it is done: another load's
+                    # publish refuses while it is (whatever lock directory it used)
+                    path = domain_path(domid, MARKS, own)
+                    xs.write(path, mark, t)
+                    xs.set_permissions(path, [(0, xs.PERM_NONE)], t)
                     return _unpublish(xs, t, domid, keys, ranges)
                 PROGRESS.phase = "unpublishing"
                 PROGRESS.removed = xs.transaction(unpublish)
                 PROGRESS.phase = "unpublished"
                 try:
                     return _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure,
-                                             hvmloader_end, measure_file, mark_path, mark,
+                                             hvmloader_end, measure_file, own,
                                              warnings, libxc)
                 except BaseException:
-                    _drop_mark(xs, domid, mark_path, mark)
+                    _drop_mark(xs, domid, own)
                     raise
     except (OSError, ValueError) as e:          # XenError, FormatError, UsageError...
         if PROGRESS.phase in ("checking", "published") or getattr(e, "noted", False):
@@ -387,12 +447,12 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
         raise _noted(e) from None
 
 
-def _drop_mark(xs, domid, mark_path, mark):
-    """Best effort, after a failed load: remove this load's mark if it is still this
-    load's and the domain's directory is still there (nothing is re-created)."""
+def _drop_mark(xs, domid, own):
+    """Best effort, after a failed load: remove this load's mark if the domain's
+    directory is still there (nothing is re-created)."""
     def body(t):
-        if xs.read(domain_path(domid), t) is not None and xs.read(mark_path, t) == mark:
-            xs.rm(mark_path, t)
+        if xs.read(domain_path(domid), t) is not None:
+            _drop_own_mark(xs, domid, own, t)
     try:
         xs.transaction(body, retries=2)
     except Exception:
@@ -400,7 +460,7 @@ def _drop_mark(xs, domid, mark_path, mark):
 
 
 def _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure, hvmloader_end,
-                      measure_file, mark_path, mark, warnings, libxc):
+                      measure_file, own, warnings, libxc):
     """Steps 3 and 4 of the procedure (module docstring), after the unpublish."""
     PROGRESS.ram = ranges
     PROGRESS.phase = "copying"
@@ -422,17 +482,14 @@ def _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure, hvmloader_en
         PROGRESS.phase = "copied"        # (again, when a conflict retries)
         # Never re-create the directory of a domain that is gone.
         _require_here(xs, domid, t)
-        # Another load of this domain started since this one's unpublish
-        # (a different lock directory): its bytes may be in RAM or on
-        # their way, whatever this read shows; it publishes, not this one.
-        # (Read in the transaction: a mark written after it conflicts.)
-        if xs.read(mark_path, t) != mark:
-            raise XenError(_errno.EBUSY, f"domain {domid}: another load of "
-                           f"this domain started during this one (not "
-                           f"excluded by the lock: a different "
-                           f"XCMOD_LOCK_DIR?); this one publishes no key",
-                           op="publish")
-        xs.rm(mark_path, t)
+        # Another load of this domain is running (a different lock directory):
+        # its bytes may be on their way into RAM, whatever the read below
+        # shows, so no key now.  (Read in the transaction: a mark written
+        # after the read makes the commit conflict, and the retry sees it.)
+        others = _other_loads(xs, domid, own, t)
+        if others:
+            raise _busy(domid, others, "ran during this one")
+        _drop_own_mark(xs, domid, own, t)
         # The keys may only describe bytes that are there: read the
         # guest RAM once more, inside the transaction that writes them.
         for b, gpa in placed:
