@@ -1049,6 +1049,12 @@ LINKED_INPUTS = {
         lambda t: (os.mkdir(t / "X"), os.rename(t / "o7.bin", t / "X" / "acpi.bin"),
                    os.symlink(t / "X" / "acpi.bin", t / "adir" / "x.aml")),
         ["build", "-q", "--format", "xen", "-o", "X", "--acpi", "adir"]),
+    "-o a hard link of the --acpi file": (
+        lambda t: (os.unlink(t / "o7.bin"), os.link(t / "ssdt.aml", t / "o7.bin")),
+        ["build", "-q", "-o", "o7.bin", "--acpi", "ssdt.aml"]),
+    "-o through a linked directory into the --acpi dir": (
+        lambda t: os.symlink(t / "adir", t / "alias"),
+        ["build", "-q", "-o", "alias/new.aml", "--acpi", "adir"]),
     "dangling symlink in an --acpi dir to where -o will be": (
         lambda t: (os.unlink(t / "o7.bin"), os.symlink(t / "new.bin", t / "adir" / "y.aml")),
         ["build", "-q", "-o", "new.bin", "--acpi", "ssdt.aml", "--acpi", "adir"]),
@@ -1352,3 +1358,29 @@ def test_the_limits_are_the_sources_numbers():
         proto = smbios_c[smbios_c.index("smbios_entry_point_init(void *start,"):][:300]
         assert "uint16_t structure_table_length" in proto, tag
         assert "uint16_t max_structure_size" in proto, tag
+
+
+def test_a_special_node_inside_an_output_directory_is_not_replaced(r4):
+    """A FIFO or a link where extract --acpi-dir or export --out-dir would write one of
+    its files: refused in one line, exit 2, nothing written (not even the other files)."""
+    for words, name in ((["extract", "img.bin", "--acpi-dir", "T"], "SSDT.dat"),
+                        (["export", "qemu", "img.bin", "--out-dir", "T"],
+                         "acpi-000-SSDT.dat"),
+                        (["export", "xl", "img.bin", "--out-dir", "T"], "acpi.bin")):
+        for make in (os.mkfifo, lambda p: os.symlink(r4 / "ssdt.aml", p)):
+            (r4 / "T").mkdir()
+            make(r4 / "T" / name)
+            before = _tree(r4)
+            refused(run_in(r4, *words), 2, name)
+            assert _tree(r4) == before, words
+            __import__("shutil").rmtree(r4 / "T")
+
+
+def test_load_measure_dash_writes_the_measurement_to_stdout(xen, r4):
+    """load --measure -: the JSON goes to stdout once the keys are written, the load's
+    lines to stderr; no file named "-"."""
+    r = run_in(r4, "load", "--domid", "5", "img.bin", "--hvmloader", HVMLOADER,
+               "--measure", "-")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["domid"] == 5 and b"loaded" in r.stderr
+    assert not (r4 / "-").exists() and "modules" in keys(xen)
