@@ -355,3 +355,17 @@ def test_lock_dir_must_be_a_private_directory(xen, images, tmp_path):
     r = _xcmod_env("load", "--domid", "5", images[0][0], XCMOD_LOCK_DIR=tmp_path / "new")
     assert r.returncode == 0, r.stderr
     assert oct(os.stat(tmp_path / "new").st_mode & 0o777) == oct(0o700)
+
+
+def test_keys_set_and_rm_wait_for_no_load_and_recreate_no_domain(xen, cli):
+    """keys set/rm while a load the lock did not exclude is running (its live mark):
+    refused, one line, no key changed; for a domain whose xenstore directory is gone:
+    refused, nothing re-created."""
+    _mark(xen, os.getppid())
+    for words in (["keys", "set", "--domid", "5", "bios-strings/oem-1=x"],
+                  ["keys", "rm", "--domid", "5", "bios-strings/oem-1"]):
+        r = cli(*words)
+        assert r.code == 1 and "is running" in r.err and "no key changed" in r.err, r.err
+    assert "oem-1" not in fakexen.xs(xen, "xenstore-ls", "/local/domain/5").stdout
+    fakexen.xs(xen, "xenstore-rm", "/local/domain/5/xcmod-load")
+    assert cli("keys", "set", "--domid", "5", "bios-strings/oem-1=x").code == 0

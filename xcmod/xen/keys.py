@@ -206,8 +206,24 @@ def set_keys(domid, values, lock_timeout=None):
     checked = {n: check_value(n, v) for n, v in values.items()}
     with domain_lock(domid, timeout), XenStore() as xs:
         base = require_domain(xs, domid)
-        xs.write_all_for_guest({f"{base}/{n}": v for n, v in checked.items()}, domid)
+
+        def body(t):
+            _no_load_running(xs, domid, t)
+            for n, v in checked.items():
+                xs.write_for_guest(f"{base}/{n}", v, domid, t)
+        xs.transaction(body)
     return checked
+
+
+def _no_load_running(xs, domid, t):
+    """In transaction ``t``: XenError (EBUSY) if a load of ``domid`` is running that the
+    lock did not exclude (another XCMOD_LOCK_DIR), or if the domain's directory is
+    gone (a write would re-create it): :mod:`xcmod.xen.loader`'s marks."""
+    from .loader import _busy, _other_loads, _require_here
+    _require_here(xs, domid, t)
+    others = _other_loads(xs, domid, None, t)
+    if others:
+        raise _busy(domid, others, "is running", "no key changed")
 
 
 def rm_keys(domid, names, lock_timeout=None):
@@ -220,6 +236,7 @@ def rm_keys(domid, names, lock_timeout=None):
         base = require_domain(xs, domid)
 
         def body(t):
+            _no_load_running(xs, domid, t)
             for n in names:
                 xs.rm(f"{base}/{n}", t)
         xs.transaction(body)

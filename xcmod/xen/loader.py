@@ -203,11 +203,11 @@ def _other_loads(xs, domid, own, t):
     return others
 
 
-def _busy(domid, others, when):
+def _busy(domid, others, when, outcome="this one publishes no key"):
     pids = ", ".join(sorted({n.split("-")[0] for n in others}))
     return XenError(_errno.EBUSY, f"domain {domid}: another load of this domain (process "
                     f"{pids}) {when}, not excluded by the lock (a different "
-                    f"XCMOD_LOCK_DIR?); this one publishes no key", op="load")
+                    f"XCMOD_LOCK_DIR?); {outcome}", op="load")
 
 
 def _drop_own_mark(xs, domid, own, t):
