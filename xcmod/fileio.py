@@ -121,7 +121,8 @@ def read_input(path, what, limit, *, host=False):
 #   file an input directory reaches are compared with what each output path
 #   reaches, not only the paths;
 # * an output never replaces a node that is not a regular file: a device node,
-#   a FIFO, a socket, a directory, a link to any of them (/proc/self/fd/1);
+#   a FIFO, a socket, a directory, a link of any kind (to /proc/self/fd/1, to a
+#   file: nothing is written through a link);
 # * an output's directory must exist: only a directory an option names as one
 #   (--acpi-dir, --out-dir, --format xen -o) is created, and only when its own
 #   parent exists;
@@ -219,7 +220,8 @@ def plan_outputs(outputs, inputs=()):
     outputs on one file; an output inside an output directory; an output that
     is, reaches, or lies inside, an input or a file an input directory reaches;
     an input inside an output directory; an output that exists and is not a
-    regular file (or a link to one); an output whose directory does not exist.
+    regular file (a link of any kind included); an output whose directory does
+    not exist.  ``-`` (:data:`STDOUT`) is standard output: at most one.
     """
     from .checks import path_arg
     from .errors import UsageError
