@@ -1269,8 +1269,10 @@ SMBIOS_SOURCES = {
     # name: (structures, over the limit?)
     "one structure exactly at the limit": ([_oem_structure(65380 - 6)], False),
     "one byte over": ([_oem_structure(65380 - 5)], True),
-    "a 65,000-byte string beside 400 bytes": ([_oem_structure(65000), _oem_structure(394, 0x3001)], True),
-    "65,535 small structures": ([_oem_structure(0, 0x1000 + i % 0xE000) for i in range(65535)], True),
+    "a 65,000-byte string beside 400 bytes": ([_oem_structure(65000),
+                                               _oem_structure(394, 0x3001)], True),
+    "65,535 small structures": ([_oem_structure(0, 0x1000 + i % 0xE000)
+                                 for i in range(65535)], True),
     "300 structures of 257 bytes": ([_oem_structure(251, 0x3000 + i) for i in range(300)], True),
 }
 
