@@ -255,8 +255,11 @@ def test_load_limit_follows_the_hvm_info_table(xen, image, tmp_path, cli):  # no
     from xcmod.firmware import acpi
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
-    aml = acpi.parse_table(as_ssdt(open(real("acpi/lenovo-x1c6/DSDT.aml"), "rb").read()))
-    big.write_bytes(build_image([encode_acpi_module([aml] * 100)]))    # ~15 MiB
+    raw = open(real("acpi/lenovo-x1c6/DSDT.aml"), "rb").read()
+    raw = raw[:4] + (36 + (len(raw) - 36) * 10).to_bytes(4, "little") + raw[8:36] + \
+        raw[36:] * 10                     # (hvmloader appends at most 15 tables)
+    aml = acpi.parse_table(as_ssdt(raw))
+    big.write_bytes(build_image([encode_acpi_module([aml] * 10)]))     # ~15 MiB
     r = cli("load", "--domid", "8", big, "--base", "0x900000")          # ends past 24 MiB
     assert r.code == 1 and "guest low RAM (0x1800000, from the guest's HVM info table)" in r.err
     assert keys(xen, 8) == ""

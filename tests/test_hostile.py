@@ -62,6 +62,17 @@ def _ssdts(n, source=SSDT):
     return [parse_table(as_ssdt(open(source, "rb").read()))] * n
 
 
+def _big_ssdts(n, copies, source=SSDT):
+    """``n`` SSDTs, each the AML of ``source`` ``copies`` times over (hvmloader appends
+    at most 15 passed tables: large images come from large tables)."""
+    from xcmod.firmware.acpi import parse_table
+    raw = open(source, "rb").read()
+    body = raw[36:] * copies
+    t = bytearray(raw[:36] + body)
+    t[4:8] = len(t).to_bytes(4, "little")
+    return [parse_table(as_ssdt(bytes(t)))] * n
+
+
 def _image(tables):
     from xcmod.firmware.acpi import encode_acpi_module
     from xcmod.image.spec import build_image
@@ -79,7 +90,7 @@ def a_and_b(tmp_path_factory):
     take long enough to be interrupted anywhere), as files."""
     d = tmp_path_factory.mktemp("ab")
     a = _image(_ssdts(12))
-    b = _image(_ssdts(160, real("acpi/lenovo-x1c6/DSDT.aml")))
+    b = _image(_big_ssdts(15, 11, real("acpi/lenovo-x1c6/DSDT.aml")))
     (d / "A.bin").write_bytes(a)
     (d / "B.bin").write_bytes(b)
     return (d / "A.bin", a), (d / "B.bin", b)
@@ -366,7 +377,7 @@ OVER_INPUTS = [
     (["export", "qemu", "X", "--out-dir", "X"], "would overwrite the input SOURCE X"),
     (["export", "libvirt", "img.bin", "--out-dir", "."], "lies inside --out-dir"),
     (["extract", "link.bin", "--smbios-dump", "img.bin"], "would overwrite the input IMAGE"),
-    (["build", "-q", "-o", "link.bin", "--acpi", "img.bin"], "would overwrite the input"),
+    (["build", "-q", "-o", "link.bin", "--acpi", "img.bin"], "is a link (to a file"),
     (["build", "-q", "-o", "m.bin", "--acpi", SSDT, "--manifest", "m.bin"],
      "name the same file"),
     (["build", "-q", "-o", "m.bin", "--acpi", SSDT, "--report", "X/../m.bin"],
@@ -417,12 +428,13 @@ def test_overwriting_an_output_keeps_its_mode(work, cli):
 
 
 def test_no_directory_is_left_behind_when_a_later_output_fails(work, cli):
-    """-o a/b/c/x.bin with a --manifest that cannot be written: no a/, a/b or a/b/c left."""
-    r = cli("build", "-q", "-o", work / "a" / "b" / "c" / "x.bin", "--acpi", SSDT,
+    """--format xen -o NEWDIR (created: its parent exists) with a --manifest that cannot
+    be written: NEWDIR is not left; the same for extract --acpi-dir."""
+    r = cli("build", "-q", "--format", "xen", "-o", work / "a", "--acpi", SSDT,
             "--manifest", "/proc/x.json")
     one_line(r, 1, "/proc/x.json")
     assert not (work / "a").exists()
-    r = cli("extract", work / "img.bin", "--acpi-dir", work / "n1" / "n2", "--smbios-dump",
+    r = cli("extract", work / "img.bin", "--acpi-dir", work / "n1", "--smbios-dump",
             "/proc/x.dmi")
     one_line(r, 1, "/proc/x.dmi")
     assert not (work / "n1").exists()
@@ -930,6 +942,17 @@ LIBRARY_MISUSE = {
     "keys.rm_keys(5, None)": (lambda x: x.keys.rm_keys(5, None), UsageError),
     "keys.list_keys(None)": (lambda x: x.keys.list_keys(None), UsageError),
     "keys.list_keys(-1)": (lambda x: x.keys.list_keys(-1), UsageError),
+    "keys.set_keys(5, {...}, lock_timeout='5')": (lambda x: x.keys.set_keys(
+        5, {"bios-strings/oem-1": "a"}, lock_timeout="5"), UsageError),
+    "keys.set_keys(5, {...}, lock_timeout=True)": (lambda x: x.keys.set_keys(
+        5, {"bios-strings/oem-1": "a"}, lock_timeout=True), UsageError),
+    "keys.rm_keys(5, [...], lock_timeout=[5])": (lambda x: x.keys.rm_keys(
+        5, ["bios-strings/oem-1"], lock_timeout=[5]), UsageError),
+    "build(policy='nosuch')": (lambda x: x.build(smbios=DELL, policy="nosuch"), UsageError),
+    "build(policy=5)": (lambda x: x.build(smbios=DELL, policy=5), UsageError),
+    "build(strict='yes')": (lambda x: x.build(smbios=DELL, strict="yes"), UsageError),
+    "load(5, img, lock_timeout='5')": (lambda x: x.load(5, _image(_ssdts(1)),
+                                                        lock_timeout="5"), UsageError),
 }
 
 
@@ -951,3 +974,415 @@ def test_library_misuse_raises_xcmod_errors(xen, case, tmp_path, monkeypatch):
     if cls is UsageError:
         assert isinstance(e.value, ValueError)
     assert keys(xen) == ""
+
+
+# ====================================================================== round 4
+# (issue 32) Each class closed at its root; the cases are the class, not only the
+# issue's line.
+
+def run_in(cwd, *args, env=None, timeout=120):
+    """``python -m xcmod ARGS`` as a process in ``cwd``; stdout as bytes."""
+    argv = [sys.executable, "-m", "xcmod", *(a if isinstance(a, bytes) else str(a)
+                                             for a in args)]
+    env = dict(os.environ if env is None else env, PYTHONPATH=ROOT)
+    return subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout, env=env)
+
+
+def refused(r, code, *needles):
+    """A bytes CompletedProcess: exit ``code``, one line on stderr, no traceback."""
+    err = r.stderr.decode("utf-8", "replace")
+    assert r.returncode == code, (r.returncode, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def _tree(d):
+    """{relpath: (lstat kind, bytes or link target)} of everything under ``d``."""
+    out = {}
+    for root, dirs, names in os.walk(d):
+        for n in dirs + names:
+            p = os.path.join(root, n)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                v = ("link", os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                v = ("file", open(p, "rb").read())
+            else:
+                v = (stat.S_IFMT(st.st_mode), None)
+            out[os.path.relpath(p, d)] = v
+    return out
+
+
+@pytest.fixture
+def r4(tmp_path, cli):
+    """An image, an SSDT copy and a tables dir, to aim outputs at."""
+    assert cli("build", "-q", "-o", tmp_path / "img.bin", "--smbios", DELL, "--acpi",
+               SSDT).code == 0
+    (tmp_path / "ssdt.aml").write_bytes(open(SSDT, "rb").read())
+    (tmp_path / "adir").mkdir()
+    return tmp_path
+
+
+# ---- class 1: one output rule -------------------------------------------------
+
+LINKED_INPUTS = {
+    # name: (how the input dir reaches the output, the command)
+    "symlink in an --acpi dir to -o": (
+        lambda t: os.symlink(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "o7.bin", "--acpi", "adir"]),
+    "hard link in an --acpi dir to -o": (
+        lambda t: os.link(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "o7.bin", "--acpi", "adir"]),
+    "symlink in an --acpi dir to --manifest": (
+        lambda t: os.symlink(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "other.bin", "--acpi", "adir", "--manifest", "o7.bin"]),
+    "symlink in an --acpi dir to --report": (
+        lambda t: os.symlink(t / "o7.bin", t / "adir" / "x.aml"),
+        ["build", "-q", "-o", "other.bin", "--acpi", "adir", "--report", "o7.bin"]),
+    "linked directory in an --acpi dir": (
+        lambda t: (os.mkdir(t / "sub"), os.rename(t / "o7.bin", t / "sub" / "o7.bin"),
+                   os.symlink(t / "sub", t / "adir" / "dynamic")),
+        ["build", "-q", "-o", "sub/o7.bin", "--acpi", "adir"]),
+    "symlink in an --acpi dir to a --format xen block": (
+        lambda t: (os.mkdir(t / "X"), os.rename(t / "o7.bin", t / "X" / "acpi.bin"),
+                   os.symlink(t / "X" / "acpi.bin", t / "adir" / "x.aml")),
+        ["build", "-q", "--format", "xen", "-o", "X", "--acpi", "adir"]),
+    "-o a hard link of the --acpi file": (
+        lambda t: (os.unlink(t / "o7.bin"), os.link(t / "ssdt.aml", t / "o7.bin")),
+        ["build", "-q", "-o", "o7.bin", "--acpi", "ssdt.aml"]),
+    "-o through a linked directory into the --acpi dir": (
+        lambda t: os.symlink(t / "adir", t / "alias"),
+        ["build", "-q", "-o", "alias/new.aml", "--acpi", "adir"]),
+    "dangling symlink in an --acpi dir to where -o will be": (
+        lambda t: (os.unlink(t / "o7.bin"), os.symlink(t / "new.bin", t / "adir" / "y.aml")),
+        ["build", "-q", "-o", "new.bin", "--acpi", "ssdt.aml", "--acpi", "adir"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LINKED_INPUTS))
+def test_no_output_lands_on_a_file_an_input_directory_reaches(r4, case):
+    """An output that is the same file (inode) as anything an input directory reaches,
+    through a symlink, a hard link or a linked subdirectory, is refused before anything
+    is read or written: exit 2, one line, the tree exactly as it was."""
+    (r4 / "o7.bin").write_bytes(open(SSDT, "rb").read())
+    (r4 / "adir" / "real.aml").write_bytes(open(SSDT, "rb").read())
+    setup, words = LINKED_INPUTS[case]
+    setup(r4)
+    before = _tree(r4)
+    refused(run_in(r4, *words), 2, "input --acpi")
+    assert _tree(r4) == before
+
+
+def _special_nodes(t):
+    """{name: path} of nodes that are not regular files, made in ``t``."""
+    import socket
+    nodes = {}
+    os.mkfifo(t / "fifo")
+    nodes["a FIFO"] = t / "fifo"
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(t / "sock"))
+    s.close()
+    nodes["a socket"] = t / "sock"
+    if os.geteuid() == 0:
+        os.mknod(t / "nulldev", 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+        nodes["a device node (/dev/null's twin)"] = t / "nulldev"
+        os.mknod(t / "fulldev", 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+        nodes["a device node (/dev/full's twin)"] = t / "fulldev"
+    for target, name in (("/proc/self/fd/1", "fd1"), ("/dev/null", "devnull"),
+                         (str(t / "ssdt.aml"), "tofile"), (str(t / "nothing"), "dangling")):
+        os.symlink(target, t / name)
+        nodes[f"a link to {target.replace(str(t), '.')}"] = t / name
+    return nodes
+
+
+OUTPUT_OPTIONS = {
+    "build -o": lambda x: ["build", "-q", "-o", x, "--smbios", DELL],
+    "build --manifest": lambda x: ["build", "-q", "-o", "m.bin", "--smbios", DELL,
+                                   "--manifest", x],
+    "build --report": lambda x: ["build", "-q", "-o", "m.bin", "--smbios", DELL,
+                                 "--report", x],
+    "extract --smbios-dump": lambda x: ["extract", "img.bin", "--smbios-dump", x],
+}
+
+
+@pytest.mark.parametrize("option", sorted(OUTPUT_OPTIONS))
+def test_no_output_replaces_a_node_that_is_not_a_regular_file(r4, option):
+    """A FIFO, a socket, a device node (as root), a link (to /proc/self/fd/1, /dev/null,
+    a file, nothing) named as an output: one line naming what it is, exit 2, the node
+    still there as it was, nothing else written."""
+    nodes = _special_nodes(r4)
+    for what, path in nodes.items():
+        before = _tree(r4)
+        kind = ("a link" if "link" in what else "a character device" if "device" in what
+                else what)
+        refused(run_in(r4, *OUTPUT_OPTIONS[option](path)), 2, str(path), f"is {kind}")
+        assert _tree(r4) == before, what
+
+
+def test_load_measure_onto_a_special_node_is_refused(xen, r4):
+    """load --measure onto a /dev/full twin, a FIFO or a link to /proc/self/fd/1: refused
+    before the load, no key written, the node as it was."""
+    nodes = _special_nodes(r4)
+    env = dict(os.environ)
+    for what, path in nodes.items():
+        before = _tree(r4)
+        r = run_in(r4, "load", "--domid", "5", "img.bin", "--hvmloader", HVMLOADER,
+                   "--measure", path, env=env)
+        refused(r, 2, str(path))
+        assert _tree(r4) == before, what
+        assert keys(xen) == ""
+
+
+def test_an_output_file_in_a_missing_directory_is_refused(r4):
+    """-o, --manifest, --smbios-dump, --measure in a directory that does not exist: one
+    line naming it, exit 2, no directory created; a directory option (--acpi-dir,
+    --format xen -o, export --out-dir) creates its own last level only."""
+    for words in (["build", "-q", "-o", "no/x.bin", "--smbios", DELL],
+                  ["build", "-q", "-o", "/nonexistent/dir/x.bin", "--smbios", DELL],
+                  ["build", "-q", "-o", "m.bin", "--smbios", DELL, "--manifest", "no/m.json"],
+                  ["extract", "img.bin", "--smbios-dump", "no/g.dmi"],
+                  ["extract", "img.bin", "--acpi-dir", "no/tables"],
+                  ["build", "-q", "--format", "xen", "-o", "no/blocks", "--smbios", DELL],
+                  ["export", "qemu", "img.bin", "--out-dir", "no/q"]):
+        before = _tree(r4)
+        refused(run_in(r4, *words), 2, "does not exist")
+        assert _tree(r4) == before, words
+    for words, made in ((["extract", "img.bin", "--acpi-dir", "tables"], "tables"),
+                        (["build", "-q", "--format", "xen", "-o", "blocks", "--smbios", DELL],
+                         "blocks"),
+                        (["export", "qemu", "img.bin", "--out-dir", "q"], "q")):
+        r = run_in(r4, *words)
+        assert r.returncode == 0, r.stderr
+        assert os.path.isdir(r4 / made) and os.listdir(r4 / made)
+
+
+def test_dash_is_standard_output(r4):
+    """-o -, --smbios-dump -, --manifest -, --report -: the bytes go to stdout (the
+    command's text to stderr), no file named "-" is made; ./- names a file."""
+    r = run_in(r4, "build", "-q", "-o", "-", "--smbios", DELL, "--acpi", SSDT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == (r4 / "img.bin").read_bytes()
+    assert not (r4 / "-").exists()
+    r = run_in(r4, "extract", "img.bin", "--smbios-dump", "-")
+    assert r.returncode == 0 and r.stdout[:4] in (b"_SM_", b"_SM3"), r.stdout[:8]
+    assert b"wrote -" in r.stderr and not (r4 / "-").exists()
+    r = run_in(r4, "build", "-o", "m.bin", "--smbios", DELL, "--manifest", "-")
+    assert r.returncode == 0 and json.loads(r.stdout)["image"], r.stderr
+    assert b"SMBIOS" in r.stderr and not (r4 / "-").exists()
+    r = run_in(r4, "build", "-q", "-o", "./-", "--smbios", DELL)
+    assert r.returncode == 0 and (r4 / "-").read_bytes()[:4] == b"XCMD"
+    refused(run_in(r4, "build", "-q", "-o", "-", "--smbios", DELL, "--report", "-"), 2,
+            "standard output")
+    refused(run_in(r4, "build", "-q", "--format", "xen", "-o", "-", "--smbios", DELL), 2,
+            "standard output")
+
+
+def test_nothing_is_in_place_unless_the_whole_command_succeeded(r4):
+    """A command that fails after its files were staged (here: its output stream cannot
+    take the text) leaves no file and no temporary; the error is one line."""
+    import io
+
+    from xcmod.cli import main
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")      # errors="strict"
+    err = io.StringIO()
+    code = main(["build", "-o", str(r4 / "u.bin"), "--smbios", DELL, "--set",
+                 "system.manufacturer=\u00dcn\u00ef", "--manifest", str(r4 / "u.json")],
+                out, err)
+    assert code == 1 and err.getvalue().count("\n") == 1, err.getvalue()
+    assert not (r4 / "u.bin").exists() and not (r4 / "u.json").exists()
+    assert not [n for n in os.listdir(r4) if n.startswith(".xcmod-")]
+
+
+# ---- class 2: output encodings ---------------------------------------------------
+
+ENCODINGS = {
+    "PYTHONIOENCODING=ascii": {"PYTHONIOENCODING": "ascii"},
+    "LC_ALL=C, no UTF-8 mode": {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0",
+                                "PYTHONCOERCECLOCALE": "0", "PYTHONIOENCODING": ""},
+    "PYTHONIOENCODING=latin-1": {"PYTHONIOENCODING": "latin-1"},
+    "PYTHONIOENCODING=cp437": {"PYTHONIOENCODING": "cp437"},
+}
+
+
+def _env(extra):
+    env = dict(os.environ)
+    env.pop("PYTHONIOENCODING", None)
+    env.update({k: v for k, v in extra.items() if v})
+    return env
+
+
+@pytest.mark.parametrize("enc", sorted(ENCODINGS))
+def test_no_output_encoding_gives_a_traceback(r4, enc):
+    """Text the streams' encoding cannot hold (a manufacturer "\u00dcn\u00ef", "X\U0001f4a5", a
+    path that is not UTF-8) is escaped on stdout and stderr, never a traceback; files
+    get their bytes (UTF-8 strings in SMBIOS) whatever the locale, and are in place
+    only when the command succeeded."""
+    env = _env(ENCODINGS[enc])
+    for value in ("\u00dcn\u00ef", "X\U0001f4a5"):
+        for f in ("u.bin", "u.json"):
+            if (r4 / f).exists():
+                os.unlink(r4 / f)
+        r = run_in(r4, "build", "-o", "u.bin", "--smbios", DELL, "--set",
+                   f"system.manufacturer={value}".encode(), "--report", "u.json", env=env)
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+        assert value.encode() in (r4 / "u.bin").read_bytes()
+        assert json.loads((r4 / "u.json").read_text("utf-8"))
+        # the report names the override: as the stream's encoding holds it, or escaped
+        shown = r.stdout.decode(enc.partition("=")[2] if "IOENC" in enc else "ascii")
+        assert (value in shown or value.encode("ascii", "backslashreplace").decode() in shown
+                or "\\x" in shown or "\\U" in shown), shown
+        r = run_in(r4, "inspect", "u.bin", env=env)
+        assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+        assert b"PowerEdge R640" in r.stdout
+        r = run_in(r4, "inspect", "--json", "u.bin", env=env)
+        assert r.returncode == 0 and json.loads(r.stdout)
+    # a non-UTF-8 path and a non-ASCII one in an error, and in a success line
+    refused(run_in(r4, "verify", b"/nonexistent/\xff-\xc3\x9c.bin", env=env), 1,
+            "nonexistent")
+    r = run_in(r4, "build", "-o", b"\xc3\x9c\xff.bin", "--smbios", DELL, env=env)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr
+    assert os.path.exists(os.path.join(os.fsencode(r4), b"\xc3\x9c\xff.bin"))
+
+
+# ---- class 4: the limits of the hvmloader that reads a build ------------------------
+
+def _oem_structure(string_length, handle=0x3000):
+    """One OEM (type 200) structure of ``string_length + 6`` bytes: a 4-byte formatted
+    area and one string."""
+    return bytes([200, 4]) + handle.to_bytes(2, "little") + b"A" * string_length + b"\0\0"
+
+
+def _stock_dir(d, smbios=None, tables=None):
+    from xcmod.image.stock import encode_acpi_block
+    d.mkdir()
+    if smbios is not None:
+        (d / "smbios.bin").write_bytes(b"".join(struct.pack("<I", len(s)) + s
+                                                for s in smbios))
+    if tables is not None:
+        (d / "acpi.bin").write_bytes(encode_acpi_block(tables))
+    return d
+
+
+SMBIOS_SOURCES = {
+    # name: (structures, over the limit?)
+    "one structure exactly at the limit": ([_oem_structure(65380 - 6)], False),
+    "one byte over": ([_oem_structure(65380 - 5)], True),
+    "a 65,000-byte string beside 400 bytes": ([_oem_structure(65000),
+                                               _oem_structure(394, 0x3001)], True),
+    "65,535 small structures": ([_oem_structure(0, 0x1000 + i % 0xE000)
+                                 for i in range(65535)], True),
+    "300 structures of 257 bytes": ([_oem_structure(251, 0x3000 + i) for i in range(300)], True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SMBIOS_SOURCES))
+@pytest.mark.parametrize("policy", ["default", "passthrough-all"])
+def test_stock_smbios_past_the_16_bit_table_length_is_refused_by_build(tmp_path, case,
+                                                                       policy):
+    """What stock hvmloader's smbios_entry_point_init() would truncate (a table of 64 KiB
+    or more, its own structures included) is refused by build --format xen under every
+    policy: one line, exit 1, no directory; at the limit it builds and verifies."""
+    structures, over = SMBIOS_SOURCES[case]
+    (tmp_path / "src.bin").write_bytes(b"".join(structures))
+    r = run_in(tmp_path, "build", "-q", "--format", "xen", "-o", "X", "--smbios", "src.bin",
+               "--policy", policy)
+    if over:
+        refused(r, 1, "16-bit table length", f"under policy {policy}")
+        assert not (tmp_path / "X").exists()
+    else:
+        assert r.returncode == 0, r.stderr
+        assert run_in(tmp_path, "verify", "X").returncode == 0
+
+
+@pytest.mark.parametrize("words", [["verify", "{d}"], ["layout", "{d}"],
+                                   ["load", "--domid", "5", "{d}"], ["export", "xl", "{d}"],
+                                   ["export", "libvirt", "--driver", "xen", "{d}",
+                                    "--out-dir", "{t}/lv"]])
+def test_blocks_past_hvmloaders_limits_are_refused_by_every_reader(xen, tmp_path, words):
+    """A hand-made smbios.bin past the 16-bit table length, or an acpi.bin of 16 tables
+    (more than hvmloader appends even with none of its own): verify, layout, load and
+    export refuse it in one line, exit 1, nothing written, no key."""
+    from xcmod.firmware.acpi import parse_table
+    over = _stock_dir(tmp_path / "S", smbios=[_oem_structure(65380 - 5)])
+    many = _stock_dir(tmp_path / "A", tables=_ssdts(16))
+    for d, needle in ((over, "16-bit table length"), (many, "hvmloader appends at most")):
+        w = [x.replace("{d}", str(d)).replace("{t}", str(tmp_path)) for x in words]
+        refused(run_in(tmp_path, *w), 1, needle)
+        assert keys(xen) == "" and not (tmp_path / "lv").exists()
+    ok = _stock_dir(tmp_path / "OK", tables=_ssdts(15))
+    assert run_in(tmp_path, "verify", ok).returncode == 0
+    assert parse_table  # (the 15 tables are whole tables)
+
+
+def test_acpi_past_the_budget_is_refused_under_every_policy(tmp_path):
+    """11 SSDTs (or 40): refused by build under default, strict and passthrough-all, in
+    both formats (hvmloader appends 10 beside its 5 own); 10 pass; an image or a block
+    of 16 tables made by hand is refused by verify (15 is the most any hvmloader takes)."""
+    for n, ok in ((10, True), (11, False), (40, False)):
+        for policy in ("default", "strict", "passthrough-all"):
+            for fmt in ("modules", "xen"):
+                args = ["build", "-q", "--format", fmt, "-o", f"o-{n}-{policy}-{fmt}",
+                        "--policy", policy]
+                for _ in range(n):
+                    args += ["--acpi", SSDT]
+                r = run_in(tmp_path, *args)
+                if ok:
+                    assert r.returncode == 0, r.stderr
+                else:
+                    refused(r, 1, "at most 10")
+                    assert not (tmp_path / f"o-{n}-{policy}-{fmt}").exists()
+    (tmp_path / "img16.bin").write_bytes(_image(_ssdts(16)))
+    refused(run_in(tmp_path, "verify", "img16.bin"), 1, "appends at most 15")
+    (tmp_path / "img15.bin").write_bytes(_image(_ssdts(15)))
+    assert run_in(tmp_path, "verify", "img15.bin").returncode == 0
+
+
+def test_the_limits_are_the_sources_numbers():
+    """The constants are hvmloader's: ACPI_MAX_SECONDARY_TABLES and the 16-bit
+    parameters of smbios_entry_point_init(), as read from xen.git where it is here."""
+    from xcmod.builder import policy
+    from xcmod.image import rules
+    assert rules.ACPI_MAX_SECONDARY_TABLES == policy.ACPI_MAX_SECONDARY_TABLES == 16
+    assert rules.ACPI_PASSTHROUGH_MAX == 15 and policy.acpi_budget() == 10
+    assert rules.SMBIOS_PASSED_MAX == 0xFFFF - rules.SMBIOS_OWN_MIN
+    repo = "/work/.mirror/xen-project+xen/repo"
+    if not os.path.isdir(repo):
+        pytest.skip("no xen.git mirror here")
+    for tag in ("RELEASE-4.17.5", "RELEASE-4.20.4", "master"):
+        show = lambda f: subprocess.run(["git", "-C", repo, "show", f"{tag}:{f}"],
+                                        capture_output=True, text=True).stdout
+        build_c, smbios_c = show("tools/libacpi/build.c"), show(
+            "tools/firmware/hvmloader/smbios.c")
+        assert "#define ACPI_MAX_SECONDARY_TABLES 16" in build_c, tag
+        assert "(ACPI_MAX_SECONDARY_TABLES - nr_tables - 1)" in build_c, tag
+        proto = smbios_c[smbios_c.index("smbios_entry_point_init(void *start,"):][:300]
+        assert "uint16_t structure_table_length" in proto, tag
+        assert "uint16_t max_structure_size" in proto, tag
+
+
+def test_a_special_node_inside_an_output_directory_is_not_replaced(r4):
+    """A FIFO or a link where extract --acpi-dir or export --out-dir would write one of
+    its files: refused in one line, exit 2, nothing written (not even the other files)."""
+    for words, name in ((["extract", "img.bin", "--acpi-dir", "T"], "SSDT.dat"),
+                        (["export", "qemu", "img.bin", "--out-dir", "T"],
+                         "acpi-000-SSDT.dat"),
+                        (["export", "xl", "img.bin", "--out-dir", "T"], "acpi.bin")):
+        for make in (os.mkfifo, lambda p: os.symlink(r4 / "ssdt.aml", p)):
+            (r4 / "T").mkdir()
+            make(r4 / "T" / name)
+            before = _tree(r4)
+            refused(run_in(r4, *words), 2, name)
+            assert _tree(r4) == before, words
+            __import__("shutil").rmtree(r4 / "T")
+
+
+def test_load_measure_dash_writes_the_measurement_to_stdout(xen, r4):
+    """load --measure -: the JSON goes to stdout once the keys are written, the load's
+    lines to stderr; no file named "-"."""
+    r = run_in(r4, "load", "--domid", "5", "img.bin", "--hvmloader", HVMLOADER,
+               "--measure", "-")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["domid"] == 5 and b"loaded" in r.stderr
+    assert not (r4 / "-").exists() and "modules" in keys(xen)

@@ -420,3 +420,86 @@ def test_uuid_forms_are_the_uuid_modules_texts(raw):
             want.add(s.encode())
     assert uuid_forms(raw) == want
     assert uuid_forms(bytearray(raw)) == want
+
+
+# ---- issue 32: types checked where they enter ---------------------------------------
+
+@pytest.mark.parametrize("text,needles", [
+    ("[smbios]\nallow = [true, false]\n", ["p.toml:2", "smbios.allow", "not a list holding true"]),
+    ("[smbios]\nallow = [1, true]\n", ["smbios.allow", "true"]),
+    ("[smbios]\nallow = [1, 2.0]\n", ["smbios.allow", "2.0"]),
+    ('[smbios]\nallow = ["1"]\n', ["smbios.allow", "'1'"]),
+    ("[smbios]\nallow = [256]\n", ["smbios.allow", "256"]),
+    ("[smbios]\nallow = 1\n", ["smbios.allow", "not 1"]),
+    ("[smbios]\noem = 1\n", ["smbios.oem", "true or false, not 1"]),
+    ('[scrub]\nenabled = "yes"\n', ["scrub.enabled", "true or false"]),
+    ("[acpi]\nstrict = 0\n", ["acpi.strict", "true or false, not 0"]),
+    ("[acpi]\nhvmloader_tables = true\n", ["acpi.hvmloader_tables", "not true"]),
+    ("[acpi]\nhvmloader_tables = 5.0\n", ["acpi.hvmloader_tables", "5.0"]),
+    ('[override]\n"battery.sbds_serial_number" = true\n', ["override.battery", "0-65535"]),
+    ('[override]\n"system.manufacturer" = 1\n', ["override.system.manufacturer", "string"]),
+    ("xen = 4.2\n", ["p.toml:1", "xen", "string"]),
+])
+def test_policy_values_are_refused_when_of_the_wrong_type(tmp_path, text, needles):
+    """true/false are not numbers and numbers are not booleans (bool is an int in
+    Python): each value of the wrong type is one line naming file, line and key, exit
+    1, nothing written."""
+    pol = tmp_path / "p.toml"
+    pol.write_text(text)
+    r = subprocess.run([__import__("sys").executable, "-m", "xcmod", "build", "-o",
+                        str(tmp_path / "m"), "--smbios", DELL, "--policy", str(pol)],
+                       capture_output=True, text=True, cwd=os.path.dirname(
+                           os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    for n in needles:
+        assert n in r.stderr, r.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_policy_that_is_neither_builtin_nor_a_file_lists_the_builtins(tmp_path, cli):
+    """--policy nosuch and xcmod.build(policy='nosuch'): the project's UsageError naming
+    the built-ins, not FileNotFoundError."""
+    import xcmod
+    from xcmod.errors import UsageError
+    r = cli("build", "-o", tmp_path / "m", "--smbios", DELL, "--policy", "nosuch")
+    assert r.code == 2 and "default, strict, passthrough-all" in r.err, r.err
+    for bad in ("nosuch", "strictest", str(tmp_path / "missing.toml")):
+        with pytest.raises(UsageError, match="not a built-in policy"):
+            xcmod.build(smbios=DELL, policy=bad)
+
+
+@pytest.mark.parametrize("words", [
+    ["--policy", "strict", "--policy", "passthrough-all"],
+    ["--policy=strict", "--policy", "passthrough-all"],
+    ["--policy", "strict", "--pol", "passthrough-all"],
+    ["--xen", "4.17", "--xen", "master"],
+    ["--format", "xen", "--format", "modules"],
+    ["--guest", "a", "--guest", "b"],
+    ["--oem-ids", "slic", "--oem-ids", "ABC,DEF"],
+    ["-o", "{t}/x.bin", "-o{t}/y.bin"],
+    ["--output", "{t}/x.bin", "-o", "{t}/y.bin"],
+])
+def test_a_one_value_option_repeated_with_another_value_is_refused(tmp_path, cli, words):
+    """Options that decide what leaves the host, or where it goes, do not let the last of
+    two values silently win: one line naming the option and both values, exit 2,
+    nothing written.  The same value twice is accepted."""
+    w = [x.replace("{t}", str(tmp_path)) for x in words]
+    base = ["build", "-q", "--smbios", DELL]
+    if not any(x.startswith("-o") or x == "--output" for x in w):
+        base += ["-o", str(tmp_path / "m.bin")]
+    r = cli(*base, *w)
+    assert r.code == 2 and r.err.count("\n") == 1 and "given twice" in r.err, r.err
+    assert not os.listdir(tmp_path)
+    assert cli("build", "-q", "--smbios", DELL, "-o", tmp_path / "ok.bin", "--policy",
+               "strict", "--policy=strict").code == 0
+
+
+def test_load_and_keys_refuse_two_different_domains(cli):
+    """--domid 5 --domid 6 (or --domain): refused before anything is read."""
+    for words in (["load", "--domid", "5", "--domid", "6", "x.bin"],
+                  ["keys", "set", "--domid", "5", "--domid=6", "bios-strings/oem-1=x"],
+                  ["load", "--domain", "a", "--domain", "b", "x.bin"],
+                  ["extract", "i.bin", "--smbios-dump", "a", "--smbios-dump", "b"]):
+        r = cli(*words)
+        assert r.code == 2 and "given twice" in r.err, (words, r.err)

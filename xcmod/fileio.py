@@ -9,9 +9,10 @@ ceiling is read, never more, whatever the file's size claims (sysfs files say
 Writing (:func:`write_all`): all files or none, temporaries first, then
 renames; errors name the user's own path, never the temporary beside it; an
 existing file keeps its mode; directories created for the outputs are removed
-again if the write fails.  :func:`plan_outputs` refuses, before anything is
-read or written, an output that equals or lies inside an input or another
-output.
+again if the write fails.  :func:`plan_outputs` applies the one output rule
+(below, and docs/safety.md) before anything is read or written, and under
+:func:`deferred` (every CLI command) nothing is renamed into place before the
+whole command succeeded.
 """
 import errno
 import os
@@ -47,7 +48,8 @@ HVMLOADER_ELF_MAX = 16 * MIB
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"))
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISREG, "a regular file"),
+          (stat.S_ISLNK, "a link"))
 
 
 def _size_text(n):
@@ -111,36 +113,154 @@ def read_input(path, what, limit, *, host=False):
 
 
 # ------------------------------------------------------------------ outputs
+#
+# The one output rule (docs/safety.md), for every command that writes a file:
+#
+# * an output never lands on anything an input reaches: the real files
+#   (os.stat's st_dev/st_ino, links followed) of every input file and of every
+#   file an input directory reaches are compared with what each output path
+#   reaches, not only the paths;
+# * an output never replaces a node that is not a regular file: a device node,
+#   a FIFO, a socket, a directory, a link of any kind (to /proc/self/fd/1, to a
+#   file: nothing is written through a link);
+# * an output's directory must exist: only a directory an option names as one
+#   (--acpi-dir, --out-dir, --format xen -o) is created, and only when its own
+#   parent exists;
+# * it is in place only once the whole command succeeded: the CLI runs every
+#   command under :func:`deferred`, and :func:`write_all` then only stages.
+
+# How far an input directory is walked for the files it reaches: the readers
+# read one level (and sysfs's dynamic/), so two levels and at most this many
+# entries are all an input can reach.
+_WALK_DEPTH = 2
+_WALK_MAX = 4096
+
 
 def _inside(child, parent):
     return child != parent and child.startswith(parent.rstrip("/") + "/")
 
 
+def _reached(path):
+    """{(st_dev, st_ino): shown path} of the files ``path`` reaches (itself and, for a
+    directory, its entries, links followed) and the set of their real paths (a
+    dangling link's target included: an output created there would become an input)."""
+    ids, reals, todo, seen = {}, set(), [(path, 0)], 0
+    while todo and seen < _WALK_MAX:
+        p, depth = todo.pop()
+        seen += 1
+        reals.add(os.path.realpath(p))
+        try:
+            st = os.stat(p)
+        except OSError:
+            continue
+        ids.setdefault((st.st_dev, st.st_ino), p)
+        if stat.S_ISDIR(st.st_mode) and depth < _WALK_DEPTH:
+            try:
+                names = os.listdir(p)
+            except OSError:
+                continue
+            todo += [(os.path.join(p, n), depth + 1) for n in names[:_WALK_MAX]]
+    return ids, reals
+
+
+def check_output_node(path, opt):
+    """Refuse (UsageError) an output ``path`` that exists and is not a regular file: a
+    device node, a FIFO, a socket, a directory, or a link of any kind (to
+    /proc/self/fd/1, to /dev/null, to another file, dangling): the rename that puts
+    an output in place would replace the node, and xcmod never follows a link to
+    write, so a link is refused, naming what it points to."""
+    from .errors import UsageError
+    try:
+        lst = os.lstat(path)
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise _named(e, path) from None
+    if stat.S_ISREG(lst.st_mode):
+        return
+    if stat.S_ISLNK(lst.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        try:
+            to = _kind(os.stat(path).st_mode) if not os.path.isfile(path) else "a file"
+        except OSError:
+            to = "nothing"
+        raise UsageError(f"{opt} {path}: is a link (to {to}: {target!r}), not a regular "
+                         f"file: an output is never written through a link nor replaces "
+                         f"one; name the file itself; nothing read or written")
+    raise UsageError(f"{opt} {path}: is {_kind(lst.st_mode)}, not a regular file: an "
+                     f"output only replaces a regular file; nothing read or written")
+
+
+def _parent_ok(real, outs, names_dir):
+    """Whether the directory of output file ``real`` exists or will be made: it is (or
+    lies inside) an output directory, or the option names it (``names_dir``) and its
+    own parent exists."""
+    parent = os.path.dirname(real)
+    if os.path.isdir(parent):
+        return True
+    if names_dir and os.path.isdir(os.path.dirname(parent)):
+        return True
+    return any(d and (parent == r or _inside(parent, r)) for _, r, d in outs)
+
+
 def plan_outputs(outputs, inputs=()):
     """Refuse, before anything is read or written, outputs that cannot all be written
-    without harm.
+    without harm (the output rule above).
 
-    ``outputs``: [(option, path, is_dir)]: a file, or a directory the command
-    writes files of its own naming into (``--acpi-dir``, ``--out-dir``);
+    ``outputs``: [(option, path, is_dir)] or [(option, path, is_dir, names_dir)]: a
+    file, or a directory the command writes files of its own naming into
+    (``--acpi-dir``, ``--out-dir``); ``names_dir``: the file lies in the directory
+    the option names (``--format xen -o DIR``), which may be created.
     ``inputs``: [(option, path)] of what the command reads (files or directories;
     ones that do not exist, ``host``, a built-in policy name, are not files and
     are left out).  Refused, as a UsageError naming both: an empty path; two
-    outputs on one file; an output inside an output directory; an output that is,
-    or lies inside, an input; an input inside an output directory.  Paths are
-    compared after symlinks (``os.path.realpath``).
+    outputs on one file; an output inside an output directory; an output that
+    is, reaches, or lies inside, an input or a file an input directory reaches;
+    an input inside an output directory; an output that exists and is not a
+    regular file (a link of any kind included); an output whose directory does
+    not exist.  ``-`` (:data:`STDOUT`) is standard output: at most one.
     """
     from .checks import path_arg
     from .errors import UsageError
-    outs = []
-    for opt, p, is_dir in outputs:
+    outs, names, to_stdout = [], {}, None
+    for entry in outputs:
+        opt, p, is_dir = entry[:3]
         p = path_arg(p, opt)
+        if p == STDOUT:
+            if is_dir or (len(entry) > 3 and entry[3]):
+                raise UsageError(f"{opt} -: standard output is one stream, not a directory "
+                                 f"of files (name ./- for a directory called -)")
+            if to_stdout is not None:
+                raise UsageError(f"{opt} - and {to_stdout} - both name standard output: "
+                                 f"at most one output goes there")
+            to_stdout = opt
+            continue
         real = os.path.realpath(p)
         if not is_dir and os.path.isdir(p):
             raise IsADirectoryError(errno.EISDIR, "is a directory, not a file to write", p)
-        if is_dir and os.path.exists(p) and not os.path.isdir(p):
-            raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: {opt} "
-                                     f"names the directory the files are written into", p)
+        if is_dir and os.path.lexists(p) and not os.path.isdir(p):
+            if os.path.exists(p):
+                raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: "
+                                         f"{opt} names the directory the files are written "
+                                         f"into", p)
+            raise UsageError(f"{opt} {p}: is a link to nothing; nothing read or written")
+        if not is_dir:
+            check_output_node(p, opt)
         outs.append((f"{opt} {p}", real, is_dir))
+        names[f"{opt} {p}"] = bool(entry[3]) if len(entry) > 3 else False
+    for o, real, is_dir in outs:
+        if is_dir:
+            if not os.path.isdir(real) and not os.path.isdir(os.path.dirname(real)):
+                raise UsageError(f"{o}: the directory {os.path.dirname(real)} does not exist "
+                                 f"(xcmod creates the output directory named, not its "
+                                 f"parents): nothing read or written")
+        elif not _parent_ok(real, outs, names[o]):
+            raise UsageError(f"{o}: the directory {os.path.dirname(real)} does not exist "
+                             f"(xcmod creates no directory for an output file): nothing "
+                             f"read or written")
     for i, (a, ra, da) in enumerate(outs):
         for b, rb, db in outs[:i]:
             if ra == rb:
@@ -150,6 +270,13 @@ def plan_outputs(outputs, inputs=()):
                 inner, outer = (a, b) if db and _inside(ra, rb) else (b, a)
                 raise UsageError(f"{inner} lies inside {outer}, which is written into: "
                                  f"give each output its own place")
+    out_ids = {}
+    for o, ro, is_dir in outs:
+        try:
+            st = os.stat(ro)
+            out_ids[(st.st_dev, st.st_ino)] = o
+        except OSError:
+            pass
     for opt, p in inputs:
         if not p or not isinstance(p, (str, bytes, os.PathLike)):
             continue
@@ -168,6 +295,18 @@ def plan_outputs(outputs, inputs=()):
             if is_dir and _inside(real, ro):
                 raise UsageError(f"the input {opt} {p} lies inside {o}, which is written "
                                  f"into: nothing read or written")
+        ids, reals = _reached(p)
+        for key, shown in ids.items():
+            if key in out_ids:
+                o = out_ids[key]
+                how = "" if shown == p else f" (through {shown})"
+                raise UsageError(f"{o} is the same file as the input {opt} {p}{how}: "
+                                 f"nothing read or written")
+        for o, ro, is_dir in outs:
+            hit = ro in reals or any(_inside(r, ro) for r in reals) if is_dir else ro in reals
+            if hit:
+                raise UsageError(f"{o} is reached by a link in the input {opt} {p}: "
+                                 f"nothing read or written")
 
 
 def _named(e, path):
@@ -193,16 +332,34 @@ def _makedirs(directory, created):
         created.append(d)
 
 
+# An output path that means standard output (``-o -``); ``./-`` names a file "-".
+STDOUT = "-"
+
+
+def _stdout_bytes(data):
+    import sys
+    sys.stdout.flush()
+    stream = getattr(sys.stdout, "buffer", None)
+    if stream is None:                  # a text stream (a test's StringIO): no bytes
+        from .errors import UsageError
+        raise UsageError("-: standard output takes no bytes here (not a binary stream)")
+    stream.write(data)
+    stream.flush()
+
+
 class Staged:
     """Files written to temporaries beside their paths, not yet in place:
-    :meth:`commit` renames them all, :meth:`abort` removes every temporary and
-    every directory made for them.  :func:`stage` makes one."""
+    :meth:`commit` renames them all (and writes what goes to standard output),
+    :meth:`abort` removes every temporary and every directory made for them.
+    :func:`stage` makes one."""
 
     def __init__(self):
-        self.created, self.temps = [], []
+        self.created, self.temps, self.stdout = [], [], []
 
     def commit(self):
         try:
+            for tmp, path in self.temps:      # (a node may have appeared since the plan)
+                check_output_node(path, "output")
             for tmp, path in self.temps:
                 try:
                     os.replace(tmp, path)
@@ -212,8 +369,12 @@ class Staged:
             self.abort()
             raise
         self.temps = []
+        stdout, self.stdout = self.stdout, []
+        for data in stdout:
+            _stdout_bytes(data)
 
     def abort(self):
+        self.stdout = []
         for tmp, _ in self.temps:
             try:
                 os.unlink(tmp)
@@ -250,9 +411,13 @@ def stage(files, mode=0o644):
     try:
         for path, data in files:
             path = os.fspath(path)
+            if path == STDOUT:
+                s.stdout.append(bytes(data))
+                continue
             try:
                 if os.path.isdir(path):
                     raise IsADirectoryError(21, "", path)
+                check_output_node(path, "output")
                 try:
                     keep = stat.S_IMODE(os.stat(path).st_mode)
                 except FileNotFoundError:
@@ -274,13 +439,63 @@ def stage(files, mode=0o644):
     return s
 
 
+# The Staged writes of the command running under deferred(), or None.
+_DEFERRED = None
+
+
+class deferred:
+    """``with deferred() as d: ...; d.commit()``: every :func:`write_all` inside only
+    stages its files; :meth:`commit` puts them all in place (in order), and leaving
+    the block without it (an exception, a failing command) removes them all.  The
+    CLI runs every command so (:func:`xcmod.cli.main`): a file is in place only
+    once the whole command, rendering and encoding included, succeeded."""
+
+    def __enter__(self):
+        global _DEFERRED
+        self.previous, self.staged = _DEFERRED, []
+        _DEFERRED = self.staged
+        return self
+
+    def commit(self):
+        global _DEFERRED
+        _DEFERRED = self.previous
+        staged, self.staged = self.staged, []
+        for i, s in enumerate(staged):
+            try:
+                s.commit()
+            except BaseException:
+                for later in staged[i + 1:]:
+                    later.abort()
+                raise
+
+    def __exit__(self, *exc):
+        global _DEFERRED
+        _DEFERRED = self.previous
+        for s in self.staged:
+            s.abort()
+        self.staged = []
+
+
+def abort_pending():
+    """Remove every file staged under :class:`deferred` (for the --timeout watchdog,
+    which ends the process without unwinding)."""
+    for s in list(_DEFERRED or ()):
+        s.abort()
+
+
 def write_all(files, mode=0o644):
-    """Write every ``(path, data)`` or none: temporaries first, then renames.
+    """Write every ``(path, data)`` or none: temporaries first, then renames (under
+    :func:`deferred`, the renames wait for its commit).
 
     Directories that do not exist are created, and removed again if any
-    write fails.  An OSError names the path being written.
+    write fails (:func:`plan_outputs` has refused every one that the output
+    rule does not allow).  An OSError names the path being written.
     """
-    stage(files, mode).commit()
+    staged = stage(files, mode)
+    if _DEFERRED is not None:
+        _DEFERRED.append(staged)
+    else:
+        staged.commit()
 
 
 def atomic_write(path, data, mode=0o644):

@@ -125,6 +125,7 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
         if dry_run:
             return BuildResult(fmt, [], sel, inputs=inputs, nothing=why)
         raise PolicyError(why)
+    _check_limits(sel, pol, fmt)
     ids = None
     if oem_ids:
         from ..firmware.acpi import oem_ids as parse_oem_ids
@@ -185,6 +186,25 @@ def nothing_to_build(named, report, permissive=None):
             f"hvmloader builds itself, and the SMBIOS types it does not take)")
 
 
+def _check_limits(sel, pol, fmt):
+    """PolicyError if what passes ``pol`` breaks a limit of the hvmloader that will read
+    it (:func:`xcmod.image.rules.check_hvmloader_limits`), under every policy,
+    passthrough-all included: ACPI tables within the policy's budget, and for stock
+    blocks SMBIOS within stock hvmloader's 16-bit table length (the module format's
+    48 KiB rule is stricter and is applied below)."""
+    from ..errors import FormatError, PolicyError
+    from ..image.rules import check_hvmloader_limits
+    structures = (sel.smbios.structures if sel.smbios is not None and fmt == "xen" else ())
+    try:
+        check_hvmloader_limits([(s.type, s.size) for s in structures])
+        check_hvmloader_limits(acpi_count=len(sel.acpi), acpi_budget=pol.acpi_budget)
+    except FormatError as e:
+        budget = ("" if e.message.startswith("SMBIOS") else
+                  f" with acpi.hvmloader_tables = {pol.hvmloader_tables}")
+        raise PolicyError(f"{e.message.replace(' (docs/safety.md)', '')}; under policy "
+                          f"{pol.name}{budget} too (docs/safety.md)") from None
+
+
 def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):
     """[(option, path)] a build reads, for :func:`xcmod.fileio.plan_outputs`: ``host``
     as the sysfs directories it reads, ``mem:PATH`` as PATH."""
@@ -199,18 +219,25 @@ def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):
 
 
 def output_paths(fmt, output):
-    """[(option, path, is_dir)] a build writes for ``-o output``: the image, or the blocks
-    dir's two files (named, so other files may sit beside them)."""
+    """[(option, path, is_dir[, names_dir])] a build writes for ``-o output``: the image,
+    or the blocks dir's two files (named, so other files may sit beside them), for
+    :func:`xcmod.fileio.plan_outputs`."""
     from ..checks import path_arg
     output = path_arg(output, "-o")
     if fmt == "xen":
         from ..image.blocks import STOCK_FILES
+        if output == "-":
+            from ..errors import UsageError
+            raise UsageError("--format xen -o -: standard output is one stream, not the "
+                             "directory of smbios.bin and acpi.bin")
         if os.path.exists(output) and not os.path.isdir(output):
             import errno
             raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: "
                                      f"--format xen -o names the directory it writes "
                                      f"{' and '.join(STOCK_FILES.values())} into", output)
-        return [("-o", os.path.join(output, name), False) for name in STOCK_FILES.values()]
+        # (the directory -o names is created if missing, when its parent exists)
+        return [("-o", os.path.join(output, name), False, True)
+                for name in STOCK_FILES.values()]
     return [("-o", output, False)]
 
 

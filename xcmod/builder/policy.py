@@ -182,7 +182,7 @@ class _Loader:
 
     def boolean(self, table, key, value):
         if not isinstance(value, bool):
-            self.fail(table, key, f"must be true or false, not {value!r}")
+            self.fail(table, key, f"must be true or false, not {_toml(value)}")
         return value
 
     def string(self, table, key, value):
@@ -207,13 +207,20 @@ def _target(xen, why):
     return xen if isinstance(xen, xenrules.Target) else xenrules.resolve(xen, why)
 
 
+def _toml(v):
+    """A TOML value as the policy file would spell it (true, not True)."""
+    return "true" if v is True else "false" if v is False else repr(v)
+
+
 def read(path, xen=None):
     """The Policy in TOML file ``path`` (or a built-in name), for the hvmloader of
-    Xen ``xen`` (a version; None: the policy's ``xen``, else this host's)."""
+    Xen ``xen`` (a version; None: the policy's ``xen``, else this host's).  A name that
+    is neither a built-in nor a file is a UsageError listing the built-ins."""
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
         return p.replace(xen=_target(xen, "--xen") if xen else xenrules.default())
-    import os
+    from ..checks import path_arg
+    path = path_arg(path, "policy")
     if not os.path.lexists(path):
         import difflib
         near = difflib.get_close_matches(str(path), BUILTIN, n=1)
@@ -258,8 +265,13 @@ def read(path, xen=None):
     s = doc.get("smbios", {})
     if "allow" in s:
         v = s["allow"]
-        if not isinstance(v, list) or not all(isinstance(t, int) and 0 <= t <= 255 for t in v):
-            L.fail("smbios", "allow", "must be a list of structure types 0-255")
+        # (true/false are not types: bool is an int in Python)
+        if not isinstance(v, list) or not all(isinstance(t, int) and not isinstance(t, bool)
+                                              and 0 <= t <= 255 for t in v):
+            bad = next((t for t in v if isinstance(t, bool) or not isinstance(t, int)
+                        or not 0 <= t <= 255), v) if isinstance(v, list) else v
+            L.fail("smbios", "allow", f"must be a list of structure types 0-255 (integers), "
+                   f"not {'a list holding ' if isinstance(v, list) else ''}{_toml(bad)}")
         p.smbios_allow = frozenset(v)
     if "oem" in s:
         p.smbios_oem = L.boolean("smbios", "oem", s["oem"])
@@ -310,7 +322,7 @@ def read(path, xen=None):
     if "hvmloader_tables" in a:
         v = a["hvmloader_tables"]
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < ACPI_MAX_SECONDARY_TABLES:
-            L.fail("acpi", "hvmloader_tables", f"must be an integer 0-15, not {v!r}")
+            L.fail("acpi", "hvmloader_tables", f"must be an integer 0-15, not {_toml(v)}")
         p.hvmloader_tables = v
     return p
 

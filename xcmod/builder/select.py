@@ -295,7 +295,7 @@ def _fixed_room_warning(structures, report):
                    f"OVMF or ROMBIOS guest, its own structures included: such a guest gets "
                    f"hvmloader's own structures only (xcmod's hvmloader refuses the module "
                    f"and says so on the console; stock hvmloader writes no SMBIOS at all); "
-                   f"SeaBIOS guests are not limited")
+                   f"SeaBIOS guests only by the 16-bit table length (docs/safety.md)")
 
 
 def _oem_count_warning(structures, report):
@@ -324,6 +324,9 @@ def stock_rules(structures, tables, xen, report):
     if len(tables) > budget:
         raise PolicyError(f"{len(tables)} ACPI tables, but hvmloader appends at most {budget} "
                           f"beside its own and drops the rest silently")
+    from ..image.rules import check_hvmloader_limits     # the one rule set (issue 32)
+    check_hvmloader_limits([(s.type, s.size) for s in structures], len(tables),
+                           acpi_budget=budget)
     return structures, tables
 
 

@@ -18,7 +18,15 @@ on a slow CPU, and was most of build's, verify's and inspect's start-up.
 """
 import sys
 
-from .common import COMMANDS, PROG, Terminated, _watchdog, plain_args, progress_note
+from .common import (
+    COMMANDS,
+    PROG,
+    Terminated,
+    _watchdog,
+    plain_args,
+    progress_note,
+    repeated_option,
+)
 
 # command -> the module of its job, which registers it (common.command); a command
 # line imports only its own (a module costs 10-20 ms under the rig's emulated CPU)
@@ -111,6 +119,10 @@ def main(argv=None, out=None, err=None) -> int:
     first = argv[0] if argv and not argv[0].startswith("-") else None
     if first in JOBS:
         register(first)
+        twice = repeated_option(first, argv[1:])
+        if twice:
+            err.write(f"{PROG} {first}: error: {twice}\n")
+            return 2
     args = plain_args(first, argv[1:]) if first in JOBS else None
     if args is None:
         parser = build_parser(only=first if first in JOBS else None)
@@ -133,7 +145,7 @@ def main(argv=None, out=None, err=None) -> int:
         if getattr(args, "domain", None) is not None:
             from ..xen.xenstore import resolve_domain
             args.domid = resolve_domain(args.domain)
-        return args.func(args, out, err)
+        return _run(args, out, err)
     except UsageError as e:
         err.write(f"{PROG} {args.command}: error: {e}\n")
         return 2
@@ -141,6 +153,9 @@ def main(argv=None, out=None, err=None) -> int:
         err.write(f"{PROG}: error: {_xen_hint(e, args.command)}\n")
         return 1
     except BrokenPipeError:
+        return 1
+    except UnicodeError as e:       # a stream a library caller gave that cannot take text
+        err.write(f"{PROG}: error: {ascii(str(e))[1:-1]}; no file written\n")
         return 1
     except OSError as e:
         where = f"{e.filename}: " if e.filename else ""
@@ -173,6 +188,33 @@ def _xen_hint(e, command):
     return str(e)
 
 
+def _run(args, out, err):
+    """Run the command with the output rule's last clause (docs/safety.md): every file it
+    writes is staged (:class:`xcmod.fileio.deferred`) and its standard output held;
+    once it returned, the output is written, and only if it returned 0 and the
+    output could be written are the files renamed into place.  An exception (a
+    rendering or encoding error included) leaves no file and no partial output; a
+    command returning non-zero keeps its output and writes no file."""
+    import io
+
+    from ..fileio import STDOUT, deferred
+    held = io.StringIO()
+    # `-o -` and the like: the bytes go to stdout, the command's text to stderr
+    text_to = err if any(getattr(args, d, None) == STDOUT for d in OUTPUT_OPTIONS) else out
+    with deferred() as files:
+        code = args.func(args, held, err)
+        # the text first: a stream that cannot take it fails before any file is in place
+        text_to.write(held.getvalue())
+        if code == 0:
+            text_to.flush()
+            files.commit()
+    return code
+
+
+# Options naming a file a command writes: `-` is standard output (fileio.STDOUT).
+OUTPUT_OPTIONS = ("output", "manifest", "report", "smbios_dump", "measure")
+
+
 # Options whose values are text xcmod writes somewhere (xenstore, SMBIOS strings, XML,
 # a command line), not paths: they must be UTF-8 (argv bytes that are not arrive as
 # lone surrogates, which nothing downstream could encode).
@@ -180,16 +222,29 @@ TEXT_OPTIONS = ("domain", "set", "guest", "name", "vm", "oem_ids", "keys")
 
 
 def _not_text(args):
-    """The usage error for the first TEXT_OPTIONS value that is not UTF-8 text, or None."""
+    """The usage error for the first TEXT_OPTIONS value that is not UTF-8 text, or None.
+
+    Under a locale that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0), Python decodes
+    argv as ASCII and UTF-8 bytes arrive as lone surrogates: such a value is taken
+    as the UTF-8 text its bytes are (xcmod's text is UTF-8 whatever the locale)."""
+    import os
     for dest in TEXT_OPTIONS:
         values = getattr(args, dest, None)
-        for v in values if isinstance(values, list) else [values]:
+        is_list = isinstance(values, list)
+        fixed = []
+        for v in values if is_list else [values]:
             if isinstance(v, str):
                 try:
                     v.encode("utf-8")
                 except UnicodeEncodeError:
-                    name = "KEY" if dest == "keys" else f"--{dest.replace('_', '-')}"
-                    return f"{name} {ascii(v)[:60]}: not valid UTF-8 text"
+                    try:
+                        v = os.fsencode(v).decode("utf-8")
+                    except (UnicodeError, ValueError):
+                        name = "KEY" if dest == "keys" else f"--{dest.replace('_', '-')}"
+                        return f"{name} {ascii(v)[:60]}: not valid UTF-8 text"
+            fixed.append(v)
+        if values is not None:
+            setattr(args, dest, fixed if is_list else fixed[0])
     return None
 
 
@@ -219,15 +274,38 @@ def console_main():
     if (sys.argv[1:2] or [None])[0] not in NOTHING_TO_DEFER:
         from .deferred import defer
         defer()
-    sys.exit(main(sys.argv[1:], _stdout()))
+    _escaping(sys.stderr)
+    sys.exit(main(sys.argv[1:], _escaping(sys.stdout)))
 
 
-def _stdout():
-    """sys.stdout writing a path that is not UTF-8 (argv's lone surrogates) back as the
-    bytes it came as, instead of raising UnicodeEncodeError."""
+def _escape(e):
+    """The ``xcmod-escape`` codec error handler: a lone surrogate from argv (a path that
+    is not UTF-8) goes out as the byte it came as, every other character the stream's
+    encoding cannot hold as a backslash escape (``\\xdc``, ``\\U0001f4a5``).  So
+    text never ends a command with UnicodeEncodeError, whatever PYTHONIOENCODING or
+    the locale (LC_ALL=C, latin-1) says."""
+    if not isinstance(e, UnicodeEncodeError):
+        raise e
+    out = []
+    for ch in e.object[e.start:e.end]:
+        o = ord(ch)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(bytes([o - 0xDC00]))
+        else:
+            out.append(ch.encode("ascii", "backslashreplace"))
+    return b"".join(out), e.end
+
+
+def _escaping(stream):
+    """``stream`` (sys.stdout or sys.stderr) with the ``xcmod-escape`` error handler."""
+    import codecs
     try:
-        sys.stdout.reconfigure(errors="surrogateescape")
+        codecs.lookup_error("xcmod-escape")
+    except LookupError:
+        codecs.register_error("xcmod-escape", _escape)
+    try:
+        stream.reconfigure(errors="xcmod-escape")
     except (AttributeError, ValueError):
         pass
-    return sys.stdout
+    return stream
 

@@ -120,6 +120,10 @@ def _watchdog(seconds, err, command):
         err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
                   f"{seconds} s (ETIMEDOUT); gave up, {progress_note(command)}\n")
         err.flush()
+        import sys
+        fileio = sys.modules.get("xcmod.fileio")
+        if fileio is not None:          # files staged for the command: none is left
+            fileio.abort_pending()
         os._exit(1)
     _thread.start_new_thread(fire, ())
     return done.release
@@ -297,6 +301,64 @@ class _Recorder:
     def add_subparsers(self, **kw):             # (keys ACTION ...: left to argparse)
         self.nested = True
         return self
+
+
+# Actions that take no value; an option with any other action but "append" takes one.
+_NO_VALUE = ("store_true", "store_false", "store_const", "count", "help", "version")
+
+
+def repeated_option(name, argv):
+    """The usage error for a one-value option of command ``name`` given twice in ``argv``
+    with different values, or None.  Options decide what a command writes, where and
+    what leaves the host (--policy, --domid, -o...): the last of two must not
+    silently win, so ``--policy strict --policy passthrough-all`` is refused, however
+    spelled (``--opt V``, ``--opt=V``, an abbreviation argparse would take, ``-oV``);
+    the same value twice is harmless.  Words after ``--`` are not options."""
+    recorder = _Recorder()
+    COMMANDS[name](recorder, recorder)
+    longs, shorts = {}, {}
+    for flags, kw in recorder.specs:
+        if not flags[0].startswith("-"):
+            continue
+        dest = kw.get("dest") or _dest(flags)
+        takes = kw.get("action") not in _NO_VALUE
+        once = takes and kw.get("action") != "append" and "nargs" not in kw
+        for f in flags:
+            (longs if f.startswith("--") else shorts)[f] = (dest, takes, once, flags)
+    seen, words, i = {}, list(argv), 0
+    while i < len(words):
+        w = words[i]
+        i += 1
+        if w == "--":
+            break
+        if w.startswith("--"):
+            opt, eq, value = w.partition("=")
+            found = [f for f in longs if f == opt] or [f for f in longs if f.startswith(opt)]
+            if len(found) != 1:
+                continue                    # unknown or ambiguous: argparse's to word
+            dest, takes, once, flags = longs[found[0]]
+            if takes and not eq:
+                if i >= len(words):
+                    continue
+                value, i = words[i], i + 1
+        elif w.startswith("-") and len(w) > 1 and w[:2] in shorts:
+            dest, takes, once, flags = shorts[w[:2]]
+            value = w[2:]
+            if takes and not value:
+                if i >= len(words):
+                    continue
+                value, i = words[i], i + 1
+        else:
+            continue
+        if not once:
+            continue
+        if dest in seen and seen[dest] != value:
+            shown = "/".join(flags)
+            return (f"{shown} given twice, as {ascii(seen[dest])[1:-1]} and "
+                    f"{ascii(value)[1:-1]}: an option that decides what the command writes "
+                    f"or where takes one value; give it once")
+        seen[dest] = value
+    return None
 
 
 def plain_args(name, argv):

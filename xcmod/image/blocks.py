@@ -109,11 +109,16 @@ def check(blocks):
         return count
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")
+    from .rules import check_hvmloader_limits
     from .spec import iter_acpi_items
     from .stock import iter_smbios_block
     for b in blocks:
         if b.kind == SMBIOS:
-            list(iter_smbios_block(b.data, b.source or "<SMBIOS block>"))
+            source = b.source or "<SMBIOS block>"
+            items = list(iter_smbios_block(b.data, source))
+            check_hvmloader_limits([(i.data[0], i.length) for i in items], source=source)
         else:
-            list(iter_acpi_items(b.data, 0, b.source or "<ACPI block>"))
+            source = b.source or "<ACPI block>"
+            check_hvmloader_limits(acpi_count=len(list(iter_acpi_items(b.data, 0, source))),
+                                   source=source)
     return None

@@ -176,6 +176,13 @@ def get_keys(domid, names):
                     else v.decode("utf-8", "replace")) for n in names}
 
 
+def _timeout(value, default):
+    """``lock_timeout`` checked where it enters: None (the default), or seconds in
+    (0, 86400] as an int or float (not '5', not True): UsageError naming it."""
+    from ..checks import seconds_arg
+    return default if value is None else seconds_arg(value, "lock_timeout")
+
+
 def _refuse_dom0(domid, what):
     from .xenctrl import check_domid
     if check_domid(domid) == 0:
@@ -195,11 +202,28 @@ def set_keys(domid, values, lock_timeout=None):
                          f"{type(values).__name__}")
     if not values:
         raise UsageError("no key to set")
+    timeout = _timeout(lock_timeout, DEFAULT_LOCK_TIMEOUT)
     checked = {n: check_value(n, v) for n, v in values.items()}
-    with domain_lock(domid, lock_timeout or DEFAULT_LOCK_TIMEOUT), XenStore() as xs:
+    with domain_lock(domid, timeout), XenStore() as xs:
         base = require_domain(xs, domid)
-        xs.write_all_for_guest({f"{base}/{n}": v for n, v in checked.items()}, domid)
+
+        def body(t):
+            _no_load_running(xs, domid, t)
+            for n, v in checked.items():
+                xs.write_for_guest(f"{base}/{n}", v, domid, t)
+        xs.transaction(body)
     return checked
+
+
+def _no_load_running(xs, domid, t):
+    """In transaction ``t``: XenError (EBUSY) if a load of ``domid`` is running that the
+    lock did not exclude (another XCMOD_LOCK_DIR), or if the domain's directory is
+    gone (a write would re-create it): :mod:`xcmod.xen.loader`'s marks."""
+    from .loader import _busy, _other_loads, _require_here
+    _require_here(xs, domid, t)
+    others = _other_loads(xs, domid, None, t)
+    if others:
+        raise _busy(domid, others, "is running", "no key changed")
 
 
 def rm_keys(domid, names, lock_timeout=None):
@@ -208,10 +232,11 @@ def rm_keys(domid, names, lock_timeout=None):
     from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "remove")
     names = _names(names)
-    with domain_lock(domid, lock_timeout or DEFAULT_LOCK_TIMEOUT), XenStore() as xs:
+    with domain_lock(domid, _timeout(lock_timeout, DEFAULT_LOCK_TIMEOUT)), XenStore() as xs:
         base = require_domain(xs, domid)
 
         def body(t):
+            _no_load_running(xs, domid, t)
             for n in names:
                 xs.rm(f"{base}/{n}", t)
         xs.transaction(body)

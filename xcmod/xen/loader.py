@@ -72,27 +72,75 @@ LOCK_DIR = "/run/xcmod"
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 
+def lock_dir():
+    """The lock directory, checked for what it must be: ``$XCMOD_LOCK_DIR`` or
+    :data:`LOCK_DIR`, an absolute path to a directory (made, mode 0700, if its parent
+    exists) that is not a link and that no one but its owner may write into
+    (another user could otherwise put a link or a FIFO where a lock file goes).
+    UsageError naming the variable and what the path is otherwise."""
+    import stat
+
+    from ..fileio import _kind
+    d = os.environ.get("XCMOD_LOCK_DIR")
+    name = f"XCMOD_LOCK_DIR={d}" if d is not None else f"the lock directory {LOCK_DIR}"
+    d = LOCK_DIR if d is None else d
+    if not d or not os.path.isabs(d) or "\0" in d:
+        raise UsageError(f"{name}: must be an absolute path to a directory; nothing loaded")
+    try:
+        st = os.lstat(d)
+    except FileNotFoundError:
+        if not os.path.isdir(os.path.dirname(d.rstrip("/")) or "/"):
+            raise UsageError(f"{name}: neither it nor its parent directory exists; "
+                             f"nothing loaded") from None
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise XenError(e.errno, f"lock directory {d}: {e.strerror}", op="lock") from None
+        st = os.lstat(d)
+    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
+        what = "a link" if stat.S_ISLNK(st.st_mode) else _kind(st.st_mode)
+        raise UsageError(f"{name}: is {what}, not a directory; nothing loaded")
+    if st.st_mode & 0o022 and not (st.st_mode & stat.S_ISVTX and st.st_uid == os.geteuid()):
+        raise UsageError(f"{name}: is writable by others (mode {stat.S_IMODE(st.st_mode):o}): "
+                         f"a lock there protects nothing; nothing loaded")
+    return d
+
+
 class domain_lock:
     """An exclusive lock on one domain's loads, held for a ``with`` block.
 
-    A ``flock`` on ``LOCK_DIR/domain-<domid>.lock``: the kernel drops it when
-    its holder exits, however it exits, so a crashed load never leaves it
-    stuck.  Waits at most ``timeout`` seconds, then raises ETIMEDOUT.
+    A ``flock`` on ``<lock dir>/domain-<domid>.lock`` (:func:`lock_dir`): the
+    kernel drops it when its holder exits, however it exits, so a crashed load
+    never leaves it stuck.  Waits at most ``timeout`` seconds, then raises
+    ETIMEDOUT.  The lock file is opened without following a link and must be a
+    regular file.  Two processes that disagree on the lock directory do not
+    exclude each other: what still keeps a domain's keys true then is the load's
+    mark in xenstore (:func:`_load_blocks`), re-checked in the transaction that
+    publishes the keys.
     """
 
     def __init__(self, domid, timeout=DEFAULT_LOCK_TIMEOUT):
-        self.domid, self.timeout, self.fd = domid, timeout, None
+        from ..checks import seconds_arg
+        self.domid, self.fd = domid, None
+        self.timeout = seconds_arg(timeout, "lock_timeout")
 
     def __enter__(self):
         import fcntl
+        import stat
         import time
-        d = os.environ.get("XCMOD_LOCK_DIR", LOCK_DIR)
-        path = os.path.join(d, f"domain-{self.domid}.lock")
+        path = os.path.join(lock_dir(), f"domain-{self.domid}.lock")
         try:
-            os.makedirs(d, mode=0o700, exist_ok=True)
-            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW |
+                              os.O_NONBLOCK | os.O_NOCTTY, 0o600)
         except OSError as e:
+            if e.errno == _errno.ELOOP:
+                raise UsageError(f"lock file {path}: is a link; nothing loaded") from None
             raise XenError(e.errno, f"lock {path}: {e.strerror}", op="lock") from None
+        if not stat.S_ISREG(os.fstat(self.fd).st_mode):
+            os.close(self.fd)
+            raise UsageError(f"lock file {path}: is not a regular file; nothing loaded")
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -108,6 +156,96 @@ class domain_lock:
 
     def __exit__(self, *exc):
         os.close(self.fd)             # releases the flock
+
+
+# Loads in progress: each writes its mark, MARKS/<pid>-<nonce> = "<pid> <start time>",
+# in the transaction that unpublishes, and removes it when done; the transaction
+# that publishes refuses while another live load's mark is there (docs/safety.md,
+# "What protects a domain when two processes disagree on the lock directory").
+# Readable by dom0 alone; a mark whose process is gone (SIGKILL) is stale.
+MARKS = "xcmod-load"
+
+
+def _start_time(pid):
+    """Field 22 of /proc/<pid>/stat (the process's start time), or None if it is gone;
+    "?" where /proc cannot say (then the mark counts as live)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except FileNotFoundError:
+        return None
+    except (OSError, IndexError, ValueError):
+        return "?"
+
+
+def _live(value):
+    """Whether a mark's value names a process still running (on this host)."""
+    try:
+        pid, start = value.decode("ascii").split()
+        now = _start_time(int(pid))
+    except (AttributeError, UnicodeDecodeError, ValueError):
+        return False                    # not a mark xcmod wrote
+    return now is not None and (now == "?" or now == start)
+
+
+def _other_loads(xs, domid, own, t):
+    """The names of the live marks of other loads of ``domid`` (read in ``t``); stale
+    ones are removed in ``t``."""
+    base = domain_path(domid, MARKS)
+    others = []
+    for name in xs.directory(base, t):
+        if name == own:
+            continue
+        if _live(xs.read(f"{base}/{name}", t)):
+            others.append(name)
+        else:
+            xs.rm(f"{base}/{name}", t)
+    return others
+
+
+def _busy(domid, others, when, outcome="this one publishes no key"):
+    pids = ", ".join(sorted({n.split("-")[0] for n in others}))
+    return XenError(_errno.EBUSY, f"domain {domid}: another load of this domain (process "
+                    f"{pids}) {when}, not excluded by the lock (a different "
+                    f"XCMOD_LOCK_DIR?); {outcome}", op="load")
+
+
+def _drop_own_mark(xs, domid, own, t):
+    """Remove this load's mark in ``t`` (and the marks' node once empty)."""
+    base = domain_path(domid, MARKS)
+    xs.rm(f"{base}/{own}", t)
+    if not xs.directory(base, t):
+        xs.rm(base, t)
+
+
+class Vanished(XenError):
+    """The domain went away during the load (its xenstore directory removed, or the
+    domain destroyed or dying): no key was written for it."""
+
+
+def _vanished(domid, how):
+    e = Vanished(_errno.ESRCH, f"domain {domid} vanished during the load ({how}): no key "
+                 f"written, none re-created for it", op="load")
+    e.noted = True
+    return e
+
+
+def _still_there(xc, domid):
+    """Vanished unless libxc still has the domain, not dying."""
+    try:
+        info = xc.domain_info(domid)
+    except XenError as e:
+        if e.errno in (_errno.ESRCH, _errno.ENOENT):
+            raise _vanished(domid, "destroyed") from None
+        raise
+    if info.dying:
+        raise _vanished(domid, "dying")
+
+
+def _require_here(xs, domid, t):
+    """In transaction ``t``: Vanished if /local/domain/<domid> is gone."""
+    if xs.read(domain_path(domid), t) is None:
+        raise _vanished(domid, f"{domain_path(domid)} removed from xenstore")
 
 
 class LoadResult:
@@ -278,56 +416,109 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
             ranges = [(gpa, gpa + len(b)) for b, gpa in placed]
             with XenStore() as xs:
                 require_domain(xs, domid)
-                PROGRESS.phase = "unpublishing"
-                PROGRESS.removed = xs.transaction(
-                    lambda t: _unpublish(xs, t, domid, keys, ranges))
-                PROGRESS.phase = "unpublished"
-                PROGRESS.ram = ranges
-                PROGRESS.phase = "copying"
-                for b, gpa in placed:
-                    xc.copy_to_guest(domid, gpa, b.data)
-                PROGRESS.phase = "copied"
-                measurement = staged = None
-                if measure:
-                    measurement = _measure(xc, domid, placed, hvmloader_end)
-                    if measure_file is not None:
-                        staged = _stage_measurement(measure_file, measurement)
+                pid = os.getpid()
+                own = f"{pid}-{os.urandom(6).hex()}"
+                mark = f"{pid} {_start_time(pid)}".encode()
 
-                def publish(t):
-                    PROGRESS.phase = "copied"        # (again, when a conflict retries)
-                    # The keys may only describe bytes that are there: read the
-                    # guest RAM once more, inside the transaction that writes them.
-                    for b, gpa in placed:
-                        if xc.read_from_guest(domid, gpa, len(b)) != b.data:
-                            raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
-                                           f"{gpa:#x} changed after {b.name} was copied "
-                                           f"there (another writer?)", op="verify")
-                    _unpublish(xs, t, domid, keys, ranges)    # written by hand meanwhile?
-                    for path, value in keys.items():
-                        xs.write_for_guest(path, value, domid, t)
-                    PROGRESS.phase = "publishing"    # the commit is what follows
+                def unpublish(t):
+                    _require_here(xs, domid, t)
+                    others = _other_loads(xs, domid, own, t)
+                    if others:
+                        raise _busy(domid, others, "is running")
+                    # this load's mark, there until it is done: another load's
+                    # publish refuses while it is (whatever lock directory it used)
+                    path = domain_path(domid, MARKS, own)
+                    xs.write(path, mark, t)
+                    xs.set_permissions(path, [(0, xs.PERM_NONE)], t)
+                    return _unpublish(xs, t, domid, keys, ranges)
+                PROGRESS.phase = "unpublishing"
+                PROGRESS.removed = xs.transaction(unpublish)
+                PROGRESS.phase = "unpublished"
                 try:
-                    xs.transaction(publish)
-                    PROGRESS.phase = "published"
+                    return _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure,
+                                             hvmloader_end, measure_file, own,
+                                             warnings, libxc)
                 except BaseException:
-                    if staged is not None:
-                        staged.abort()
+                    _drop_mark(xs, domid, own)
                     raise
-                if staged is not None:
-                    try:
-                        staged.commit()
-                    except OSError as e:
-                        # The measurement is part of the load: without it, no keys.
-                        PROGRESS.phase = "publishing"
-                        xs.transaction(lambda t: _unpublish(xs, t, domid, keys, ranges))
-                        PROGRESS.phase = "copied"
-                        raise _noted(e, f"guest RAM at {PROGRESS._ram()} holds the new "
-                                        f"blocks; their keys were written and removed "
-                                        f"again, none is left") from None
     except (OSError, ValueError) as e:          # XenError, FormatError, UsageError...
         if PROGRESS.phase in ("checking", "published") or getattr(e, "noted", False):
             raise
         raise _noted(e) from None
+
+
+def _drop_mark(xs, domid, own):
+    """Best effort, after a failed load: remove this load's mark if the domain's
+    directory is still there (nothing is re-created)."""
+    def body(t):
+        if xs.read(domain_path(domid), t) is not None:
+            _drop_own_mark(xs, domid, own, t)
+    try:
+        xs.transaction(body, retries=2)
+    except Exception:
+        pass
+
+
+def _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure, hvmloader_end,
+                      measure_file, own, warnings, libxc):
+    """Steps 3 and 4 of the procedure (module docstring), after the unpublish."""
+    PROGRESS.ram = ranges
+    PROGRESS.phase = "copying"
+    try:
+        for b, gpa in placed:
+            xc.copy_to_guest(domid, gpa, b.data)
+    except XenError:
+        _still_there(xc, domid)     # a copy into a domain destroyed meanwhile
+        raise
+    PROGRESS.phase = "copied"
+    _still_there(xc, domid)
+    measurement = staged = None
+    if measure:
+        measurement = _measure(xc, domid, placed, hvmloader_end)
+        if measure_file is not None:
+            staged = _stage_measurement(measure_file, measurement)
+
+    def publish(t):
+        PROGRESS.phase = "copied"        # (again, when a conflict retries)
+        # Never re-create the directory of a domain that is gone.
+        _require_here(xs, domid, t)
+        # Another load of this domain is running (a different lock directory):
+        # its bytes may be on their way into RAM, whatever the read below
+        # shows, so no key now.  (Read in the transaction: a mark written
+        # after the read makes the commit conflict, and the retry sees it.)
+        others = _other_loads(xs, domid, own, t)
+        if others:
+            raise _busy(domid, others, "ran during this one")
+        _drop_own_mark(xs, domid, own, t)
+        # The keys may only describe bytes that are there: read the
+        # guest RAM once more, inside the transaction that writes them.
+        for b, gpa in placed:
+            if xc.read_from_guest(domid, gpa, len(b)) != b.data:
+                raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
+                               f"{gpa:#x} changed after {b.name} was copied "
+                               f"there (another writer?)", op="verify")
+        _unpublish(xs, t, domid, keys, ranges)    # written by hand meanwhile?
+        for path, value in keys.items():
+            xs.write_for_guest(path, value, domid, t)
+        PROGRESS.phase = "publishing"    # the commit is what follows
+    try:
+        xs.transaction(publish)
+        PROGRESS.phase = "published"
+    except BaseException:
+        if staged is not None:
+            staged.abort()
+        raise
+    if staged is not None:
+        try:
+            staged.commit()
+        except OSError as e:
+            # The measurement is part of the load: without it, no keys.
+            PROGRESS.phase = "publishing"
+            xs.transaction(lambda t: _unpublish(xs, t, domid, keys, ranges))
+            PROGRESS.phase = "copied"
+            raise _noted(e, f"guest RAM at {PROGRESS._ram()} holds the new "
+                            f"blocks; their keys were written and removed "
+                            f"again, none is left") from None
     return (keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings,
             libxc)
 
@@ -455,6 +646,9 @@ def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
         if not measure:
             raise UsageError("measure_file needs measure=True")
         measure_file = path_arg(measure_file, "--measure")
+        from ..fileio import plan_outputs     # the output rule (docs/safety.md)
+        plan_outputs([("--measure", measure_file, False)],
+                     [("source", source)] if isinstance(source, (str, os.PathLike)) else [])
     keys, placed, m, warnings, libxc = _load_blocks(domid, blocks, count, force, hvmloader_end,
                                                     base, measure, lock_timeout, measure_file)
     return LoadResult(domid, placed[0][2], sum(n for *_, n in placed), count, keys, placed, m,

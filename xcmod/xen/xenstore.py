@@ -32,17 +32,67 @@ def _xen():
     return _xen()
 
 
+# Where libxenstore connects (tools/xenstore/xs_lib.c, xs_daemon_path() and
+# xs_domain_dev(), the same in RELEASE-4.17.5, 4.20 and master): $XENSTORED_PATH
+# if set, else $XENSTORED_RUNDIR/socket (XEN_RUN_STORED/socket), then the xenbus
+# device.  tools/libs/store/xs.c get_handle() stat()s the path and treats
+# anything that is not a socket as the device: a regular file there would be
+# opened and written a request (issue 32), so xcmod checks first.
+XENBUS_DEVICES = ("/dev/xen/xenbus", "/proc/xen/xenbus")
+
+
+def check_xenstored_path(environ=None):
+    """UsageError, naming the variable and what its path is, unless libxenstore would
+    connect to xenstored's socket or to the xenbus device: $XENSTORED_PATH must name
+    a socket (or one of :data:`XENBUS_DEVICES`, a character device);
+    $XENSTORED_RUNDIR/socket, when it exists, a socket.  Nothing is opened."""
+    import os
+    import stat
+
+    from ..errors import UsageError
+    from ..fileio import _kind
+    env = os.environ if environ is None else environ
+    for var in ("XENSTORED_PATH", "XENSTORED_RUNDIR"):
+        value = env.get(var)
+        if value is None:
+            continue
+        path = value if var == "XENSTORED_PATH" else os.path.join(value, "socket")
+        if not value or "\0" in value:
+            raise UsageError(f"{var} is set but {'empty' if not value else 'holds a NUL'}: "
+                             f"it must name xenstored's socket; nothing sent to xenstored")
+        try:
+            mode = os.stat(path).st_mode
+        except FileNotFoundError:       # nothing there: xs_open fails, nothing is sent
+            continue
+        except OSError as e:
+            raise UsageError(f"{var}: {path}: {e.strerror}; nothing sent to "
+                             f"xenstored") from None
+        if stat.S_ISSOCK(mode):
+            continue
+        if (var == "XENSTORED_PATH" and stat.S_ISCHR(mode)
+                and os.path.realpath(path) in XENBUS_DEVICES):
+            continue
+        what = _kind(mode)
+        shown = f"{var}={value}" + ("" if var == "XENSTORED_PATH" else f": {path}")
+        raise UsageError(f"{shown} is {what}, not xenstored's socket (nor the xenbus "
+                         f"device): nothing sent to it")
+
+
 class XenStore:
     """An open xenstore connection; a context manager that always closes it."""
 
     def __init__(self):
+        check_xenstored_path()
         self.ffi, self.lib = _xen()
         self.ffi.errno = 0
         h = self.lib.xs_open(0)
         if h == self.ffi.NULL:
             err = self.ffi.errno or _errno.ECONNREFUSED
-            raise XenError(err, "cannot connect to xenstored (is it running? "
-                           "XENSTORED_PATH names its socket)", op="xs_open")
+            import os
+            where = (f"XENSTORED_PATH={os.environ['XENSTORED_PATH']}"
+                     if "XENSTORED_PATH" in os.environ else "XENSTORED_PATH names its socket")
+            raise XenError(err, f"cannot connect to xenstored (is it running? {where})",
+                           op="xs_open")
         self.h = h
 
     def close(self):
