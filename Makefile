@@ -51,7 +51,7 @@ setup:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	        $(DEB_PACKAGES) $$versioned
 	$(SYSTEM_PYTHON) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=68' wheel 'cffi>=1.16'
+	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=77' wheel 'cffi>=1.16'
 	$(PYTHON) -m pip install --quiet --no-build-isolation $(EDITABLE) -e '.[test]'
 	@mkdir -p $(BUILD) && touch $(BUILD_EXT)
 
@@ -123,7 +123,9 @@ $(FAKE_XEN)/xenstored-preload.so: tests/fakexen/xenstored_preload.c
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -fPIC -shared -o $@ $< -ldl
 
 # Tests run the real cffi module and C shim against the libxenctrl double.
+# reuse lint: every file states its licence (REUSE.toml, LICENSES/).
 test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
+	$(PYTHON) -m reuse lint --lines
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest
 
 # 10,000 load cycles through the real shim, double and xenstored: no growth in
