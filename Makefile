@@ -38,7 +38,7 @@ READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
 .PHONY: all ffi setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader \
-        ovmf ovmf-rig
+        ovmf ovmf-rig install install-files man completion dist deb
 
 all: $(BUILD)/xcmod-read freestanding
 
@@ -184,6 +184,69 @@ TIMEOUT ?= 300
 xen-run: all ffi hvmloader ovmf-rig
 	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS] [LIBVIRT=1]"; exit 2; }
 	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" $(if $(LIBVIRT),--libvirt) "$(SCRIPT)" $(if $(DATA),"$(DATA)")
+
+# --- Installing (docs/install.md) --------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the xcmod command and its modules
+# for INSTALL_PYTHON (Debian's python3; it needs python3-construct and
+# python3-cffi-backend), xcmod(1) and the bash completion generated from the
+# command line's own parser, the C header and reader with a pkg-config file,
+# and, when built (make hvmloader, make ovmf), the patched hvmloader and
+# OvmfXen in PREFIX/lib/xcmod/, beside Xen's own (never over them).
+# install-files is the same without building the compiled modules first
+# (debian/rules builds them with the system's cffi).
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share
+LIBDIR       ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR  ?= $(DATADIR)/bash-completion/completions
+INSTALL_PYTHON ?= $(SYSTEM_PYTHON)
+PYTHONDIR    ?= $(PREFIX)/lib/python$(shell $(INSTALL_PYTHON) -c \
+                  'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages
+VERSION      := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' xcmod/__init__.py)
+# The generators import the clone's xcmod (shtab: the completion, from the same parser)
+GEN_PYTHON   = PYTHONPATH=$(CURDIR) $(PYTHON)
+CLI_SOURCES  := xcmod/__init__.py $(wildcard xcmod/cli/*.py)
+
+man: $(BUILD)/man/xcmod.1
+$(BUILD)/man/xcmod.1: tools/xcmod-manpage $(CLI_SOURCES)
+	mkdir -p $(dir $@)
+	$(GEN_PYTHON) tools/xcmod-manpage $@
+completion: $(BUILD)/completion/xcmod
+$(BUILD)/completion/xcmod: $(CLI_SOURCES)
+	mkdir -p $(dir $@)
+	$(GEN_PYTHON) -m shtab --shell=bash --prog xcmod xcmod.cli.build_parser > $@.new
+	mv $@.new $@
+$(BUILD)/xcmod.pc: tools/xcmod.pc.in xcmod/__init__.py | $(BUILD)
+	sed -e '/^#/d' -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: ffi
+	$(MAKE) install-files
+install-files: man completion
+	@ls xcmod/image/_reader*.so >/dev/null 2>&1 || \
+	    { echo "make install: no compiled xcmod/image/_reader module (make ffi)"; exit 1; }
+	rm -f $(BUILD)/xcmod.pc && $(MAKE) $(BUILD)/xcmod.pc
+	cd xcmod && find . -name '*.py' -o -name '_*.so' | LC_ALL=C sort | while read -r f; do \
+	    install -D -m 0644 "$$f" "$(DESTDIR)$(PYTHONDIR)/xcmod/$$f" || exit 1; done
+	install -d $(DESTDIR)$(BINDIR)
+	printf '#!%s\n# The xcmod command (make install).\nimport sys\nfrom xcmod.cli import console_main\nsys.exit(console_main())\n' \
+	    '$(INSTALL_PYTHON)' > $(DESTDIR)$(BINDIR)/xcmod
+	chmod 0755 $(DESTDIR)$(BINDIR)/xcmod
+	install -D -m 0644 $(BUILD)/man/xcmod.1 $(DESTDIR)$(MANDIR)/man1/xcmod.1
+	install -D -m 0644 $(BUILD)/completion/xcmod $(DESTDIR)$(BASHCOMPDIR)/xcmod
+	install -D -m 0644 csrc/xcmod_module.h $(DESTDIR)$(INCLUDEDIR)/xcmod/xcmod_module.h
+	install -D -m 0644 csrc/xcmod_reader.h $(DESTDIR)$(INCLUDEDIR)/xcmod/xcmod_reader.h
+	install -D -m 0644 csrc/xcmod_reader.c $(DESTDIR)$(DATADIR)/xcmod/reader/xcmod_reader.c
+	install -D -m 0644 csrc/xcmod_reader.h $(DESTDIR)$(DATADIR)/xcmod/reader/xcmod_reader.h
+	install -D -m 0644 csrc/xcmod_module.h $(DESTDIR)$(DATADIR)/xcmod/reader/xcmod_module.h
+	install -D -m 0644 $(BUILD)/xcmod.pc $(DESTDIR)$(PKGCONFIGDIR)/xcmod.pc
+	if [ -f $(BUILD)/hvmloader/hvmloader ]; then \
+	    install -D -m 0644 $(BUILD)/hvmloader/hvmloader $(DESTDIR)$(LIBDIR)/xcmod/hvmloader; fi
+	if [ -f $(BUILD)/ovmf/OVMF.fd ]; then \
+	    install -D -m 0644 $(BUILD)/ovmf/OVMF.fd $(DESTDIR)$(LIBDIR)/xcmod/OvmfXen.fd; fi
 
 bench: all ffi fake-xen
 	$(PYTHON) -m benchmarks

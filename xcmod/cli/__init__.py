@@ -66,6 +66,10 @@ def build_parser(only=None):
     import argparse
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    # the package's version, read off the package itself (always imported before
+    # this one; the layers keep its lazy API out of the command line's imports)
+    p.add_argument("--version", action="version",
+                   version=f"{PROG} {sys.modules[__package__.rpartition('.')[0]].__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, add in register(only).items():
