@@ -14,6 +14,9 @@ CFLAGS    ?= -O2 -g
 WARN      := -std=c11 -Wall -Wextra -Werror
 BUILD     := build
 FUZZ_SECONDS ?= 60
+# Caches outside the clone (firmware builds, the packaging test's wheels).
+XCMOD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xcmod
+WHEELHOUSE  := $(XCMOD_CACHE)/wheelhouse
 
 # Debian packages the project and its tests need, by the same name on every
 # Debian release.  libvirt: virt-xml-validate (libvirt-clients) checks every
@@ -21,11 +24,13 @@ FUZZ_SECONDS ?= 60
 # and its QEMU driver needs the libvirt-qemu user that libvirt-daemon-system
 # creates (no daemon is started); the rig runs libvirtd with the libxl driver
 # (libvirt-daemon-driver-xen) in its dom0, never on this machine.
+# python3-construct (with python3-cffi-backend): what `make install`'s xcmod
+# runs on with Debian's python3 (tests/test_packaging.py runs it).
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
-                libvirt-daemon-driver-xen
+                libvirt-daemon-driver-xen python3-construct
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
@@ -124,9 +129,18 @@ $(FAKE_XEN)/xenstored-preload.so: tests/fakexen/xenstored_preload.c
 
 # Tests run the real cffi module and C shim against the libxenctrl double.
 # reuse lint: every file states its licence (REUSE.toml, LICENSES/).
-test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
+test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz $(WHEELHOUSE)/.complete
 	$(PYTHON) -m reuse lint --lines
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest
+
+# The packages the build and the runtime of a wheel need, downloaded once into
+# the cache outside the clone (as the firmware builds are): tests/test_packaging.py
+# builds the sdist and its wheel in isolation and installs the wheel into a
+# scratch venv from these alone (pip --no-index), offline.
+$(WHEELHOUSE)/.complete: pyproject.toml
+	$(PYTHON) -m pip download --quiet --dest $(WHEELHOUSE) \
+	    'setuptools>=77' wheel 'cffi>=1.16' 'construct>=2.10.68,<2.11'
+	touch $@
 
 # 10,000 load cycles through the real shim, double and xenstored: no growth in
 # open fds, mappings or RSS (not part of `make test`).
