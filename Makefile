@@ -262,6 +262,35 @@ install-files: man completion
 	if [ -f $(BUILD)/ovmf/OVMF.fd ]; then \
 	    install -D -m 0644 $(BUILD)/ovmf/OVMF.fd $(DESTDIR)$(LIBDIR)/xcmod/OvmfXen.fd; fi
 
+# make deb: Debian packages of this release into build/deb/ (docs/install.md):
+# xcmod (the tool for the system's python3), xcmod-dev (header, reader,
+# pkg-config) and xcmod-firmware (the patched hvmloader and OvmfXen in
+# /usr/lib/xcmod/).  As root it installs its build dependencies first (apt-get
+# build-dep on debian/control, as make setup does); it fetches Xen's and
+# edk2's source as make hvmloader and make ovmf do (their builds are cached),
+# then dpkg-buildpackage builds a copy of the tree with no network (in a
+# network namespace of its own where unshare allows one), and lintian checks
+# the result (errors fail; the warnings kept are justified in debian/).
+DEB_DIR     := $(BUILD)/deb
+DEB_OFFLINE  = $$(unshare --net true 2>/dev/null && echo unshare --net)
+deb: | $(BUILD)
+	@if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
+	        build-essential dpkg-dev lintian git && \
+	    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 ./; \
+	else dpkg-checkbuilddeps; fi
+	$(MAKE) hvmloader ovmf
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/xcmod-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+	    tar --null -T - --ignore-failed-read -cf - | tar -C $(DEB_DIR)/xcmod-$(VERSION) -xf -
+	cd $(DEB_DIR)/xcmod-$(VERSION) && \
+	    env XCMOD_CACHE=$(XCMOD_CACHE) $(DEB_OFFLINE) dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_DIR)/xcmod-$(VERSION)
+	lintian --fail-on error --display-info $(DEB_DIR)/*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
 bench: all ffi fake-xen
 	$(PYTHON) -m benchmarks
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m benchmarks.load
