@@ -57,16 +57,15 @@ setup:
 	        $(DEB_PACKAGES) $$versioned
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=77' wheel 'cffi>=1.16'
-	$(PYTHON) -m pip install --quiet --no-build-isolation $(EDITABLE) -e '.[test]'
+	$(PYTHON) -m pip install --quiet --no-build-isolation -e '.[test]'
 	@mkdir -p $(BUILD) && touch $(BUILD_EXT)
 
-# The editable install puts the clone on sys.path with a plain .pth (setuptools'
-# compat mode).  Its default mode for this flat layout installs an import hook
-# that every interpreter start imports: measured here, min of 45 runs each,
-# `python3 -m benchmarks.empty` 16.7 -> 25.2 ms and `xcmod verify` 38.7 ->
-# 43.5 ms; strict mode links files into build/ and misses new modules until
-# reinstalled.  So compat stays while setuptools has it.
-EDITABLE := --config-settings editable_mode=compat
+# A plain editable install (no compat mode): pyproject.toml's package-dir
+# ("" = ".") makes setuptools' default mode put the clone on sys.path with a
+# plain .pth, as compat mode did, instead of the import hook it installs for
+# an undeclared flat layout, which every interpreter start imports (measured
+# then, min of 45 runs each: `python3 -m benchmarks.empty` 16.7 -> 25.2 ms,
+# `xcmod verify` 38.7 -> 43.5 ms).  And no deprecation box.
 
 # The two cffi modules, rebuilt in place (the editable install's) whenever
 # their C or cdefs change, so `make test` never runs a stale binding.
@@ -74,7 +73,7 @@ BUILD_EXT := $(BUILD)/.ffi-built
 FFI_INPUTS := xcmod/_ffi_build.py setup.py $(wildcard csrc/*.c csrc/*.h csrc/cdefs/*.h)
 ffi: $(BUILD_EXT)
 $(BUILD_EXT): $(FFI_INPUTS) | $(BUILD)
-	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation $(EDITABLE) -e .
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(BUILD):
