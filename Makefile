@@ -280,12 +280,19 @@ deb: | $(BUILD)
 	    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 ./; \
 	else dpkg-checkbuilddeps; fi
 	$(MAKE) hvmloader ovmf
+	@rel=$$(apt-cache depends xen-system-$$(dpkg --print-architecture) 2>/dev/null | \
+	        sed -n 's/^ *Depends: xen-utils-\([0-9][0-9.]*\)$$/\1/p'); \
+	src=$$(sed -n -E '1s/^source: [^0-9]*([0-9]+\.[0-9]+).*/\1/p' $(BUILD)/hvmloader/build-info); \
+	if [ -n "$$rel" ] && [ "$$rel" != "$$src" ]; then \
+	    echo "make deb: WARNING: this release's Xen is $$rel, but hvmloader is built from Xen $$src"; \
+	    echo "make deb: (Debian's xen $$rel source is not served: see build/hvmloader/build-info);"; \
+	    echo "make deb: XEN_SRC=DIR (a Xen $$rel tree) builds it from that release instead"; fi
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/xcmod-$(VERSION)
 	git ls-files -z --cached --others --exclude-standard | \
 	    tar --null -T - --ignore-failed-read -cf - | tar -C $(DEB_DIR)/xcmod-$(VERSION) -xf -
 	cd $(DEB_DIR)/xcmod-$(VERSION) && \
-	    env XCMOD_CACHE=$(XCMOD_CACHE) $(DEB_OFFLINE) dpkg-buildpackage -us -uc -b
+	    env XCMOD_CACHE=$(XCMOD_CACHE) XEN_SRC="$(XEN_SRC)" $(DEB_OFFLINE) dpkg-buildpackage -us -uc -b
 	rm -rf $(DEB_DIR)/xcmod-$(VERSION)
 	lintian --fail-on error --display-info $(DEB_DIR)/*.changes
 	@ls -l $(DEB_DIR)/*.deb
