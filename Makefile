@@ -284,9 +284,9 @@ deb: | $(BUILD)
 	        sed -n 's/^ *Depends: xen-utils-\([0-9][0-9.]*\)$$/\1/p'); \
 	src=$$(sed -n -E '1s/^source: [^0-9]*([0-9]+\.[0-9]+).*/\1/p' $(BUILD)/hvmloader/build-info); \
 	if [ -n "$$rel" ] && [ "$$rel" != "$$src" ]; then \
-	    echo "make deb: WARNING: this release's Xen is $$rel, but hvmloader is built from Xen $$src"; \
-	    echo "make deb: (Debian's xen $$rel source is not served: see build/hvmloader/build-info);"; \
-	    echo "make deb: XEN_SRC=DIR (a Xen $$rel tree) builds it from that release instead"; fi
+	    echo "make deb: WARNING: this release's Xen is $$rel, hvmloader is built from Xen $$src:"; \
+	    sed -n '1s/^source: /make deb:   /p' $(BUILD)/hvmloader/build-info; \
+	    echo "make deb: XEN_SRC=DIR (a Xen $$rel tree) builds it from that release"; fi
 	rm -rf $(DEB_DIR)
 	mkdir -p $(DEB_DIR)/xcmod-$(VERSION)
 	git ls-files -z --cached --others --exclude-standard | \
