@@ -127,9 +127,17 @@ $(FAKE_XEN)/xenstored-preload.so: tests/fakexen/xenstored_preload.c
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -fPIC -shared -o $@ $< -ldl
 
 # Tests run the real cffi module and C shim against the libxenctrl double.
-# reuse lint: every file states its licence (REUSE.toml, LICENSES/).
+# reuse lint: every file states its licence (REUSE.toml, LICENSES/); run on a
+# copy of the files git sees (committed or not, less what .gitignore names):
+# reuse itself walks every directory, build/ too (a rig's unpacked packages, a
+# fresh root's /proc), looking for REUSE.toml files.
 test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz $(WHEELHOUSE)/.complete
-	$(PYTHON) -m reuse lint --lines
+	@tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && \
+	    git ls-files -z --cached --others --exclude-standard | \
+	        tar --null -T - --ignore-failed-read -cf - | tar -C "$$tree" -xf - && \
+	    echo "$(PYTHON) -m reuse lint --lines  # on the files git sees" && \
+	    { $(PYTHON) -m reuse --root "$$tree" lint --lines > "$$tree.lint"; rc=$$?; \
+	      sed "s|^$$tree/||" "$$tree.lint"; rm -f "$$tree.lint"; exit $$rc; }
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest
 
 # The packages the build and the runtime of a wheel need, downloaded once into
