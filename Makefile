@@ -14,6 +14,9 @@ CFLAGS    ?= -O2 -g
 WARN      := -std=c11 -Wall -Wextra -Werror
 BUILD     := build
 FUZZ_SECONDS ?= 60
+# Caches outside the clone (firmware builds, the packaging test's wheels).
+XCMOD_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/xcmod
+WHEELHOUSE  := $(XCMOD_CACHE)/wheelhouse
 
 # Debian packages the project and its tests need, by the same name on every
 # Debian release.  libvirt: virt-xml-validate (libvirt-clients) checks every
@@ -21,11 +24,13 @@ FUZZ_SECONDS ?= 60
 # and its QEMU driver needs the libvirt-qemu user that libvirt-daemon-system
 # creates (no daemon is started); the rig runs libvirtd with the libxl driver
 # (libvirt-daemon-driver-xen) in its dom0, never on this machine.
+# python3-construct (with python3-cffi-backend): what `make install`'s xcmod
+# runs on with Debian's python3 (tests/test_packaging.py runs it).
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
-                libvirt-daemon-driver-xen
+                libvirt-daemon-driver-xen python3-construct
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
@@ -38,7 +43,7 @@ READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
 .PHONY: all ffi setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader \
-        ovmf ovmf-rig
+        ovmf ovmf-rig install install-files man completion dist deb
 
 all: $(BUILD)/xcmod-read freestanding
 
@@ -51,17 +56,19 @@ setup:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
 	        $(DEB_PACKAGES) $$versioned
 	$(SYSTEM_PYTHON) -m venv $(VENV)
-	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=68' wheel 'cffi>=1.16'
-	$(PYTHON) -m pip install --quiet --no-build-isolation $(EDITABLE) -e '.[test]'
+	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=77' wheel 'cffi>=1.16'
+	$(PYTHON) -m pip install --quiet --no-build-isolation -e '.[test]'
 	@mkdir -p $(BUILD) && touch $(BUILD_EXT)
 
-# The editable install puts the clone on sys.path with a plain .pth (setuptools'
-# compat mode).  Its default mode for this flat layout installs an import hook
-# that every interpreter start imports: measured here, min of 45 runs each,
-# `python3 -m benchmarks.empty` 16.7 -> 25.2 ms and `xcmod verify` 38.7 ->
-# 43.5 ms; strict mode links files into build/ and misses new modules until
-# reinstalled.  So compat stays while setuptools has it.
-EDITABLE := --config-settings editable_mode=compat
+# A plain editable install (no compat mode): pyproject.toml's package-dir
+# ("" = ".") makes setuptools' default mode put the clone on sys.path with a
+# plain .pth, as compat mode did, instead of the import hook it installs for
+# an undeclared flat layout, which every interpreter start imports (measured
+# then, min of 45 runs each: `python3 -m benchmarks.empty` 16.7 -> 25.2 ms,
+# `xcmod verify` 38.7 -> 43.5 ms).  And no deprecation box.  make bench, one
+# after the other on the same machine, plain against compat: build 2.20x and
+# 2.14x against 2.09x of the empty interpreter, verify 1.21x/1.16x against
+# 1.18x, inspect 1.72x/1.79x against 1.71x, load 1.43x/1.35x against 1.39x.
 
 # The two cffi modules, rebuilt in place (the editable install's) whenever
 # their C or cdefs change, so `make test` never runs a stale binding.
@@ -69,7 +76,7 @@ BUILD_EXT := $(BUILD)/.ffi-built
 FFI_INPUTS := xcmod/_ffi_build.py setup.py $(wildcard csrc/*.c csrc/*.h csrc/cdefs/*.h)
 ffi: $(BUILD_EXT)
 $(BUILD_EXT): $(FFI_INPUTS) | $(BUILD)
-	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation $(EDITABLE) -e .
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 $(BUILD):
@@ -123,8 +130,27 @@ $(FAKE_XEN)/xenstored-preload.so: tests/fakexen/xenstored_preload.c
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -fPIC -shared -o $@ $< -ldl
 
 # Tests run the real cffi module and C shim against the libxenctrl double.
-test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz
+# reuse lint: every file states its licence (REUSE.toml, LICENSES/); run on a
+# copy of the files git sees (committed or not, less what .gitignore names):
+# reuse itself walks every directory, build/ too (a rig's unpacked packages, a
+# fresh root's /proc), looking for REUSE.toml files.
+test: all ffi fake-xen $(BUILD)/fuzz/xcmod_reader_fuzz $(WHEELHOUSE)/.complete
+	@tree=$$(mktemp -d) && trap 'rm -rf "$$tree"' EXIT && \
+	    git ls-files -z --cached --others --exclude-standard | \
+	        tar --null -T - --ignore-failed-read -cf - | tar -C "$$tree" -xf - && \
+	    echo "$(PYTHON) -m reuse lint --lines  # on the files git sees" && \
+	    { $(PYTHON) -m reuse --root "$$tree" lint --lines > "$$tree.lint"; rc=$$?; \
+	      sed "s|^$$tree/||" "$$tree.lint"; rm -f "$$tree.lint"; exit $$rc; }
 	LD_LIBRARY_PATH=$(CURDIR)/$(FAKE_XEN) $(PYTHON) -m pytest
+
+# The packages the build and the runtime of a wheel need, downloaded once into
+# the cache outside the clone (as the firmware builds are): tests/test_packaging.py
+# builds the sdist and its wheel in isolation and installs the wheel into a
+# scratch venv from these alone (pip --no-index), offline.
+$(WHEELHOUSE)/.complete: pyproject.toml
+	$(PYTHON) -m pip download --quiet --dest $(WHEELHOUSE) \
+	    'setuptools>=77' wheel 'cffi>=1.16' 'construct>=2.10.68,<2.11'
+	touch $@
 
 # 10,000 load cycles through the real shim, double and xenstored: no growth in
 # open fds, mappings or RSS (not part of `make test`).
@@ -182,6 +208,105 @@ TIMEOUT ?= 300
 xen-run: all ffi hvmloader ovmf-rig
 	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS] [LIBVIRT=1]"; exit 2; }
 	$(PYTHON) -m tests.xenrig run --timeout "$(TIMEOUT)" $(if $(LIBVIRT),--libvirt) "$(SCRIPT)" $(if $(DATA),"$(DATA)")
+
+# --- Installing (docs/install.md) --------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the xcmod command and its modules
+# for INSTALL_PYTHON (Debian's python3; it needs python3-construct and
+# python3-cffi-backend), xcmod(1) and the bash completion generated from the
+# command line's own parser, the C header and reader with a pkg-config file,
+# and, when built (make hvmloader, make ovmf), the patched hvmloader and
+# OvmfXen in PREFIX/lib/xcmod/, beside Xen's own (never over them).
+# install-files is the same without building the compiled modules first
+# (debian/rules builds them with the system's cffi).
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+INCLUDEDIR   ?= $(PREFIX)/include
+DATADIR      ?= $(PREFIX)/share
+LIBDIR       ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+BASHCOMPDIR  ?= $(DATADIR)/bash-completion/completions
+INSTALL_PYTHON ?= $(SYSTEM_PYTHON)
+PYTHONDIR    ?= $(PREFIX)/lib/python$(shell $(INSTALL_PYTHON) -c \
+                  'import sys; print("%d.%d" % sys.version_info[:2])')/dist-packages
+VERSION      := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' xcmod/__init__.py)
+# The generators import the clone's xcmod (shtab: the completion, from the same parser)
+GEN_PYTHON   = PYTHONPATH=$(CURDIR) $(PYTHON)
+CLI_SOURCES  := xcmod/__init__.py $(wildcard xcmod/cli/*.py)
+
+man: $(BUILD)/man/xcmod.1
+$(BUILD)/man/xcmod.1: tools/xcmod-manpage $(CLI_SOURCES)
+	mkdir -p $(dir $@)
+	$(GEN_PYTHON) tools/xcmod-manpage $@
+completion: $(BUILD)/completion/xcmod
+$(BUILD)/completion/xcmod: $(CLI_SOURCES)
+	mkdir -p $(dir $@)
+	$(GEN_PYTHON) -m shtab --shell=bash --prog xcmod xcmod.cli.build_parser > $@.new
+	mv $@.new $@
+$(BUILD)/xcmod.pc: tools/xcmod.pc.in xcmod/__init__.py | $(BUILD)
+	sed -e '/^#/d' -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: ffi
+	$(MAKE) install-files
+install-files: man completion
+	@ls xcmod/image/_reader*.so >/dev/null 2>&1 || \
+	    { echo "make install: no compiled xcmod/image/_reader module (make ffi)"; exit 1; }
+	rm -f $(BUILD)/xcmod.pc && $(MAKE) $(BUILD)/xcmod.pc
+	cd xcmod && find . -name '*.py' -o -name '_*.so' | LC_ALL=C sort | while read -r f; do \
+	    install -D -m 0644 "$$f" "$(DESTDIR)$(PYTHONDIR)/xcmod/$$f" || exit 1; done
+	install -d $(DESTDIR)$(BINDIR)
+	printf '#!%s\n# The xcmod command (make install).\nimport sys\nfrom xcmod.cli import console_main\nsys.exit(console_main())\n' \
+	    '$(INSTALL_PYTHON)' > $(DESTDIR)$(BINDIR)/xcmod
+	chmod 0755 $(DESTDIR)$(BINDIR)/xcmod
+	install -D -m 0644 $(BUILD)/man/xcmod.1 $(DESTDIR)$(MANDIR)/man1/xcmod.1
+	install -D -m 0644 $(BUILD)/completion/xcmod $(DESTDIR)$(BASHCOMPDIR)/xcmod
+	install -D -m 0644 csrc/xcmod_module.h $(DESTDIR)$(INCLUDEDIR)/xcmod/xcmod_module.h
+	install -D -m 0644 csrc/xcmod_reader.h $(DESTDIR)$(INCLUDEDIR)/xcmod/xcmod_reader.h
+	install -D -m 0644 csrc/xcmod_reader.c $(DESTDIR)$(DATADIR)/xcmod/reader/xcmod_reader.c
+	install -D -m 0644 csrc/xcmod_reader.h $(DESTDIR)$(DATADIR)/xcmod/reader/xcmod_reader.h
+	install -D -m 0644 csrc/xcmod_module.h $(DESTDIR)$(DATADIR)/xcmod/reader/xcmod_module.h
+	install -D -m 0644 $(BUILD)/xcmod.pc $(DESTDIR)$(PKGCONFIGDIR)/xcmod.pc
+	if [ -f $(BUILD)/hvmloader/hvmloader ]; then \
+	    install -D -m 0644 $(BUILD)/hvmloader/hvmloader $(DESTDIR)$(LIBDIR)/xcmod/hvmloader; fi
+	if [ -f $(BUILD)/ovmf/OVMF.fd ]; then \
+	    install -D -m 0644 $(BUILD)/ovmf/OVMF.fd $(DESTDIR)$(LIBDIR)/xcmod/OvmfXen.fd; fi
+
+# make deb: Debian packages of this release into build/deb/ (docs/install.md):
+# xcmod (the tool for the system's python3), xcmod-dev (header, reader,
+# pkg-config) and xcmod-firmware (the patched hvmloader and OvmfXen in
+# /usr/lib/xcmod/).  As root it installs its build dependencies first (apt-get
+# build-dep on debian/control, as make setup does); it fetches Xen's and
+# edk2's source as make hvmloader and make ovmf do (their builds are cached),
+# then dpkg-buildpackage builds a copy of the tree with no network (in a
+# network namespace of its own where unshare allows one), and lintian checks
+# the result (errors fail; the warnings kept are justified in debian/).
+DEB_DIR     := $(BUILD)/deb
+DEB_OFFLINE  = $$(unshare --net true 2>/dev/null && echo unshare --net)
+deb: | $(BUILD)
+	@if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -q && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 \
+	        build-essential dpkg-dev lintian git && \
+	    DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q --no-install-recommends -o DPkg::Lock::Timeout=600 ./; \
+	else dpkg-checkbuilddeps; fi
+	$(MAKE) hvmloader ovmf
+	@rel=$$(apt-cache depends xen-system-$$(dpkg --print-architecture) 2>/dev/null | \
+	        sed -n 's/^ *Depends: xen-utils-\([0-9][0-9.]*\)$$/\1/p'); \
+	src=$$(sed -n -E '1s/^source: [^0-9]*([0-9]+\.[0-9]+).*/\1/p' $(BUILD)/hvmloader/build-info); \
+	if [ -n "$$rel" ] && [ "$$rel" != "$$src" ]; then \
+	    echo "make deb: WARNING: this release's Xen is $$rel, hvmloader is built from Xen $$src:"; \
+	    sed -n '1s/^source: /make deb:   /p' $(BUILD)/hvmloader/build-info; \
+	    echo "make deb: XEN_SRC=DIR (a Xen $$rel tree) builds it from that release"; fi
+	rm -rf $(DEB_DIR)
+	mkdir -p $(DEB_DIR)/xcmod-$(VERSION)
+	git ls-files -z --cached --others --exclude-standard | \
+	    tar --null -T - --ignore-failed-read -cf - | tar -C $(DEB_DIR)/xcmod-$(VERSION) -xf -
+	cd $(DEB_DIR)/xcmod-$(VERSION) && \
+	    env XCMOD_CACHE=$(XCMOD_CACHE) XEN_SRC="$(XEN_SRC)" $(DEB_OFFLINE) dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_DIR)/xcmod-$(VERSION)
+	lintian --fail-on error --display-info $(DEB_DIR)/*.changes
+	@ls -l $(DEB_DIR)/*.deb
 
 bench: all ffi fake-xen
 	$(PYTHON) -m benchmarks

@@ -12,9 +12,13 @@
 # build/fresh-SUITE.  The mirror is the one this machine's apt uses
 # (tools/debian-mirror reads its sources).  FRESH_TARGETS (default "test")
 # are the make targets run after `make setup`: "test test-xen" adds the rig.
+# FRESH_DEB=1 runs the operator's install instead of make setup: `make deb`
+# (which installs its own build dependencies), `apt-get install
+# ./build/deb/*.deb` and man-db, then the installed xcmod outside the clone:
+# --version, `man xcmod`, build and verify of a fixture.
 # The root is removed at the end (KEEP=1 keeps it).  Needs debootstrap (make
 # setup installs it) and root; about 5 minutes a suite, most of it
-# debootstrap and apt.
+# debootstrap and apt (FRESH_DEB=1: longer, it builds OvmfXen).
 set -eu
 repo=$(cd "$(dirname "$0")/.." && pwd)
 . /etc/os-release
@@ -76,10 +80,23 @@ for m in proc sys dev dev/pts; do
 done
 git clone --quiet "$repo" "$root/root/xcmod"
 boot=$(date +%s)
-echo "fresh-debian: root ready in $((boot - start)) s; make setup, then make $targets in the clone"
+if [ "${FRESH_DEB:-0}" = 1 ]; then
+    what="make deb, apt-get install ./build/deb/*.deb, the installed xcmod"
+    fixture=/root/xcmod/tests/fixtures/real/smbios/go-smbios/ASRock-Single-Ryzen.dmi
+    job="cd /root/xcmod && make deb &&
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -q ./build/deb/*.deb man-db &&
+         cd /tmp && command -v xcmod && xcmod --version &&
+         man xcmod | grep -q 'xcmod build' && echo 'man xcmod: renders' &&
+         xcmod build -o /tmp/m.bin --smbios $fixture &&
+         xcmod verify /tmp/m.bin && ls -l /usr/lib/xcmod/"
+else
+    what="make setup && make $targets"
+    job="cd /root/xcmod && make setup && for t in $targets; do make \$t || exit 1; done"
+fi
+echo "fresh-debian: root ready in $((boot - start)) s; $what in the clone"
 chroot "$root" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    sh -c "cd /root/xcmod && make setup && for t in $targets; do make \$t || exit 1; done"
-echo "fresh-debian: PASSED: make setup && make $targets on a fresh $suite" \
+    sh -c "$job"
+echo "fresh-debian: PASSED: $what on a fresh $suite" \
      "(Debian $(cat "$root/etc/debian_version")) in $(( $(date +%s) - boot )) s" \
      "(debootstrap $((boot - start)) s)"

@@ -78,6 +78,10 @@ def build_parser(only=None):
     formatter = _formatter(argparse)
     p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=formatter)
+    # the package's version, read off the package itself (always imported before
+    # this one; the layers keep its lazy API out of the command line's imports)
+    p.add_argument("--version", action="version",
+                   version=f"{PROG} {sys.modules[__package__.rpartition('.')[0]].__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND",
                            help="what to do; `xcmod COMMAND --help` for its options")
     sub.required = True
