@@ -134,16 +134,19 @@ ALL = documented() + help_examples()
 
 
 def _parse(argv):
-    """Parse ``argv`` with the real parser; the usage error argparse printed, or None."""
+    """Parse ``argv`` with the real parser; the usage error argparse printed, or None
+    (also for a line argparse answers itself and exits 0 on, as ``--version``)."""
     err = io.StringIO()
-    saved = sys.stderr
-    sys.stderr = err
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = io.StringIO(), err
     try:
         cli.build_parser().parse_args(argv)
     except SystemExit as e:
+        if e.code == 0:
+            return None
         return err.getvalue().strip() or f"exit {e.code}"
     finally:
-        sys.stderr = saved
+        sys.stdout, sys.stderr = saved
     return None
 
 
@@ -210,7 +213,10 @@ def _runnable(argv, d):
                 return False
     if _parse(argv) is not None:
         return False                            # (test_documented_command_line_parses)
-    ns = cli.build_parser().parse_args(argv)
+    try:
+        ns = cli.build_parser().parse_args(argv)
+    except SystemExit:                          # --version: argparse answered, exit 0
+        return True
     src = getattr(ns, "image", None) or getattr(ns, "source", None)
     if src is not None and src != "-" and not os.path.exists(d / src):
         return False
