@@ -248,3 +248,199 @@ def test_a_table_of_bad_length_ends_the_walk(hvmt, tmp_path):
            f"{len(blob) - len(SSDT)} bytes remain: the rest is ignored" in console
     assert passed(values) == ["SSDT"]
     assert not any("OEMM" in l for l in console)
+
+
+# --- the image hvmloader uses is its own (issue 28 item 4, issue 30 bug 3) ------
+
+def test_an_image_over_a_start_info_module_is_refused(hvmt, tmp_path):
+    """Keys pointing into the firmware module libxc listed in hvm_start_info: the
+    image would validate there (it is the image's bytes), but SeaBIOS would then
+    be loaded from what the image overwrote; refused, naming the module."""
+    fw_at, fw_len = IMAGE_AT - 0x1000, 0x40000
+    rc, console, values = run(hvmt, tmp_path, "init", files=[(IMAGE_AT, IMAGE)],
+                              xs=keys(IMAGE_AT, IMAGE), start_info=hex(START_INFO_AT),
+                              module=f"{fw_at:#x}:{fw_len:#x}:firmware")
+    assert rc == 0, console
+    assert "active=0" in values[0]
+    assert f'xcmod: modules ignored: image {IMAGE_AT:#x}+{len(IMAGE):#x} overlaps the ' \
+           f'"firmware" module of hvm_start_info ({fw_at:#x}-{fw_at + fw_len - 1:#x})' \
+        in console, console
+
+
+def test_an_image_over_the_start_info_itself_is_refused(hvmt, tmp_path):
+    """An image written over the hvm_start_info structure (xcmod load comes after
+    libxc): intact, it validates, but hvmloader still reads the structure to
+    find its firmware.  Refused."""
+    rc, console, values = run(hvmt, tmp_path, "init", files=[(START_INFO_AT, IMAGE)],
+                              xs=keys(START_INFO_AT, IMAGE), start_info=hex(START_INFO_AT),
+                              module=f"{IMAGE_AT:#x}:0x1000:firmware")
+    assert rc == 0, console
+    assert "active=0" in values[0]
+    assert f"xcmod: modules ignored: image {START_INFO_AT:#x}+{len(IMAGE):#x} overlaps " \
+           f"hvm_start_info ({START_INFO_AT:#x}-{START_INFO_AT + 55:#x})" in console, console
+
+
+def test_the_image_used_is_a_copy_hvmloader_owns(hvmt, tmp_path):
+    """Whatever overwrites the image's RAM after it was found (hvmloader's own
+    later work, a debug build's self-tests at the first free 4 MiB) does not
+    reach the tables built from it."""
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(IMAGE_AT, IMAGE)],
+                              xs=keys(IMAGE_AT, IMAGE), clobber=f"{IMAGE_AT:#x}:{len(IMAGE):#x}")
+    assert rc == 0, console
+    assert passed(values) == ["SLIC", "SSDT"]
+    assert 'own RSDT oem_id="CRASH " oem_table_id="ME      "' in values
+
+
+def test_an_image_whose_pages_hvmloader_takes_is_refused(hvmt, tmp_path):
+    """A domain with no page to spare: hvmloader's allocations take pages off the
+    top of low RAM.  An image there is refused before any of it is used, with a
+    line; nothing of what those pages now hold reaches the guest."""
+    at = (LOW_RAM_END - len(IMAGE)) & ~0xFFF
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(at, IMAGE)],
+                              xs=keys(at, IMAGE), steal_pages=4)
+    assert rc == 0, console
+    assert "active=0" in values[0]
+    assert any(l.startswith(f"xcmod: modules ignored: image {at:#x}+{len(IMAGE):#x} is no "
+                            "longer in low RAM") for l in console), console
+    assert passed(values) == []
+
+
+def test_an_image_below_the_pages_taken_is_used(hvmt, tmp_path):
+    """The same domain, the image lower in RAM: used whole."""
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(IMAGE_AT, IMAGE)],
+                              xs=keys(IMAGE_AT, IMAGE), steal_pages=4)
+    assert rc == 0, console
+    assert passed(values) == ["SLIC", "SSDT"]
+
+
+# --- the SMBIOS table hvmloader writes (issue 30, bugs 1, 2, 4, 5) --------------
+
+DOMAIN_UUID = bytes.fromhex("f4022c19a1b24c3d8e9f0a1b2c3d4e5f")
+
+
+def swapped(uuid):
+    """The 16 bytes that SMBIOS 2.6+ readers decode as ``uuid`` (first three
+    fields little-endian)."""
+    return uuid[3::-1] + uuid[5:3:-1] + uuid[7:5:-1] + uuid[8:]
+
+
+def smbios_of(hvmt, tmp_path, image, **opts):
+    """(console, entry point fields, [(type, handle, structure bytes)], table length)."""
+    out = tmp_path / "smbios.bin"
+    rc, console, values = run(hvmt, tmp_path, "smbios", str(out), files=[(IMAGE_AT, image)],
+                              xs={**keys(IMAGE_AT, image),
+                                  "hvmloader/modules/count": str(image_count(image))},
+                              uuid=DOMAIN_UUID.hex(), **opts)
+    assert rc == 0, console
+    data = out.read_bytes()
+    ep, table = data[:0x1F], data[0x1F:]
+    fields = {"major": ep[6], "minor": ep[7], "bcd": ep[30],
+              "table_length": struct.unpack_from("<H", ep, 22)[0],
+              "count": struct.unpack_from("<H", ep, 28)[0]}
+    structs, pos = [], 0
+    while pos < len(table):
+        stype, flen, handle = table[pos], table[pos + 1], struct.unpack_from("<H", table, pos + 2)[0]
+        end = table.index(b"\0\0", pos + flen) + 2
+        structs.append((stype, handle, table[pos:end]))
+        pos = end
+    return console, fields, structs, len(table)
+
+
+def image_count(image):
+    from xcmod.image.spec import iter_modules
+    return len(list(iter_modules(image))) - 1
+
+
+def uuid_of(structs):
+    return next(s for t, _, s in structs if t == 1)[8:24]
+
+
+def test_no_type_1_in_the_module_keeps_smbios_2_4(hvmt, tmp_path):
+    """An SMBIOS 3.0 module without type 1 (bug 1): hvmloader's own type 1 holds
+    the domain handle's raw bytes, which readers decode as a stock build's only
+    under 2.4; the entry point announces 2.4, the module's type 0 is used."""
+    image = build_image([smbios_module([type0()], 3, 0)])
+    console, ep, structs, _ = smbios_of(hvmt, tmp_path, image)
+    assert (ep["major"], ep["minor"], ep["bcd"]) == (2, 4, 0x24)
+    assert uuid_of(structs) == DOMAIN_UUID
+    assert b"Initech" in next(s for t, _, s in structs if t == 0)
+
+
+def test_a_type_1_in_the_module_announces_its_version(hvmt, tmp_path):
+    """With the module's type 1 (a real UUID), its version is announced, so the UUID
+    decodes as on the source."""
+    image = build_image([smbios_module([type0(), type1(bytes(range(16)))], 3, 0)])
+    _, ep, structs, _ = smbios_of(hvmt, tmp_path, image)
+    assert (ep["major"], ep["minor"]) == (3, 0)
+    assert uuid_of(structs) == bytes(range(16))
+
+
+@pytest.mark.parametrize("version", [(3, 0), (2, 8), (2, 4)])
+@pytest.mark.parametrize("scrubbed", [b"\0" * 16, b"\xff" * 16])
+def test_a_scrubbed_module_uuid_leaves_the_domain_its_own(hvmt, tmp_path, version, scrubbed):
+    """Bug 5: the module's type 1 with an all-00h or all-FFh UUID (xcmod's default
+    policy scrubs it) carries the domain's UUID instead, in the byte order the
+    announced version implies: it decodes as the UUID a stock build gives."""
+    image = build_image([smbios_module([type1(scrubbed, "Umbrella", "Hive")], *version)])
+    console, ep, structs, _ = smbios_of(hvmt, tmp_path, image)
+    announced = (ep["major"], ep["minor"])
+    assert announced == (version if version >= (2, 6) else (2, 4))
+    want = swapped(DOMAIN_UUID) if announced >= (2, 6) else DOMAIN_UUID
+    assert uuid_of(structs) == want
+    assert b"Umbrella" in next(s for t, _, s in structs if t == 1)
+
+
+@pytest.mark.parametrize("high_mem_gib", [4896, 5120])
+def test_oem_structures_never_take_the_table_past_64k(hvmt, tmp_path, high_mem_gib):
+    """Bug 2: a large module beside many vCPUs and much memory.  With 4.8 TiB some
+    OEM structures still fit below 65535 bytes; with 5 TiB hvmloader's own
+    structures and the module's take the table past 65529 bytes already (a
+    stock build's own limit, not the module's), and `MAX - END - used`
+    wrapped: every OEM structure was appended past 64 KiB.  Each OEM structure
+    that does not fit is named and dropped; none ends past 65529 bytes.
+    (With 4,896 GiB, 6 of the 8 fit.)"""
+    big = smbios_struct(11, bytes([200]), [("%03d" % i) * 60 for i in range(200)], 0x0B00)
+    oem = [smbios_struct(0xC0 + i, bytes(20), ["oem"], 0xC000 + i) for i in range(8)]
+    image = build_image([smbios_module([type0(), big] + oem, 3, 0)])
+    console, ep, structs, length = smbios_of(hvmt, tmp_path, image, vcpus=128,
+                                             high_mem_mib=high_mem_gib << 10)
+    dropped = [l for l in console if l.startswith("xcmod: SMBIOS type ") and "dropped" in l]
+    kept = [t for t, _, _ in structs if 0xC0 <= t < 0xC8]
+    assert len(kept) + len(dropped) == 8
+    pos = 0
+    for t, _, data in structs:
+        if 0xC0 <= t < 0xC8:
+            assert pos + len(data) <= 0xFFFF - 6, f"OEM type {t} at {pos}"
+        pos += len(data)
+    own = sum(len(d) for t, _, d in structs if not 0xC0 <= t < 0xC8)
+    if high_mem_gib < 5120:
+        assert own < 0xFFFF - 6 and 0 < len(kept) < 8
+        assert ep["table_length"] == length
+    else:
+        assert own > 0xFFFF - 6 and kept == []
+    assert ep["count"] == len(structs)
+
+
+def test_no_const_is_cast_away(hvmt, tmp_path):
+    """Bug 4: the module's structures are hvmloader's own copy, so the SMBIOS
+    lookup needs no cast that drops a const (-Wcast-qual on xcmod's lines)."""
+    src = hvmt.parent / "src" / "tools" / "firmware" / "hvmloader"
+    bad = []
+    for name in ("smbios.c", "xcmod.c"):
+        r = subprocess.run(["gcc", "-fsyntax-only", "-Wcast-qual", "-ffreestanding", "-nostdinc",
+                            "-include", os.path.join(HARNESS, "shim.h"), "-isystem",
+                            subprocess.run(["gcc", "-print-file-name=include"], text=True,
+                                           capture_output=True).stdout.strip(),
+                            "-I", HARNESS, "-I", str(src), "-I", str(src.parent.parent / "include"),
+                            "-I", str(src.parent.parent / "libacpi"), "-I",
+                            os.path.join(ROOT, "csrc"), '-D__SMBIOS_DATE__="x"',
+                            "-Wno-pointer-to-int-cast", "-Wno-int-to-pointer-cast",
+                            str(src / name)], capture_output=True, text=True)
+        lines = (src / name).read_text().splitlines()
+        for w in r.stderr.splitlines():
+            parts = w.split(":")
+            if len(parts) > 3 and parts[0].endswith(name) and "cast-qual" in w:
+                line = lines[int(parts[1]) - 1]
+                if "xcmod" in line:
+                    bad.append(f"{name}:{parts[1]}: {line.strip()}")
+    assert bad == []

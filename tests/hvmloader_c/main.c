@@ -3,7 +3,8 @@
  * main.c - host harness for hvmloader's xcmod code (tests/test_hvmloader_c.py).
  *
  *   hvmt [OPTION]... COMMAND
- *     --put ADDR=FILE     copy FILE into guest memory at ADDR
+ *     --put ADDR=FILE     copy FILE into guest memory at ADDR (after the
+ *                         start info: xcmod load writes after libxc)
  *     --xs KEY=VALUE      a xenstore key hvmloader reads (relative path)
  *     --vcpus N           hvm_info->nr_vcpus (default 1)
  *     --low-end ADDR      end of low RAM (default HVMT_LOW_RAM_END)
@@ -13,6 +14,9 @@
  *     --uuid HEX32        the domain handle (XENVER_guest_handle)
  *     --start-info ADDR   an hvm_start_info at ADDR listing every --module
  *     --module ADDR:SIZE:NAME
+ *     --clobber ADDR:LEN  after the image is found, overwrite LEN bytes at ADDR
+ *                         with 0xcc (hvmloader's own later work, a debug
+ *                         build's self-tests)
  *   COMMAND: init | smbios OUT | acpi NR_OWN
  *
  * Guest memory is host memory at the same addresses: the binary is not
@@ -120,6 +124,9 @@ int main(int argc, char **argv)
     struct hvmt_config c = { .nr_vcpus = 1,
                              .low_mem_pgend = HVMT_LOW_RAM_END >> 12 };
     struct { uint32_t addr, size; char *name; } mods[8];
+    uint32_t clobber = 0, clobber_len = 0;
+    struct { uint32_t addr; const char *path; } files[8];
+    int nfiles = 0;
     int nmods = 0, i;
     uint32_t si = 0;
 
@@ -133,8 +140,11 @@ int main(int argc, char **argv)
 
         if ( !v )
             return 2;
-        if ( !strcmp(o, "--put") && (eq = strchr(v, '=')) )
-            put(strtoul(v, NULL, 0), eq + 1);
+        if ( !strcmp(o, "--put") && (eq = strchr(v, '=')) && nfiles < 8 )
+        {
+            files[nfiles].addr = strtoul(v, NULL, 0);
+            files[nfiles++].path = eq + 1;
+        }
         else if ( !strcmp(o, "--xs") && (eq = strchr(v, '=')) && nxs < 32 )
         {
             *eq = '\0';
@@ -155,6 +165,13 @@ int main(int argc, char **argv)
 
             for ( k = 0; k < 16; k++ )
                 sscanf(v + 2 * k, "%2hhx", &c.uuid[k]);
+        }
+        else if ( !strcmp(o, "--clobber") )
+        {
+            char *p;
+
+            clobber = strtoul(v, &p, 0);
+            clobber_len = strtoul(p + 1, NULL, 0);
         }
         else if ( !strcmp(o, "--start-info") )
             si = strtoul(v, NULL, 0);
@@ -197,6 +214,11 @@ int main(int argc, char **argv)
         }
         c.start_info = si;
     }
+    /* Written after libxc's start info: xcmod load comes after the builder. */
+    for ( i = 0; i < nfiles; i++ )
+        put(files[i].addr, files[i].path);
+    for ( i = 1; i < argc && !strncmp(argv[i], "--", 2); i += 2 )
+        ;
     hvmt_setup(&c);
 
     if ( i >= argc )
@@ -204,6 +226,8 @@ int main(int argc, char **argv)
     xcmod_modules_init();
     printf("hvmt: active=%d low_mem_end=0x%x\n", xcmod_modules_active(),
            hvmt_low_mem_pgend() << 12);
+    if ( clobber_len )
+        memset((void *)(uintptr_t)clobber, 0xcc, clobber_len);
 
     if ( !strcmp(argv[i], "smbios") && i + 1 < argc )
     {
