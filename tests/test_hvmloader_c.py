@@ -376,7 +376,7 @@ def test_a_type_1_in_the_module_announces_its_version(hvmt, tmp_path):
 
 
 @pytest.mark.parametrize("version", [(3, 0), (2, 8), (2, 4)])
-@pytest.mark.parametrize("scrubbed", [b"\0" * 16, b"\xff" * 16])
+@pytest.mark.parametrize("scrubbed", [b"\0" * 16, b"\xff" * 16], ids=["00h", "ffh"])
 def test_a_scrubbed_module_uuid_leaves_the_domain_its_own(hvmt, tmp_path, version, scrubbed):
     """Bug 5: the module's type 1 with an all-00h or all-FFh UUID (xcmod's default
     policy scrubs it) carries the domain's UUID instead, in the byte order the
@@ -444,3 +444,61 @@ def test_no_const_is_cast_away(hvmt, tmp_path):
                 if "xcmod" in line:
                     bad.append(f"{name}:{parts[1]}: {line.strip()}")
     assert bad == []
+
+
+# --- the series as a maintainer receives it (issue 30) --------------------------
+
+SERIES_DIR = os.path.join(ROOT, "hvmloader")
+
+
+def _series():
+    names = [l.strip() for l in open(os.path.join(SERIES_DIR, "series"))
+             if l.strip() and not l.startswith("#")]
+    return [(n, open(os.path.join(SERIES_DIR, "patches", n)).read()) for n in names]
+
+
+def _new_files(patch):
+    """{path: content} of the files ``patch`` creates (git diff of a new file)."""
+    out = {}
+    for part in patch.split("\ndiff --git ")[1:]:
+        head, _, body = part.partition("\n@@ ")
+        if "\nnew file mode" not in head:
+            continue
+        path = head.split("\n", 1)[0].split(" b/", 1)[1]
+        lines = body.split("\n")[1:]
+        text, last = [], None
+        for line in lines:
+            if line.startswith("+"):
+                text.append(line[1:])
+                last = "+"
+            elif line.startswith("\\ No newline"):
+                last = "nonl"
+            else:
+                break
+        out[path] = "\n".join(text) + ("" if last == "nonl" else "\n")
+    return out
+
+
+def test_the_reader_in_the_series_is_csrc_byte_for_byte():
+    """The series adds xcmod's reader to Xen's tree; csrc/ stays the source of truth
+    (hvmloader/build checks the patched tree the same way)."""
+    added = {}
+    for _, patch in _series():
+        added.update(_new_files(patch))
+    for name in ("xcmod_reader.c", "xcmod_reader.h", "xcmod_module.h"):
+        path = "tools/firmware/hvmloader/" + name
+        assert path in added, f"no patch adds {path}"
+        assert added[path] == open(os.path.join(ROOT, "csrc", name)).read(), path
+
+
+def test_the_series_is_takeable():
+    """No invented Signed-off-by (whoever posts adds theirs: git format-patch -s),
+    no path outside Xen's tree, an SPDX line on every file it adds."""
+    for name, patch in _series():
+        assert "Signed-off-by:" not in patch, name
+        assert "XCMOD_DIR" not in patch, name
+        for path, text in _new_files(patch).items():
+            first = text.split("\n", 1)[0]
+            assert first.startswith("/* SPDX-License-Identifier: "), (name, path)
+            want = "MIT" if os.path.basename(path).startswith("xcmod_") else "GPL-2.0-only"
+            assert first == f"/* SPDX-License-Identifier: {want} */", (name, path)
