@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xcmod_module.h - the xcmod module image format (public, freestanding).
  *

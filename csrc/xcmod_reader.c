@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xcmod_reader.c - freestanding reference reader for xcmod module images.
  *

@@ -205,7 +205,7 @@ def test_default_placement_moves_past_fixed_areas():
     ram, placed, read_at = _guest()
     ovmf, _ = layout.start_info_regions(read_at, placed["start_info"], 32 << 20, "g")
     p = layout.plan([("acpi", 0x100000), ("smbios", 100)], memory_mib=32, libxc=ovmf)
-    assert [(b.start, b.end) for b in p.blocks] == [(0x805000, 0x905000), (0x905000, 0x905064)]
+    assert [(b.start, b.end) for b in p.blocks] == [(0x800000, 0x900000), (0x900000, 0x900064)]
 
 
 def test_explicit_base_over_a_module_is_refused_naming_it():
@@ -231,3 +231,60 @@ def test_without_hvmloader_its_end_is_where_libxc_began():
     assert [(r.start, r.end) for r in hv] == [(0x100000, 0x134000)]
     with pytest.raises(UsageError, match="below the end of hvmloader"):
         layout.plan([("m", 16)], base=0x133000, libxc=seabios)
+
+
+# --- a debug hvmloader's self-test window, as tests.c picks it -------------------
+
+def _window(p):
+    return [(r.start, r.end) for r in p.regions if r.name == "debug hvmloader self-test window"]
+
+
+def test_selftest_window_is_the_first_free_4mib_above_hvmloader():
+    """tests.c: the first multiple of 4 MiB at or above hvmloader's _end."""
+    assert _window(layout.plan([("m", 16)], hvmloader_end=0x134000)) == [(0x400000, 0x800000)]
+    assert _window(layout.plan([("m", 16)], hvmloader_end=0x400001)) == [(0x800000, 0xC00000)]
+
+
+def test_selftest_window_skips_a_block_a_module_overlaps():
+    """A module libxc listed in the 4-8 MiB block moves the window to 8-12 MiB, and an
+    image may then use 4-8 MiB past the module."""
+    fw = layout.Region('module "firmware"', 0x134000, 0x434000, "libxc")
+    p = layout.plan([("m", 0x100000)], hvmloader_end=0x134000, libxc=[fw])
+    assert _window(p) == [(0x800000, 0xC00000)]
+    assert p.blocks[0].start == 0x434000
+
+
+def test_no_selftest_window_where_low_ram_is_too_small():
+    """A guest whose low RAM ends before the block ends: the tests are skipped, and
+    an image may go anywhere above hvmloader."""
+    p = layout.plan([("m", 5 << 20)], memory_mib=7, hvmloader_end=0x134000, base=0x200000)
+    assert _window(p) == []
+    with pytest.raises(LayoutError, match=r"self-test window \(0x400000-0x7fffff\)"):
+        layout.plan([("m", 5 << 20)], memory_mib=8, hvmloader_end=0x134000, base=0x200000)
+
+
+def test_selftest_window_is_what_the_built_trees_tests_c_says(tmp_path):
+    """The constants and rules above are tests.c's, in the tree `make hvmloader`
+    builds (XEN_SRC=DIR: that tree): the 4 MiB block, the step from 0, the
+    _end and low-RAM conditions, the start info's pieces avoided."""
+    import os
+    import subprocess
+
+    from .paths import ROOT
+    r = subprocess.run(["sh", os.path.join(ROOT, "hvmloader", "build"), str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    src = subprocess.run(["tar", "-xzOf", str(tmp_path / "xcmod-src.tar.gz"),
+                          "tools/firmware/hvmloader/tests.c"], capture_output=True,
+                         check=True).stdout.decode()
+    code = " ".join(src.split())
+    assert "#define TEST_MEM_SIZE (4ul << 20)" in code
+    assert layout.TEST_MEM_SIZE == 4 << 20
+    assert "static unsigned long test_mem_base;" in code            # starts at 0
+    for rule in ("for ( ; ; test_mem_base += TEST_MEM_SIZE )",
+                 "if ( hvm_info->low_mem_pgend < ((test_mem_base + TEST_MEM_SIZE) >> PAGE_SHIFT) )",
+                 "if ( (unsigned long)_end > test_mem_base ) continue;",
+                 "hvm_start_info->cmdline_paddr < test_mem_base + TEST_MEM_SIZE",
+                 "modlist[i].paddr < test_mem_base + TEST_MEM_SIZE",
+                 "memset((char *)test_mem_base, 0, TEST_MEM_SIZE);"):
+        assert rule in code, rule

@@ -1,7 +1,8 @@
 """Where an image goes in guest RAM, and what it must not overlap.
 
 The fixed areas come from Xen's hvmloader (tools/firmware/hvmloader/config.h,
-tests.c) and the public hvm_info_table.h.  What libxc's HVM domain builder
+tests.c, whose self-test window is derived as tests.c picks it:
+:func:`selftest_window`) and the public hvm_info_table.h.  What libxc's HVM domain builder
 placed after hvmloader, the "firmware" module (SeaBIOS's 256 KiB, OVMF's
 2 MiB) and the hvm_start_info that lists it, comes from the guest itself
 (:func:`start_info_regions`).  The planner places one or more blocks
@@ -43,8 +44,39 @@ class Region:
                 "length": self.end - self.start}
 
 
-def fixed_regions(hvmloader_end):
+# tools/firmware/hvmloader/tests.c (Xen 4.10 and later; every release xcmod
+# builds for): a debug build's self-tests clear TEST_MEM_SIZE bytes at
+# test_mem_base, page tables included, which is the first multiple of
+# TEST_MEM_SIZE (from 0) at or above hvmloader's _end whose block overlaps
+# neither the start info's command line, nor its module list, nor any module
+# or module name; if that block does not end within low RAM the tests are
+# skipped.  (Before 4.10 it was fixed: 4-8 MiB, page tables to 8 MiB + 20 KiB.)
+# tests/test_layout.py holds these to the tests.c of the tree `make hvmloader`
+# builds.  A release hvmloader (debug=n, Debian's) has no self-tests.
+TEST_MEM_SIZE = 4 * MIB
+
+
+def selftest_window(hvmloader_end, libxc=(), lowmem_end=None):
+    """The block a debug hvmloader's self-tests clear, as tests.c picks it, or None
+    when they would be skipped for want of low RAM.  ``libxc`` are the start info's
+    regions (:func:`start_info_regions`); its pieces are merged there, so the
+    structure itself counts as tests.c's command line and module list do (libxc
+    lays them out in one segment)."""
+    base = 0
+    while lowmem_end is None or base + TEST_MEM_SIZE <= lowmem_end:
+        block = Region("debug hvmloader self-test window", base, base + TEST_MEM_SIZE,
+                       "fixed")
+        if hvmloader_end <= base and not any(block.overlaps(r) for r in libxc):
+            return block
+        base += TEST_MEM_SIZE
+        if base >= RESERVED_MEMBASE:
+            break
+    return None
+
+
+def fixed_regions(hvmloader_end, libxc=(), lowmem_end=None):
     """hvmloader's areas in the low 16 MiB and the reserved area under 4 GiB."""
+    window = selftest_window(hvmloader_end, libxc, lowmem_end)
     return [
         # config.h: SCRATCH_PHYSICAL_ADDRESS .. HYPERCALL_PHYSICAL_ADDRESS
         Region("hvmloader scratch", 0x00010000, 0x00080000, "fixed"),
@@ -54,12 +86,9 @@ def fixed_regions(hvmloader_end):
         Region("HVM info page", 0x0009F000, 0x000A0000, "fixed"),
         Region("VGA hole and BIOS ROMs (not RAM)", 0x000A0000, 0x00100000, "fixed"),
         Region("hvmloader image", HVMLOADER_PHYSICAL_ADDRESS, hvmloader_end, "fixed"),
-        # tests.c: "4MB to 8MB is cleared. Page directory resides at 8MB.
-        # 4 page table pages reside at 8MB+4kB to 8MB+20kB."
-        Region("debug hvmloader self-test window", 0x00400000, 0x00805000, "fixed"),
         # config.h: RESERVED_MEMBASE; special BIOS mappings allocated upwards
         Region("hvmloader reserved area", RESERVED_MEMBASE, 1 << 32, "fixed"),
-    ]
+    ] + ([window] if window else [])
 
 
 def hvmloader_end_from_elf(path):
@@ -309,7 +338,13 @@ def plan(blocks, memory_mib=None, base=None, hvmloader_end=None, lowmem_end=None
         # RAM (and what lies below it is firmware's: scratch, BIOS, its image).
         raise UsageError(f"base {base:#x} is below the end of hvmloader "
                          f"({page_align(hvmloader_end):#x}): modules go after it")
-    fixed = fixed_regions(page_align(hvmloader_end))
+    what = lowmem_what or "from the guest's HVM info table"
+    if lowmem_end is None and memory_mib is not None:
+        if memory_mib <= 0:
+            raise UsageError(f"guest memory must be positive, not {memory_mib} MiB")
+        lowmem_end = min(memory_mib * MIB, PCI_MEM_START)
+        what = f"{memory_mib} MiB guest"
+    fixed = fixed_regions(page_align(hvmloader_end), libxc, lowmem_end)
     taken = fixed + list(libxc)
     auto = base is None
     addr = base if not auto else page_align(max([DEFAULT_BASE, hvmloader_end] +
@@ -330,12 +365,6 @@ def plan(blocks, memory_mib=None, base=None, hvmloader_end=None, lowmem_end=None
                               f"{f.name}{by} ({f.start:#x}-{f.end - 1:#x})")
         placed.append(r)
         addr = page_align(r.end)
-    what = lowmem_what or "from the guest's HVM info table"
-    if lowmem_end is None and memory_mib is not None:
-        if memory_mib <= 0:
-            raise UsageError(f"guest memory must be positive, not {memory_mib} MiB")
-        lowmem_end = min(memory_mib * MIB, PCI_MEM_START)
-        what = f"{memory_mib} MiB guest"
     if lowmem_end is not None:
         for r in placed:
             if r.end > lowmem_end:

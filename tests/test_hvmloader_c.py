@@ -1,0 +1,504 @@
+# SPDX-License-Identifier: MIT
+"""hvmloader's xcmod code, built on the host and run on images made here.
+
+`make hvmloader`'s patched sources (hvmloader/build keeps them as
+xcmod-src.tar.gz, generated headers included) are compiled for the host
+with the small harness in tests/hvmloader_c: xcmod.c, smbios.c, libacpi's
+build.c and static_tables.c, the reader, as the patches left them, against
+stubs for what hvmloader gets from Xen (xenstore keys from the command line,
+hvm_info, hvm_start_info, mem_alloc, the XENVER_* hypercalls).  Guest memory
+is the harness's own memory at the same addresses (the binary is not
+position-independent, so hvmloader's 32-bit pointer casts hold).
+
+XEN_SRC=DIR tests the series on another tree, as `make hvmloader` builds it.
+"""
+import os
+import struct
+import subprocess
+
+import pytest
+
+from xcmod.firmware.acpi import encode_acpi_ids_module, encode_acpi_module
+from xcmod.firmware.smbios import SmbiosStructure, SmbiosTable
+from xcmod.image.spec import build_image
+
+from .paths import ROOT
+
+HARNESS = os.path.join(ROOT, "tests", "hvmloader_c")
+LOW_RAM, LOW_RAM_END = 0x10000000, 0x12000000          # hvmt.h
+IMAGE_AT = 0x10200000
+BLOB_AT = 0x10400000
+START_INFO_AT = 0x10100000
+
+
+@pytest.fixture(scope="session")
+def hvmt(tmp_path_factory):
+    """The harness binary, built from `make hvmloader`'s patched sources."""
+    out = tmp_path_factory.mktemp("hvmloader")
+    r = subprocess.run(["sh", os.path.join(ROOT, "hvmloader", "build"), str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    src = out / "src"
+    src.mkdir()
+    subprocess.run(["tar", "-xzf", str(out / "xcmod-src.tar.gz"), "-C", str(src)], check=True)
+    hvm = src / "tools" / "firmware" / "hvmloader"
+    (src / "tools" / "config.h").touch()      # what hvmloader/build gives the tree
+    reader = hvm / "xcmod_reader.c"
+    if not reader.exists():                  # the series before the reader was in-tree
+        reader = os.path.join(ROOT, "csrc", "xcmod_reader.c")
+    cc = os.environ.get("CC", "gcc")
+    common = ["-O1", "-g", "-fno-pie", "-fno-stack-protector", "-fno-strict-aliasing",
+              "-fcf-protection=none"]
+    side = common + [
+        "-ffreestanding", "-nostdinc", "-fno-builtin", "-include", os.path.join(HARNESS, "shim.h"),
+        # The compiler's own freestanding <stdint.h> & co. (hvmloader's are 32-bit only).
+        "-isystem", subprocess.run([cc, "-print-file-name=include"], capture_output=True,
+                                   text=True, check=True).stdout.strip(),
+        "-I", HARNESS, "-I", str(hvm),
+        "-I", str(src / "tools" / "include"), "-I", str(src / "tools" / "libacpi"),
+        "-I", os.path.join(ROOT, "csrc"),
+        "-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__",
+        '-DLIBACPI_STDUTILS="util.h"', '-D__SMBIOS_DATE__="01/02/2026"',
+        # hvmloader is 32-bit: its pointer/integer casts only warn on the host.
+        "-Wno-pointer-to-int-cast", "-Wno-int-to-pointer-cast", "-Wno-builtin-declaration-mismatch"]
+    objs = []
+    for path in [hvm / "xcmod.c", hvm / "smbios.c", reader,
+                 src / "tools" / "libacpi" / "static_tables.c",
+                 os.path.join(HARNESS, "stubs.c"), os.path.join(HARNESS, "t_acpi.c")]:
+        obj = out / (os.path.basename(str(path)) + ".o")
+        r = subprocess.run([cc, *side, "-c", "-o", str(obj), str(path)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"{path}:\n{r.stderr}"
+        objs.append(str(obj))
+    exe = out / "hvmt"
+    r = subprocess.run([cc, *common, "-no-pie", "-o", str(exe),
+                        os.path.join(HARNESS, "main.c"), *objs], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return exe
+
+
+def run(hvmt, tmp_path, *args, files=(), xs=None, **opts):
+    """Run the harness: ``files`` are (address, bytes) put into guest memory,
+    ``xs`` the xenstore keys, ``opts`` its other options.  Returns
+    (exit status, hvmloader's console lines, the harness's own "hvmt:" values)."""
+    argv = [str(hvmt)]
+    for n, (addr, data) in enumerate(files):
+        p = tmp_path / f"put{n}.bin"
+        p.write_bytes(data)
+        argv += ["--put", f"{addr:#x}={p}"]
+    for k, v in (xs or {}).items():
+        argv += ["--xs", f"{k}={v}"]
+    for k, v in opts.items():
+        for one in (v if isinstance(v, list) else [v]):
+            argv += ["--" + k.replace("_", "-"), str(one)]
+    r = subprocess.run(argv + list(args), capture_output=True, text=True, timeout=60)
+    lines = r.stdout.splitlines()
+    values = {}
+    for line in lines:
+        if line.startswith("hvmt: "):
+            for field in line[6:].split():
+                if "=" in field:
+                    k, _, v = field.partition("=")
+                    values.setdefault(k, v)
+    return r.returncode, [l for l in lines if not l.startswith("hvmt: ")], \
+        [l[6:] for l in lines if l.startswith("hvmt: ")]
+
+
+# --- what the tests pass in ---------------------------------------------------
+
+class Raw:
+    def __init__(self, raw):
+        self.raw = raw
+
+
+def acpi_table(sig, body=b"", oem_id=b"OEMID ", oem_table_id=b"TABLEID "):
+    """A well-formed ACPI table (checksum right)."""
+    length = 36 + len(body)
+    t = bytearray(sig + struct.pack("<IBB", length, 1, 0) + oem_id + oem_table_id +
+                  struct.pack("<I", 1) + b"TEST" + struct.pack("<I", 1) + body)
+    t[9] = -sum(t) & 0xFF
+    return bytes(t)
+
+
+def carrier(image):
+    """The "every boot" carrier (docs/hvmloader.md): one OEMM table, the image at 36."""
+    length = 36 + len(image)
+    t = bytearray(b"OEMM" + struct.pack("<IBB", length, 1, 0) + b"XCMOD " + b"MODIMAGE" +
+                  struct.pack("<I", 1) + b"XCMD" + struct.pack("<I", 1) + image)
+    t[9] = -sum(t) & 0xFF
+    return bytes(t)
+
+
+def smbios_struct(stype, formatted, strings=(), handle=0x100):
+    """One SMBIOS structure: header (type, length, handle), ``formatted`` after it,
+    then its string set."""
+    head = bytes([stype, 4 + len(formatted)]) + struct.pack("<H", handle) + formatted
+    tail = b"".join(s.encode() + b"\0" for s in strings) + b"\0" if strings else b"\0\0"
+    return head + tail
+
+
+def type1(uuid, manufacturer="Umbrella", product="Hive"):
+    """Type 1 of SMBIOS 2.4+ (27 bytes formatted), ``uuid`` its 16 bytes as stored."""
+    formatted = bytes([1, 2, 0, 0]) + uuid + bytes([6, 0, 0])
+    return smbios_struct(1, formatted, [manufacturer, product])
+
+
+def type0(vendor="Initech"):
+    return smbios_struct(0, bytes([1, 2, 0, 0xF0, 3, 0xFF]) + bytes(8) + bytes([0xFF, 0xFF]),
+                         [vendor, "1.0"])
+
+
+def smbios_module(structures, major=3, minor=0):
+    return SmbiosTable([SmbiosStructure(s) for s in structures], major, minor).encode()
+
+
+SLIC = acpi_table(b"SLIC", bytes(64), b"CRASH ", b"ME      ")
+SSDT = acpi_table(b"SSDT", b"\x10\x05\x5c\x00\x00", b"INITEC", b"SSDT1   ")
+NHLT = acpi_table(b"NHLT", bytes(20), b"LENOVO", b"TP-N2Q  ")
+IMAGE = build_image([smbios_module([type0(), type1(bytes(range(16)))]),
+                     encode_acpi_module([Raw(SLIC), Raw(SSDT)]),
+                     encode_acpi_ids_module(b"CRASH ", b"ME      ")])
+
+
+def keys(address, image):
+    return {"hvmloader/modules/address": hex(address),
+            "hvmloader/modules/length": str(len(image)),
+            "hvmloader/modules/count": "3"}
+
+
+def blob_keys(address, blob):
+    return {"hvmloader/acpi/address": hex(address), "hvmloader/acpi/length": hex(len(blob))}
+
+
+def passed(values):
+    """The pass-through tables' signatures, in order, from `acpi`'s output."""
+    return [v.split()[1] for v in values if v.startswith("table ")]
+
+
+# --- the carrier (patch 0006) --------------------------------------------------
+
+def test_carrier_alone_is_unwrapped_and_never_passed_through(hvmt, tmp_path):
+    """acpi_firmware= holding only the carrier: the image is used (its SLIC and SSDT
+    pass, its OEM IDs go into hvmloader's own tables), the OEMM table does not pass."""
+    blob = carrier(IMAGE)
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(BLOB_AT, blob)],
+                              xs=blob_keys(BLOB_AT, blob))
+    assert rc == 0, console
+    assert f"xcmod: image in the OEMM table at {BLOB_AT:#x} of hvmloader/acpi/address" \
+        in console
+    assert any(l.startswith("xcmod: 3 module(s) at 0x%x," % (BLOB_AT + 36)) for l in console)
+    assert passed(values) == ["SLIC", "SSDT"]
+    assert 'own RSDT oem_id="CRASH " oem_table_id="ME      "' in values
+
+
+def test_other_tables_of_the_blob_pass_as_stock(hvmt, tmp_path):
+    """A blob with another table before and after the carrier: those pass, after
+    the image's own tables; the carrier does not."""
+    blob = NHLT + carrier(IMAGE) + SSDT
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(BLOB_AT, blob)],
+                              xs=blob_keys(BLOB_AT, blob))
+    assert rc == 0, console
+    assert passed(values) == ["SLIC", "SSDT", "NHLT", "SSDT"]
+
+
+@pytest.mark.parametrize("damage", ["module crc", "truncated image"])
+def test_an_invalid_carrier_is_named_and_still_not_passed(hvmt, tmp_path, damage):
+    """A carrier whose image does not validate: one line, stock behaviour, and the
+    carrier table is still not passed through (the blob's other tables are)."""
+    image = bytearray(IMAGE)
+    if damage == "module crc":
+        image[40] ^= 0xFF
+    else:
+        image = image[:-16]
+    blob = NHLT + carrier(bytes(image))
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(BLOB_AT, blob)],
+                              xs=blob_keys(BLOB_AT, blob))
+    assert rc == 0, console
+    assert any(l.startswith("xcmod: modules ignored: image at") for l in console), console
+    assert passed(values) == ["NHLT"]
+    assert 'own RSDT oem_id="Xen" oem_table_id="HVM"' in values
+
+
+def test_keys_win_over_a_carrier(hvmt, tmp_path):
+    """hvmloader/modules/* and a carrier: the keyed image is used, the carrier is
+    named as ignored and does not pass, and the blob is not used (the image takes
+    its place, as with any stock block)."""
+    other = build_image([encode_acpi_module([Raw(NHLT)])])
+    blob = carrier(IMAGE) + SSDT
+    xs = {**blob_keys(BLOB_AT, blob), **keys(IMAGE_AT, other)}
+    xs["hvmloader/modules/count"] = "1"
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4",
+                              files=[(BLOB_AT, blob), (IMAGE_AT, other)], xs=xs)
+    assert rc == 0, console
+    assert f"xcmod: the OEMM table at {BLOB_AT:#x} of hvmloader/acpi/address is ignored: " \
+           f"hvmloader/modules/... take precedence" in console
+    assert passed(values) == ["NHLT"]
+
+
+def test_a_table_of_bad_length_ends_the_walk(hvmt, tmp_path):
+    """A blob whose second table claims more than remains: the first passes, the
+    line names the offset, nothing past it is read (no carrier found beyond)."""
+    bad = bytearray(NHLT)
+    bad[4:8] = struct.pack("<I", 0x20001)
+    blob = SSDT + bytes(bad) + carrier(IMAGE)
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(BLOB_AT, blob)],
+                              xs=blob_keys(BLOB_AT, blob))
+    assert rc == 0, console
+    assert f"ACPI: pass-through table at offset {len(SSDT):#x} has length {0x20001}, " \
+           f"{len(blob) - len(SSDT)} bytes remain: the rest is ignored" in console
+    assert passed(values) == ["SSDT"]
+    assert not any("OEMM" in l for l in console)
+
+
+# --- the image hvmloader uses is its own (issue 28 item 4, issue 30 bug 3) ------
+
+def test_an_image_over_a_start_info_module_is_refused(hvmt, tmp_path):
+    """Keys pointing into the firmware module libxc listed in hvm_start_info: the
+    image would validate there (it is the image's bytes), but SeaBIOS would then
+    be loaded from what the image overwrote; refused, naming the module."""
+    fw_at, fw_len = IMAGE_AT - 0x1000, 0x40000
+    rc, console, values = run(hvmt, tmp_path, "init", files=[(IMAGE_AT, IMAGE)],
+                              xs=keys(IMAGE_AT, IMAGE), start_info=hex(START_INFO_AT),
+                              module=f"{fw_at:#x}:{fw_len:#x}:firmware")
+    assert rc == 0, console
+    assert "active=0" in values[0]
+    assert f'xcmod: modules ignored: image {IMAGE_AT:#x}+{len(IMAGE):#x} overlaps the ' \
+           f'"firmware" module of hvm_start_info ({fw_at:#x}-{fw_at + fw_len - 1:#x})' \
+        in console, console
+
+
+def test_an_image_over_the_start_info_itself_is_refused(hvmt, tmp_path):
+    """An image written over the hvm_start_info structure (xcmod load comes after
+    libxc): intact, it validates, but hvmloader still reads the structure to
+    find its firmware.  Refused."""
+    rc, console, values = run(hvmt, tmp_path, "init", files=[(START_INFO_AT, IMAGE)],
+                              xs=keys(START_INFO_AT, IMAGE), start_info=hex(START_INFO_AT),
+                              module=f"{IMAGE_AT:#x}:0x1000:firmware")
+    assert rc == 0, console
+    assert "active=0" in values[0]
+    assert f"xcmod: modules ignored: image {START_INFO_AT:#x}+{len(IMAGE):#x} overlaps " \
+           f"hvm_start_info ({START_INFO_AT:#x}-{START_INFO_AT + 55:#x})" in console, console
+
+
+def test_the_image_used_is_a_copy_hvmloader_owns(hvmt, tmp_path):
+    """Whatever overwrites the image's RAM after it was found (hvmloader's own
+    later work, a debug build's self-tests at the first free 4 MiB) does not
+    reach the tables built from it."""
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(IMAGE_AT, IMAGE)],
+                              xs=keys(IMAGE_AT, IMAGE), clobber=f"{IMAGE_AT:#x}:{len(IMAGE):#x}")
+    assert rc == 0, console
+    assert passed(values) == ["SLIC", "SSDT"]
+    assert 'own RSDT oem_id="CRASH " oem_table_id="ME      "' in values
+
+
+def test_an_image_whose_pages_hvmloader_takes_is_refused(hvmt, tmp_path):
+    """A domain with no page to spare: hvmloader's allocations take pages off the
+    top of low RAM.  An image there is refused before any of it is used, with a
+    line; nothing of what those pages now hold reaches the guest."""
+    at = (LOW_RAM_END - len(IMAGE)) & ~0xFFF
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(at, IMAGE)],
+                              xs=keys(at, IMAGE), steal_pages=4)
+    assert rc == 0, console
+    assert "active=0" in values[0]
+    assert any(l.startswith(f"xcmod: modules ignored: image {at:#x}+{len(IMAGE):#x} is no "
+                            "longer in low RAM") for l in console), console
+    assert passed(values) == []
+
+
+def test_an_image_below_the_pages_taken_is_used(hvmt, tmp_path):
+    """The same domain, the image lower in RAM: used whole."""
+    rc, console, values = run(hvmt, tmp_path, "acpi", "4", files=[(IMAGE_AT, IMAGE)],
+                              xs=keys(IMAGE_AT, IMAGE), steal_pages=4)
+    assert rc == 0, console
+    assert passed(values) == ["SLIC", "SSDT"]
+
+
+# --- the SMBIOS table hvmloader writes (issue 30, bugs 1, 2, 4, 5) --------------
+
+DOMAIN_UUID = bytes.fromhex("f4022c19a1b24c3d8e9f0a1b2c3d4e5f")
+
+
+def swapped(uuid):
+    """The 16 bytes that SMBIOS 2.6+ readers decode as ``uuid`` (first three
+    fields little-endian)."""
+    return uuid[3::-1] + uuid[5:3:-1] + uuid[7:5:-1] + uuid[8:]
+
+
+def smbios_of(hvmt, tmp_path, image, **opts):
+    """(console, entry point fields, [(type, handle, structure bytes)], table length)."""
+    out = tmp_path / "smbios.bin"
+    rc, console, values = run(hvmt, tmp_path, "smbios", str(out), files=[(IMAGE_AT, image)],
+                              xs={**keys(IMAGE_AT, image),
+                                  "hvmloader/modules/count": str(image_count(image))},
+                              uuid=DOMAIN_UUID.hex(), **opts)
+    assert rc == 0, console
+    data = out.read_bytes()
+    ep, table = data[:0x1F], data[0x1F:]
+    fields = {"major": ep[6], "minor": ep[7], "bcd": ep[30],
+              "table_length": struct.unpack_from("<H", ep, 22)[0],
+              "count": struct.unpack_from("<H", ep, 28)[0]}
+    structs, pos = [], 0
+    while pos < len(table):
+        stype, flen, handle = table[pos], table[pos + 1], struct.unpack_from("<H", table, pos + 2)[0]
+        end = table.index(b"\0\0", pos + flen) + 2
+        structs.append((stype, handle, table[pos:end]))
+        pos = end
+    return console, fields, structs, len(table)
+
+
+def image_count(image):
+    from xcmod.image.spec import iter_modules
+    return len(list(iter_modules(image))) - 1
+
+
+def uuid_of(structs):
+    return next(s for t, _, s in structs if t == 1)[8:24]
+
+
+def test_no_type_1_in_the_module_keeps_smbios_2_4(hvmt, tmp_path):
+    """An SMBIOS 3.0 module without type 1 (bug 1): hvmloader's own type 1 holds
+    the domain handle's raw bytes, which readers decode as a stock build's only
+    under 2.4; the entry point announces 2.4, the module's type 0 is used."""
+    image = build_image([smbios_module([type0()], 3, 0)])
+    console, ep, structs, _ = smbios_of(hvmt, tmp_path, image)
+    assert (ep["major"], ep["minor"], ep["bcd"]) == (2, 4, 0x24)
+    assert uuid_of(structs) == DOMAIN_UUID
+    assert b"Initech" in next(s for t, _, s in structs if t == 0)
+
+
+def test_a_type_1_in_the_module_announces_its_version(hvmt, tmp_path):
+    """With the module's type 1 (a real UUID), its version is announced, so the UUID
+    decodes as on the source."""
+    image = build_image([smbios_module([type0(), type1(bytes(range(16)))], 3, 0)])
+    _, ep, structs, _ = smbios_of(hvmt, tmp_path, image)
+    assert (ep["major"], ep["minor"]) == (3, 0)
+    assert uuid_of(structs) == bytes(range(16))
+
+
+@pytest.mark.parametrize("version", [(3, 0), (2, 8), (2, 4)])
+@pytest.mark.parametrize("scrubbed", [b"\0" * 16, b"\xff" * 16], ids=["00h", "ffh"])
+def test_a_scrubbed_module_uuid_leaves_the_domain_its_own(hvmt, tmp_path, version, scrubbed):
+    """Bug 5: the module's type 1 with an all-00h or all-FFh UUID (xcmod's default
+    policy scrubs it) carries the domain's UUID instead, in the byte order the
+    announced version implies: it decodes as the UUID a stock build gives."""
+    image = build_image([smbios_module([type1(scrubbed, "Umbrella", "Hive")], *version)])
+    console, ep, structs, _ = smbios_of(hvmt, tmp_path, image)
+    announced = (ep["major"], ep["minor"])
+    assert announced == (version if version >= (2, 6) else (2, 4))
+    want = swapped(DOMAIN_UUID) if announced >= (2, 6) else DOMAIN_UUID
+    assert uuid_of(structs) == want
+    assert b"Umbrella" in next(s for t, _, s in structs if t == 1)
+
+
+@pytest.mark.parametrize("high_mem_gib", [4896, 5120])
+def test_oem_structures_never_take_the_table_past_64k(hvmt, tmp_path, high_mem_gib):
+    """Bug 2: a large module beside many vCPUs and much memory.  With 4.8 TiB some
+    OEM structures still fit below 65535 bytes; with 5 TiB hvmloader's own
+    structures and the module's take the table past 65529 bytes already (a
+    stock build's own limit, not the module's), and `MAX - END - used`
+    wrapped: every OEM structure was appended past 64 KiB.  Each OEM structure
+    that does not fit is named and dropped; none ends past 65529 bytes.
+    (With 4,896 GiB, 6 of the 8 fit.)"""
+    big = smbios_struct(11, bytes([200]), [("%03d" % i) * 60 for i in range(200)], 0x0B00)
+    oem = [smbios_struct(0xC0 + i, bytes(20), ["oem"], 0xC000 + i) for i in range(8)]
+    image = build_image([smbios_module([type0(), big] + oem, 3, 0)])
+    console, ep, structs, length = smbios_of(hvmt, tmp_path, image, vcpus=128,
+                                             high_mem_mib=high_mem_gib << 10)
+    dropped = [l for l in console if l.startswith("xcmod: SMBIOS type ") and "dropped" in l]
+    kept = [t for t, _, _ in structs if 0xC0 <= t < 0xC8]
+    assert len(kept) + len(dropped) == 8
+    pos = 0
+    for t, _, data in structs:
+        if 0xC0 <= t < 0xC8:
+            assert pos + len(data) <= 0xFFFF - 6, f"OEM type {t} at {pos}"
+        pos += len(data)
+    own = sum(len(d) for t, _, d in structs if not 0xC0 <= t < 0xC8)
+    if high_mem_gib < 5120:
+        assert own < 0xFFFF - 6 and 0 < len(kept) < 8
+        assert ep["table_length"] == length
+    else:
+        assert own > 0xFFFF - 6 and kept == []
+    assert ep["count"] == len(structs)
+
+
+def test_no_const_is_cast_away(hvmt, tmp_path):
+    """Bug 4: the module's structures are hvmloader's own copy, so the SMBIOS
+    lookup needs no cast that drops a const (-Wcast-qual on xcmod's lines)."""
+    src = hvmt.parent / "src" / "tools" / "firmware" / "hvmloader"
+    bad = []
+    for name in ("smbios.c", "xcmod.c"):
+        r = subprocess.run(["gcc", "-fsyntax-only", "-Wcast-qual", "-ffreestanding", "-nostdinc",
+                            "-include", os.path.join(HARNESS, "shim.h"), "-isystem",
+                            subprocess.run(["gcc", "-print-file-name=include"], text=True,
+                                           capture_output=True).stdout.strip(),
+                            "-I", HARNESS, "-I", str(src), "-I", str(src.parent.parent / "include"),
+                            "-I", str(src.parent.parent / "libacpi"), "-I",
+                            os.path.join(ROOT, "csrc"), '-D__SMBIOS_DATE__="x"',
+                            "-Wno-pointer-to-int-cast", "-Wno-int-to-pointer-cast",
+                            str(src / name)], capture_output=True, text=True)
+        lines = (src / name).read_text().splitlines()
+        for w in r.stderr.splitlines():
+            parts = w.split(":")
+            if len(parts) > 3 and parts[0].endswith(name) and "cast-qual" in w:
+                line = lines[int(parts[1]) - 1]
+                if "xcmod" in line:
+                    bad.append(f"{name}:{parts[1]}: {line.strip()}")
+    assert bad == []
+
+
+# --- the series as a maintainer receives it (issue 30) --------------------------
+
+SERIES_DIR = os.path.join(ROOT, "hvmloader")
+
+
+def _series():
+    names = [l.strip() for l in open(os.path.join(SERIES_DIR, "series"))
+             if l.strip() and not l.startswith("#")]
+    return [(n, open(os.path.join(SERIES_DIR, "patches", n)).read()) for n in names]
+
+
+def _new_files(patch):
+    """{path: content} of the files ``patch`` creates (git diff of a new file)."""
+    out = {}
+    for part in patch.split("\ndiff --git ")[1:]:
+        head, _, body = part.partition("\n@@ ")
+        if "\nnew file mode" not in head:
+            continue
+        path = head.split("\n", 1)[0].split(" b/", 1)[1]
+        lines = body.split("\n")[1:]
+        text, last = [], None
+        for line in lines:
+            if line.startswith("+"):
+                text.append(line[1:])
+                last = "+"
+            elif line.startswith("\\ No newline"):
+                last = "nonl"
+            else:
+                break
+        out[path] = "\n".join(text) + ("" if last == "nonl" else "\n")
+    return out
+
+
+def test_the_reader_in_the_series_is_csrc_byte_for_byte():
+    """The series adds xcmod's reader to Xen's tree; csrc/ stays the source of truth
+    (hvmloader/build checks the patched tree the same way)."""
+    added = {}
+    for _, patch in _series():
+        added.update(_new_files(patch))
+    for name in ("xcmod_reader.c", "xcmod_reader.h", "xcmod_module.h"):
+        path = "tools/firmware/hvmloader/" + name
+        assert path in added, f"no patch adds {path}"
+        assert added[path] == open(os.path.join(ROOT, "csrc", name)).read(), path
+
+
+def test_the_series_is_takeable():
+    """No invented Signed-off-by (whoever posts adds theirs: git format-patch -s),
+    no path outside Xen's tree, an SPDX line on every file it adds."""
+    for name, patch in _series():
+        assert "Signed-off-by:" not in patch, name
+        assert "XCMOD_DIR" not in patch, name
+        for path, text in _new_files(patch).items():
+            first = text.split("\n", 1)[0]
+            assert first.startswith("/* SPDX-License-Identifier: "), (name, path)
+            want = "MIT" if os.path.basename(path).startswith("xcmod_") else "GPL-2.0-only"
+            assert first == f"/* SPDX-License-Identifier: {want} */", (name, path)
