@@ -28,7 +28,7 @@ carrier when no ``hvmloader/modules/*`` keys exist (keys an explicit ``xcmod
 load`` wrote win), never hands the carrier table itself to the guest, and
 passes any other table of the blob on as stock hvmloader does.  Stock
 hvmloader passes the carrier on as one unknown OEM table: harmless, up to the
-size :data:`CARRIER_MAX` (docs/toolstacks.md).
+size :data:`CARRIER_MAX` (docs/hvmloader.md, docs/toolstacks.md).
 
 The header is :data:`~.spec.acpi_table_header`, the one xcmod's ACPI parsers
 use.  :func:`is_carrier` is a bytes comparison and :func:`open_carrier` passes
@@ -63,12 +63,13 @@ CARRIER_FIELDS = (
 CARRIER_HEADER_SIZE = 36
 _SIGNATURE_AT, _OEM_ID_AT = 0, 10
 
-# The largest carrier xcmod writes.  Stock hvmloader copies the carrier, as one
-# pass-through table, into memory it allocates below 4 GiB (libacpi build.c,
-# construct_passthrough_tables -> mem_alloc), and libxl loads the whole file
-# into guest RAM beside hvmloader; 1 MiB keeps both far inside hvmloader's
-# reserved area and the guest's low RAM (docs/toolstacks.md, "Limits").
-CARRIER_MAX = 1 << 20
+# The largest carrier xcmod writes.  A stock hvmloader copies the carrier, as
+# one pass-through table, into its ACPI area (0xFC001000-0xFC100000, 1,044,480
+# bytes, shared with every table it builds: libacpi's acpi_mem_alloc BUG()s past
+# it and the guest crashes).  docs/hvmloader.md ("What a stock hvmloader does
+# with a carrier") measures the room left at about 1,000 KiB for a qemu-xen guest
+# with few vCPUs and recommends 512 KiB, which leaves room at any vCPU count.
+CARRIER_MAX = 512 * 1024
 
 
 def is_carrier(data):
