@@ -28,6 +28,15 @@ SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
 PASSED_UUID = "4c4c4544-0031-3010-8052-b4c04f4e4432"    # set into mods-x.bin's type 1
 MEMORY_MIB, VIDEORAM_MIB, VCPUS = 32, 8, 2      # tests/xenrig/test-hvm.cfg
+# The boot sector of the rig's self-rebooting guest (scenario.py reboots), about
+# 10 s after SeaBIOS boots it (time for the scenario to read the tables):
+#   cli; xor ax,ax; mov ds,ax; mov ss,ax; mov sp,0x7c00; sti
+#   mov bx,[0x46c]                       ; the BIOS tick count (18.2 Hz)
+#   tick: hlt; mov ax,[0x46c]; sub ax,bx; cmp ax,182; jb tick
+#   mov dx,0xcf9; mov al,2; out dx,al; mov al,6; out dx,al        ; PIIX3 reset
+#   cli; halt: hlt; jmp halt
+RESET_SECTOR = bytes.fromhex("fa31c08ed88ed0bc007cfb8b1e6c04f4a16c0429d83db60072f5"
+                             "baf90cb002eeb006eefaf4ebfd")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +61,8 @@ def rig(tmp_path_factory):
                  "--set", f"system.uuid={PASSED_UUID}"], null, sys.stderr) == 0
     t = acpi.read_table(SSDT)
     (data / "bench.bin").write_bytes(build_image([encode_acpi_module([t] * 138)]))
+    (data / "reset.img").write_bytes(RESET_SECTOR.ljust(510, b"\0") + b"\x55\xaa" +
+                                     bytes(1 << 20))
     # the hvmloaders the rig boots, kept: `make xen-run` below rebuilds build/hvmloader
     booted = tmp_path_factory.mktemp("righvmloader")
     for n in ("hvmloader", "hvmloader.stock", "build-info"):
@@ -433,3 +444,74 @@ def xenrig_hvmloader_end(path):
     ends = [int(m[0], 16) + int(m[1], 16) for m in
             re.findall(r"LOAD\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)", out)]
     return max(ends)
+
+
+# --- every boot, not only the first (issue 28; scenario.py reboots) -----------
+
+def _image_tables(boot, data):
+    """One boot's tables carry the whole image: the passed SMBIOS strings and every
+    OEM structure, SSDT and SLIC, and the SLIC's OEM IDs in the RSDT/XSDT/FADT."""
+    assert boot["reached"] and boot.get("rc") == 0, boot
+    text = boot["dmidecode"]
+    for want in ("Manufacturer: Dell Inc.", "Product Name: PowerEdge R640",
+                 "Vendor: Dell Inc.", "SMBIOS 3.0 present."):
+        assert want in text, (boot["boot"], want)
+    oem = sorted((s.type, s.handle) for s in smbios_table_of(data / "mods-x.bin").structures
+                 if s.type >= 128)
+    guest = sorted((int(t), int(h, 16)) for h, t in
+                   re.findall(r"Handle (0x[0-9A-F]+), DMI type (\d+),", text) if int(t) >= 128)
+    assert guest == oem, boot["boot"]
+    files = {n: base64.b64decode(v) for n, v in boot["acpi_b64"].items()}
+    assert open(SSDT, "rb").read() in files.values()
+    slic = open(SLIC, "rb").read()
+    assert slic in files.values()
+    for name in ("RSDT.dat", "XSDT.dat", "FACP.dat"):
+        assert files[name][10:24] == slic[10:24], (boot["boot"], name)
+    assert not any(n.startswith("OEMM") for n in files)     # the carrier is never passed
+
+
+def test_export_xl_in_dom0_gives_the_carrier_lines(rig):
+    """`xcmod export xl IMAGE --hvmloader PATH`, run in dom0: firmware= and acpi_firmware=."""
+    r = rig[0]["reboot-export"]
+    assert r["rc"] == 0, r["err"]
+    keys = [x.split(" = ")[0] for x in r["export"]["lines"] if not x.startswith("#")]
+    assert keys == ["firmware", "acpi_firmware"]
+
+
+@pytest.mark.parametrize("path", ["reboot-xl", "reboot-script"])
+def test_every_boot_keeps_the_image(rig, path):
+    """A guest that resets itself (on_reboot = "restart"), three boots: through plain
+    `xl create` with the exported lines (xl re-creates it, the carrier goes with every
+    create) and through examples/create-with-modules.sh (it re-creates and re-loads),
+    every boot has every passed table and string."""
+    results, data, _ = rig
+    r = results[path]
+    assert r["rc"] == 0, r.get("err") or r.get("out")
+    boots = r["boots"]
+    assert [b["boot"] for b in boots] == [1, 2, 3], boots
+    assert len({b["domid"] for b in boots}) == 3          # three domains: two reboots
+    for b in boots:
+        _image_tables(b, data)
+        if path == "reboot-xl":        # no load: the carrier, found by hvmloader itself
+            assert b["module_keys"] is None
+            assert any(x.startswith("xcmod: image in the OEMM table") for x in b["log"]), b["log"]
+        else:                          # a load before every boot
+            assert b["module_keys"] == "0x200000"
+    if path == "reboot-script":
+        assert r["out"].count("running with mods-x.bin") == 3, r["out"]
+        assert r["out"].count("shut down: reboot; on_reboot = restart") == 2, r["out"]
+
+
+def test_stock_hvmloader_boots_the_carrier_config_harmlessly(rig):
+    """The exported config with the same source's stock hvmloader: the guest boots to
+    its firmware, which boots the disk (the reset proves it: a second boot follows);
+    the carrier is one unknown OEMM table, the tables are otherwise stock."""
+    r = rig[0]["reboot-stock"]
+    assert r["rc"] == 0, r["err"]
+    assert [b["boot"] for b in r["boots"]] == [1, 2], r["boots"]
+    for b in r["boots"]:
+        assert b["reached"] and b["rc"] == 0, b
+        files = {n: base64.b64decode(v) for n, v in b["acpi_b64"].items()}
+        assert "OEMM.dat" in files and files["OEMM.dat"][10:24] == b"XCMOD MODIMAGE"
+        assert open(SLIC, "rb").read() not in files.values()
+        assert "Vendor: Xen" in b["dmidecode"] and "PowerEdge" not in b["dmidecode"]

@@ -228,7 +228,7 @@ def libvirt_xen(content, base, name):
         files.append((os.path.join(smb_dir, STOCK_FILES[SMBIOS]),
                       stock.encode_smbios_block(content.structures)))
         start = os.path.join(base, "start.sh")
-        files.append((start, START_SH.format(name=shlex.quote(name),
+        files.append((start, START_SH.format(name=shlex.quote(name), xcmod=xcmod_command(),
                                              blocks=shlex.quote(smb_dir)).encode()))
         # (an XML comment may not hold "--": the recipe is the script beside it)
         lines.append(f"  <!-- libvirt's libxl driver maps no SMBIOS: sh {start} starts the "
@@ -241,15 +241,34 @@ START_SH = """#!/bin/sh
 # Written by `xcmod export libvirt --driver xen`: libvirt's libxl driver takes
 # the ACPI tables (<acpi><table>) but no SMBIOS, so start the domain paused,
 # load the SMBIOS block, then let it run.  Nothing half-made stays.
+# The SMBIOS block lasts one boot: when the guest reboots, libvirt re-creates
+# the domain itself, running, and no load happens (export with --hvmloader
+# for a document that keeps everything across reboots: docs/toolstacks.md).
+# XCMOD: the xcmod command to run (split at spaces); by default the one that
+# wrote this script.
 set -eu
+xcmod() {{
+    if [ -n "${{XCMOD:-}}" ]; then $XCMOD "$@"; else {xcmod} "$@"; fi
+}}
 virsh start --paused {name}
-if ! python3 -m xcmod load --domain {name} {blocks}; then
+if ! xcmod load --domain {name} {blocks}; then
     echo "start.sh: load failed, destroying {name}" >&2
     virsh destroy {name}
     exit 1
 fi
 virsh resume {name}
 """
+
+
+def xcmod_command():
+    """The shell words that run this xcmod: its console script when that is what
+    runs (argv[0] an executable named xcmod), else this Python with ``-m xcmod``;
+    never a bare ``python3``, which may not see the venv xcmod lives in."""
+    import sys
+    argv0 = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    if os.path.basename(argv0) == "xcmod" and os.access(argv0, os.X_OK):
+        return shlex.quote(argv0)
+    return f"{shlex.quote(sys.executable or 'python3')} -m xcmod"
 
 
 def xapi(content, vm):
@@ -302,7 +321,12 @@ def plan(target, content, out_dir, driver="qemu", name="guest", vm=None, warning
                              "XML names")
         base = os.path.abspath(out_dir)
         if driver == "xen":
-            files, lines = libvirt_xen(stock_content(content, warnings), base, name)
+            content = stock_content(content, warnings)
+            files, lines = libvirt_xen(content, base, name)
+            if content.structures:
+                warnings.append("the SMBIOS structures start.sh loads last one boot: on a "
+                                "guest reboot libvirt re-creates the domain without them "
+                                "(export with --hvmloader keeps everything)")
         else:
             files, lines = libvirt_qemu(content, base, name)
         files.append((os.path.join(base, "domain.xml"), ("\n".join(lines) + "\n").encode()))
@@ -335,3 +359,113 @@ def plan(target, content, out_dir, driver="qemu", name="guest", vm=None, warning
     files, args = _qemu_files(content, os.path.abspath(out_dir), content.structures,
                               content.tables)
     return files, [f"{opt} {shlex.quote(val)}" for opt, val in args]
+
+
+# ---------------------------------------------------------------------------
+# What an image holds beyond its SMBIOS structures and ACPI tables
+
+
+def image_extras(path):
+    """What the image at ``path`` holds that :class:`Contents` does not (its OEM IDs
+    module, option ROMs, an SMBIOS entry point other than the 2.4 one hvmloader
+    writes; hvmloader 4.17-4.20's), as lines naming each: what a stock-block target loses.  A directory
+    of stock blocks or a stock block file: none."""
+    from ..image.read import read, sniff
+    from ..image.spec import (
+        XCMOD_TYPE_ACPI_IDS,
+        XCMOD_TYPE_OROM,
+        XCMOD_TYPE_SMBIOS,
+        iter_modules,
+    )
+    if path is None or os.path.isdir(path):
+        return []
+    data = read(path)
+    if sniff(data) != "modules":
+        return []
+    out = []
+    for m in iter_modules(data, source=path):
+        th = m.type_header
+        if m.type == XCMOD_TYPE_ACPI_IDS:
+            out.append(f"OEM IDs {th.oem_id.decode('latin-1').rstrip(' ')!r}/"
+                       f"{th.oem_table_id.decode('latin-1').rstrip(' ')!r} (for the firmware's "
+                       f"own RSDP/RSDT/XSDT/FADT, which keep their builder's IDs)")
+        elif m.type == XCMOD_TYPE_OROM:
+            out.append(f"option ROM {th.vendor_id:04x}:{th.device_id:04x}")
+        elif m.type == XCMOD_TYPE_SMBIOS and (th.major_version, th.minor_version) != (2, 4):
+            out.append(f"SMBIOS {th.major_version}.{th.minor_version} entry point (the "
+                       f"firmware writes its own; stock hvmloader's is 2.4)")
+    return out
+
+
+# ---------------------------------------------------------------------------
+# The carrier: the whole image in acpi_firmware=, for xcmod's patched hvmloader
+
+CARRIER_SUFFIX = ".carrier"
+
+
+def _cfg_path(path, what):
+    """``path``, absolute, as an xl.cfg / XML string can hold it."""
+    path = os.path.abspath(path)
+    if any(c in path for c in '"\\\'') or not all(0x20 <= ord(c) != 0x7F for c in path):
+        raise UsageError(f"{what} {path!r}: xl.cfg and libvirt need a path without "
+                         f"quotes, backslashes or control characters")
+    return path
+
+
+def carrier_plan(target, source, out_dir, hvmloader, name="guest", warnings=None):
+    """(files, lines, notes) for ``target`` ("xl" or "libvirt", the libxl driver) with
+    the image at ``source`` wrapped in a carrier (:mod:`xcmod.image.carrier`) that
+    libxl reads as ``acpi_firmware`` on every create, reboots included, and
+    ``hvmloader`` the patched hvmloader that unwraps it.  The image goes whole:
+    nothing is left out.  ``notes`` are what the operator must do besides."""
+    from ..fileio import IMAGE_MAX, read_input
+    from ..image.blocks import IMAGE, Block, check
+    from ..image.carrier import is_carrier, open_carrier, wrap
+    warnings = [] if warnings is None else warnings
+    if os.path.isdir(source):
+        raise UsageError("--hvmloader carries an xcmod image; a `build --format xen` "
+                         "directory is for stock hvmloader (export it without --hvmloader)")
+    data = read_input(source, "an xcmod image", IMAGE_MAX)
+    image, label = open_carrier(data, source)
+    check([Block(IMAGE, image, label)])   # the C reader and the patched hvmloader's rules
+    hvmloader = _cfg_path(hvmloader, "--hvmloader")
+    if not os.path.isfile(hvmloader):
+        warnings.append(f"{hvmloader}: no such file here (the path is written as given; "
+                        f"libxl reads it on the host that creates the domain)")
+    files = []
+    if is_carrier(data) and out_dir is None:
+        carrier = _cfg_path(source, "SOURCE")          # already one: named where it is
+    else:
+        stem = os.path.splitext(os.path.basename(source))[0] or "image"
+        base = os.path.abspath(out_dir if out_dir is not None else
+                               os.path.dirname(os.path.abspath(source)))
+        carrier = _cfg_path(os.path.join(base, stem + CARRIER_SUFFIX), "the carrier")
+        files.append((carrier, wrap(image, source=source)))
+    notes = []
+    if target == "libvirt" and out_dir is None:
+        raise UsageError("export libvirt needs --out-dir DIR for the carrier and domain.xml")
+    if target == "xl":
+        lines = ["# xcmod export xl: the image rides in acpi_firmware= (one OEMM table), which",
+                 "# libxl reads on every create and reboot; firmware= boots the patched",
+                 "# hvmloader that takes it.  UEFI guests: add bios = \"ovmf\" (firmware=",
+                 "# names hvmloader here, so not firmware = \"uefi\").",
+                 f'firmware = "{hvmloader}"',
+                 f'acpi_firmware = "{carrier}"']
+        return files, lines, notes
+    notes.append(f"libvirt's libxl driver cannot name an hvmloader (<loader> is the BIOS "
+                 f"or OVMF, libxl's system_firmware): install {hvmloader} as libxl's own "
+                 f"hvmloader (its firmware directory, e.g. /usr/lib/xen-X.Y/boot/hvmloader; "
+                 f"docs/toolstacks.md)")
+    lines = ["<domain type='xen'>",
+             "  <!-- xcmod export libvirt, libxl driver: merge into your domain's XML -->",
+             _xml("name", "", name, 1), "  <memory unit='MiB'>1024</memory>",
+             "  <os>", "    <type arch='x86_64' machine='xenfv'>hvm</type>",
+             "    <acpi>", _xml("table", " type='slic'", carrier, 3), "    </acpi>",
+             "  </os>", *ACPI_FEATURE,
+             "  <!-- the table above is xcmod's carrier (the whole image, read by libxl as "
+             "acpi_firmware on every start and reboot).  libvirt cannot name an hvmloader: "
+             f"install {hvmloader} as libxl's own (docs/toolstacks.md) -->",
+             "</domain>"]
+    files.append((os.path.join(os.path.abspath(out_dir), "domain.xml"),
+                  ("\n".join(lines) + "\n").encode()))
+    return files, lines, notes

@@ -1,5 +1,6 @@
 """The build job's commands: build, fields, export."""
 
+from ..errors import UsageError
 from .common import PROG, _warn, _write_json, command
 
 
@@ -108,19 +109,33 @@ def cmd_fields(args, out, err):
 def cmd_export(args, out, err):
     from ..builder import export
     from ..fileio import plan_outputs, write_all
-    from ..firmware.contents import read_contents
     if args.out_dir is not None:
         plan_outputs([("--out-dir", args.out_dir, True)], [("SOURCE", args.source)])
-    content = read_contents(args.source)
-    warnings = []
-    files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
-                               name=args.name, vm=args.vm, warnings=warnings)
+    warnings, notes, not_carried = [], [], []
+    if args.hvmloader is not None:
+        if args.target not in ("xl", "libvirt") or \
+                (args.target == "libvirt" and args.driver != "xen"):
+            raise UsageError("--hvmloader is for xl and libvirt --driver xen (libxl's "
+                             "acpi_firmware carries the image to xcmod's hvmloader)")
+        files, lines, notes = export.carrier_plan(args.target, args.source, args.out_dir,
+                                                  args.hvmloader, name=args.name,
+                                                  warnings=warnings)
+    else:
+        from ..firmware.contents import read_contents
+        content = read_contents(args.source)
+        files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
+                                   name=args.name, vm=args.vm, warnings=warnings)
+        not_carried = export.image_extras(args.source)
     write_all(files)
     for w in warnings:
         _warn(err, w)
+    for w in not_carried:
+        _warn(err, f"not carried by export {args.target}: {w}")
+    for n in notes:
+        err.write(f"{PROG}: note: {n}\n")
     if args.json:
         _write_json({"target": args.target, "files": [p for p, _ in files], "lines": lines,
-                     "warnings": warnings}, out)
+                     "warnings": warnings, "not_carried": not_carried, "notes": notes}, out)
     else:
         for line in lines:
             out.write(line + "\n")
@@ -228,6 +243,7 @@ def _parser_export(sub, argparse):
                         "writing the files it needs into --out-dir.",
                         epilog="examples:\n"
                         "  xcmod export xl blocks/                 # smbios_firmware=, acpi_firmware=\n"
+                        "  xcmod export xl mods.bin --hvmloader /usr/lib/xcmod/hvmloader\n"
                         "  xcmod export qemu mods.bin --out-dir q/ # -smbios file=... -acpitable file=...\n"
                         "  xcmod export libvirt mods.bin --out-dir vm7/ --name vm7\n"
                         "  xcmod export libvirt --driver xen blocks/ --out-dir vm7/ --name vm7\n"
@@ -247,5 +263,10 @@ def _parser_export(sub, argparse):
     ex.add_argument("--out-dir", metavar="DIR",
                     help="where to write the files the target reads (QEMU: one file per "
                     "structure and per table)")
-    ex.add_argument("--json", action="store_true", help="print {files, lines} as JSON")
+    ex.add_argument("--hvmloader", metavar="PATH",
+                    help="xl, libvirt --driver xen: the image whole, for xcmod's patched "
+                    "hvmloader at PATH, in a carrier table libxl's acpi_firmware= reads on "
+                    "every create and reboot (docs/toolstacks.md)")
+    ex.add_argument("--json", action="store_true",
+                    help="print {files, lines, warnings, not_carried, notes} as JSON")
     ex.set_defaults(func=cmd_export)

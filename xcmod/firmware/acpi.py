@@ -1,11 +1,11 @@
 """ACPI system description tables: headers, lengths, checksums."""
-from construct import Bytes, Int8ul, Int32ul, Struct
 
 from ..errors import FormatError, PolicyError, UsageError
 from ..image.spec import (
     XCMOD_ACPI_FACS_MIN_LENGTH,
     XCMOD_TYPE_ACPI,
     XCMOD_TYPE_ACPI_IDS,
+    acpi_table_header,  # ACPI 6.5, 5.2.6; defined below both its users
     encode_module,
     struct_parse,
     xcmod_acpi_header,
@@ -14,18 +14,6 @@ from ..image.spec import (
 from ..record import Record
 from .checksum import checksum8
 
-# ACPI 6.5, 5.2.6 "System Description Table Header".
-acpi_table_header = Struct(
-    "signature" / Bytes(4),
-    "length" / Int32ul,
-    "revision" / Int8ul,
-    "checksum" / Int8ul,
-    "oem_id" / Bytes(6),
-    "oem_table_id" / Bytes(8),
-    "oem_revision" / Int32ul,
-    "creator_id" / Bytes(4),
-    "creator_revision" / Int32ul,
-)
 ACPI_HEADER_SIZE = acpi_table_header.sizeof()       # 36
 
 RSDP_SIGNATURE = b"RSD PTR "        # ACPI 6.5, 5.2.5.3

@@ -82,7 +82,8 @@ def read_path(path):
     path = path_arg(path, "image path")
     if os.path.isdir(path):
         return read_stock_dir(path)
-    return [Block(IMAGE, read_input(path, "an xcmod image", IMAGE_MAX), path)]
+    from .carrier import open_carrier     # a carrier is the image it carries
+    return [Block(IMAGE, *open_carrier(read_input(path, "an xcmod image", IMAGE_MAX), path))]
 
 
 def check(blocks):

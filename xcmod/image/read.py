@@ -15,9 +15,12 @@ from .spec import (
 
 
 def read(path):
-    """An image or stock block file's bytes (a regular file of at most IMAGE_MAX)."""
+    """An image or stock block file's bytes (a regular file of at most IMAGE_MAX);
+    a carrier's image (:mod:`.carrier`)."""
     from ..fileio import IMAGE_MAX, read_input
-    return read_input(path, "an xcmod image or stock block", IMAGE_MAX)
+    from .carrier import open_carrier
+    return open_carrier(read_input(path, "an xcmod image or stock block", IMAGE_MAX),
+                        path)[0]
 
 
 def sniff(data):

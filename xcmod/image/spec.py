@@ -85,12 +85,25 @@ xcmod_end_header = Struct(
 )
 
 HEADER_SIZE = xcmod_header.sizeof()
-# What the walk needs of the ACPI and SMBIOS specs is a length or two, as in
-# csrc/xcmod_reader.c: ACPI_TABLE_HDR is sizeof(struct xcmod_acpi_table_header).
-# The spec structures themselves (acpi_table_header, smbios_structure_header)
-# live beside their parsers in xcmod.firmware; tests/test_header_abi.py holds
-# both to the C header.
-ACPI_TABLE_HDR = 36
+# ACPI 6.5, 5.2.6 "System Description Table Header" (the header's
+# xcmod_acpi_table_header): here, below both its users, the walk's length and
+# the carrier (.carrier), and xcmod.firmware.acpi, which parses tables with it.
+# What the walk needs of it is its size, as in csrc/xcmod_reader.c:
+# ACPI_TABLE_HDR is sizeof(struct xcmod_acpi_table_header).  The SMBIOS
+# structure header lives beside its parser in xcmod.firmware;
+# tests/test_header_abi.py holds both to the C header.
+acpi_table_header = Struct(
+    "signature" / Bytes(4),
+    "length" / Int32ul,
+    "revision" / Int8ul,
+    "checksum" / Int8ul,
+    "oem_id" / Bytes(6),
+    "oem_table_id" / Bytes(8),
+    "oem_revision" / Int32ul,
+    "creator_id" / Bytes(4),
+    "creator_revision" / Int32ul,
+)
+ACPI_TABLE_HDR = acpi_table_header.sizeof()         # 36
 TYPE_HEADERS = {
     XCMOD_TYPE_END: xcmod_end_header,
     XCMOD_TYPE_ACPI: xcmod_acpi_header,
