@@ -6,7 +6,6 @@ from .common import PROG, _warn, _write_json, command
 
 def cmd_build(args, out, err):
     from ..builder import build, input_paths, output_paths, write_build
-    from ..errors import UsageError
     from ..fileio import plan_outputs
 
     if args.dry_run:
