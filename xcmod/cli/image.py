@@ -281,7 +281,8 @@ def _parser_layout(sub, argparse):
     lay = sub.add_parser("layout", help="plan where an image goes in guest RAM",
                          description="Place IMAGE page-aligned from --base and check it "
                          "against hvmloader's fixed areas (scratch, hypercall page, HVM info "
-                         "page, its own image, the debug self-test window at 4-8 MiB, the "
+                         "page, its own image, a debug build's 4 MiB self-test window (the "
+                         "first 4 MiB block at or above its end, as tests.c picks it), the "
                          "reserved area from 0xFC000000) and the guest's low RAM.  Prints a "
                          "memory map and the minimum guest memory; exit 1 on any conflict.")
     lay.add_argument("image", metavar="IMAGE|DIR",
