@@ -19,7 +19,7 @@ from .common import (
 
 
 def _load_args():
-    """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
+    """The arguments of `load`."""
     return (
         (("image",), dict(metavar="IMAGE|DIR",
                           help="an xcmod image, or a `build --format xen` directory (its "
