@@ -30,8 +30,8 @@ import pytest
 from xcmod.errors import FormatError, UsageError, XcmodError
 
 from . import fakexen
+from .fakexen import keys
 from .paths import HVMLOADER, ROOT, as_ssdt, real
-from .test_load import keys, xen  # noqa: F401  (fixtures)
 
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
@@ -289,9 +289,6 @@ def test_keys_set_honours_the_load_lock(xen, cli):
     assert cli("keys", "set", "--domid", "5", "bios-strings/oem-1=rack7").code == 0
 
 
-def _put_hvmloader(d, domid):
-    from .test_guest_tools import _put_hvmloader as put
-    return put(d, domid)
 
 
 def test_measure_onto_a_full_disk_writes_no_key(xen, tmp_path):
@@ -300,7 +297,7 @@ def test_measure_onto_a_full_disk_writes_no_key(xen, tmp_path):
     and that no key was written; no measurement file is left."""
     img = tmp_path / "m.bin"
     img.write_bytes(_image(_ssdts(2)))
-    _put_hvmloader(xen, 5)
+    fakexen.put_hvmloader(xen, 5)
     man = tmp_path / "launch.json"
 
     def small_files():

@@ -32,12 +32,18 @@ optional::
 
 Unknown keys and bad values are errors naming the file, line and key.
 """
+import difflib
 import os
+import tomllib
+import uuid
+from dataclasses import dataclass, field, replace
 
+from ..checks import path_arg
 from ..errors import FormatError, UsageError
-from ..firmware.fields import FIELDS
-from ..record import Record
+from ..fileio import POLICY_MAX, read_input
+from ..firmware.fields import FIELDS, suggest
 from . import xenrules
+
 
 # Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
 # put a second FADT/MADT/... beside hvmloader's (construct_passthrough_tables()
@@ -63,37 +69,27 @@ LEAK_MODES = ("error", "warn")
 BUILTIN = ("default", "strict", "passthrough-all")
 
 
-class Policy(Record):
+@dataclass(slots=True)
+class Policy:
     """A pass-through policy (docs/policy.md): a built-in's defaults, a policy
     file's settings and the command line's, merged."""
-    __slots__ = ("name", "xen", "smbios_allow", "smbios_oem", "oem_strings", "scrub",
-                 "scrub_mode", "scrub_value", "secret_file", "guest", "scrub_fields", "leak",
-                 "overrides", "acpi_allow", "acpi_strict", "hvmloader_tables",
-                 "passthrough_all")
-
-    def __init__(self, name="default", xen=None, smbios_allow=None, smbios_oem=True,
-                 oem_strings="keep", scrub=True, scrub_mode="blank",
-                 scrub_value="Not Specified", secret_file=None, guest=None, scrub_fields=(),
-                 leak="error", overrides=None, acpi_allow=frozenset({"SSDT"}),
-                 acpi_strict=False, hvmloader_tables=DEFAULT_HVMLOADER_TABLES,
-                 passthrough_all=False):
-        self.name = name
-        self.xen = xen                      # xenrules.Target of the hvmloader (read() sets it)
-        self.smbios_allow = smbios_allow    # frozenset; None: hvmloader's types for `xen`
-        self.smbios_oem = smbios_oem
-        self.oem_strings = oem_strings
-        self.scrub = scrub
-        self.scrub_mode = scrub_mode
-        self.scrub_value = scrub_value
-        self.secret_file = secret_file
-        self.guest = guest
-        self.scrub_fields = scrub_fields    # tuple of field keys
-        self.leak = leak
-        self.overrides = {} if overrides is None else overrides   # key -> (value, where)
-        self.acpi_allow = acpi_allow
-        self.acpi_strict = acpi_strict
-        self.hvmloader_tables = hvmloader_tables
-        self.passthrough_all = passthrough_all
+    name: str = "default"
+    xen: object = None                  # xenrules.Target of the hvmloader (read() sets it)
+    smbios_allow: frozenset = None     # None: hvmloader's types for `xen`
+    smbios_oem: bool = True
+    oem_strings: str = "keep"
+    scrub: bool = True
+    scrub_mode: str = "blank"
+    scrub_value: str = "Not Specified"
+    secret_file: str = None
+    guest: str = None
+    scrub_fields: tuple = ()           # field keys
+    leak: str = "error"
+    overrides: dict = field(default_factory=dict)   # key -> (value, where)
+    acpi_allow: frozenset = frozenset({"SSDT"})
+    acpi_strict: bool = False
+    hvmloader_tables: frozenset = DEFAULT_HVMLOADER_TABLES
+    passthrough_all: bool = False
 
     def smbios_types(self):
         if self.passthrough_all:
@@ -218,18 +214,14 @@ def read(path, xen=None):
     is neither a built-in nor a file is a UsageError listing the built-ins."""
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
-        return p.replace(xen=_target(xen, "--xen") if xen else xenrules.default())
-    from ..checks import path_arg
+        return replace(p, xen=_target(xen, "--xen") if xen else xenrules.default())
     path = path_arg(path, "policy")
     if not os.path.lexists(path):
-        import difflib
         near = difflib.get_close_matches(str(path), BUILTIN, n=1)
         raise UsageError(f"--policy {path}: not a built-in policy ({', '.join(BUILTIN)}) and "
                          f"no such file" + (f"; did you mean {near[0]}?" if near else ""))
-    from ..fileio import POLICY_MAX, read_input
     raw = read_input(path, "a policy file", POLICY_MAX)
     text = raw.decode("utf-8", "replace")
-    import tomllib  # only for a policy file: 11 ms of start-up otherwise
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -300,7 +292,6 @@ def read(path, xen=None):
 
     for key, value in doc.get("override", {}).items():
         if key not in FIELDS:
-            from ..firmware.fields import suggest
             near = suggest(key)
             L.fail("override", key, "unknown field" + (f"; did you mean {near}?" if near else "")
                    + " (see `xcmod fields`)")
@@ -332,7 +323,6 @@ def check_override(key, value, fail):
     f = FIELDS[key]
     if f.kind == "uuid":
         try:
-            import uuid
             return uuid.UUID(str(value)).bytes_le
         except ValueError:
             fail(f"not a UUID: {value!r}")
@@ -359,7 +349,6 @@ def add_cli_overrides(policy, settings):
             raise UsageError(f"--set {s!r}: expected FIELD=VALUE, e.g. "
                              f"system.manufacturer=ACME")
         if key not in FIELDS:
-            from ..firmware.fields import suggest
             near = suggest(key)
             raise UsageError(f"--set {key}: unknown field"
                              + (f"; did you mean {near}?" if near else "")

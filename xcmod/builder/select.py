@@ -1,14 +1,21 @@
 """Apply a policy to firmware sources: select, scrub, override, lint, report.
 
 :func:`select` is the whole pipeline behind ``xcmod build``.  It reads the
-sources (:mod:`xcmod.host`), keeps what the :class:`~xcmod.policy.Policy`
+sources (:mod:`xcmod.firmware.host`), keeps what the
+:class:`~xcmod.builder.policy.Policy`
 allows for the target (``modules`` or stock ``xen`` blocks), scrubs host
 identifiers, applies overrides, lints AML, enforces hvmloader's table budget
 and returns a :class:`Selection` with a :class:`Report` of every decision.
 It raises (and so writes nothing) on anything an operator must fix.
 """
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+
 from ..errors import FormatError, PolicyError, UsageError
-from ..firmware import aml, host
+from ..fileio import SECRET_MAX, read_input
+from ..firmware import aml, host, orom
 from ..firmware.fields import (
     BLANK_TEXT,
     FIELDS,
@@ -22,36 +29,33 @@ from ..firmware.fields import (
     uuid_forms,
 )
 from ..firmware.smbios import END_OF_TABLE, INACTIVE, OEM_STRINGS, SmbiosTable
-from ..record import Record
-from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI
+from ..image.rules import check_hvmloader_limits
+from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI, acpi_budget
+
 
 MIN_SECRET_LEN = 16
 
 
-class ReportEntry(Record):
+@dataclass(slots=True)
+class ReportEntry:
     """One decision of a build: what happened to one item of one area, and why."""
-    __slots__ = ("area", "item", "action", "reason")
-
-    def __init__(self, area, item, action, reason=""):
-        self.area = area          # smbios | acpi | orom
-        self.item = item
-        self.action = action      # passed | dropped | skipped | scrubbed | overridden |
-        self.reason = reason      # warning | note
+    area: str          # smbios | acpi | orom
+    item: str
+    action: str        # passed | dropped | skipped | scrubbed | overridden | warning | note
+    reason: str = ""
 
     def as_dict(self):
         return {"area": self.area, "item": self.item, "action": self.action,
                 "reason": self.reason}
 
 
-class Report(Record):
+@dataclass(slots=True)
+class Report:
     """Every decision of a build, in order, under the policy and Xen it was made for."""
-    __slots__ = ("policy", "xen", "format", "entries")
-
-    def __init__(self, policy, xen, format, entries=None):
-        self.policy = policy
-        self.xen = xen            # xenrules.Target: its version, and why that one
-        self.format = format
-        self.entries = [] if entries is None else entries
+    policy: object
+    xen: object            # xenrules.Target: its version, and why that one
+    format: str
+    entries: list = field(default_factory=list)
 
     def add(self, area, item, action, reason=""):
         self.entries.append(ReportEntry(area, item, action, reason))
@@ -86,17 +90,15 @@ class Report(Record):
             out.write(f"  {e.action:<10} {e.area:<6} {item}{reason}\n")
 
 
-class Selection(Record):
+@dataclass(slots=True)
+class Selection:
     """What passes the policy: the SMBIOS table, ACPI tables and option ROMs to
     encode, the report saying why, and the host identifiers scrubbed."""
-    __slots__ = ("smbios", "acpi", "oroms", "report", "sensitive")
-
-    def __init__(self, smbios, acpi, oroms, report, sensitive=None):
-        self.smbios = smbios      # SmbiosTable, or None
-        self.acpi = acpi
-        self.oroms = oroms
-        self.report = report
-        self.sensitive = set() if sensitive is None else sensitive   # identifiers scrubbed
+    smbios: object      # SmbiosTable, or None
+    acpi: list
+    oroms: list
+    report: object
+    sensitive: set = field(default_factory=set)   # identifiers scrubbed
 
 
 def summarize_dropped(entries):
@@ -142,7 +144,6 @@ class Scrubber:
             if not policy.guest:
                 raise UsageError("scrub mode pseudonym needs the guest's name or UUID: "
                                  "--guest NAME (or scrub.guest in the policy)")
-            from ..fileio import SECRET_MAX, read_input
             self.key = read_input(policy.secret_file, "a pseudonym secret", SECRET_MAX).strip()
             if len(self.key) < MIN_SECRET_LEN:
                 raise UsageError(f"{policy.secret_file}: secret is {len(self.key)} bytes; "
@@ -151,8 +152,6 @@ class Scrubber:
             self.guest = policy.guest.encode("utf-8")
 
     def _digest(self, label):
-        import hashlib
-        import hmac
         return hmac.new(self.key, b"xcmod-pseudonym\0" + self.guest + b"\0" + label.encode(),
                         hashlib.sha256).digest()
 
@@ -169,12 +168,10 @@ class Scrubber:
 
     def uuid(self, label):
         if self.mode == "pseudonym":
-            import uuid
             u = uuid.UUID(bytes=self._digest(label)[:16], version=4)
             return u.bytes_le
         if self.mode == "fixed":
             try:
-                import uuid
                 return uuid.UUID(self.value.decode()).bytes_le
             except ValueError:
                 pass
@@ -313,7 +310,6 @@ def stock_rules(structures, tables, xen, report):
     blocks: :func:`hvmloader_smbios_rules`, its OEM-count warning, and for ACPI the
     tables hvmloader builds itself refused and its table budget enforced
     (PolicyError: dropping a table the user chose is not this function's call)."""
-    from .policy import acpi_budget
     structures = hvmloader_smbios_rules(structures, xen, report)
     _oem_count_warning(structures, report)
     owned = [t.signature for t in tables if t.signature in HVMLOADER_ACPI_OWN]
@@ -324,7 +320,6 @@ def stock_rules(structures, tables, xen, report):
     if len(tables) > budget:
         raise PolicyError(f"{len(tables)} ACPI tables, but hvmloader appends at most {budget} "
                           f"beside its own and drops the rest silently")
-    from ..image.rules import check_hvmloader_limits     # the one rule set (issue 32)
     check_hvmloader_limits([(s.type, s.size) for s in structures], len(tables),
                            acpi_budget=budget)
     return structures, tables
@@ -506,8 +501,6 @@ def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules"
         raise UsageError("overrides need an SMBIOS source (--smbios)")
     acpi_tables = _select_acpi(policy, acpi_specs, fmt, report, strict, sensitive)
     roms = []
-    if orom_paths:
-        from ..firmware import orom         # here: most builds pass no option ROM
     for path in orom_paths:
         if fmt == "xen":
             raise UsageError(f"{path}: option ROMs need the module format; stock hvmloader "

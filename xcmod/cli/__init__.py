@@ -25,6 +25,7 @@ import textwrap
 
 from ..errors import UsageError, XcmodError
 from ..fileio import STDOUT, deferred
+from ..xen.xenstore import resolve_domain
 from .common import (
     COMMANDS,
     GIVEN,
@@ -146,7 +147,6 @@ def main(argv=None, out=None, err=None) -> int:
         if getattr(args, "timeout", None) else (lambda: None)
     try:
         if getattr(args, "domain", None) is not None:
-            from ..xen.xenstore import resolve_domain
             args.domid = resolve_domain(args.domain)
         return _run(args, out, err)
     except UsageError as e:

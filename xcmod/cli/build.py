@@ -1,12 +1,15 @@
 """The build job's commands: build, fields, export."""
 
+from ..builder import build, export, input_paths, output_paths, write_build
+from ..builder.policy import default_scrub_fields
+from ..errors import UsageError
+from ..fileio import plan_outputs, write_all
+from ..firmware.contents import read_contents
+from ..firmware.fields import FIELDS, other_names
 from .common import PROG, _warn, _write_json, command
 
 
 def cmd_build(args, out, err):
-    from ..builder import build, input_paths, output_paths, write_build
-    from ..errors import UsageError
-    from ..fileio import plan_outputs
 
     if args.dry_run:
         extra = [o for o, v in (("--manifest", args.manifest), ("--report", args.report))
@@ -86,8 +89,6 @@ def _dry_run(args, r, out, err):
 
 
 def cmd_fields(args, out, err):
-    from ..builder.policy import default_scrub_fields
-    from ..firmware.fields import FIELDS, other_names
 
     scrubbed = set(default_scrub_fields())
     rows = [{"field": k, "type": f.type, "offset": f.offset, "kind": f.kind,
@@ -106,9 +107,6 @@ def cmd_fields(args, out, err):
 
 
 def cmd_export(args, out, err):
-    from ..builder import export
-    from ..fileio import plan_outputs, write_all
-    from ..firmware.contents import read_contents
     if args.out_dir is not None:
         plan_outputs([("--out-dir", args.out_dir, True)], [("SOURCE", args.source)])
     content = read_contents(args.source)

@@ -1,13 +1,14 @@
 """What every command shares: output helpers, argument types, the command
 registry, the store action refusing a repeated option, and the watchdog."""
-import _thread
 import argparse
 import json
 import os
 import sys
+import threading
 
 from ..checks import parse_decimal, parse_number
 from ..errors import UsageError
+from ..xen.layout import DEFAULT_BASE, hvmloader_end_from_elf
 
 PROG = "xcmod"
 
@@ -80,7 +81,7 @@ def _bounded(what, low, high, decimal=False):
 # Xen's public xen.h: domids from DOMID_FIRST_RESERVED (0x7FF0) up are not
 # domains; a domid is decimal, as xl reads one.  Guest physical addresses
 # hvmloader reads are 32-bit.
-_domid = _bounded("a domid", 0, 0x7FEF, decimal=True)   # = xen.DOMID_MAX (load stays fast)
+_domid = _bounded("a domid", 0, 0x7FEF, decimal=True)   # = xcmod.xen.xenctrl.DOMID_MAX
 _gpa = _bounded("a guest physical address", 0, 0xFFFFFFFF)
 _mib = _bounded("guest memory in MiB", 1, 1 << 24)
 _seconds = _bounded("a timeout in seconds", 1, 3600)
@@ -107,11 +108,10 @@ def _watchdog(seconds, err, command):
     written, and a load's keys are removed before guest RAM changes: the line
     says what the command had done (:func:`progress_note`).
     """
-    done = _thread.allocate_lock()
-    done.acquire()
+    done = threading.Event()
 
     def fire():
-        if done.acquire(timeout=seconds):
+        if done.wait(timeout=seconds):
             return                        # the command finished in time
         err.write(f"{PROG}: error: {command}: no answer from xenstored or libxc within "
                   f"{seconds} s (ETIMEDOUT); gave up, {progress_note(command)}\n")
@@ -120,8 +120,13 @@ def _watchdog(seconds, err, command):
         if fileio is not None:          # files staged for the command: none is left
             fileio.abort_pending()
         os._exit(1)
-    _thread.start_new_thread(fire, ())
-    return done.release
+    watchdog = threading.Thread(target=fire, name="xcmod-watchdog", daemon=True)
+    watchdog.start()
+
+    def stop():
+        done.set()
+        watchdog.join()
+    return stop
 
 
 def progress_note(command):
@@ -136,7 +141,6 @@ def progress_note(command):
 
 def _placement_args():
     """--base and --hvmloader, shared by every command that places an image."""
-    from ..xen.layout import DEFAULT_BASE
     return (
         (("--base",), dict(type=_gpa, default=None, metavar="GPA",
                            help=f"guest physical base address (page-aligned; default: "
@@ -208,6 +212,5 @@ def _hvmloader_end(args):
     """The end of hvmloader from --hvmloader ELF, or None for the planner's default."""
     if not args.hvmloader:
         return None
-    from ..xen.layout import hvmloader_end_from_elf
     return hvmloader_end_from_elf(args.hvmloader)
 

@@ -1,15 +1,20 @@
 """Commands that read images and blocks: inspect, verify, extract, layout."""
+import argparse
 import os
+import sys
 
 from ..errors import FormatError, UsageError
+from ..fileio import IMAGE_MAX, plan_outputs, write_all
+from ..image.blocks import check, read_path
+from ..xen import layout
 from .common import (
     PROG,
     _acpi_file_names,
-    _warn,
     _add_args,
     _hvmloader_end,
     _mib,
     _placement_args,
+    _warn,
     _write_json,
     command,
 )
@@ -39,9 +44,6 @@ def cmd_inspect(args, out, err):
 
 def _stdin_bytes():
     """Standard input's bytes (``inspect -``), at most an image's ceiling."""
-    import sys
-
-    from ..fileio import IMAGE_MAX
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
         raise UsageError("inspect -: standard input is not readable as bytes")
@@ -60,7 +62,6 @@ def _types_arg(text):
     try:
         return parse_types(text)
     except ValueError as e:
-        import argparse
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
@@ -68,7 +69,6 @@ def _sigs_arg(text):
     """argparse type of --table: SIG[,SIG...], as the signatures are spelled."""
     sigs = {w.strip() for w in text.split(",") if w.strip()}
     if not sigs or any(len(w) > 4 for w in sigs):
-        import argparse
         raise argparse.ArgumentTypeError(f"{text!r}: ACPI signatures of 4 characters, "
                                          f"comma-separated (SSDT,SLIC)")
     return sigs
@@ -137,7 +137,6 @@ def _decode(args, source, data, out, err):
 
 
 def cmd_verify(args, out, err):
-    from ..image.blocks import check, read_path
 
     blocks = read_path(args.image)
     try:
@@ -160,7 +159,6 @@ def cmd_verify(args, out, err):
 
 
 def cmd_extract(args, out, err):
-    from ..fileio import plan_outputs, write_all
     from ..firmware.smbios import dump_bin
     from ..firmware.contents import read_contents
 
@@ -203,8 +201,6 @@ def cmd_extract(args, out, err):
 
 
 def cmd_layout(args, out, err):
-    from ..image.blocks import check, read_path
-    from ..xen import layout
     blocks = read_path(args.image)
     check(blocks)
     plan = layout.plan([(b.name, len(b)) for b in blocks], args.memory, args.base,

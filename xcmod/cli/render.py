@@ -1,5 +1,6 @@
 """Human-readable rendering of the descriptions :mod:`xcmod.firmware.contents`
 gives (``describe``, ``describe_block``), for ``inspect``."""
+from ..firmware.fields import field_label
 
 
 def printable(text):
@@ -34,8 +35,6 @@ def _structures(structures, out):
                   f"{s['length']} bytes\n{s.get('name', '')}\n")
         fields = s.get("fields") or {}
         shown = set()
-        if fields:
-            from ..firmware.fields import field_label
         for key, text in fields.items():
             out.write(f"\t{field_label(key)}: {printable(text)}\n")
             shown.add(text)

@@ -23,8 +23,7 @@ them through :func:`xcmod.image.blocks.check` with the C reader's checks, and
 this module, the patch and the document to the same constants.
 
 The walk below runs on an image the C reader has already accepted, so every
-header and length in it is known to be sound.  It imports nothing heavy:
-``load``'s start-up path goes through it.
+header and length in it is known to be sound.
 """
 from ..errors import FormatError
 

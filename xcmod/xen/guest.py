@@ -29,8 +29,10 @@ low and high RAM); and all reads together stay below the guest's memory and
 """
 import errno
 import struct
+from dataclasses import dataclass, field
 
-from ..errors import FormatError, XenError
+from ..errors import FormatError, XcmodError, XenError
+from ..fileio import ACPI_TABLE_MAX
 from ..firmware.acpi import (
     ACPI_HEADER_SIZE,
     RSDP_SIGNATURE,
@@ -38,10 +40,13 @@ from ..firmware.acpi import (
     RSDP_V2_LENGTH,
     AcpiTable,
 )
-from ..firmware.host import legacy_scan
 from ..firmware.checksum import checksum8
-from ..record import Record
+from ..firmware.host import legacy_scan
+from .efi import find_system_table
+from .hvminfo import HVM_INFO_PADDR, SIZE, parse
 from .layout import PCI_MEM_START
+from .xenctrl import XenControl, check_domid
+
 
 RSDP_SCAN = (0xE0000, 0x100000)
 # hvmloader's places for OVMF (tools/firmware/hvmloader/ovmf.c with
@@ -96,26 +101,21 @@ class GuestReader:
         return data
 
 
-class GuestTables(Record):
+@dataclass(slots=True)
+class GuestTables:
     """What a guest's firmware published, as read from its RAM: the SMBIOS table,
     the ACPI tables, the EFI system table, each with where it was found or why not."""
-    __slots__ = ("domid", "smbios", "smbios_error", "rsdp_address", "rsdp", "tables",
-                 "acpi_error", "efi", "efi_error", "smbios_found", "acpi_found")
-
-    def __init__(self, domid, smbios=None, smbios_error=None, rsdp_address=None, rsdp=None,
-                 tables=None, acpi_error=None, efi=None, efi_error=None, smbios_found=None,
-                 acpi_found=None):
-        self.domid = domid
-        self.smbios = smbios                  # SmbiosTable or None
-        self.smbios_error = smbios_error
-        self.rsdp_address = rsdp_address
-        self.rsdp = rsdp                      # its bytes
-        self.tables = [] if tables is None else tables   # [(address, AcpiTable)]
-        self.acpi_error = acpi_error
-        self.efi = efi                        # efi.SystemTable or None
-        self.efi_error = efi_error
-        self.smbios_found = smbios_found      # where the entry point was found, in words
-        self.acpi_found = acpi_found          # where the RSDP was found, in words
+    domid: int
+    smbios: object = None                  # SmbiosTable or None
+    smbios_error: str = None
+    rsdp_address: int = None
+    rsdp: bytes = None                      # its bytes
+    tables: list = field(default_factory=list)   # [(address, AcpiTable)]
+    acpi_error: str = None
+    efi: object = None                      # efi.SystemTable or None
+    efi_error: str = None
+    smbios_found: str = None      # where the entry point was found, in words
+    acpi_found: str = None        # where the RSDP was found, in words
 
     def as_dict(self):
         d = {"domid": self.domid, "smbios": None, "acpi": None, "efi": None}
@@ -147,7 +147,6 @@ def find_rsdp(segment, base):
 def walk_acpi(read_at, rsdp_addr, source):
     """(rsdp bytes, [(address, AcpiTable)]) reachable from the RSDP, every length
     checked against the specification before it is used to read."""
-    from ..fileio import ACPI_TABLE_MAX
     head = read_at(rsdp_addr, RSDP_V2_LENGTH)
     revision = head[15]
     length = RSDP_V2_LENGTH if revision >= 2 else RSDP_V1_LENGTH
@@ -209,8 +208,6 @@ def _guest_ram(xc, domid, info):
     (low RAM, and RAM above 4 GiB), or max_memkb where the table is unusable, plus
     hvmloader's own area (HVMLOADER_RESERVED; a page there it did not populate
     fails the read, which then names the address)."""
-    from ..errors import XcmodError
-    from .hvminfo import HVM_INFO_PADDR, SIZE, parse
     limit = info.max_memkb * 1024
     low, high = min(limit, PCI_MEM_START), 0
     if info.hvm and limit >= HVM_INFO_PADDR + SIZE:
@@ -244,8 +241,6 @@ def read(domid, xc=None):
     that can be read, or no RSDP, is recorded (``smbios_error``, ``acpi_error``);
     ACPI tables that break the sizing rules raise FormatError: never half a
     result."""
-    from .efi import find_system_table
-    from .xenctrl import XenControl, check_domid
     check_domid(domid)
     if xc is None:
         with XenControl() as xc:

@@ -41,12 +41,28 @@ The layout keeps clear of what libxc's domain builder placed after hvmloader
 hvm_start_info lists it (:func:`_libxc_regions`).
 """
 import errno as _errno
+import fcntl
+import json
 import os
+import stat
+import time
 
-from ..errors import UsageError, XenError
+from ..checks import bool_arg, bytes_arg, path_arg, seconds_arg
+from ..errors import FormatError, UsageError, XcmodError, XenError
+from ..fileio import _kind, plan_outputs, stage
 from ..image.blocks import IMAGE, Block, check
-from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, PCI_MEM_START, plan
-from .xenstore import domain_path, require_domain
+from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
+from .layout import (
+    DEFAULT_BASE,
+    HVMLOADER_PHYSICAL_ADDRESS,
+    PCI_MEM_START,
+    check_hvmloader_end,
+    plan,
+    start_info_regions,
+)
+from .xenctrl import XenControl, check_domid
+from .xenstore import XenStore, domain_path, require_domain
+
 
 # The nodes a load writes under /local/domain/<domid>/: the module image's and
 # stock hvmloader's two (hvm_xs_strings.h), with the keys each holds.
@@ -78,9 +94,6 @@ def lock_dir():
     exists) that is not a link and that no one but its owner may write into
     (another user could otherwise put a link or a FIFO where a lock file goes).
     UsageError naming the variable and what the path is otherwise."""
-    import stat
-
-    from ..fileio import _kind
     d = os.environ.get("XCMOD_LOCK_DIR")
     name = f"XCMOD_LOCK_DIR={d}" if d is not None else f"the lock directory {LOCK_DIR}"
     d = LOCK_DIR if d is None else d
@@ -122,14 +135,10 @@ class domain_lock:
     """
 
     def __init__(self, domid, timeout=DEFAULT_LOCK_TIMEOUT):
-        from ..checks import seconds_arg
         self.domid, self.fd = domid, None
         self.timeout = seconds_arg(timeout, "lock_timeout")
 
     def __enter__(self):
-        import fcntl
-        import stat
-        import time
         path = os.path.join(lock_dir(), f"domain-{self.domid}.lock")
         try:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW |
@@ -354,7 +363,6 @@ PROGRESS = Progress()
 def _noted(e, note=None):
     """``e`` (an error raised mid-load) again, its message ending with ``note``
     (:data:`PROGRESS`'s by default): the one line the user reads says what changed."""
-    from ..errors import FormatError
     note = note or PROGRESS.note()
     if isinstance(e, XenError):
         new = XenError(e.errno, f"{e.strerror}; {note}", detail=e.detail, op=e.op)
@@ -397,9 +405,6 @@ def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock
                  measure_file=None):
     """Place ``blocks`` (checked Blocks), unpublish, copy, verify, publish their keys: the
     one procedure of every load (module docstring)."""
-    from .xenctrl import XenControl
-    from .xenstore import XenStore
-
     warnings = []
     PROGRESS.start(domid)
     try:
@@ -533,7 +538,6 @@ def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
     the layout is then what it was without one, from DEFAULT_BASE.  A start
     info whose numbers are wrong is a FormatError: nothing is loaded.
     """
-    from .layout import start_info_regions
     if not info.hvm or info.dying or not (info.paused or force):
         return []
     ram_end = lowmem_end or min(info.max_memkb * 1024, PCI_MEM_START)
@@ -552,9 +556,6 @@ def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
 def _stage_measurement(path, measurement):
     """The measurement JSON written to a temporary beside ``path``, fsync'ed: a full
     disk fails here, before any key is written.  Committed after the keys."""
-    import json
-
-    from ..fileio import stage
     return stage([(path, (json.dumps(measurement, indent=2, sort_keys=False) + "\n")
                    .encode())])
 
@@ -569,9 +570,6 @@ def _guest_lowmem_end(xc, domid, info, warnings):
     warning in ``warnings`` says so.  A domain with no memory at all gets end 0,
     so the image is refused as not fitting (LayoutError), not as a usage error.
     """
-    from ..errors import XcmodError
-    from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
-    from .layout import PCI_MEM_START
     fallback = (min(info.max_memkb * 1024, PCI_MEM_START),
                 f"max_memkb of domain {domid}: {info.memory_mib} MiB")
     if not info.hvm or info.max_memkb * 1024 < HVM_INFO_PADDR + SIZE:
@@ -620,9 +618,6 @@ def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
     Whatever ends the load, the keys afterwards describe guest RAM or are absent
     (module docstring); an error's message says whether guest RAM was changed.
     """
-    from ..checks import bool_arg, bytes_arg, path_arg, seconds_arg
-    from .layout import check_hvmloader_end
-    from .xenctrl import check_domid
     if isinstance(image, (list, tuple)):
         blocks = list(image)
     elif isinstance(image, (bytes, bytearray, memoryview)):
@@ -646,7 +641,6 @@ def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
         if not measure:
             raise UsageError("measure_file needs measure=True")
         measure_file = path_arg(measure_file, "--measure")
-        from ..fileio import plan_outputs     # the output rule (docs/safety.md)
         plan_outputs([("--measure", measure_file, False)],
                      [("source", source)] if isinstance(source, (str, os.PathLike)) else [])
     keys, placed, m, warnings, libxc = _load_blocks(domid, blocks, count, force, hvmloader_end,
