@@ -119,36 +119,52 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     policy_mod.add_cli_overrides(pol, overrides)
     inputs = input_paths(smbios, acpi, orom, policy, pol.secret_file)
     sel = select(pol, smbios, acpi, orom, fmt=fmt, strict=strict)
-    has_smbios = sel.smbios is not None and bool(sel.smbios.structures)
-    if not has_smbios and not sel.acpi and not sel.oroms:
-        named = ", ".join(s for s in ([smbios] if smbios else []) + acpi + orom)
-        kept = None
-        if not pol.passthrough_all:     # what the most permissive policy would pass
-            try:
-                kept = select(policy_mod.read("passthrough-all", xen=pol.xen), smbios, acpi,
-                              orom, fmt=fmt, strict=strict).report
-            except XcmodError:
-                kept = None
-        why = nothing_to_build(named, sel.report, kept)
+    if not _passes_anything(sel):
+        why = _why_nothing(pol, sel, smbios, acpi, orom, fmt, strict)
         if dry_run:
             return BuildResult(fmt, [], sel, inputs=inputs, nothing=why)
         raise PolicyError(why)
     _check_limits(sel, pol, fmt)
-    ids = None
-    if oem_ids:
-        ids = parse_oem_ids(oem_ids, sel.acpi)
-
+    ids = parse_oem_ids(oem_ids, sel.acpi) if oem_ids else None
     if fmt == "xen":
-        blocks = []
-        if has_smbios:
-            blocks.append(Block(SMBIOS, stock.encode_smbios_block(sel.smbios.structures)))
-        if sel.acpi:
-            blocks.append(Block(ACPI, stock.encode_acpi_block(sel.acpi)))
-        check(blocks)            # never write what hvmloader's walk would not read back
-        return BuildResult(fmt, blocks, sel, inputs=inputs)
+        return BuildResult(fmt, _stock_blocks(sel), sel, inputs=inputs)
+    return BuildResult(fmt, [_image_block(sel, pol, ids)], sel, ids, inputs=inputs)
 
+
+def _passes_anything(sel):
+    return bool(sel.smbios is not None and sel.smbios.structures or sel.acpi or sel.oroms)
+
+
+def _why_nothing(pol, sel, smbios, acpi, orom, fmt, strict):
+    """The error's line when ``sel`` passes nothing: each source and why it was dropped,
+    and what the most permissive policy would have passed."""
+    named = ", ".join(s for s in ([smbios] if smbios else []) + acpi + orom)
+    kept = None
+    if not pol.passthrough_all:
+        try:
+            kept = select(policy_mod.read("passthrough-all", xen=pol.xen), smbios, acpi,
+                          orom, fmt=fmt, strict=strict).report
+        except XcmodError:
+            kept = None
+    return nothing_to_build(named, sel.report, kept)
+
+
+def _stock_blocks(sel):
+    """The stock hvmloader blocks of ``sel``, checked as hvmloader's walk reads them."""
+    blocks = []
+    if sel.smbios is not None and sel.smbios.structures:
+        blocks.append(Block(SMBIOS, stock.encode_smbios_block(sel.smbios.structures)))
+    if sel.acpi:
+        blocks.append(Block(ACPI, stock.encode_acpi_block(sel.acpi)))
+    check(blocks)            # never write what hvmloader's walk would not read back
+    return blocks
+
+
+def _image_block(sel, pol, ids):
+    """The image of ``sel`` (and the OEM IDs ``ids``), read back by the Python reader,
+    the C reader and hvmloader's rules before it is returned."""
     modules = []
-    if has_smbios:
+    if sel.smbios is not None and sel.smbios.structures:
         size = len(sel.smbios.table_bytes)
         if size > SMBIOS_PAYLOAD_MAX:
             raise PolicyError(f"SMBIOS: the {len(sel.smbios.structures)} structures passing "
@@ -167,7 +183,7 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     block = Block(IMAGE, image, "<built image>")
     check([block])                  # nor what the C reader or hvmloader's rules refuse
     block.source = None
-    return BuildResult(fmt, [block], sel, ids, inputs=inputs)
+    return block
 
 
 def nothing_to_build(named, report, permissive=None):

@@ -129,12 +129,87 @@ def builtin(name):
 
 # ------------------------------------------------------------------ loading
 
+class _Bad(Exception):
+    """A policy value a check refuses; its text says what the value must be."""
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise _Bad(f"must be true or false, not {_toml(value)}")
+    return value
+
+
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            raise _Bad(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+    return check
+
+
+def _string(value):
+    if not isinstance(value, str) or not value:
+        raise _Bad(f"must be a non-empty string, not {value!r}")
+    if "\0" in value:      # it would end an SMBIOS string, or a path, early
+        raise _Bad("must not contain NUL (\\u0000)")
+    return value
+
+
+def _fields(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Bad("must be a list of field names such as \"system.serial_number\"")
+    for v in value:
+        if v not in FIELDS:
+            raise _Bad(f"unknown field {v!r} (see `xcmod fields`)")
+    return tuple(value)
+
+
+def _smbios_types(v):
+    # (true/false are not types: bool is an int in Python)
+    if not isinstance(v, list) or not all(isinstance(t, int) and not isinstance(t, bool)
+                                          and 0 <= t <= 255 for t in v):
+        bad = next((t for t in v if isinstance(t, bool) or not isinstance(t, int)
+                    or not 0 <= t <= 255), v) if isinstance(v, list) else v
+        raise _Bad(f"must be a list of structure types 0-255 (integers), "
+                   f"not {'a list holding ' if isinstance(v, list) else ''}{_toml(bad)}")
+    return frozenset(v)
+
+
+def _acpi_signatures(v):
+    if not isinstance(v, list) or not all(isinstance(x, str) and len(x) == 4 for x in v):
+        raise _Bad("must be a list of 4-character table signatures")
+    own = sorted(set(v) & HVMLOADER_ACPI_OWN)
+    if own:
+        raise _Bad(f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} "
+                   f"built by hvmloader itself and can never be passed through")
+    return frozenset(v)
+
+
+def _table_count(v):
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < ACPI_MAX_SECONDARY_TABLES:
+        raise _Bad(f"must be an integer 0-15, not {_toml(v)}")
+    return v
+
+
+# A policy file's schema (docs/policy.md): [table] -> key -> (the Policy field it
+# sets, the check that turns the TOML value into that field's value).  [override]
+# takes any field name (checked by check_override), and the top level ``xen``.
 _SCHEMA = {
-    "smbios": {"allow", "oem", "oem_strings"},
-    "scrub": {"enabled", "mode", "value", "secret_file", "guest", "fields", "extra_fields",
-              "leak"},
-    "acpi": {"allow", "strict", "hvmloader_tables"},
-    "override": None,     # any field name, checked against FIELDS
+    "smbios": {"allow": ("smbios_allow", _smbios_types),
+               "oem": ("smbios_oem", _boolean),
+               "oem_strings": ("oem_strings", _choice(OEM_STRINGS_MODES))},
+    "scrub": {"enabled": ("scrub", _boolean),
+              "mode": ("scrub_mode", _choice(SCRUB_MODES)),
+              "value": ("scrub_value", _string),
+              "secret_file": ("secret_file", _string),     # relative to the policy file
+              "guest": ("guest", _string),
+              "fields": ("scrub_fields", _fields),
+              "extra_fields": ("scrub_fields", _fields),   # added to fields
+              "leak": ("leak", _choice(LEAK_MODES))},
+    "override": None,
+    "acpi": {"allow": ("acpi_allow", _acpi_signatures),
+             "strict": ("acpi_strict", _boolean),
+             "hvmloader_tables": ("hvmloader_tables", _table_count)},
 }
 _TOP = {"xen"}
 
@@ -171,32 +246,6 @@ class _Loader:
         name = f"{table}.{key}" if table else key
         raise FormatError(f"{name}: {msg}", source=self.where(table, key))
 
-    def choice(self, table, key, value, choices):
-        if value not in choices:
-            self.fail(table, key, f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-
-    def boolean(self, table, key, value):
-        if not isinstance(value, bool):
-            self.fail(table, key, f"must be true or false, not {_toml(value)}")
-        return value
-
-    def string(self, table, key, value):
-        if not isinstance(value, str) or not value:
-            self.fail(table, key, f"must be a non-empty string, not {value!r}")
-        if "\0" in value:      # it would end an SMBIOS string, or a path, early
-            self.fail(table, key, "must not contain NUL (\\u0000)")
-        return value
-
-    def fields(self, table, key, value):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(table, key, "must be a list of field names such as "
-                      "\"system.serial_number\"")
-        for v in value:
-            if v not in FIELDS:
-                self.fail(table, key, f"unknown field {v!r} (see `xcmod fields`)")
-        return tuple(value)
-
 
 def _target(xen, why):
     """A Target from ``--xen``/``xen=`` (a version string, or a Target as is)."""
@@ -230,6 +279,33 @@ def read(path, xen=None):
         raise FormatError("not a policy: arrays or tables nested too deeply to parse",
                           source=path) from None
     L = _Loader(path, text)
+    _check_keys(L, doc)
+    p = builtin("default")
+    p.name = path
+    p.xen = _xen_of(L, doc, xen)
+    for table, keys in _SCHEMA.items():
+        given = doc.get(table, {})
+        if keys is None:
+            for key, value in given.items():
+                p.overrides[key] = _override(L, key, value)
+            continue
+        for key, (field_name, check) in keys.items():
+            if key not in given:
+                continue
+            try:
+                value = check(given[key])
+            except _Bad as e:
+                L.fail(table, key, str(e))
+            if key == "secret_file":
+                value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
+            elif key == "extra_fields":
+                value = tuple(dict.fromkeys(p.scrub_fields + value))
+            setattr(p, field_name, value)
+    return p
+
+
+def _check_keys(L, doc):
+    """Every table and key of ``doc`` is one the schema names."""
     for key, value in doc.items():
         if key in _TOP:
             continue
@@ -242,80 +318,27 @@ def read(path, xen=None):
             if known is not None and sub not in known:
                 L.fail(key, sub, f"unknown key (known in [{key}]: {', '.join(sorted(known))})")
 
-    p = builtin("default")
-    p.name = path
+
+def _xen_of(L, doc, xen):
+    """The Target: ``--xen``, else the file's ``xen``, else this host's."""
     if xen:
-        p.xen = _target(xen, "--xen")
-    elif "xen" in doc:
+        return _target(xen, "--xen")
+    if "xen" in doc:
         try:
-            p.xen = xenrules.resolve(doc["xen"], f"{L.where(None, 'xen')}: xen")
+            return xenrules.resolve(doc["xen"], f"{L.where(None, 'xen')}: xen")
         except UsageError as e:
             L.fail(None, "xen", str(e))
-    else:
-        p.xen = xenrules.default()
+    return xenrules.default()
 
-    s = doc.get("smbios", {})
-    if "allow" in s:
-        v = s["allow"]
-        # (true/false are not types: bool is an int in Python)
-        if not isinstance(v, list) or not all(isinstance(t, int) and not isinstance(t, bool)
-                                              and 0 <= t <= 255 for t in v):
-            bad = next((t for t in v if isinstance(t, bool) or not isinstance(t, int)
-                        or not 0 <= t <= 255), v) if isinstance(v, list) else v
-            L.fail("smbios", "allow", f"must be a list of structure types 0-255 (integers), "
-                   f"not {'a list holding ' if isinstance(v, list) else ''}{_toml(bad)}")
-        p.smbios_allow = frozenset(v)
-    if "oem" in s:
-        p.smbios_oem = L.boolean("smbios", "oem", s["oem"])
-    if "oem_strings" in s:
-        p.oem_strings = L.choice("smbios", "oem_strings", s["oem_strings"], OEM_STRINGS_MODES)
 
-    sc = doc.get("scrub", {})
-    if "enabled" in sc:
-        p.scrub = L.boolean("scrub", "enabled", sc["enabled"])
-    if "mode" in sc:
-        p.scrub_mode = L.choice("scrub", "mode", sc["mode"], SCRUB_MODES)
-    if "value" in sc:
-        p.scrub_value = L.string("scrub", "value", sc["value"])
-    if "secret_file" in sc:
-        p.secret_file = os.path.join(os.path.dirname(os.path.abspath(path)),
-                                     L.string("scrub", "secret_file", sc["secret_file"]))
-    if "guest" in sc:
-        p.guest = L.string("scrub", "guest", sc["guest"])
-    if "fields" in sc:
-        p.scrub_fields = L.fields("scrub", "fields", sc["fields"])
-    if "extra_fields" in sc:
-        p.scrub_fields = tuple(dict.fromkeys(
-            p.scrub_fields + L.fields("scrub", "extra_fields", sc["extra_fields"])))
-    if "leak" in sc:
-        p.leak = L.choice("scrub", "leak", sc["leak"], LEAK_MODES)
-
-    for key, value in doc.get("override", {}).items():
-        if key not in FIELDS:
-            near = suggest(key)
-            L.fail("override", key, "unknown field" + (f"; did you mean {near}?" if near else "")
-                   + " (see `xcmod fields`)")
-        p.overrides[key] = (check_override(key, value, lambda m: L.fail("override", key, m)),
-                            L.where("override", key))
-
-    a = doc.get("acpi", {})
-    if "allow" in a:
-        v = a["allow"]
-        if not isinstance(v, list) or not all(isinstance(x, str) and len(x) == 4 for x in v):
-            L.fail("acpi", "allow", "must be a list of 4-character table signatures")
-        own = sorted(set(v) & HVMLOADER_ACPI_OWN)
-        if own:
-            L.fail("acpi", "allow", f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} "
-                   f"built by hvmloader itself and can never be passed through")
-        p.acpi_allow = frozenset(v)
-    if "strict" in a:
-        p.acpi_strict = L.boolean("acpi", "strict", a["strict"])
-    if "hvmloader_tables" in a:
-        v = a["hvmloader_tables"]
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < ACPI_MAX_SECONDARY_TABLES:
-            L.fail("acpi", "hvmloader_tables", f"must be an integer 0-15, not {_toml(v)}")
-        p.hvmloader_tables = v
-    return p
+def _override(L, key, value):
+    """(bytes, where) of one [override] entry."""
+    if key not in FIELDS:
+        near = suggest(key)
+        L.fail("override", key, "unknown field" + (f"; did you mean {near}?" if near else "")
+               + " (see `xcmod fields`)")
+    return (check_override(key, value, lambda m: L.fail("override", key, m)),
+            L.where("override", key))
 
 
 def check_override(key, value, fail):

@@ -196,6 +196,10 @@ def acpi_candidates(spec):
 
 # -------------------------------------------------------------------- SMBIOS
 
+class NoEntryPoint(FormatError):
+    """No SMBIOS entry point with valid checksums in the range scanned."""
+
+
 def legacy_scan(read_at, source, start=LEGACY_SCAN_START, end=LEGACY_SCAN_END):
     """Find an entry point in 0xF0000-0xFFFFF (or [start, end)) and read its table.
 
@@ -216,7 +220,7 @@ def legacy_scan(read_at, source, start=LEGACY_SCAN_START, end=LEGACY_SCAN_END):
             continue
         found[kind] = (off, ep)
     if not found:
-        raise FormatError(f"no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
+        raise NoEntryPoint(f"no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
                           f"0x{start:X}-0x{end - 1:X}", source=source, offset=start)
     off, ep = found.get("_SM3_") or found["_SM_"]
     ep_len = segment[off + 6] if ep.kind == 3 else segment[off + 5]

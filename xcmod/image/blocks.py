@@ -13,6 +13,7 @@ from ..checks import bytes_arg, path_arg
 from ..errors import FormatError, UsageError
 from ..fileio import IMAGE_MAX, read_input
 from .creader import check_image
+from .rules import check_hvmloader_limits, check_hvmloader_rules
 
 
 IMAGE, SMBIOS, ACPI = "image", "smbios", "acpi"
@@ -101,13 +102,11 @@ def check(blocks):
     if IMAGE in kinds:
         if kinds != [IMAGE]:
             raise UsageError("an xcmod image is loaded on its own, not with stock blocks")
-        from .rules import check_hvmloader_rules
         count = check_image(blocks[0].data, source=blocks[0].source)[1]
         check_hvmloader_rules(blocks[0].data, source=blocks[0].source)
         return count
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")
-    from .rules import check_hvmloader_limits
     from .spec import iter_acpi_items
     from .stock import iter_smbios_block
     for b in blocks:

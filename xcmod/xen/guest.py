@@ -41,7 +41,7 @@ from ..firmware.acpi import (
     AcpiTable,
 )
 from ..firmware.checksum import checksum8
-from ..firmware.host import legacy_scan
+from ..firmware.host import NoEntryPoint, legacy_scan
 from .efi import find_system_table
 from .hvminfo import HVM_INFO_PADDR, SIZE, parse
 from .layout import PCI_MEM_START
@@ -235,6 +235,49 @@ def _at(read_at, addr, length, what, source):
                           offset=addr) from None
 
 
+def _find_smbios(read_at, efi, source):
+    """(SmbiosTable, where it was found in words): at the EFI configuration table's
+    SMBIOS3 (else SMBIOS) entry, else the F-segment scan, else hvmloader's area for
+    OVMF.  FormatError saying why not."""
+    smbios3, smbios2 = (efi.first("SMBIOS3"), efi.first("SMBIOS")) if efi else (None, None)
+    if smbios3 is not None or smbios2 is not None:
+        name, addr = ("SMBIOS3", smbios3) if smbios3 is not None else ("SMBIOS", smbios2)
+        what = f"the EFI configuration table's {name} entry"
+        _at(read_at, addr, 32, what, source)
+        return (legacy_scan(read_at, source, addr, addr + 32),
+                f"{what} (EFI system table at {efi.address:#x})")
+    try:
+        return legacy_scan(read_at, source), "the scan of 0xF0000-0xFFFFF (SeaBIOS's)"
+    except NoEntryPoint as e:
+        try:
+            return (legacy_scan(read_at, source, *HVMLOADER_OVMF_SMBIOS),
+                    "hvmloader's SMBIOS area for OVMF (0xEB000-0xEFFFF)")
+        except NoEntryPoint:
+            raise FormatError(f"{e.message}, nor in hvmloader's area for OVMF "
+                              f"0xEB000-0xEFFFF", source=source, offset=e.offset) from None
+
+
+def _find_rsdp(read_at, efi, source):
+    """(RSDP address, where it was found in words): the EFI configuration table's ACPI
+    2.0 (else 1.0) entry, else the scan hvmloader's and SeaBIOS's RSDPs are in.
+    FormatError saying why not."""
+    rsdp = (efi.first("ACPI 2.0") or efi.first("ACPI 1.0")) if efi else None
+    if rsdp is not None:
+        name = "ACPI 2.0" if efi.first("ACPI 2.0") else "ACPI 1.0"
+        what = f"the EFI configuration table's {name} entry"
+        if find_rsdp(_at(read_at, rsdp, RSDP_V2_LENGTH, what, source), rsdp) is None:
+            raise FormatError(f"{what} points to {rsdp:#x}, where there is no RSDP with "
+                              f"a valid checksum", source=source, offset=rsdp)
+        return rsdp, f"{what} (EFI system table at {efi.address:#x})"
+    seg = read_at(RSDP_SCAN[0], RSDP_SCAN[1] - RSDP_SCAN[0])
+    rsdp = find_rsdp(seg, RSDP_SCAN[0])
+    if rsdp is None:
+        raise FormatError(f"no RSDP in {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}",
+                          source=source)
+    return rsdp, ("hvmloader's RSDP for OVMF (0xEA020)" if rsdp == HVMLOADER_OVMF_RSDP
+                  else f"the scan of {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}")
+
+
 def read(domid, xc=None):
     """The SMBIOS and ACPI tables of paused guest ``domid``, from where its firmware
     published them (see the module's docstring).  No SMBIOS entry point or table
@@ -260,50 +303,12 @@ def read(domid, xc=None):
         g.efi = find_system_table(read_at, in_ram, top, source)
     except FormatError as e:
         g.efi_error = str(e)
-    efi = g.efi
-    smbios3, smbios2 = (efi.first("SMBIOS3"), efi.first("SMBIOS")) if efi else (None, None)
     try:
-        if smbios3 is not None or smbios2 is not None:
-            name, addr = ("SMBIOS3", smbios3) if smbios3 is not None else ("SMBIOS", smbios2)
-            what = f"the EFI configuration table's {name} entry"
-            _at(read_at, addr, 32, what, source)
-            g.smbios = legacy_scan(read_at, source, addr, addr + 32)
-            g.smbios_found = f"{what} (EFI system table at {efi.address:#x})"
-        else:
-            try:
-                g.smbios = legacy_scan(read_at, source)
-                g.smbios_found = "the scan of 0xF0000-0xFFFFF (SeaBIOS's)"
-            except FormatError as e:
-                if not e.message.startswith("no SMBIOS entry point"):
-                    raise
-                try:
-                    g.smbios = legacy_scan(read_at, source, *HVMLOADER_OVMF_SMBIOS)
-                except FormatError as e2:
-                    if not e2.message.startswith("no SMBIOS entry point"):
-                        raise
-                    raise FormatError(f"{e.message}, nor in hvmloader's area for OVMF "
-                                      f"0xEB000-0xEFFFF", source=source,
-                                      offset=e.offset) from None
-                g.smbios_found = "hvmloader's SMBIOS area for OVMF (0xEB000-0xEFFFF)"
+        g.smbios, g.smbios_found = _find_smbios(read_at, g.efi, source)
     except FormatError as e:
         g.smbios_error = str(e)
-    rsdp = (efi.first("ACPI 2.0") or efi.first("ACPI 1.0")) if efi else None
     try:
-        if rsdp is not None:
-            name = "ACPI 2.0" if efi.first("ACPI 2.0") else "ACPI 1.0"
-            what = f"the EFI configuration table's {name} entry"
-            if find_rsdp(_at(read_at, rsdp, RSDP_V2_LENGTH, what, source), rsdp) is None:
-                raise FormatError(f"{what} points to {rsdp:#x}, where there is no RSDP with "
-                                  f"a valid checksum", source=source, offset=rsdp)
-            g.acpi_found = f"{what} (EFI system table at {efi.address:#x})"
-        else:
-            seg = read_at(RSDP_SCAN[0], RSDP_SCAN[1] - RSDP_SCAN[0])
-            rsdp = find_rsdp(seg, RSDP_SCAN[0])
-            if rsdp is None:
-                raise FormatError(f"no RSDP in {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}",
-                                  source=source)
-            g.acpi_found = ("hvmloader's RSDP for OVMF (0xEA020)" if rsdp == HVMLOADER_OVMF_RSDP
-                            else f"the scan of {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}")
+        rsdp, g.acpi_found = _find_rsdp(read_at, g.efi, source)
     except FormatError as e:
         g.acpi_error = str(e)
         return g
