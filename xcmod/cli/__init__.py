@@ -1,8 +1,9 @@
 """The ``python -m xcmod`` command line: a thin layer over the library.
 
 One module per job, each registering its commands (:func:`.common.command`):
-:mod:`.build` (build, fields, export), :mod:`.image` (inspect, verify,
-extract, layout) and :mod:`.xen` (load, keys, hvm-info, guest-tables).  Every
+:mod:`.build` (build, fields, export), :mod:`.image` (inspect, extract,
+layout), :mod:`.verify` (verify) and :mod:`.xen` (load, keys, hvm-info,
+guest-tables).  Every
 command is a function ``cmd_NAME(args, out, err) -> int`` that parses
 nothing itself: it calls :mod:`xcmod.builder`, :mod:`xcmod.image` or
 :mod:`xcmod.xen` and renders the result to the streams it is given.
@@ -21,11 +22,9 @@ import importlib
 import io
 import os
 import sys
-import textwrap
 
 from ..errors import UsageError, XcmodError
 from ..fileio import STDOUT, deferred
-from ..xen.xenstore import resolve_domain
 from .common import (
     COMMANDS,
     GIVEN,
@@ -39,7 +38,7 @@ from .common import (
 
 # command -> the module of its job, which registers it (common.command)
 JOBS = {"build": "build", "fields": "build", "export": "build",
-        "inspect": "image", "verify": "image", "extract": "image", "layout": "image",
+        "inspect": "image", "verify": "verify", "extract": "image", "layout": "image",
         "load": "xen", "keys": "xen", "hvm-info": "xen", "guest-tables": "xen"}
 
 
@@ -110,6 +109,7 @@ class Formatter(argparse.HelpFormatter):
     whose lines are indented (examples, tables) as written."""
 
     def _fill_text(self, text, width, indent):
+        import textwrap     # here: only --help wraps text
         out = []
         for para in text.strip("\n").split("\n\n"):
             lines = para.splitlines()
@@ -147,6 +147,7 @@ def main(argv=None, out=None, err=None) -> int:
         if getattr(args, "timeout", None) else (lambda: None)
     try:
         if getattr(args, "domain", None) is not None:
+            from ..xen.xenstore import resolve_domain   # here: the build job has no domain
             args.domid = resolve_domain(args.domain)
         return _run(args, out, err)
     except UsageError as e:

@@ -5,7 +5,6 @@ them with a validator;
 ``tests/test_guest_tools.py::test_keys_match_the_installed_header`` checks the
 list against the installed header, so a key the header gains or loses fails a test.
 """
-import difflib
 import re
 
 from ..checks import parse_number, seconds_arg, text_arg, texts_arg
@@ -82,6 +81,7 @@ def check_name(name):
     """The key's kind, or UsageError naming the nearest known key."""
     kind = kind_of(text_arg(name, "key name"))
     if kind is None:
+        import difflib      # here: 3 ms on load's path, needed for a typo only
         near = difflib.get_close_matches(name, list(KEYS) + ["bios-strings/oem-1"], 1)
         hint = f"; did you mean {near[0]}?" if near else " (see `xcmod keys known`)"
         raise UsageError(f"{name}: not a key hvmloader reads{hint}")

@@ -42,7 +42,6 @@ hvm_start_info lists it (:func:`_libxc_regions`).
 """
 import errno as _errno
 import fcntl
-import json
 import os
 import stat
 import time
@@ -556,6 +555,7 @@ def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
 def _stage_measurement(path, measurement):
     """The measurement JSON written to a temporary beside ``path``, fsync'ed: a full
     disk fails here, before any key is written.  Committed after the keys."""
+    import json     # here: only a load with --measure writes JSON
     return stage([(path, (json.dumps(measurement, indent=2, sort_keys=False) + "\n")
                    .encode())])
 
