@@ -270,7 +270,7 @@ def read(path, xen=None):
                          f"no such file" + (f"; did you mean {near[0]}?" if near else ""))
     raw = read_input(path, "a policy file", POLICY_MAX)
     text = raw.decode("utf-8", "replace")
-    import tomllib          # here: only a policy file is TOML (5 ms to import)
+    import tomllib          # here: only a policy file is TOML
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -29,7 +29,7 @@ def command(name):
 
 
 def _json_text(obj):
-    import json     # here: json is 2 ms of a 20 ms command that prints no JSON
+    import json     # here, off every path that prints no JSON
     return json.dumps(obj, indent=2, sort_keys=False) + "\n"
 
 

@@ -81,7 +81,7 @@ def check_name(name):
     """The key's kind, or UsageError naming the nearest known key."""
     kind = kind_of(text_arg(name, "key name"))
     if kind is None:
-        import difflib      # here: 3 ms on load's path, needed for a typo only
+        import difflib      # here, off load's path: only a typo needs it
         near = difflib.get_close_matches(name, list(KEYS) + ["bios-strings/oem-1"], 1)
         hint = f"; did you mean {near[0]}?" if near else " (see `xcmod keys known`)"
         raise UsageError(f"{name}: not a key hvmloader reads{hint}")

@@ -38,7 +38,7 @@ def require_domain(xs, domid):
 # if set, else $XENSTORED_RUNDIR/socket (XEN_RUN_STORED/socket), then the xenbus
 # device.  tools/libs/store/xs.c get_handle() stat()s the path and treats
 # anything that is not a socket as the device: a regular file there would be
-# opened and written a request (issue 32), so xcmod checks first.
+# opened and written a request, so xcmod checks first.
 XENBUS_DEVICES = ("/dev/xen/xenbus", "/proc/xen/xenbus")
 
 
