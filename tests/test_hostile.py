@@ -746,18 +746,22 @@ def test_build_never_writes_what_hvmloader_refuses(tmp_path, cli):
     assert cli("build", "-q", "-o", out, "--smbios", DELL, "--acpi", SSDT).code == 0
 
 
-def test_one_rule_set_with_the_patch_and_the_document():
-    """image/rules.py, the patch hvmloader is built with, docs/hvmloader.md and the policy
-    name the same owned tables and the same 48 KiB SMBIOS limit."""
+def test_one_rule_set_with_the_patch_and_the_document(tmp_path):
+    """image/rules.py, the patch hvmloader is built with and docs/hvmloader.md name the
+    same owned tables and the same 48 KiB SMBIOS limit; the policy refuses each."""
     import re
 
-    from xcmod.builder.policy import HVMLOADER_ACPI_OWN
+    from xcmod.builder import policy
     from xcmod.image import rules
     patch = open(os.path.join(PATCHES, "0002-hvmloader-find-and-validate-xcmod-module-images"
                                        ".patch")).read()
     owned = re.search(r"xcmod_acpi_owned\[\]\[4\] = \{(.*?)\};", patch, re.S).group(1)
     assert tuple(re.findall(r'"(\w{4})"', owned)) == rules.HVMLOADER_OWNED_TABLES
-    assert set(rules.HVMLOADER_OWNED_TABLES) == HVMLOADER_ACPI_OWN
+    for sig in rules.HVMLOADER_OWNED_TABLES:
+        f = tmp_path / f"{sig}.toml"
+        f.write_text(f'[acpi]\nallow = ["SSDT", "{sig}"]\n')
+        with pytest.raises(FormatError, match=f"acpi.allow: {sig} is built by hvmloader"):
+            policy.read(str(f))
     limit = re.search(r"#define XCMOD_SMBIOS_PAYLOAD_MAX\s+(0x[0-9a-f]+)u", patch).group(1)
     assert int(limit, 16) == rules.SMBIOS_PAYLOAD_MAX
     assert "a second module of type %u" in patch and "exceeds %u" in patch

@@ -41,16 +41,12 @@ from ..checks import path_arg
 from ..errors import FormatError, UsageError
 from ..fileio import POLICY_MAX, read_input
 from ..firmware.fields import FIELDS, suggest
+from ..image.rules import HVMLOADER_OWNED_TABLES
 from . import xenrules
 
 
-# Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
-# put a second FADT/MADT/... beside hvmloader's (construct_passthrough_tables()
-# filters no signature), so they are never appended.  TPM2 is built since
-# 4.18.0, TCPA before; MCFG by no release, but a host's MCFG describes the
-# host's PCI Express configuration space, which a guest does not have.
-HVMLOADER_ACPI_OWN = frozenset({"RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
-                                "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG"})
+# The tables hvmloader builds itself (image/rules.py's list), never passed through.
+HVMLOADER_ACPI_OWN = frozenset(HVMLOADER_OWNED_TABLES)
 # Tables that carry a licence: the Windows product key (MSDM) and the OEM
 # activation marker (SLIC).
 SENSITIVE_ACPI = frozenset({"MSDM", "SLIC"})
