@@ -194,7 +194,8 @@ def nothing_to_build(named, report, permissive=None):
     dropped = [e for e in report.entries if e.action in ("dropped", "skipped")]
     text = (f"nothing to build: nothing in {named} passes policy {report.policy}"
             + (f": {summarize_dropped(dropped)}" if dropped else ""))
-    passed = [e.item.split(" ")[0] if e.area == "acpi" else e.item.split(" handle ")[0]
+    passed = [e.structure[0] if e.structure else
+              e.item.split(" ")[0] if e.area == "acpi" else e.item
               for e in (permissive.entries if permissive else ()) if e.action == "passed"]
     if passed:
         what = ", ".join(dict.fromkeys(passed))

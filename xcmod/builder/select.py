@@ -43,6 +43,7 @@ class ReportEntry:
     item: str
     action: str        # passed | dropped | skipped | scrubbed | overridden | warning | note
     reason: str = ""
+    structure: tuple = None     # (type name, handle) when the item is an SMBIOS structure
 
     def as_dict(self):
         return {"area": self.area, "item": self.item, "action": self.action,
@@ -60,6 +61,12 @@ class Report:
     def add(self, area, item, action, reason=""):
         self.entries.append(ReportEntry(area, item, action, reason))
 
+    def add_structure(self, s, action, reason=""):
+        """A decision about SMBIOS structure ``s``."""
+        kind = _structure_kind(s)
+        self.entries.append(ReportEntry("smbios", f"{kind} handle {s.handle:#06x}", action,
+                                        reason, (kind, s.handle)))
+
     @property
     def warnings(self):
         return [e for e in self.entries if e.action == "warning"]
@@ -68,26 +75,6 @@ class Report:
         return {"policy": self.policy, "xen": self.xen.version, "xen_why": self.xen.why,
                 "format": self.format,
                 "entries": [e.as_dict() for e in self.entries]}
-
-    def render(self, out):
-        """One line per decision; SMBIOS structures of one type that met the same
-        fate for the same reason share a line."""
-        out.write(f"report: policy {self.policy}, Xen {self.xen.version} ({self.xen.why}), "
-                  f"format {self.format}\n")
-        groups = []
-        for e in self.entries:
-            kind, _, handle = e.item.partition(" handle ")
-            key = (e.area, e.action, e.reason, kind) if handle else None
-            if key and groups and groups[-1][0] == key:
-                groups[-1][1].append(handle)
-            else:
-                groups.append((key, [handle] if key else [], e))
-        for key, handles, e in groups:
-            reason = f": {e.reason}" if e.reason else ""
-            item = e.item
-            if len(handles) > 1:
-                item = f"{key[3]} x{len(handles)} (handles {handles[0]}..{handles[-1]})"
-            out.write(f"  {e.action:<10} {e.area:<6} {item}{reason}\n")
 
 
 @dataclass(slots=True)
@@ -106,7 +93,7 @@ def summarize_dropped(entries):
     share a reason share it ("APIC, FACP (built by hvmloader itself; ...), RSDP (...)")."""
     groups = {}
     for e in entries:
-        label = e.item.split(" from ")[0].split(" handle ")[0]
+        label = e.structure[0] if e.structure else e.item.split(" from ")[0]
         if e.area == "acpi":
             label = label.split(" ")[0]
         reason = e.reason
@@ -122,10 +109,10 @@ def summarize_dropped(entries):
     return ", ".join(parts)
 
 
-def _structure_name(s):
+def _structure_kind(s):
+    """``type 1 (system)``: the structure's type, and its dmidecode group if it has one."""
     group = GROUPS.get(s.type)
-    name = f"type {s.type}" + (f" ({group})" if group else "")
-    return f"{name} handle {s.handle:#06x}"
+    return f"type {s.type}" + (f" ({group})" if group else "")
 
 
 # ------------------------------------------------------------------ scrubbing
@@ -205,7 +192,6 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
     hvm_types = policy.xen.rules.smbios_types
     kept = []
     for s in table.structures:
-        name = _structure_name(s)
         reason = None
         if s.type not in allowed:
             if s.type == END_OF_TABLE:
@@ -219,7 +205,7 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
         elif s.type == OEM_STRINGS and policy.oem_strings == "drop":
             reason = "OEM strings dropped by smbios.oem_strings = \"drop\""
         if reason:
-            report.add("smbios", name, "dropped", reason)
+            report.add_structure(s, "dropped", reason)
             continue
         kept.append(s)
     if not (policy.passthrough_all and fmt == "modules"):
@@ -234,7 +220,7 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
     if sensitive:
         kept = _chase_leaks(kept, sensitive, report, scrubber)
     for s in kept:
-        report.add("smbios", _structure_name(s), "passed")
+        report.add_structure(s, "passed")
     if fmt == "xen":
         _oem_count_warning(kept, report)
     _fixed_room_warning(kept, report)
@@ -269,7 +255,7 @@ def hvmloader_smbios_rules(structures, xen, report):
             reason = (f"hvmloader {xen} ignores a type {s.type} structure shorter "
                       f"than {min_len[s.type]} bytes (this one: {s.size})")
         if reason:
-            report.add("smbios", _structure_name(s), "dropped", reason)
+            report.add_structure(s, "dropped", reason)
             continue
         seen.add(s.type)
         kept.append(s)
@@ -326,17 +312,16 @@ def stock_rules(structures, tables, xen, report):
 
 
 def _scrub_structure(policy, s, index, report, scrubber, sensitive):
-    name = _structure_name(s)
     if s.type == OEM_STRINGS and policy.oem_strings == "scrub":
         if scrubber.mode == "blank":
-            report.add("smbios", name, "dropped", "OEM strings scrubbed (mode blank)")
+            report.add_structure(s, "dropped", "OEM strings scrubbed (mode blank)")
             for x in s.strings:
                 sensitive |= _sensitive_forms(x, "string")
             return None
         strings = [scrubber.text(f"oem_strings.{i + 1}#{index}") for i in range(len(s.strings))]
         for x in s.strings:
             sensitive |= _sensitive_forms(x, "string")
-        report.add("smbios", name, "scrubbed", f"{len(strings)} OEM strings")
+        report.add_structure(s, "scrubbed", f"{len(strings)} OEM strings")
         return rebuild(s.formatted, strings, s.offset)
     changes, names = {}, []
     for key in policy.scrub_fields:
@@ -366,7 +351,7 @@ def _scrub_structure(policy, s, index, report, scrubber, sensitive):
     how = f"{', '.join(names)} ({scrubber.mode})"
     if in_place:
         how += "; rewritten in place (structure longer than SMBIOS 3.7 describes)"
-    report.add("smbios", name, "scrubbed", how)
+    report.add_structure(s, "scrubbed", how)
     return new
 
 
@@ -394,7 +379,7 @@ def _apply_overrides(policy, structures, report):
                 raise PolicyError(f"{where}: override {f.key}: this type {s.type} structure "
                                   f"is only {s.length} bytes long, too short for the field")
         new, _ = edit(s, {f: v for f, v, _ in items})
-        report.add("smbios", _structure_name(s), "overridden",
+        report.add_structure(s, "overridden",
                    ", ".join(f"{f.name} = {v.decode('utf-8', 'replace') if f.kind == 'string' else v.hex()}"
                              for f, v, _ in items))
         out.append(new)
@@ -413,10 +398,10 @@ def _chase_leaks(structures, sensitive, report, scrubber):
                 strings[i] = scrubber.text(f"leak.{s.type}.{i + 1}#{n}")
             s = rebuild(s.formatted, strings, s.offset)
             names = [n for i in hits for n in string_names(s, i + 1)]
-            report.add("smbios", _structure_name(s), "scrubbed",
+            report.add_structure(s, "scrubbed",
                        f"{', '.join(names)} held a scrubbed host identifier")
         if any(x in s.data for x in sensitive):
-            report.add("smbios", _structure_name(s), "dropped",
+            report.add_structure(s, "dropped",
                        "its formatted area holds a scrubbed host identifier")
             continue
         out.append(s)

@@ -7,6 +7,7 @@ from ..fileio import plan_outputs, write_all
 from ..firmware.contents import read_contents
 from ..firmware.fields import FIELDS, other_names
 from .common import PROG, _warn, _write_json, command
+from .render import render_report
 
 
 def cmd_build(args, out, err):
@@ -44,7 +45,7 @@ def cmd_build(args, out, err):
         for w in r.warnings:
             _warn(err, w)
     else:
-        r.report.render(out)
+        render_report(r.report, out)
     return 0
 
 
@@ -81,7 +82,7 @@ def _dry_run(args, r, out, err):
             out.write(f"dry run: would write {size} bytes{where} "
                       f"({'stock blocks' if args.format == 'xen' else 'an image'}); "
                       f"{_summary(r)}; nothing written\n")
-        r.report.render(out)
+        render_report(r.report, out)
     if not r.blocks:
         err.write(f"{PROG}: error: {r.nothing}\n")
         return 1
