@@ -224,6 +224,15 @@ def plan_outputs(outputs, inputs=()):
     regular file (a link of any kind included); an output whose directory does
     not exist.  ``-`` (:data:`STDOUT`) is standard output: at most one.
     """
+    outs, names = _outputs(outputs)
+    _check_parents(outs, names)
+    _check_apart(outs)
+    _check_inputs(outs, inputs)
+
+
+def _outputs(outputs):
+    """([(shown, realpath, is_dir)], {shown: names_dir}) of the outputs that are files
+    or directories (standard output left out), each checked on its own."""
     outs, names, to_stdout = [], {}, None
     for entry in outputs:
         opt, p, is_dir = entry[:3]
@@ -250,6 +259,11 @@ def plan_outputs(outputs, inputs=()):
             check_output_node(p, opt)
         outs.append((f"{opt} {p}", real, is_dir))
         names[f"{opt} {p}"] = bool(entry[3]) if len(entry) > 3 else False
+    return outs, names
+
+
+def _check_parents(outs, names):
+    """Every output's directory exists (or is the output directory named)."""
     for o, real, is_dir in outs:
         if is_dir:
             if not os.path.isdir(real) and not os.path.isdir(os.path.dirname(real)):
@@ -260,6 +274,10 @@ def plan_outputs(outputs, inputs=()):
             raise UsageError(f"{o}: the directory {os.path.dirname(real)} does not exist "
                              f"(xcmod creates no directory for an output file): nothing "
                              f"read or written")
+
+
+def _check_apart(outs):
+    """No two outputs on one file, none inside an output directory."""
     for i, (a, ra, da) in enumerate(outs):
         for b, rb, db in outs[:i]:
             if ra == rb:
@@ -269,6 +287,11 @@ def plan_outputs(outputs, inputs=()):
                 inner, outer = (a, b) if db and _inside(ra, rb) else (b, a)
                 raise UsageError(f"{inner} lies inside {outer}, which is written into: "
                                  f"give each output its own place")
+
+
+def _check_inputs(outs, inputs):
+    """No output is, reaches or lies inside an input, nor an input inside an output
+    directory."""
     out_ids = {}
     for o, ro, is_dir in outs:
         try:
