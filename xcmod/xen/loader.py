@@ -326,7 +326,8 @@ class Progress:
     def start(self, domid):
         self.domid, self.phase, self.removed, self.ram = domid, "checking", [], []
 
-    def _ram(self):
+    def ram_text(self):
+        """The guest RAM ranges this load writes, as the messages show them."""
         return ", ".join(f"{a:#x}-{b - 1:#x}" for a, b in self.ram)
 
     def _removed(self):
@@ -345,15 +346,15 @@ class Progress:
             return "guest RAM untouched; " + (removed + "; " if removed else "") + \
                 "no key written"
         if p == "copying":
-            return (f"guest RAM at {self._ram()} may have been changed (the copy did not "
+            return (f"guest RAM at {self.ram_text()} may have been changed (the copy did not "
                     f"complete); {removed + ', ' if removed else ''}no key written for it")
         if p == "copied":
-            return (f"guest RAM at {self._ram()} holds the new blocks; "
+            return (f"guest RAM at {self.ram_text()} holds the new blocks; "
                     f"{removed + ', ' if removed else ''}no key written for them")
         if p == "publishing":
-            return (f"guest RAM at {self._ram()} holds the new blocks, verified; their keys "
+            return (f"guest RAM at {self.ram_text()} holds the new blocks, verified; their keys "
                     f"may or may not have been written (the transaction did not complete)")
-        return f"guest RAM at {self._ram()} holds the new blocks and their keys are written"
+        return f"guest RAM at {self.ram_text()} holds the new blocks and their keys are written"
 
 
 PROGRESS = Progress()
@@ -400,55 +401,159 @@ def _unpublish(xs, t, domid, keys, ranges):
     return removed
 
 
+class _Load:
+    """One load's writes, in the order the module docstring gives: :meth:`place`
+    (nothing written), :meth:`unpublish` (this load's mark written, the old keys
+    removed), :meth:`copy`, :meth:`publish` (the mark dropped, the RAM read again
+    and the keys written in one transaction), then :meth:`commit_measurement`.
+    Each step says how far it got in :data:`PROGRESS`."""
+
+    def __init__(self, domid, blocks, count, force, hvmloader_end, base):
+        self.domid, self.blocks, self.count = domid, blocks, count
+        self.force, self.hvmloader_end, self.base = force, hvmloader_end, base
+        self.warnings = []
+        self.own = f"{os.getpid()}-{os.urandom(6).hex()}"    # this load's mark's name
+
+    def place(self, xc):
+        """Where each block goes (the layout's checks), the domain's own checks of each
+        range, and the keys that will describe them."""
+        info = xc.domain_info(self.domid)
+        lowmem_end, what = _guest_lowmem_end(xc, self.domid, info, self.warnings)
+        self.libxc = _libxc_regions(xc, self.domid, info, self.force, lowmem_end,
+                                    self.warnings)
+        layout = plan([(b.name, len(b)) for b in self.blocks], info.memory_mib, self.base,
+                      self.hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what,
+                      libxc=self.libxc)
+        self.placed = [(b, region.start) for b, region in zip(self.blocks, layout.blocks)]
+        for b, gpa in self.placed:
+            xc.check_domain(self.domid, gpa, len(b), force=self.force)
+        self.keys = _keys_for(self.domid, self.placed, self.count)
+        self.ranges = [(gpa, gpa + len(b)) for b, gpa in self.placed]
+
+    def unpublish(self, xs):
+        """Write this load's mark and remove the keys of the earlier load, in one
+        transaction, refused while another load's mark is there."""
+        domid, own = self.domid, self.own
+        require_domain(xs, domid)
+        pid = os.getpid()
+        mark = f"{pid} {_start_time(pid)}".encode()
+
+        def body(t):
+            _require_here(xs, domid, t)
+            others = _other_loads(xs, domid, own, t)
+            if others:
+                raise _busy(domid, others, "is running")
+            # this load's mark, there until it is done: another load's
+            # publish refuses while it is (whatever lock directory it used)
+            path = domain_path(domid, MARKS, own)
+            xs.write(path, mark, t)
+            xs.set_permissions(path, [(0, xs.PERM_NONE)], t)
+            return _unpublish(xs, t, domid, self.keys, self.ranges)
+        PROGRESS.phase = "unpublishing"
+        PROGRESS.removed = xs.transaction(body)
+        PROGRESS.phase = "unpublished"
+
+    def copy(self, xc):
+        """Copy every block into guest RAM, the domain still there after it."""
+        PROGRESS.ram = self.ranges
+        PROGRESS.phase = "copying"
+        try:
+            for b, gpa in self.placed:
+                xc.copy_to_guest(self.domid, gpa, b.data)
+        except XenError:
+            _still_there(xc, self.domid)     # a copy into a domain destroyed meanwhile
+            raise
+        PROGRESS.phase = "copied"
+        _still_there(xc, self.domid)
+
+    def publish(self, xc, xs):
+        """In one transaction: the domain still there, no other load's mark, this one's
+        dropped, guest RAM read back equal to the blocks, the keys written."""
+        domid, own, placed = self.domid, self.own, self.placed
+
+        def body(t):
+            PROGRESS.phase = "copied"        # (again, when a conflict retries)
+            # Never re-create the directory of a domain that is gone.
+            _require_here(xs, domid, t)
+            # Another load of this domain is running (a different lock directory):
+            # its bytes may be on their way into RAM, whatever the read below
+            # shows, so no key now.  (Read in the transaction: a mark written
+            # after the read makes the commit conflict, and the retry sees it.)
+            others = _other_loads(xs, domid, own, t)
+            if others:
+                raise _busy(domid, others, "ran during this one")
+            _drop_own_mark(xs, domid, own, t)
+            # The keys may only describe bytes that are there: read the
+            # guest RAM once more, inside the transaction that writes them.
+            for b, gpa in placed:
+                if xc.read_from_guest(domid, gpa, len(b)) != b.data:
+                    raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
+                                   f"{gpa:#x} changed after {b.name} was copied "
+                                   f"there (another writer?)", op="verify")
+            _unpublish(xs, t, domid, self.keys, self.ranges)    # written by hand meanwhile?
+            for path, value in self.keys.items():
+                xs.write_for_guest(path, value, domid, t)
+            PROGRESS.phase = "publishing"    # the commit is what follows
+        xs.transaction(body)
+        PROGRESS.phase = "published"
+
+    def commit_measurement(self, xs, staged):
+        """Put the staged measurement file in place; if it cannot be, remove the keys
+        again (the measurement is part of the load: without it, no keys)."""
+        try:
+            staged.commit()
+        except OSError as e:
+            PROGRESS.phase = "publishing"
+            xs.transaction(lambda t: _unpublish(xs, t, self.domid, self.keys, self.ranges))
+            PROGRESS.phase = "copied"
+            raise _noted(e, f"guest RAM at {PROGRESS.ram_text()} holds the new "
+                            f"blocks; their keys were written and removed "
+                            f"again, none is left") from None
+
+
 def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock_timeout,
                  measure_file=None):
     """Place ``blocks`` (checked Blocks), unpublish, copy, verify, publish their keys: the
-    one procedure of every load (module docstring)."""
-    warnings = []
+    one procedure of every load (module docstring, :class:`_Load`).  Returns (keys,
+    placed, measurement, warnings, libxc regions)."""
+    load = _Load(domid, blocks, count, force, hvmloader_end, base)
     PROGRESS.start(domid)
     try:
         with domain_lock(domid, lock_timeout), XenControl() as xc:
-            info = xc.domain_info(domid)
-            lowmem_end, what = _guest_lowmem_end(xc, domid, info, warnings)
-            libxc = _libxc_regions(xc, domid, info, force, lowmem_end, warnings)
-            layout = plan([(b.name, len(b)) for b in blocks], info.memory_mib, base,
-                          hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what, libxc=libxc)
-            placed = [(b, region.start) for b, region in zip(blocks, layout.blocks)]
-            for b, gpa in placed:
-                xc.check_domain(domid, gpa, len(b), force=force)
-            keys = _keys_for(domid, placed, count)
-            ranges = [(gpa, gpa + len(b)) for b, gpa in placed]
+            load.place(xc)
             with XenStore() as xs:
-                require_domain(xs, domid)
-                pid = os.getpid()
-                own = f"{pid}-{os.urandom(6).hex()}"
-                mark = f"{pid} {_start_time(pid)}".encode()
-
-                def unpublish(t):
-                    _require_here(xs, domid, t)
-                    others = _other_loads(xs, domid, own, t)
-                    if others:
-                        raise _busy(domid, others, "is running")
-                    # this load's mark, there until it is done: another load's
-                    # publish refuses while it is (whatever lock directory it used)
-                    path = domain_path(domid, MARKS, own)
-                    xs.write(path, mark, t)
-                    xs.set_permissions(path, [(0, xs.PERM_NONE)], t)
-                    return _unpublish(xs, t, domid, keys, ranges)
-                PROGRESS.phase = "unpublishing"
-                PROGRESS.removed = xs.transaction(unpublish)
-                PROGRESS.phase = "unpublished"
+                load.unpublish(xs)
                 try:
-                    return _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure,
-                                             hvmloader_end, measure_file, own,
-                                             warnings, libxc)
+                    measurement = _copy_and_publish(load, xc, xs, measure, measure_file)
                 except BaseException:
-                    _drop_mark(xs, domid, own)
+                    _drop_mark(xs, domid, load.own)
                     raise
     except (OSError, ValueError) as e:          # XenError, FormatError, UsageError...
         if PROGRESS.phase in ("checking", "published") or getattr(e, "noted", False):
             raise
         raise _noted(e) from None
+    return (load.keys, [(b.kind, b.name, g, len(b)) for b, g in load.placed], measurement,
+            load.warnings, load.libxc)
+
+
+def _copy_and_publish(load, xc, xs, measure, measure_file):
+    """Steps 3 and 4 of the procedure (module docstring), after the unpublish; the
+    measurement (or None)."""
+    load.copy(xc)
+    measurement = staged = None
+    if measure:
+        measurement = _measure(xc, load.domid, load.placed, load.hvmloader_end)
+        if measure_file is not None:
+            staged = _stage_measurement(measure_file, measurement)
+    try:
+        load.publish(xc, xs)
+    except BaseException:
+        if staged is not None:
+            staged.abort()
+        raise
+    if staged is not None:
+        load.commit_measurement(xs, staged)
+    return measurement
 
 
 def _drop_mark(xs, domid, own):
@@ -461,70 +566,6 @@ def _drop_mark(xs, domid, own):
         xs.transaction(body, retries=2)
     except Exception:
         pass
-
-
-def _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure, hvmloader_end,
-                      measure_file, own, warnings, libxc):
-    """Steps 3 and 4 of the procedure (module docstring), after the unpublish."""
-    PROGRESS.ram = ranges
-    PROGRESS.phase = "copying"
-    try:
-        for b, gpa in placed:
-            xc.copy_to_guest(domid, gpa, b.data)
-    except XenError:
-        _still_there(xc, domid)     # a copy into a domain destroyed meanwhile
-        raise
-    PROGRESS.phase = "copied"
-    _still_there(xc, domid)
-    measurement = staged = None
-    if measure:
-        measurement = _measure(xc, domid, placed, hvmloader_end)
-        if measure_file is not None:
-            staged = _stage_measurement(measure_file, measurement)
-
-    def publish(t):
-        PROGRESS.phase = "copied"        # (again, when a conflict retries)
-        # Never re-create the directory of a domain that is gone.
-        _require_here(xs, domid, t)
-        # Another load of this domain is running (a different lock directory):
-        # its bytes may be on their way into RAM, whatever the read below
-        # shows, so no key now.  (Read in the transaction: a mark written
-        # after the read makes the commit conflict, and the retry sees it.)
-        others = _other_loads(xs, domid, own, t)
-        if others:
-            raise _busy(domid, others, "ran during this one")
-        _drop_own_mark(xs, domid, own, t)
-        # The keys may only describe bytes that are there: read the
-        # guest RAM once more, inside the transaction that writes them.
-        for b, gpa in placed:
-            if xc.read_from_guest(domid, gpa, len(b)) != b.data:
-                raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
-                               f"{gpa:#x} changed after {b.name} was copied "
-                               f"there (another writer?)", op="verify")
-        _unpublish(xs, t, domid, keys, ranges)    # written by hand meanwhile?
-        for path, value in keys.items():
-            xs.write_for_guest(path, value, domid, t)
-        PROGRESS.phase = "publishing"    # the commit is what follows
-    try:
-        xs.transaction(publish)
-        PROGRESS.phase = "published"
-    except BaseException:
-        if staged is not None:
-            staged.abort()
-        raise
-    if staged is not None:
-        try:
-            staged.commit()
-        except OSError as e:
-            # The measurement is part of the load: without it, no keys.
-            PROGRESS.phase = "publishing"
-            xs.transaction(lambda t: _unpublish(xs, t, domid, keys, ranges))
-            PROGRESS.phase = "copied"
-            raise _noted(e, f"guest RAM at {PROGRESS._ram()} holds the new "
-                            f"blocks; their keys were written and removed "
-                            f"again, none is left") from None
-    return (keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings,
-            libxc)
 
 
 def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
