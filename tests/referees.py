@@ -1,6 +1,7 @@
 """Running the real tools the tests check xcmod against, alike on every Debian release."""
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 
@@ -40,3 +41,14 @@ def dmidecode_mem(ram, *args, dump_bin=None):
         return r
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def hvmloader_walk(block):
+    """tools/firmware/hvmloader/smbios.c's walk, transcribed: u32 length, ptr, advance."""
+    out, total = [], 0
+    while total < len(block):
+        (length,) = struct.unpack_from("<I", block, total)
+        ptr = total + 4
+        out.append(block[ptr:ptr + length])
+        total += length + 4
+    return out

@@ -12,8 +12,8 @@ from xcmod.errors import XenError
 from xcmod.xen.loader import domain_lock
 
 from . import fakexen
+from .fakexen import keys
 from .paths import ROOT, real
-from .test_load import keys, xen  # noqa: F401  (fixture)
 
 ROUNDS = int(os.environ.get("XCMOD_CONCURRENCY_ROUNDS", "50"))
 N_SAME, M_DOMAINS = 8, 4

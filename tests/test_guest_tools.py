@@ -13,9 +13,9 @@ import pytest
 from xcmod.errors import XenError
 
 from . import fakexen
+from .fakexen import keys
 from .paths import HVMLOADER, as_ssdt, real
-from .referees import dmidecode_mem
-from .test_load import image, keys, xen  # noqa: F401  (fixtures)
+from .referees import dmidecode_mem, hvmloader_walk
 
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
@@ -55,7 +55,6 @@ def test_load_stock_blocks_writes_the_four_keys(xen, blocks, cli):
 
 def test_stock_block_from_guest_ram_walks_like_hvmloader(xen, blocks, cli):
     """hvmloader's u32-length walk over the block in guest RAM finds every structure."""
-    from .test_outputs import hvmloader_walk
     assert cli("load", "--domid", "5", blocks).code == 0
     addr = int(xs_read(xen, "/local/domain/5/hvmloader/smbios/address"), 16)
     length = int(xs_read(xen, "/local/domain/5/hvmloader/smbios/length"), 16)
@@ -63,27 +62,9 @@ def test_stock_block_from_guest_ram_walks_like_hvmloader(xen, blocks, cli):
     assert [g[0] for g in got][:2] == [218, 0] and all(g.endswith(b"\0\0") for g in got)
 
 
-def _put_hvmloader(d, domid):
-    """Load Debian's hvmloader PT_LOAD segments into the guest, as libxc would."""
-    data = open(HVMLOADER, "rb").read()
-    phoff, = struct.unpack_from("<I", data, 0x1C)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
-    ram = os.path.join(d, f"dom{domid}", "ram")
-    end = 0
-    with open(ram, "r+b") as f:
-        for i in range(phnum):
-            p_type, off, _, paddr, filesz, memsz, _, _ = struct.unpack_from(
-                "<IIIIIIII", data, phoff + i * phentsize)
-            if p_type == 1:
-                f.seek(paddr)
-                f.write(data[off:off + filesz])
-                end = max(end, paddr + memsz)
-    return end
-
-
-def test_measure_reads_back_hvmloader_and_modules(xen, image, cli, tmp_path):  # noqa: F811
+def test_measure_reads_back_hvmloader_and_modules(xen, image, cli, tmp_path):
     """--measure digests hvmloader's range and each module as read back from guest RAM."""
-    end = _put_hvmloader(xen, 5)
+    end = fakexen.put_hvmloader(xen, 5)
     path, man = tmp_path / "m.bin", tmp_path / "launch.json"
     path.write_bytes(image)
     r = cli("load", "--domid", "5", path, "--hvmloader", HVMLOADER, "--measure", man)
@@ -108,7 +89,7 @@ def test_measure_reads_back_hvmloader_and_modules(xen, image, cli, tmp_path):  #
     assert m["pcr"] == pcr.hex()
 
 
-def test_measure_needs_hvmloader(xen, image, cli, tmp_path):  # noqa: F811
+def test_measure_needs_hvmloader(xen, image, cli, tmp_path):
     """--measure without --hvmloader is refused before anything is written."""
     path = tmp_path / "m.bin"
     path.write_bytes(image)
@@ -126,7 +107,7 @@ def test_empty_block_dir_changes_nothing(xen, cli, tmp_path):
 
 
 @pytest.mark.parametrize("fn", ["xs_transaction_start", "xs_transaction_end"])
-def test_transaction_start_and_commit_failures_leave_no_keys(xen, image, mocker, fn):  # noqa: F811
+def test_transaction_start_and_commit_failures_leave_no_keys(xen, image, mocker, fn):
     """A failing transaction start or commit is one XenError with errno, and no key."""
     import xcmod
     from xcmod.xen import xenstore
@@ -206,25 +187,23 @@ def test_keys_refuse_dom0_and_unknown_domains(xen, cli):
 # ------------------------------------------------------------------- hvm-info
 
 def test_hvm_info_struct_matches_the_header(tmp_path):
-    """The construct layout of hvm_info_table has the real header's offsets."""
-    from xcmod.image.spec import field_offsets
-    from xcmod.xen.hvminfo import HVM_INFO_PADDR, LOW_MEM_PGEND_OFFSET, SIZE, table_struct
-    hvm_info_table = table_struct()
-    fields = [f for f in field_offsets(hvm_info_table) if f]
+    """The layout of hvm_info_table xcmod reads (hvminfo.FIELDS) has the real header's
+    offsets and sizes, and its size and address."""
+    from xcmod.xen.hvminfo import FIELDS, HVM_INFO_PADDR, SIZE
     src = tmp_path / "h.c"
     src.write_text("#include <stdio.h>\n#include <stddef.h>\n#include <stdint.h>\n"
                    "#include <xen/hvm/hvm_info_table.h>\nint main(void){\n"
-                   + "".join(f'printf("{f} %zu\\n", offsetof(struct hvm_info_table, {f}));\n'
-                             for f in fields)
-                   + 'printf("size %zu\\npaddr %d\\n", sizeof(struct hvm_info_table), '
+                   "struct hvm_info_table t;\n"
+                   + "".join(f'printf("{f} %zu %zu\\n", offsetof(struct hvm_info_table, {f}), '
+                             f'sizeof(t.{f}));\n' for f in FIELDS)
+                   + 'printf("size %zu 0\\npaddr %d 0\\n", sizeof(struct hvm_info_table), '
                      'HVM_INFO_PADDR);\nreturn 0;}\n')
     subprocess.run(["cc", "-o", str(tmp_path / "h"), str(src)], check=True)
-    out = dict(l.split() for l in subprocess.run([str(tmp_path / "h")], capture_output=True,
-                                                 text=True, check=True).stdout.splitlines())
-    offs = field_offsets(hvm_info_table)
-    assert {f: int(out[f]) for f in fields} == {f: offs[f] for f in fields}
-    assert int(out["size"]) == SIZE and int(out["paddr"]) == HVM_INFO_PADDR
-    assert int(out["low_mem_pgend"]) == LOW_MEM_PGEND_OFFSET
+    out = {name: (int(a), int(b)) for name, a, b in (
+        line.split() for line in subprocess.run([str(tmp_path / "h")], capture_output=True,
+                                                text=True, check=True).stdout.splitlines())}
+    assert {f: out[f] for f in FIELDS} == FIELDS
+    assert out["size"][0] == SIZE and out["paddr"][0] == HVM_INFO_PADDR
 
 
 def test_hvm_info_decodes_and_mirrors(xen, cli):
@@ -244,7 +223,7 @@ def test_hvm_info_decodes_and_mirrors(xen, cli):
     assert "vcpus:              3 (online: 0,1,2)" in text
 
 
-def test_load_limit_follows_the_hvm_info_table(xen, image, tmp_path, cli):  # noqa: F811
+def test_load_limit_follows_the_hvm_info_table(xen, image, tmp_path, cli):
     """load refuses an image past the guest's low RAM as the HVM info table gives it,
     even where max_memkb (which counts video RAM too) would have room."""
     fakexen.create(xen, 8, 32)
@@ -334,7 +313,7 @@ def test_measure_of_a_one_block_stock_dir(xen, cli, tmp_path):
     back (it used to be taken for an image, by its count, and failed after the copy)."""
     from xcmod.firmware import smbios
     from xcmod.image.stock import encode_smbios_block
-    end = _put_hvmloader(xen, 5)
+    end = fakexen.put_hvmloader(xen, 5)
     d = tmp_path / "blocks"
     d.mkdir()
     blob = encode_smbios_block(smbios.read_file(real("smbios/infrasim/dell_r640_smbios.bin"))

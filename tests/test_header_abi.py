@@ -71,7 +71,7 @@ def test_constants_match_header():
     text = open(HEADER).read()
     defines = dict(re.findall(r"#define\s+(XCMOD_\w+)\s+(0x[0-9a-fA-F]+|\d+)", text))
     mirrored = {k: v for k, v in vars(fmt).items() if k.startswith("XCMOD_") and isinstance(v, int)}
-    assert mirrored, "format.py mirrors no constants"
+    assert mirrored, "spec.py mirrors no constants"
     for name, value in mirrored.items():
         assert name in defines, f"{name} is not in the C header"
         assert int(defines[name], 0) == value, name

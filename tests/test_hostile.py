@@ -30,8 +30,8 @@ import pytest
 from xcmod.errors import FormatError, UsageError, XcmodError
 
 from . import fakexen
+from .fakexen import keys
 from .paths import HVMLOADER, ROOT, as_ssdt, real
-from .test_load import keys, xen  # noqa: F401  (fixtures)
 
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")
@@ -289,9 +289,6 @@ def test_keys_set_honours_the_load_lock(xen, cli):
     assert cli("keys", "set", "--domid", "5", "bios-strings/oem-1=rack7").code == 0
 
 
-def _put_hvmloader(d, domid):
-    from .test_guest_tools import _put_hvmloader as put
-    return put(d, domid)
 
 
 def test_measure_onto_a_full_disk_writes_no_key(xen, tmp_path):
@@ -300,7 +297,7 @@ def test_measure_onto_a_full_disk_writes_no_key(xen, tmp_path):
     and that no key was written; no measurement file is left."""
     img = tmp_path / "m.bin"
     img.write_bytes(_image(_ssdts(2)))
-    _put_hvmloader(xen, 5)
+    fakexen.put_hvmloader(xen, 5)
     man = tmp_path / "launch.json"
 
     def small_files():
@@ -749,18 +746,22 @@ def test_build_never_writes_what_hvmloader_refuses(tmp_path, cli):
     assert cli("build", "-q", "-o", out, "--smbios", DELL, "--acpi", SSDT).code == 0
 
 
-def test_one_rule_set_with_the_patch_and_the_document():
-    """image/rules.py, the patch hvmloader is built with, docs/hvmloader.md and the policy
-    name the same owned tables and the same 48 KiB SMBIOS limit."""
+def test_one_rule_set_with_the_patch_and_the_document(tmp_path):
+    """image/rules.py, the patch hvmloader is built with and docs/hvmloader.md name the
+    same owned tables and the same 48 KiB SMBIOS limit; the policy refuses each."""
     import re
 
-    from xcmod.builder.policy import HVMLOADER_ACPI_OWN
+    from xcmod.builder import policy
     from xcmod.image import rules
     patch = open(os.path.join(PATCHES, "0002-hvmloader-find-and-validate-xcmod-module-images"
                                        ".patch")).read()
     owned = re.search(r"xcmod_acpi_owned\[\]\[4\] = \{(.*?)\};", patch, re.S).group(1)
     assert tuple(re.findall(r'"(\w{4})"', owned)) == rules.HVMLOADER_OWNED_TABLES
-    assert set(rules.HVMLOADER_OWNED_TABLES) == HVMLOADER_ACPI_OWN
+    for sig in rules.HVMLOADER_OWNED_TABLES:
+        f = tmp_path / f"{sig}.toml"
+        f.write_text(f'[acpi]\nallow = ["SSDT", "{sig}"]\n')
+        with pytest.raises(FormatError, match=f"acpi.allow: {sig} is built by hvmloader"):
+            policy.read(str(f))
     limit = re.search(r"#define XCMOD_SMBIOS_PAYLOAD_MAX\s+(0x[0-9a-f]+)u", patch).group(1)
     assert int(limit, 16) == rules.SMBIOS_PAYLOAD_MAX
     assert "a second module of type %u" in patch and "exceeds %u" in patch

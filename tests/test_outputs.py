@@ -17,7 +17,7 @@ from xcmod.firmware import aml, contents, orom, smbios
 from xcmod.image import stock
 
 from . import fwgen
-from .referees import dmidecode_mem
+from .referees import dmidecode_mem, hvmloader_walk
 from .conftest import c_read
 from .paths import IPXE_ROMS, ROOT, real
 
@@ -28,17 +28,6 @@ EFI = IPXE_ROMS["efi-virtio.rom"]
 EFI_OF = {rel: os.path.join(ROOT, "tests", "fixtures", "orom", f"{rel}-efi-virtio.rom")
           for rel in ("bookworm", "trixie")}
 VGA = "/usr/share/seabios/vgabios-stdvga.bin"
-
-
-def hvmloader_walk(block):
-    """tools/firmware/hvmloader/smbios.c's walk, transcribed: u32 length, ptr, advance."""
-    out, total = [], 0
-    while total < len(block):
-        (length,) = struct.unpack_from("<I", block, total)
-        ptr = total + 4
-        out.append(block[ptr:ptr + length])
-        total += length + 4
-    return out
 
 
 @pytest.fixture

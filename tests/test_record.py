@@ -1,9 +1,11 @@
-"""xcmod.record.Record, the base of the package's value classes, and every one of them."""
-import ast
+"""The package's value classes: dataclasses with slots, and xcmod.record.Record
+where still in use; each keeps its fields, compares by them, and the frozen ones
+refuse assignment."""
+import dataclasses
 import importlib
 import inspect
-import os
 import pkgutil
+import sys
 
 import pytest
 
@@ -73,61 +75,70 @@ def test_replace_copies_with_changes_and_refuses_unknown_fields():
         Bag([]).replace(_size=3)
 
 
-def _package_records():
-    """Every Record subclass defined in the xcmod package (each module imported)."""
+def _package_values():
+    """Every value class of the xcmod package (each module imported): its dataclasses,
+    and the Records of xcmod/record.py still in use."""
     skip = {"xcmod._ffi_build", "xcmod.__main__"}
     for m in pkgutil.walk_packages(xcmod.__path__, "xcmod."):
         if m.name not in skip:
             importlib.import_module(m.name)
-    found, todo = [], list(Record.__subclasses__())
-    while todo:
-        cls = todo.pop()
-        todo += cls.__subclasses__()
-        if cls.__module__.startswith("xcmod."):
-            found.append(cls)
+    found = []
+    for name, mod in sorted(sys.modules.items()):
+        if name.startswith("xcmod.") and mod is not None:
+            for cls in vars(mod).values():
+                if isinstance(cls, type) and cls.__module__ == name and (
+                        dataclasses.is_dataclass(cls) or issubclass(cls, Record)) \
+                        and cls is not Record:
+                    found.append(cls)
     return sorted(found, key=lambda c: (c.__module__, c.__qualname__))
 
 
-RECORDS = _package_records()
+VALUES = _package_values()
+
+# The classes whose instances are immutable (and hash by value): what was read from
+# firmware, as it came.
+FROZEN = {"AcpiCandidate", "AcpiTable", "EntryPoint", "Field", "OpRegion", "OptionRom",
+          "RomImage", "SmbiosStructure"}
 
 
-def test_the_package_has_its_records():
-    names = {c.__qualname__ for c in RECORDS}
-    assert {"SmbiosStructure", "AcpiTable", "Policy", "Module", "Report"} <= names, names
+def _fields(cls):
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls) if f.init)
+    return cls._FIELDS
 
 
-@pytest.mark.parametrize("cls", RECORDS, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
-def test_each_record_takes_every_field_by_name_and_keeps_each_in_its_own_slot(cls):
-    """``__init__``'s parameters are the fields, in order; each argument lands in the
-    slot of its name (a distinct object per field, read back by identity), so
-    equality, repr and replace() see what was given."""
+def _replace(r, **changes):
+    return dataclasses.replace(r, **changes) if dataclasses.is_dataclass(r) \
+        else r.replace(**changes)
+
+
+def test_the_package_has_its_value_classes():
+    names = {c.__qualname__ for c in VALUES}
+    assert FROZEN | {"Policy", "Module", "Report", "SmbiosTable"} <= names, names
+
+
+@pytest.mark.parametrize("cls", VALUES, ids=lambda c: f"{c.__module__}.{c.__qualname__}")
+def test_each_value_class_keeps_its_fields_compares_by_them_and_is_frozen_as_promised(cls):
+    """``__init__`` takes every field by name and each lands in the slot of its name (a
+    distinct object per field, read back by identity); equality is by type and fields;
+    no instance dict; a class promised immutable refuses assignment."""
+    fields = _fields(cls)
     params = list(inspect.signature(cls.__init__).parameters)[1:]
-    assert tuple(params) == cls._FIELDS, (params, cls._FIELDS)
-    values = {name: object() for name in cls._FIELDS}
+    assert tuple(params) == fields, (params, fields)
+    values = {name: object() for name in fields}
     r = cls(**values)
     assert all(getattr(r, name) is v for name, v in values.items())
-    assert r == cls(**values) and r.replace() == r
+    assert r == cls(**values) and _replace(r) == r
     other = object()
-    assert getattr(r.replace(**{cls._FIELDS[0]: other}), cls._FIELDS[0]) is other
-    assert not hasattr(r, "__dict__"), "a record has slots, no instance dict"
-    if cls.__setattr__ is not object.__setattr__:
-        with pytest.raises(FrozenRecordError):
-            setattr(r, cls._FIELDS[0], other)
+    changed = _replace(r, **{fields[0]: other})
+    assert getattr(changed, fields[0]) is other and changed != r
+    assert not hasattr(r, "__dict__"), "a value has slots, no instance dict"
+    if cls.__name__ in FROZEN:
+        with pytest.raises(AttributeError):
+            setattr(r, fields[0], other)
+        assert getattr(r, fields[0]) is values[fields[0]]
+        assert hash(r) == hash(cls(**values))
+    else:
+        setattr(r, fields[0], other)
+        assert getattr(r, fields[0]) is other
     assert repr(r).startswith(f"{cls.__name__}(")
-
-
-def test_no_module_of_the_package_imports_dataclasses():
-    """The records replaced them for start-up (xcmod/record.py); one coming back
-    would bring its import and per-class cost to every command importing it."""
-    root = os.path.dirname(xcmod.__file__)
-    users = []
-    for d, _, fs in os.walk(root):
-        for f in fs:
-            if f.endswith(".py"):
-                path = os.path.join(d, f)
-                for node in ast.walk(ast.parse(open(path).read(), path)):
-                    names = [a.name for a in node.names] if isinstance(node, ast.Import) \
-                        else [node.module] if isinstance(node, ast.ImportFrom) else []
-                    if "dataclasses" in names:
-                        users.append(os.path.relpath(path, root))
-    assert not users, users

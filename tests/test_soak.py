@@ -3,7 +3,6 @@ import os
 
 import pytest
 
-from .test_load import image, xen  # noqa: F401  (fixtures)
 
 CYCLES = int(os.environ.get("XCMOD_SOAK_CYCLES", "10000"))
 WARMUP = 200
@@ -19,7 +18,7 @@ def _usage():
 
 
 @pytest.mark.soak
-def test_ten_thousand_loads_leak_no_fd_mapping_or_memory(xen, image):  # noqa: F811
+def test_ten_thousand_loads_leak_no_fd_mapping_or_memory(xen, image):
     """Open fds and mappings stay equal and RSS flat over 10,000 full load cycles."""
     import xcmod
     for _ in range(WARMUP):

@@ -9,7 +9,7 @@ Two jobs, one package each (docs/architecture.md):
   xenstore: :func:`load`, with :func:`read_blocks` to read a path.
 
 The CLI (:mod:`xcmod.cli`) parses, calls these, and renders.  The public API
-is imported lazily so that ``python -m xcmod load`` stays fast.
+is imported on first use (PEP 562): ``import xcmod`` imports neither job.
 
 The packages are layers, from the top; a module imports only from its own
 layer and the layers below it, never across a ``|``, and no module imports
@@ -31,8 +31,8 @@ __version__ = "0.1.0"
 
 def __getattr__(name):
     if name in ("build_image", "verify_image", "iter_modules"):
-        from .image import spec as format
-        return getattr(format, name)
+        from .image import spec
+        return getattr(spec, name)
     if name in ("build", "write_build", "BuildResult"):
         from . import builder
         return getattr(builder, name)

@@ -18,9 +18,6 @@ The one rule for numbers written as text (docs/cli.md, "Numbers and text"):
 
 Neither may be longer than :data:`MAX_DIGITS` characters: no value xcmod
 takes needs more, and Python refuses to convert very long ones anyway.
-
-This module imports nothing but :mod:`os` and the errors: ``load``'s start-up
-path goes through it.
 """
 import os
 

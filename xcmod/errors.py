@@ -4,6 +4,9 @@ Every error xcmod raises on purpose is an :class:`XcmodError`.  Bad input
 (files, images, arguments) is also a :class:`ValueError`; failures of the Xen
 libraries are also an :class:`OSError` carrying ``errno``.
 """
+import errno
+import os
+from errno import errorcode
 
 
 class XcmodError(Exception):
@@ -57,8 +60,6 @@ class HostAccessError(XcmodError, PermissionError):
     """Reading the host's firmware was refused: it needs root."""
 
     def __init__(self, path):
-        import errno
-        import os
         PermissionError.__init__(self, errno.EACCES, os.strerror(errno.EACCES), path)
         self.path = path
 
@@ -82,6 +83,5 @@ class XenError(XcmodError, OSError):
         self.op = op
 
     def __str__(self):
-        from errno import errorcode
         extra = [x for x in (errorcode.get(self.errno), self.detail) if x]
         return f"{self.strerror} ({': '.join(extra)})" if extra else self.strerror

@@ -17,6 +17,11 @@ whole command succeeded.
 import errno
 import os
 import stat
+import sys
+
+from .checks import path_arg
+from .errors import FormatError, HostAccessError, UsageError
+
 
 KIB, MIB = 1 << 10, 1 << 20
 
@@ -66,7 +71,6 @@ def _kind(mode):
 def check_regular(path, what):
     """``os.stat(path)`` if ``path`` is a regular file (after symlinks); FormatError naming
     what it is otherwise (a FIFO would block ``open``, /dev/zero never ends)."""
-    from .errors import FormatError
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode):
         raise FormatError(f"is {_kind(st.st_mode)}, not a regular file ({what} is read "
@@ -81,8 +85,6 @@ def read_input(path, what, limit, *, host=False):
     A reading refused for permissions is a HostAccessError when ``host`` is
     set or the path is the host's firmware (/sys/firmware, /dev/mem).
     """
-    from .checks import path_arg
-    from .errors import FormatError, HostAccessError
     path = path_arg(path, what)
     try:
         st = check_regular(path, what)
@@ -169,7 +171,6 @@ def check_output_node(path, opt):
     /proc/self/fd/1, to /dev/null, to another file, dangling): the rename that puts
     an output in place would replace the node, and xcmod never follows a link to
     write, so a link is refused, naming what it points to."""
-    from .errors import UsageError
     try:
         lst = os.lstat(path)
     except FileNotFoundError:
@@ -223,8 +224,15 @@ def plan_outputs(outputs, inputs=()):
     regular file (a link of any kind included); an output whose directory does
     not exist.  ``-`` (:data:`STDOUT`) is standard output: at most one.
     """
-    from .checks import path_arg
-    from .errors import UsageError
+    outs, names = _outputs(outputs)
+    _check_parents(outs, names)
+    _check_apart(outs)
+    _check_inputs(outs, inputs)
+
+
+def _outputs(outputs):
+    """([(shown, realpath, is_dir)], {shown: names_dir}) of the outputs that are files
+    or directories (standard output left out), each checked on its own."""
     outs, names, to_stdout = [], {}, None
     for entry in outputs:
         opt, p, is_dir = entry[:3]
@@ -251,6 +259,11 @@ def plan_outputs(outputs, inputs=()):
             check_output_node(p, opt)
         outs.append((f"{opt} {p}", real, is_dir))
         names[f"{opt} {p}"] = bool(entry[3]) if len(entry) > 3 else False
+    return outs, names
+
+
+def _check_parents(outs, names):
+    """Every output's directory exists (or is the output directory named)."""
     for o, real, is_dir in outs:
         if is_dir:
             if not os.path.isdir(real) and not os.path.isdir(os.path.dirname(real)):
@@ -261,6 +274,10 @@ def plan_outputs(outputs, inputs=()):
             raise UsageError(f"{o}: the directory {os.path.dirname(real)} does not exist "
                              f"(xcmod creates no directory for an output file): nothing "
                              f"read or written")
+
+
+def _check_apart(outs):
+    """No two outputs on one file, none inside an output directory."""
     for i, (a, ra, da) in enumerate(outs):
         for b, rb, db in outs[:i]:
             if ra == rb:
@@ -270,6 +287,11 @@ def plan_outputs(outputs, inputs=()):
                 inner, outer = (a, b) if db and _inside(ra, rb) else (b, a)
                 raise UsageError(f"{inner} lies inside {outer}, which is written into: "
                                  f"give each output its own place")
+
+
+def _check_inputs(outs, inputs):
+    """No output is, reaches or lies inside an input, nor an input inside an output
+    directory."""
     out_ids = {}
     for o, ro, is_dir in outs:
         try:
@@ -337,11 +359,9 @@ STDOUT = "-"
 
 
 def _stdout_bytes(data):
-    import sys
     sys.stdout.flush()
     stream = getattr(sys.stdout, "buffer", None)
     if stream is None:                  # a text stream (a test's StringIO): no bytes
-        from .errors import UsageError
         raise UsageError("-: standard output takes no bytes here (not a binary stream)")
     stream.write(data)
     stream.flush()
@@ -391,8 +411,7 @@ class Staged:
 
 def _temporary(directory):
     """(fd, path) of a new file ``.xcmod-<random>`` in ``directory``, created with
-    O_EXCL and mode 0600 as tempfile.mkstemp creates it (tempfile itself, with the
-    shutil and random it imports, was a tenth of a build's start-up)."""
+    O_EXCL and mode 0600 and ``O_NOFOLLOW``, as tempfile.mkstemp creates it."""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
     for _ in range(100):
         path = os.path.join(directory, f".xcmod-{os.urandom(8).hex()}")

@@ -14,9 +14,6 @@ installed from source alike:
   (``/sys/hypervisor/version``).
 
 :func:`installed` returns what it found, or None on a host without Xen.
-Only ``os`` is imported: every build asks this, and ``re`` (with the ``enum``
-it imports) would be a tenth of its start-up; the few patterns below are read
-with string methods.
 """
 import os
 

@@ -1,20 +1,13 @@
-"""The base of xcmod's small value classes: an SMBIOS structure, an ACPI table,
-a policy, a report line.
-
-They were dataclasses.  The standard module costs a command about 1 ms to
-import and 0.15-0.3 ms per class to decorate (it writes and compiles each
-class's methods at import), and its import compiles a regular expression, so
-``re`` and ``enum`` came with it: together a fifth of ``xcmod build``'s
-start-up (issue 22, ``make bench``).
+"""The base of image/spec.py's value classes (:class:`~xcmod.image.spec.Item`,
+:class:`~xcmod.image.spec.Module`); every other value class is a standard
+dataclass with slots.
 
 A record names its fields, in order, in ``__slots__`` and writes its own
-``__init__`` (plain Python: its signature is the documentation, and it runs
-as fast as a dataclass's).  This class adds what a dataclass would: ``==``
-by type and fields, a ``repr`` naming them, :meth:`replace`, and with
-``class X(Record, frozen=True)`` immutability and a hash; a frozen record's
-``__init__`` assigns with ``object.__setattr__``.  A slot named in
-``_CACHED`` holds a value computed from the fields on first use (a parsed
-header): no field, so never compared, shown or copied.
+``__init__``.  This class adds ``==`` by type and fields, a ``repr`` naming
+them, :meth:`replace`, and with ``class X(Record, frozen=True)`` immutability
+and a hash; a frozen record's ``__init__`` assigns with ``object.__setattr__``.
+A slot named in ``_CACHED`` holds a value computed from the fields on first
+use (a parsed header): no field, so never compared, shown or copied.
 """
 
 

@@ -7,10 +7,11 @@ reach it through $XENSTORED_PATH = $XCMOD_FAKEXEN_DIR/run/socket.
 """
 import os
 import signal
+import struct
 import subprocess
 import time
 
-from ..paths import BUILD, XENSTORED
+from ..paths import BUILD, HVMLOADER, XENSTORED
 
 PRELOAD = os.path.join(BUILD, "fake-xen", "xenstored-preload.so")
 
@@ -205,3 +206,32 @@ def read_ram(d, domid, gpa, length):
     with open(os.path.join(d, f"dom{domid}", "ram"), "rb") as f:
         f.seek(gpa)
         return f.read(length)
+
+
+def keys(d, domid=5):
+    """The domain's hvmloader/ keys as xenstore-ls lists them ("" when it has none)."""
+    r = xs(d, "xenstore-ls", f"/local/domain/{domid}/hvmloader")
+    return r.stdout if r.returncode == 0 else ""
+
+
+def ram(d, domid, length, gpa=0x200000):
+    """``length`` bytes of the domain's RAM from ``gpa`` (by default load's base)."""
+    return read_ram(d, domid, gpa, length)
+
+
+def put_hvmloader(d, domid, hvmloader=HVMLOADER):
+    """Load Debian's hvmloader PT_LOAD segments into the guest, as libxc would."""
+    data = open(hvmloader, "rb").read()
+    phoff, = struct.unpack_from("<I", data, 0x1C)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x2A)
+    ram = os.path.join(d, f"dom{domid}", "ram")
+    end = 0
+    with open(ram, "r+b") as f:
+        for i in range(phnum):
+            p_type, off, _, paddr, filesz, memsz, _, _ = struct.unpack_from(
+                "<IIIIIIII", data, phoff + i * phentsize)
+            if p_type == 1:
+                f.seek(paddr)
+                f.write(data[off:off + filesz])
+                end = max(end, paddr + memsz)
+    return end

@@ -16,7 +16,25 @@ it writes nothing.  :func:`write_build` writes the image (or the blocks),
 the manifest and the report, all or none.  The CLI's ``xcmod build`` is
 exactly these two calls.  Nothing here imports :mod:`xcmod.xen`.
 """
+import errno
+import json
 import os
+
+from ..checks import bool_arg, path_arg, paths_arg, text_arg, texts_arg
+from ..errors import FormatError, PolicyError, UsageError, XcmodError
+from ..fileio import plan_outputs, write_all
+from ..firmware.acpi import encode_acpi_ids_module, encode_acpi_module, oem_ids as parse_oem_ids
+from ..firmware.contents import describe, describe_block
+from ..firmware.host import SYSFS_ACPI, SYSFS_DMI
+from ..image import stock
+from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
+from ..image.manifest import block_items, measure
+from ..image.rules import SMBIOS_PAYLOAD_MAX, check_hvmloader_limits
+from ..image.spec import build_image, verify_image
+from . import policy as policy_mod
+from .select import select, summarize_dropped
+from .xenrules import resolve
+
 
 FORMATS = ("modules", "xen")
 
@@ -40,7 +58,6 @@ class BuildResult:
 
     def manifest(self, image_name=None):
         """The launch measurement document (see :mod:`xcmod.image.manifest`)."""
-        from ..image.manifest import block_items, measure
         items = [i for b in self.blocks for i in block_items(b.kind, b.name, b.data)]
         whole = None if self.fmt == "xen" else (image_name or "image", self.blocks[0].data)
         return measure(items, whole)
@@ -48,10 +65,8 @@ class BuildResult:
     def describe(self):
         """The image's (or blocks') description: the same shape ``inspect --json`` gives."""
         if self.fmt == "xen":
-            from ..firmware.contents import describe_block
             return {"format": "xen", "blocks": [describe_block(b.kind, b.data, b.source)
                                                 for b in self.blocks]}
-        from ..firmware.contents import describe
         return describe(self.blocks[0].data)
 
     def as_dict(self):
@@ -74,12 +89,6 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     passes nothing is returned (no blocks, ``nothing`` the error's line, the report
     saying why) instead of raised.
     """
-    from ..checks import bool_arg, path_arg, paths_arg, text_arg, texts_arg
-    from ..errors import PolicyError, UsageError, XcmodError
-    from ..image.blocks import ACPI, IMAGE, SMBIOS, Block, check
-    from . import policy as policy_mod
-    from .select import select
-
     # a source spelling (``host``, ``mem:PATH``, a path) is checked as a path
     smbios = None if smbios is None else path_arg(smbios, "smbios")
     acpi, orom = paths_arg(acpi, "acpi"), paths_arg(orom, "orom")
@@ -95,7 +104,6 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     if fmt not in FORMATS:
         raise UsageError(f"format {fmt!r} is not one of {', '.join(FORMATS)}")
     if xen is not None:
-        from .xenrules import resolve
         xen = resolve(xen)          # UsageError listing the versions known
     if not smbios and not acpi and not orom:
         raise UsageError("nothing to build: give an SMBIOS source (--smbios), ACPI sources "
@@ -111,41 +119,52 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     policy_mod.add_cli_overrides(pol, overrides)
     inputs = input_paths(smbios, acpi, orom, policy, pol.secret_file)
     sel = select(pol, smbios, acpi, orom, fmt=fmt, strict=strict)
-    has_smbios = sel.smbios is not None and bool(sel.smbios.structures)
-    if not has_smbios and not sel.acpi and not sel.oroms:
-        named = ", ".join(s for s in ([smbios] if smbios else []) + acpi + orom)
-        kept = None
-        if not pol.passthrough_all:     # what the most permissive policy would pass
-            try:
-                kept = select(policy_mod.read("passthrough-all", xen=pol.xen), smbios, acpi,
-                              orom, fmt=fmt, strict=strict).report
-            except XcmodError:
-                kept = None
-        why = nothing_to_build(named, sel.report, kept)
+    if not _passes_anything(sel):
+        why = _why_nothing(pol, sel, smbios, acpi, orom, fmt, strict)
         if dry_run:
             return BuildResult(fmt, [], sel, inputs=inputs, nothing=why)
         raise PolicyError(why)
     _check_limits(sel, pol, fmt)
-    ids = None
-    if oem_ids:
-        from ..firmware.acpi import oem_ids as parse_oem_ids
-        ids = parse_oem_ids(oem_ids, sel.acpi)
-
+    ids = parse_oem_ids(oem_ids, sel.acpi) if oem_ids else None
     if fmt == "xen":
-        from ..image import stock
-        blocks = []
-        if has_smbios:
-            blocks.append(Block(SMBIOS, stock.encode_smbios_block(sel.smbios.structures)))
-        if sel.acpi:
-            blocks.append(Block(ACPI, stock.encode_acpi_block(sel.acpi)))
-        check(blocks)            # never write what hvmloader's walk would not read back
-        return BuildResult(fmt, blocks, sel, inputs=inputs)
+        return BuildResult(fmt, _stock_blocks(sel), sel, inputs=inputs)
+    return BuildResult(fmt, [_image_block(sel, pol, ids)], sel, ids, inputs=inputs)
 
-    from ..firmware.acpi import encode_acpi_ids_module, encode_acpi_module
-    from ..image.rules import SMBIOS_PAYLOAD_MAX
-    from ..image.spec import build_image, verify_image
+
+def _passes_anything(sel):
+    return bool(sel.smbios is not None and sel.smbios.structures or sel.acpi or sel.oroms)
+
+
+def _why_nothing(pol, sel, smbios, acpi, orom, fmt, strict):
+    """The error's line when ``sel`` passes nothing: each source and why it was dropped,
+    and what the most permissive policy would have passed."""
+    named = ", ".join(s for s in ([smbios] if smbios else []) + acpi + orom)
+    kept = None
+    if not pol.passthrough_all:
+        try:
+            kept = select(policy_mod.read("passthrough-all", xen=pol.xen), smbios, acpi,
+                          orom, fmt=fmt, strict=strict).report
+        except XcmodError:
+            kept = None
+    return nothing_to_build(named, sel.report, kept)
+
+
+def _stock_blocks(sel):
+    """The stock hvmloader blocks of ``sel``, checked as hvmloader's walk reads them."""
+    blocks = []
+    if sel.smbios is not None and sel.smbios.structures:
+        blocks.append(Block(SMBIOS, stock.encode_smbios_block(sel.smbios.structures)))
+    if sel.acpi:
+        blocks.append(Block(ACPI, stock.encode_acpi_block(sel.acpi)))
+    check(blocks)            # never write what hvmloader's walk would not read back
+    return blocks
+
+
+def _image_block(sel, pol, ids):
+    """The image of ``sel`` (and the OEM IDs ``ids``), read back by the Python reader,
+    the C reader and hvmloader's rules before it is returned."""
     modules = []
-    if has_smbios:
+    if sel.smbios is not None and sel.smbios.structures:
         size = len(sel.smbios.table_bytes)
         if size > SMBIOS_PAYLOAD_MAX:
             raise PolicyError(f"SMBIOS: the {len(sel.smbios.structures)} structures passing "
@@ -164,7 +183,7 @@ def build(smbios=None, acpi=(), orom=(), *, policy=None, xen=None, fmt="modules"
     block = Block(IMAGE, image, "<built image>")
     check([block])                  # nor what the C reader or hvmloader's rules refuse
     block.source = None
-    return BuildResult(fmt, [block], sel, ids, inputs=inputs)
+    return block
 
 
 def nothing_to_build(named, report, permissive=None):
@@ -172,11 +191,11 @@ def nothing_to_build(named, report, permissive=None):
     (from ``report``), and advice true for the policy in use: what policy
     passthrough-all would pass (its report, ``permissive``), or that no policy
     passes any of it."""
-    from .select import summarize_dropped
     dropped = [e for e in report.entries if e.action in ("dropped", "skipped")]
     text = (f"nothing to build: nothing in {named} passes policy {report.policy}"
             + (f": {summarize_dropped(dropped)}" if dropped else ""))
-    passed = [e.item.split(" ")[0] if e.area == "acpi" else e.item.split(" handle ")[0]
+    passed = [e.structure[0] if e.structure else
+              e.item.split(" ")[0] if e.area == "acpi" else e.item
               for e in (permissive.entries if permissive else ()) if e.action == "passed"]
     if passed:
         what = ", ".join(dict.fromkeys(passed))
@@ -192,8 +211,6 @@ def _check_limits(sel, pol, fmt):
     passthrough-all included: ACPI tables within the policy's budget, and for stock
     blocks SMBIOS within stock hvmloader's 16-bit table length (the module format's
     48 KiB rule is stricter and is applied below)."""
-    from ..errors import FormatError, PolicyError
-    from ..image.rules import check_hvmloader_limits
     structures = (sel.smbios.structures if sel.smbios is not None and fmt == "xen" else ())
     try:
         check_hvmloader_limits([(s.type, s.size) for s in structures])
@@ -208,7 +225,6 @@ def _check_limits(sel, pol, fmt):
 def input_paths(smbios=None, acpi=(), orom=(), policy=None, secret_file=None):
     """[(option, path)] a build reads, for :func:`xcmod.fileio.plan_outputs`: ``host``
     as the sysfs directories it reads, ``mem:PATH`` as PATH."""
-    from ..firmware.host import SYSFS_ACPI, SYSFS_DMI
     out = []
     if smbios:
         out.append(("--smbios", SYSFS_DMI if smbios == "host" else smbios.removeprefix("mem:")))
@@ -222,16 +238,12 @@ def output_paths(fmt, output):
     """[(option, path, is_dir[, names_dir])] a build writes for ``-o output``: the image,
     or the blocks dir's two files (named, so other files may sit beside them), for
     :func:`xcmod.fileio.plan_outputs`."""
-    from ..checks import path_arg
     output = path_arg(output, "-o")
     if fmt == "xen":
-        from ..image.blocks import STOCK_FILES
         if output == "-":
-            from ..errors import UsageError
             raise UsageError("--format xen -o -: standard output is one stream, not the "
                              "directory of smbios.bin and acpi.bin")
         if os.path.exists(output) and not os.path.isdir(output):
-            import errno
             raise NotADirectoryError(errno.ENOTDIR, f"exists and is not a directory: "
                                      f"--format xen -o names the directory it writes "
                                      f"{' and '.join(STOCK_FILES.values())} into", output)
@@ -242,7 +254,6 @@ def output_paths(fmt, output):
 
 
 def _json_file(doc):
-    import json               # here: a build without --manifest/--report never needs it
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
@@ -252,10 +263,6 @@ def write_build(result, output, *, manifest=None, report=None):
     [(path, bytes)] written.  Refused before anything is written (UsageError): outputs
     on one another or on what the build read, and a blocks directory that would keep
     a block this build does not write."""
-    from ..checks import path_arg
-    from ..errors import UsageError
-    from ..fileio import plan_outputs, write_all
-    from ..image.blocks import STOCK_FILES
     if not isinstance(result, BuildResult):
         raise UsageError(f"write_build needs the BuildResult xcmod.build() returns, not "
                          f"{type(result).__name__}")

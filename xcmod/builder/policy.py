@@ -32,20 +32,21 @@ optional::
 
 Unknown keys and bad values are errors naming the file, line and key.
 """
+import difflib
 import os
+import uuid
+from dataclasses import dataclass, field, replace
 
+from ..checks import path_arg
 from ..errors import FormatError, UsageError
-from ..firmware.fields import FIELDS
-from ..record import Record
+from ..fileio import POLICY_MAX, read_input
+from ..firmware.fields import FIELDS, suggest
+from ..image.rules import HVMLOADER_OWNED_TABLES
 from . import xenrules
 
-# Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
-# put a second FADT/MADT/... beside hvmloader's (construct_passthrough_tables()
-# filters no signature), so they are never appended.  TPM2 is built since
-# 4.18.0, TCPA before; MCFG by no release, but a host's MCFG describes the
-# host's PCI Express configuration space, which a guest does not have.
-HVMLOADER_ACPI_OWN = frozenset({"RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
-                                "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG"})
+
+# The tables hvmloader builds itself (image/rules.py's list), never passed through.
+HVMLOADER_ACPI_OWN = frozenset(HVMLOADER_OWNED_TABLES)
 # Tables that carry a licence: the Windows product key (MSDM) and the OEM
 # activation marker (SLIC).
 SENSITIVE_ACPI = frozenset({"MSDM", "SLIC"})
@@ -63,37 +64,27 @@ LEAK_MODES = ("error", "warn")
 BUILTIN = ("default", "strict", "passthrough-all")
 
 
-class Policy(Record):
+@dataclass(slots=True)
+class Policy:
     """A pass-through policy (docs/policy.md): a built-in's defaults, a policy
     file's settings and the command line's, merged."""
-    __slots__ = ("name", "xen", "smbios_allow", "smbios_oem", "oem_strings", "scrub",
-                 "scrub_mode", "scrub_value", "secret_file", "guest", "scrub_fields", "leak",
-                 "overrides", "acpi_allow", "acpi_strict", "hvmloader_tables",
-                 "passthrough_all")
-
-    def __init__(self, name="default", xen=None, smbios_allow=None, smbios_oem=True,
-                 oem_strings="keep", scrub=True, scrub_mode="blank",
-                 scrub_value="Not Specified", secret_file=None, guest=None, scrub_fields=(),
-                 leak="error", overrides=None, acpi_allow=frozenset({"SSDT"}),
-                 acpi_strict=False, hvmloader_tables=DEFAULT_HVMLOADER_TABLES,
-                 passthrough_all=False):
-        self.name = name
-        self.xen = xen                      # xenrules.Target of the hvmloader (read() sets it)
-        self.smbios_allow = smbios_allow    # frozenset; None: hvmloader's types for `xen`
-        self.smbios_oem = smbios_oem
-        self.oem_strings = oem_strings
-        self.scrub = scrub
-        self.scrub_mode = scrub_mode
-        self.scrub_value = scrub_value
-        self.secret_file = secret_file
-        self.guest = guest
-        self.scrub_fields = scrub_fields    # tuple of field keys
-        self.leak = leak
-        self.overrides = {} if overrides is None else overrides   # key -> (value, where)
-        self.acpi_allow = acpi_allow
-        self.acpi_strict = acpi_strict
-        self.hvmloader_tables = hvmloader_tables
-        self.passthrough_all = passthrough_all
+    name: str = "default"
+    xen: object = None                  # xenrules.Target of the hvmloader (read() sets it)
+    smbios_allow: frozenset = None     # None: hvmloader's types for `xen`
+    smbios_oem: bool = True
+    oem_strings: str = "keep"
+    scrub: bool = True
+    scrub_mode: str = "blank"
+    scrub_value: str = "Not Specified"
+    secret_file: str = None
+    guest: str = None
+    scrub_fields: tuple = ()           # field keys
+    leak: str = "error"
+    overrides: dict = field(default_factory=dict)   # key -> (value, where)
+    acpi_allow: frozenset = frozenset({"SSDT"})
+    acpi_strict: bool = False
+    hvmloader_tables: frozenset = DEFAULT_HVMLOADER_TABLES
+    passthrough_all: bool = False
 
     def smbios_types(self):
         if self.passthrough_all:
@@ -133,12 +124,87 @@ def builtin(name):
 
 # ------------------------------------------------------------------ loading
 
+class _Bad(Exception):
+    """A policy value a check refuses; its text says what the value must be."""
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise _Bad(f"must be true or false, not {_toml(value)}")
+    return value
+
+
+def _choice(choices):
+    def check(value):
+        if value not in choices:
+            raise _Bad(f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+    return check
+
+
+def _string(value):
+    if not isinstance(value, str) or not value:
+        raise _Bad(f"must be a non-empty string, not {value!r}")
+    if "\0" in value:      # it would end an SMBIOS string, or a path, early
+        raise _Bad("must not contain NUL (\\u0000)")
+    return value
+
+
+def _fields(value):
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Bad("must be a list of field names such as \"system.serial_number\"")
+    for v in value:
+        if v not in FIELDS:
+            raise _Bad(f"unknown field {v!r} (see `xcmod fields`)")
+    return tuple(value)
+
+
+def _smbios_types(v):
+    # (true/false are not types: bool is an int in Python)
+    if not isinstance(v, list) or not all(isinstance(t, int) and not isinstance(t, bool)
+                                          and 0 <= t <= 255 for t in v):
+        bad = next((t for t in v if isinstance(t, bool) or not isinstance(t, int)
+                    or not 0 <= t <= 255), v) if isinstance(v, list) else v
+        raise _Bad(f"must be a list of structure types 0-255 (integers), "
+                   f"not {'a list holding ' if isinstance(v, list) else ''}{_toml(bad)}")
+    return frozenset(v)
+
+
+def _acpi_signatures(v):
+    if not isinstance(v, list) or not all(isinstance(x, str) and len(x) == 4 for x in v):
+        raise _Bad("must be a list of 4-character table signatures")
+    own = sorted(set(v) & HVMLOADER_ACPI_OWN)
+    if own:
+        raise _Bad(f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} "
+                   f"built by hvmloader itself and can never be passed through")
+    return frozenset(v)
+
+
+def _table_count(v):
+    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < ACPI_MAX_SECONDARY_TABLES:
+        raise _Bad(f"must be an integer 0-15, not {_toml(v)}")
+    return v
+
+
+# A policy file's schema (docs/policy.md): [table] -> key -> (the Policy field it
+# sets, the check that turns the TOML value into that field's value).  [override]
+# takes any field name (checked by check_override), and the top level ``xen``.
 _SCHEMA = {
-    "smbios": {"allow", "oem", "oem_strings"},
-    "scrub": {"enabled", "mode", "value", "secret_file", "guest", "fields", "extra_fields",
-              "leak"},
-    "acpi": {"allow", "strict", "hvmloader_tables"},
-    "override": None,     # any field name, checked against FIELDS
+    "smbios": {"allow": ("smbios_allow", _smbios_types),
+               "oem": ("smbios_oem", _boolean),
+               "oem_strings": ("oem_strings", _choice(OEM_STRINGS_MODES))},
+    "scrub": {"enabled": ("scrub", _boolean),
+              "mode": ("scrub_mode", _choice(SCRUB_MODES)),
+              "value": ("scrub_value", _string),
+              "secret_file": ("secret_file", _string),     # relative to the policy file
+              "guest": ("guest", _string),
+              "fields": ("scrub_fields", _fields),
+              "extra_fields": ("scrub_fields", _fields),   # added to fields
+              "leak": ("leak", _choice(LEAK_MODES))},
+    "override": None,
+    "acpi": {"allow": ("acpi_allow", _acpi_signatures),
+             "strict": ("acpi_strict", _boolean),
+             "hvmloader_tables": ("hvmloader_tables", _table_count)},
 }
 _TOP = {"xen"}
 
@@ -175,32 +241,6 @@ class _Loader:
         name = f"{table}.{key}" if table else key
         raise FormatError(f"{name}: {msg}", source=self.where(table, key))
 
-    def choice(self, table, key, value, choices):
-        if value not in choices:
-            self.fail(table, key, f"must be one of {', '.join(choices)}, not {value!r}")
-        return value
-
-    def boolean(self, table, key, value):
-        if not isinstance(value, bool):
-            self.fail(table, key, f"must be true or false, not {_toml(value)}")
-        return value
-
-    def string(self, table, key, value):
-        if not isinstance(value, str) or not value:
-            self.fail(table, key, f"must be a non-empty string, not {value!r}")
-        if "\0" in value:      # it would end an SMBIOS string, or a path, early
-            self.fail(table, key, "must not contain NUL (\\u0000)")
-        return value
-
-    def fields(self, table, key, value):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            self.fail(table, key, "must be a list of field names such as "
-                      "\"system.serial_number\"")
-        for v in value:
-            if v not in FIELDS:
-                self.fail(table, key, f"unknown field {v!r} (see `xcmod fields`)")
-        return tuple(value)
-
 
 def _target(xen, why):
     """A Target from ``--xen``/``xen=`` (a version string, or a Target as is)."""
@@ -218,18 +258,15 @@ def read(path, xen=None):
     is neither a built-in nor a file is a UsageError listing the built-ins."""
     if path is None or path in BUILTIN:
         p = builtin(path or "default")
-        return p.replace(xen=_target(xen, "--xen") if xen else xenrules.default())
-    from ..checks import path_arg
+        return replace(p, xen=_target(xen, "--xen") if xen else xenrules.default())
     path = path_arg(path, "policy")
     if not os.path.lexists(path):
-        import difflib
         near = difflib.get_close_matches(str(path), BUILTIN, n=1)
         raise UsageError(f"--policy {path}: not a built-in policy ({', '.join(BUILTIN)}) and "
                          f"no such file" + (f"; did you mean {near[0]}?" if near else ""))
-    from ..fileio import POLICY_MAX, read_input
     raw = read_input(path, "a policy file", POLICY_MAX)
     text = raw.decode("utf-8", "replace")
-    import tomllib  # only for a policy file: 11 ms of start-up otherwise
+    import tomllib          # here: only a policy file is TOML
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -238,6 +275,33 @@ def read(path, xen=None):
         raise FormatError("not a policy: arrays or tables nested too deeply to parse",
                           source=path) from None
     L = _Loader(path, text)
+    _check_keys(L, doc)
+    p = builtin("default")
+    p.name = path
+    p.xen = _xen_of(L, doc, xen)
+    for table, keys in _SCHEMA.items():
+        given = doc.get(table, {})
+        if keys is None:
+            for key, value in given.items():
+                p.overrides[key] = _override(L, key, value)
+            continue
+        for key, (field_name, check) in keys.items():
+            if key not in given:
+                continue
+            try:
+                value = check(given[key])
+            except _Bad as e:
+                L.fail(table, key, str(e))
+            if key == "secret_file":
+                value = os.path.join(os.path.dirname(os.path.abspath(path)), value)
+            elif key == "extra_fields":
+                value = tuple(dict.fromkeys(p.scrub_fields + value))
+            setattr(p, field_name, value)
+    return p
+
+
+def _check_keys(L, doc):
+    """Every table and key of ``doc`` is one the schema names."""
     for key, value in doc.items():
         if key in _TOP:
             continue
@@ -250,81 +314,27 @@ def read(path, xen=None):
             if known is not None and sub not in known:
                 L.fail(key, sub, f"unknown key (known in [{key}]: {', '.join(sorted(known))})")
 
-    p = builtin("default")
-    p.name = path
+
+def _xen_of(L, doc, xen):
+    """The Target: ``--xen``, else the file's ``xen``, else this host's."""
     if xen:
-        p.xen = _target(xen, "--xen")
-    elif "xen" in doc:
+        return _target(xen, "--xen")
+    if "xen" in doc:
         try:
-            p.xen = xenrules.resolve(doc["xen"], f"{L.where(None, 'xen')}: xen")
+            return xenrules.resolve(doc["xen"], f"{L.where(None, 'xen')}: xen")
         except UsageError as e:
             L.fail(None, "xen", str(e))
-    else:
-        p.xen = xenrules.default()
+    return xenrules.default()
 
-    s = doc.get("smbios", {})
-    if "allow" in s:
-        v = s["allow"]
-        # (true/false are not types: bool is an int in Python)
-        if not isinstance(v, list) or not all(isinstance(t, int) and not isinstance(t, bool)
-                                              and 0 <= t <= 255 for t in v):
-            bad = next((t for t in v if isinstance(t, bool) or not isinstance(t, int)
-                        or not 0 <= t <= 255), v) if isinstance(v, list) else v
-            L.fail("smbios", "allow", f"must be a list of structure types 0-255 (integers), "
-                   f"not {'a list holding ' if isinstance(v, list) else ''}{_toml(bad)}")
-        p.smbios_allow = frozenset(v)
-    if "oem" in s:
-        p.smbios_oem = L.boolean("smbios", "oem", s["oem"])
-    if "oem_strings" in s:
-        p.oem_strings = L.choice("smbios", "oem_strings", s["oem_strings"], OEM_STRINGS_MODES)
 
-    sc = doc.get("scrub", {})
-    if "enabled" in sc:
-        p.scrub = L.boolean("scrub", "enabled", sc["enabled"])
-    if "mode" in sc:
-        p.scrub_mode = L.choice("scrub", "mode", sc["mode"], SCRUB_MODES)
-    if "value" in sc:
-        p.scrub_value = L.string("scrub", "value", sc["value"])
-    if "secret_file" in sc:
-        p.secret_file = os.path.join(os.path.dirname(os.path.abspath(path)),
-                                     L.string("scrub", "secret_file", sc["secret_file"]))
-    if "guest" in sc:
-        p.guest = L.string("scrub", "guest", sc["guest"])
-    if "fields" in sc:
-        p.scrub_fields = L.fields("scrub", "fields", sc["fields"])
-    if "extra_fields" in sc:
-        p.scrub_fields = tuple(dict.fromkeys(
-            p.scrub_fields + L.fields("scrub", "extra_fields", sc["extra_fields"])))
-    if "leak" in sc:
-        p.leak = L.choice("scrub", "leak", sc["leak"], LEAK_MODES)
-
-    for key, value in doc.get("override", {}).items():
-        if key not in FIELDS:
-            from ..firmware.fields import suggest
-            near = suggest(key)
-            L.fail("override", key, "unknown field" + (f"; did you mean {near}?" if near else "")
-                   + " (see `xcmod fields`)")
-        p.overrides[key] = (check_override(key, value, lambda m: L.fail("override", key, m)),
-                            L.where("override", key))
-
-    a = doc.get("acpi", {})
-    if "allow" in a:
-        v = a["allow"]
-        if not isinstance(v, list) or not all(isinstance(x, str) and len(x) == 4 for x in v):
-            L.fail("acpi", "allow", "must be a list of 4-character table signatures")
-        own = sorted(set(v) & HVMLOADER_ACPI_OWN)
-        if own:
-            L.fail("acpi", "allow", f"{', '.join(own)} {'is' if len(own) == 1 else 'are'} "
-                   f"built by hvmloader itself and can never be passed through")
-        p.acpi_allow = frozenset(v)
-    if "strict" in a:
-        p.acpi_strict = L.boolean("acpi", "strict", a["strict"])
-    if "hvmloader_tables" in a:
-        v = a["hvmloader_tables"]
-        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < ACPI_MAX_SECONDARY_TABLES:
-            L.fail("acpi", "hvmloader_tables", f"must be an integer 0-15, not {_toml(v)}")
-        p.hvmloader_tables = v
-    return p
+def _override(L, key, value):
+    """(bytes, where) of one [override] entry."""
+    if key not in FIELDS:
+        near = suggest(key)
+        L.fail("override", key, "unknown field" + (f"; did you mean {near}?" if near else "")
+               + " (see `xcmod fields`)")
+    return (check_override(key, value, lambda m: L.fail("override", key, m)),
+            L.where("override", key))
 
 
 def check_override(key, value, fail):
@@ -332,7 +342,6 @@ def check_override(key, value, fail):
     f = FIELDS[key]
     if f.kind == "uuid":
         try:
-            import uuid
             return uuid.UUID(str(value)).bytes_le
         except ValueError:
             fail(f"not a UUID: {value!r}")
@@ -359,7 +368,6 @@ def add_cli_overrides(policy, settings):
             raise UsageError(f"--set {s!r}: expected FIELD=VALUE, e.g. "
                              f"system.manufacturer=ACME")
         if key not in FIELDS:
-            from ..firmware.fields import suggest
             near = suggest(key)
             raise UsageError(f"--set {key}: unknown field"
                              + (f"; did you mean {near}?" if near else "")

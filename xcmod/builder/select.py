@@ -1,14 +1,21 @@
 """Apply a policy to firmware sources: select, scrub, override, lint, report.
 
 :func:`select` is the whole pipeline behind ``xcmod build``.  It reads the
-sources (:mod:`xcmod.host`), keeps what the :class:`~xcmod.policy.Policy`
+sources (:mod:`xcmod.firmware.host`), keeps what the
+:class:`~xcmod.builder.policy.Policy`
 allows for the target (``modules`` or stock ``xen`` blocks), scrubs host
 identifiers, applies overrides, lints AML, enforces hvmloader's table budget
 and returns a :class:`Selection` with a :class:`Report` of every decision.
 It raises (and so writes nothing) on anything an operator must fix.
 """
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field
+
 from ..errors import FormatError, PolicyError, UsageError
-from ..firmware import aml, host
+from ..fileio import SECRET_MAX, read_input
+from ..firmware import aml, host, orom
 from ..firmware.fields import (
     BLANK_TEXT,
     FIELDS,
@@ -22,39 +29,43 @@ from ..firmware.fields import (
     uuid_forms,
 )
 from ..firmware.smbios import END_OF_TABLE, INACTIVE, OEM_STRINGS, SmbiosTable
-from ..record import Record
-from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI
+from ..image.rules import check_hvmloader_limits
+from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI, acpi_budget
+
 
 MIN_SECRET_LEN = 16
 
 
-class ReportEntry(Record):
+@dataclass(slots=True)
+class ReportEntry:
     """One decision of a build: what happened to one item of one area, and why."""
-    __slots__ = ("area", "item", "action", "reason")
-
-    def __init__(self, area, item, action, reason=""):
-        self.area = area          # smbios | acpi | orom
-        self.item = item
-        self.action = action      # passed | dropped | skipped | scrubbed | overridden |
-        self.reason = reason      # warning | note
+    area: str          # smbios | acpi | orom
+    item: str
+    action: str        # passed | dropped | skipped | scrubbed | overridden | warning | note
+    reason: str = ""
+    structure: tuple = None     # (type name, handle) when the item is an SMBIOS structure
 
     def as_dict(self):
         return {"area": self.area, "item": self.item, "action": self.action,
                 "reason": self.reason}
 
 
-class Report(Record):
+@dataclass(slots=True)
+class Report:
     """Every decision of a build, in order, under the policy and Xen it was made for."""
-    __slots__ = ("policy", "xen", "format", "entries")
-
-    def __init__(self, policy, xen, format, entries=None):
-        self.policy = policy
-        self.xen = xen            # xenrules.Target: its version, and why that one
-        self.format = format
-        self.entries = [] if entries is None else entries
+    policy: object
+    xen: object            # xenrules.Target: its version, and why that one
+    format: str
+    entries: list = field(default_factory=list)
 
     def add(self, area, item, action, reason=""):
         self.entries.append(ReportEntry(area, item, action, reason))
+
+    def add_structure(self, s, action, reason=""):
+        """A decision about SMBIOS structure ``s``."""
+        kind = _structure_kind(s)
+        self.entries.append(ReportEntry("smbios", f"{kind} handle {s.handle:#06x}", action,
+                                        reason, (kind, s.handle)))
 
     @property
     def warnings(self):
@@ -65,38 +76,16 @@ class Report(Record):
                 "format": self.format,
                 "entries": [e.as_dict() for e in self.entries]}
 
-    def render(self, out):
-        """One line per decision; SMBIOS structures of one type that met the same
-        fate for the same reason share a line."""
-        out.write(f"report: policy {self.policy}, Xen {self.xen.version} ({self.xen.why}), "
-                  f"format {self.format}\n")
-        groups = []
-        for e in self.entries:
-            kind, _, handle = e.item.partition(" handle ")
-            key = (e.area, e.action, e.reason, kind) if handle else None
-            if key and groups and groups[-1][0] == key:
-                groups[-1][1].append(handle)
-            else:
-                groups.append((key, [handle] if key else [], e))
-        for key, handles, e in groups:
-            reason = f": {e.reason}" if e.reason else ""
-            item = e.item
-            if len(handles) > 1:
-                item = f"{key[3]} x{len(handles)} (handles {handles[0]}..{handles[-1]})"
-            out.write(f"  {e.action:<10} {e.area:<6} {item}{reason}\n")
 
-
-class Selection(Record):
+@dataclass(slots=True)
+class Selection:
     """What passes the policy: the SMBIOS table, ACPI tables and option ROMs to
     encode, the report saying why, and the host identifiers scrubbed."""
-    __slots__ = ("smbios", "acpi", "oroms", "report", "sensitive")
-
-    def __init__(self, smbios, acpi, oroms, report, sensitive=None):
-        self.smbios = smbios      # SmbiosTable, or None
-        self.acpi = acpi
-        self.oroms = oroms
-        self.report = report
-        self.sensitive = set() if sensitive is None else sensitive   # identifiers scrubbed
+    smbios: object      # SmbiosTable, or None
+    acpi: list
+    oroms: list
+    report: object
+    sensitive: set = field(default_factory=set)   # identifiers scrubbed
 
 
 def summarize_dropped(entries):
@@ -104,7 +93,7 @@ def summarize_dropped(entries):
     share a reason share it ("APIC, FACP (built by hvmloader itself; ...), RSDP (...)")."""
     groups = {}
     for e in entries:
-        label = e.item.split(" from ")[0].split(" handle ")[0]
+        label = e.structure[0] if e.structure else e.item.split(" from ")[0]
         if e.area == "acpi":
             label = label.split(" ")[0]
         reason = e.reason
@@ -120,10 +109,10 @@ def summarize_dropped(entries):
     return ", ".join(parts)
 
 
-def _structure_name(s):
+def _structure_kind(s):
+    """``type 1 (system)``: the structure's type, and its dmidecode group if it has one."""
     group = GROUPS.get(s.type)
-    name = f"type {s.type}" + (f" ({group})" if group else "")
-    return f"{name} handle {s.handle:#06x}"
+    return f"type {s.type}" + (f" ({group})" if group else "")
 
 
 # ------------------------------------------------------------------ scrubbing
@@ -142,7 +131,6 @@ class Scrubber:
             if not policy.guest:
                 raise UsageError("scrub mode pseudonym needs the guest's name or UUID: "
                                  "--guest NAME (or scrub.guest in the policy)")
-            from ..fileio import SECRET_MAX, read_input
             self.key = read_input(policy.secret_file, "a pseudonym secret", SECRET_MAX).strip()
             if len(self.key) < MIN_SECRET_LEN:
                 raise UsageError(f"{policy.secret_file}: secret is {len(self.key)} bytes; "
@@ -151,8 +139,6 @@ class Scrubber:
             self.guest = policy.guest.encode("utf-8")
 
     def _digest(self, label):
-        import hashlib
-        import hmac
         return hmac.new(self.key, b"xcmod-pseudonym\0" + self.guest + b"\0" + label.encode(),
                         hashlib.sha256).digest()
 
@@ -169,12 +155,10 @@ class Scrubber:
 
     def uuid(self, label):
         if self.mode == "pseudonym":
-            import uuid
             u = uuid.UUID(bytes=self._digest(label)[:16], version=4)
             return u.bytes_le
         if self.mode == "fixed":
             try:
-                import uuid
                 return uuid.UUID(self.value.decode()).bytes_le
             except ValueError:
                 pass
@@ -208,7 +192,6 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
     hvm_types = policy.xen.rules.smbios_types
     kept = []
     for s in table.structures:
-        name = _structure_name(s)
         reason = None
         if s.type not in allowed:
             if s.type == END_OF_TABLE:
@@ -222,7 +205,7 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
         elif s.type == OEM_STRINGS and policy.oem_strings == "drop":
             reason = "OEM strings dropped by smbios.oem_strings = \"drop\""
         if reason:
-            report.add("smbios", name, "dropped", reason)
+            report.add_structure(s, "dropped", reason)
             continue
         kept.append(s)
     if not (policy.passthrough_all and fmt == "modules"):
@@ -237,7 +220,7 @@ def _select_smbios(policy, spec, fmt, report, scrubber):
     if sensitive:
         kept = _chase_leaks(kept, sensitive, report, scrubber)
     for s in kept:
-        report.add("smbios", _structure_name(s), "passed")
+        report.add_structure(s, "passed")
     if fmt == "xen":
         _oem_count_warning(kept, report)
     _fixed_room_warning(kept, report)
@@ -272,7 +255,7 @@ def hvmloader_smbios_rules(structures, xen, report):
             reason = (f"hvmloader {xen} ignores a type {s.type} structure shorter "
                       f"than {min_len[s.type]} bytes (this one: {s.size})")
         if reason:
-            report.add("smbios", _structure_name(s), "dropped", reason)
+            report.add_structure(s, "dropped", reason)
             continue
         seen.add(s.type)
         kept.append(s)
@@ -313,7 +296,6 @@ def stock_rules(structures, tables, xen, report):
     blocks: :func:`hvmloader_smbios_rules`, its OEM-count warning, and for ACPI the
     tables hvmloader builds itself refused and its table budget enforced
     (PolicyError: dropping a table the user chose is not this function's call)."""
-    from .policy import acpi_budget
     structures = hvmloader_smbios_rules(structures, xen, report)
     _oem_count_warning(structures, report)
     owned = [t.signature for t in tables if t.signature in HVMLOADER_ACPI_OWN]
@@ -324,24 +306,22 @@ def stock_rules(structures, tables, xen, report):
     if len(tables) > budget:
         raise PolicyError(f"{len(tables)} ACPI tables, but hvmloader appends at most {budget} "
                           f"beside its own and drops the rest silently")
-    from ..image.rules import check_hvmloader_limits     # the one rule set (issue 32)
     check_hvmloader_limits([(s.type, s.size) for s in structures], len(tables),
                            acpi_budget=budget)
     return structures, tables
 
 
 def _scrub_structure(policy, s, index, report, scrubber, sensitive):
-    name = _structure_name(s)
     if s.type == OEM_STRINGS and policy.oem_strings == "scrub":
         if scrubber.mode == "blank":
-            report.add("smbios", name, "dropped", "OEM strings scrubbed (mode blank)")
+            report.add_structure(s, "dropped", "OEM strings scrubbed (mode blank)")
             for x in s.strings:
                 sensitive |= _sensitive_forms(x, "string")
             return None
         strings = [scrubber.text(f"oem_strings.{i + 1}#{index}") for i in range(len(s.strings))]
         for x in s.strings:
             sensitive |= _sensitive_forms(x, "string")
-        report.add("smbios", name, "scrubbed", f"{len(strings)} OEM strings")
+        report.add_structure(s, "scrubbed", f"{len(strings)} OEM strings")
         return rebuild(s.formatted, strings, s.offset)
     changes, names = {}, []
     for key in policy.scrub_fields:
@@ -371,7 +351,7 @@ def _scrub_structure(policy, s, index, report, scrubber, sensitive):
     how = f"{', '.join(names)} ({scrubber.mode})"
     if in_place:
         how += "; rewritten in place (structure longer than SMBIOS 3.7 describes)"
-    report.add("smbios", name, "scrubbed", how)
+    report.add_structure(s, "scrubbed", how)
     return new
 
 
@@ -399,7 +379,7 @@ def _apply_overrides(policy, structures, report):
                 raise PolicyError(f"{where}: override {f.key}: this type {s.type} structure "
                                   f"is only {s.length} bytes long, too short for the field")
         new, _ = edit(s, {f: v for f, v, _ in items})
-        report.add("smbios", _structure_name(s), "overridden",
+        report.add_structure(s, "overridden",
                    ", ".join(f"{f.name} = {v.decode('utf-8', 'replace') if f.kind == 'string' else v.hex()}"
                              for f, v, _ in items))
         out.append(new)
@@ -418,10 +398,10 @@ def _chase_leaks(structures, sensitive, report, scrubber):
                 strings[i] = scrubber.text(f"leak.{s.type}.{i + 1}#{n}")
             s = rebuild(s.formatted, strings, s.offset)
             names = [n for i in hits for n in string_names(s, i + 1)]
-            report.add("smbios", _structure_name(s), "scrubbed",
+            report.add_structure(s, "scrubbed",
                        f"{', '.join(names)} held a scrubbed host identifier")
         if any(x in s.data for x in sensitive):
-            report.add("smbios", _structure_name(s), "dropped",
+            report.add_structure(s, "dropped",
                        "its formatted area holds a scrubbed host identifier")
             continue
         out.append(s)
@@ -506,8 +486,6 @@ def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules"
         raise UsageError("overrides need an SMBIOS source (--smbios)")
     acpi_tables = _select_acpi(policy, acpi_specs, fmt, report, strict, sensitive)
     roms = []
-    if orom_paths:
-        from ..firmware import orom         # here: most builds pass no option ROM
     for path in orom_paths:
         if fmt == "xen":
             raise UsageError(f"{path}: option ROMs need the module format; stock hvmloader "

@@ -28,6 +28,7 @@ A line alone (``4.20``) means its newest release, which is also the stricter
 one where a line changed; a later point release than the table knows
 (``4.20.9``) is taken as the newest it knows of that line.
 """
+from .. import hostxen
 from ..errors import UsageError
 
 TYPES = frozenset({0, 1, 2, 3, 11, 22, 39})
@@ -107,7 +108,6 @@ def resolve(version, why="--xen"):
 
 def default():
     """This host's Xen if one is installed and modelled, else ``any``."""
-    from .. import hostxen
     xen = hostxen.installed()
     if xen is None:
         return Target(ANY, CHECKED, "no Xen installed here: rules every release honours")

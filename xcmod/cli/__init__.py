@@ -1,8 +1,9 @@
 """The ``python -m xcmod`` command line: a thin layer over the library.
 
 One module per job, each registering its commands (:func:`.common.command`):
-:mod:`.build` (build, fields, export), :mod:`.image` (inspect, verify,
-extract, layout) and :mod:`.xen` (load, keys, hvm-info, guest-tables).  Every
+:mod:`.build` (build, fields, export), :mod:`.image` (inspect, extract,
+layout), :mod:`.verify` (verify) and :mod:`.xen` (load, keys, hvm-info,
+guest-tables).  Every
 command is a function ``cmd_NAME(args, out, err) -> int`` that parses
 nothing itself: it calls :mod:`xcmod.builder`, :mod:`xcmod.image` or
 :mod:`xcmod.xen` and renders the result to the streams it is given.
@@ -11,34 +12,39 @@ nothing itself: it calls :mod:`xcmod.builder`, :mod:`xcmod.image` or
 stderr: exit 2 for a usage error (:class:`~xcmod.errors.UsageError`, and
 argparse's own), 1 for anything else (bad input, Xen refusing, a file that
 cannot be written), 130 for SIGINT and 143 for SIGTERM during a load, the
-line saying what the command had changed.  Only the command being run gets a
-parser, and a plain line (every option in full, no help asked:
-:func:`.common.parse_plain`) gets none at all: argparse costs more than a load
-on a slow CPU, and was most of build's, verify's and inspect's start-up.
+line saying what the command had changed.  A command line imports the module
+of its own job only, and builds the parser of its own command only.
 """
+import argparse
+import codecs
+import errno
+import importlib
+import io
+import os
 import sys
 
+from ..errors import UsageError, XcmodError
+from ..fileio import STDOUT, deferred
 from .common import (
     COMMANDS,
+    GIVEN,
     PROG,
+    GivenTwice,
+    Once,
     Terminated,
     _watchdog,
-    plain_args,
     progress_note,
-    repeated_option,
 )
 
-# command -> the module of its job, which registers it (common.command); a command
-# line imports only its own (a module costs 10-20 ms under the rig's emulated CPU)
+# command -> the module of its job, which registers it (common.command)
 JOBS = {"build": "build", "fields": "build", "export": "build",
-        "inspect": "image", "verify": "image", "extract": "image", "layout": "image",
+        "inspect": "image", "verify": "verify", "extract": "image", "layout": "image",
         "load": "xen", "keys": "xen", "hvm-info": "xen", "guest-tables": "xen"}
 
 
 def register(only=None):
     """Import the job module registering command ``only``, or every job's; returns
     COMMANDS, which then holds their commands."""
-    import importlib
     for job in dict.fromkeys(JOBS.values()) if only is None else (JOBS[only],):
         importlib.import_module(f"{__name__}.{job}")
     return COMMANDS
@@ -71,13 +77,18 @@ package is installed, else in docs/ of xcmod's source.
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, storing every one-value option with :class:`.common.Once`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register("action", None, Once)
+        self.register("action", "store", Once)
+
+
 def build_parser(only=None):
-    """The argument parser: every command's, or with ``only`` that command's alone
-    (each subparser costs gettext lookups and a formatter, 15 ms apiece on a slow CPU)."""
-    import argparse
-    formatter = _formatter(argparse)
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=formatter)
+    """The argument parser: every command's, or with ``only`` that command's alone."""
+    p = Parser(prog=PROG, description=DESCRIPTION, epilog=EPILOG, formatter_class=Formatter)
     # the package's version, read off the package itself (always imported before
     # this one; the layers keep its lazy API out of the command line's imports)
     p.add_argument("--version", action="version",
@@ -88,7 +99,7 @@ def build_parser(only=None):
     add_parser = sub.add_parser
 
     def add_wrapped(name, **kw):          # every command's help wraps alike
-        kw["formatter_class"] = formatter
+        kw["formatter_class"] = Formatter
         return add_parser(name, **kw)
     sub.add_parser = add_wrapped
     for name, add in register(only).items():
@@ -97,23 +108,21 @@ def build_parser(only=None):
     return p
 
 
-def _formatter(argparse):
+class Formatter(argparse.HelpFormatter):
     """A help formatter that wraps descriptions to the terminal and keeps paragraphs
     whose lines are indented (examples, tables) as written."""
-    import textwrap
 
-    class Formatter(argparse.HelpFormatter):
-        def _fill_text(self, text, width, indent):
-            out = []
-            for para in text.strip("\n").split("\n\n"):
-                lines = para.splitlines()
-                if any(line[:1].isspace() for line in lines[1:]):
-                    out.append("\n".join(indent + line for line in lines))
-                else:
-                    out.append(textwrap.fill(" ".join(para.split()), width,
-                                             initial_indent=indent, subsequent_indent=indent))
-            return "\n\n".join(out) + "\n"
-    return Formatter
+    def _fill_text(self, text, width, indent):
+        import textwrap     # here: only --help wraps text
+        out = []
+        for para in text.strip("\n").split("\n\n"):
+            lines = para.splitlines()
+            if any(line[:1].isspace() for line in lines[1:]):
+                out.append("\n".join(indent + line for line in lines))
+            else:
+                out.append(textwrap.fill(" ".join(para.split()), width,
+                                         initial_indent=indent, subsequent_indent=indent))
+        return "\n\n".join(out) + "\n"
 
 
 def main(argv=None, out=None, err=None) -> int:
@@ -121,20 +130,15 @@ def main(argv=None, out=None, err=None) -> int:
     err = err or sys.stderr
     argv = sys.argv[1:] if argv is None else list(argv)
     first = argv[0] if argv and not argv[0].startswith("-") else None
-    if first in JOBS:
-        register(first)
-        twice = repeated_option(first, argv[1:])
-        if twice:
-            err.write(f"{PROG} {first}: error: {twice}\n")
-            return 2
-    args = plain_args(first, argv[1:]) if first in JOBS else None
-    if args is None:
-        parser = build_parser(only=first if first in JOBS else None)
-        try:
-            args = parser.parse_args(argv)
-        except SystemExit as e:
-            return e.code if isinstance(e.code, int) else 2
-    from ..errors import UsageError, XcmodError
+    parser = build_parser(only=first if first in JOBS else None)
+    try:
+        args = parser.parse_args(argv)
+    except GivenTwice as e:
+        err.write(f"{PROG} {first}: error: {e}\n")
+        return 2
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 2
+    vars(args).pop(GIVEN, None)
     if hasattr(args, "domain") and (args.domid is None) == (args.domain is None):
         err.write(f"{PROG} {args.command}: error: name the domain with --domid N or "
                   f"--domain NAME|ID (one of them)\n")
@@ -147,7 +151,7 @@ def main(argv=None, out=None, err=None) -> int:
         if getattr(args, "timeout", None) else (lambda: None)
     try:
         if getattr(args, "domain", None) is not None:
-            from ..xen.xenstore import resolve_domain
+            from ..xen.xenstore import resolve_domain   # here: the build job has no domain
             args.domid = resolve_domain(args.domain)
         return _run(args, out, err)
     except UsageError as e:
@@ -181,8 +185,6 @@ def _xen_hint(e, command):
     op = getattr(e, "op", None)
     if op not in ("lock", "xc_interface_open", "xs_open"):
         return str(e)
-    import errno
-    import os
     if e.errno in (errno.EACCES, errno.EPERM) and os.geteuid() != 0:
         return f"{command} needs root: it works as dom0's toolstack does ({e})"
     if (e.errno == errno.ENOENT and op != "lock" and not os.environ.get("XENSTORED_PATH")
@@ -199,9 +201,6 @@ def _run(args, out, err):
     output could be written are the files renamed into place.  An exception (a
     rendering or encoding error included) leaves no file and no partial output; a
     command returning non-zero keeps its output and writes no file."""
-    import io
-
-    from ..fileio import STDOUT, deferred
     held = io.StringIO()
     # `-o -` and the like: the bytes go to stdout, the command's text to stderr
     text_to = err if any(getattr(args, d, None) == STDOUT for d in OUTPUT_OPTIONS) else out
@@ -231,7 +230,6 @@ def _not_text(args):
     Under a locale that is not UTF-8 (LC_ALL=C with PYTHONUTF8=0), Python decodes
     argv as ASCII and UTF-8 bytes arrive as lone surrogates: such a value is taken
     as the UTF-8 text its bytes are (xcmod's text is UTF-8 whatever the locale)."""
-    import os
     for dest in TEXT_OPTIONS:
         values = getattr(args, dest, None)
         is_list = isinstance(values, list)
@@ -252,32 +250,8 @@ def _not_text(args):
     return None
 
 
-# Commands that never import construct (tests/test_architecture.py runs a load and
-# holds it to that): nothing of construct's to defer, and .deferred would be one
-# more module on the start-up path of the command a domain's creation waits for.
-NOTHING_TO_DEFER = ("load",)
-
-
 def console_main():
-    """Entry point of the ``xcmod`` console script and of ``python -m xcmod``: the
-    standard modules construct imports but xcmod never calls are deferred
-    (:mod:`.deferred`) in this process only, then :func:`main` runs.
-
-    The process runs without the cyclic garbage collector.  Its collections
-    walked every object the imports had made, again and again: 1-1.5 ms of a
-    10-20 ms command natively, and in the rig's emulated CPU one comparison
-    gave a load 0.438 s without them and 0.468 s with them (issue 22).  One
-    command runs and the process exits; every input is read against its
-    ceiling (:mod:`xcmod.fileio`), and what cycles a command leaves
-    (construct's parse contexts) wait for the exit: ``build`` of the benchmark's
-    64 KiB SMBIOS table and 1 MiB of ACPI tables peaks at the same RSS either
-    way.  :func:`main` called as a library leaves the caller's collector alone.
-    """
-    import gc
-    gc.disable()
-    if (sys.argv[1:2] or [None])[0] not in NOTHING_TO_DEFER:
-        from .deferred import defer
-        defer()
+    """Entry point of the ``xcmod`` console script and of ``python -m xcmod``."""
     _escaping(sys.stderr)
     sys.exit(main(sys.argv[1:], _escaping(sys.stdout)))
 
@@ -302,7 +276,6 @@ def _escape(e):
 
 def _escaping(stream):
     """``stream`` (sys.stdout or sys.stderr) with the ``xcmod-escape`` error handler."""
-    import codecs
     try:
         codecs.lookup_error("xcmod-escape")
     except LookupError:

@@ -1,12 +1,16 @@
 """The build job's commands: build, fields, export."""
 
+from ..builder import build, export, input_paths, output_paths, write_build
+from ..builder.policy import default_scrub_fields
 from ..errors import UsageError
+from ..fileio import plan_outputs, write_all
+from ..firmware.contents import read_contents
+from ..firmware.fields import FIELDS, other_names
 from .common import PROG, _warn, _write_json, command
+from .render import render_report
 
 
 def cmd_build(args, out, err):
-    from ..builder import build, input_paths, output_paths, write_build
-    from ..fileio import plan_outputs
 
     if args.dry_run:
         extra = [o for o, v in (("--manifest", args.manifest), ("--report", args.report))
@@ -41,7 +45,7 @@ def cmd_build(args, out, err):
         for w in r.warnings:
             _warn(err, w)
     else:
-        r.report.render(out)
+        render_report(r.report, out)
     return 0
 
 
@@ -78,7 +82,7 @@ def _dry_run(args, r, out, err):
             out.write(f"dry run: would write {size} bytes{where} "
                       f"({'stock blocks' if args.format == 'xen' else 'an image'}); "
                       f"{_summary(r)}; nothing written\n")
-        r.report.render(out)
+        render_report(r.report, out)
     if not r.blocks:
         err.write(f"{PROG}: error: {r.nothing}\n")
         return 1
@@ -86,8 +90,6 @@ def _dry_run(args, r, out, err):
 
 
 def cmd_fields(args, out, err):
-    from ..builder.policy import default_scrub_fields
-    from ..firmware.fields import FIELDS, other_names
 
     scrubbed = set(default_scrub_fields())
     rows = [{"field": k, "type": f.type, "offset": f.offset, "kind": f.kind,
@@ -106,8 +108,6 @@ def cmd_fields(args, out, err):
 
 
 def cmd_export(args, out, err):
-    from ..builder import export
-    from ..fileio import plan_outputs, write_all
     if args.out_dir is not None:
         plan_outputs([("--out-dir", args.out_dir, True)], [("SOURCE", args.source)])
     warnings, notes, not_carried = [], [], []
@@ -120,7 +120,6 @@ def cmd_export(args, out, err):
                                                   args.hvmloader, name=args.name,
                                                   warnings=warnings)
     else:
-        from ..firmware.contents import read_contents
         content = read_contents(args.source)
         files, lines = export.plan(args.target, content, args.out_dir, driver=args.driver,
                                    name=args.name, vm=args.vm, warnings=warnings)

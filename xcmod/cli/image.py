@@ -1,23 +1,34 @@
 """Commands that read images and blocks: inspect, verify, extract, layout."""
+import argparse
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 
 from ..errors import FormatError, UsageError
+from ..fileio import IMAGE_MAX, plan_outputs, write_all
+from ..firmware import preview
+from ..firmware.contents import read_contents
+from ..firmware.fields import parse_types
+from ..firmware.smbios import dump_bin
+from ..image.blocks import check, read_path
+from ..xen import layout
 from .common import (
     PROG,
     _acpi_file_names,
-    _warn,
     _add_args,
     _hvmloader_end,
     _mib,
     _placement_args,
+    _warn,
     _write_json,
     command,
 )
+from .render import render_source, render_stock, render_text
 
 
 def cmd_inspect(args, out, err):
-    from ..firmware import preview
-    from .render import render_source, render_stock, render_text
 
     data = _stdin_bytes() if args.image == "-" else None
     source = "<stdin>" if data is not None else args.image
@@ -39,9 +50,6 @@ def cmd_inspect(args, out, err):
 
 def _stdin_bytes():
     """Standard input's bytes (``inspect -``), at most an image's ceiling."""
-    import sys
-
-    from ..fileio import IMAGE_MAX
     stream = getattr(sys.stdin, "buffer", None)
     if stream is None:
         raise UsageError("inspect -: standard input is not readable as bytes")
@@ -56,11 +64,9 @@ def _stdin_bytes():
 
 def _types_arg(text):
     """argparse type of -t: dmidecode's TYPE[,TYPE...] (numbers or keywords)."""
-    from ..firmware.fields import parse_types
     try:
         return parse_types(text)
     except ValueError as e:
-        import argparse
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
@@ -68,7 +74,6 @@ def _sigs_arg(text):
     """argparse type of --table: SIG[,SIG...], as the signatures are spelled."""
     sigs = {w.strip() for w in text.split(",") if w.strip()}
     if not sigs or any(len(w) > 4 for w in sigs):
-        import argparse
         raise argparse.ArgumentTypeError(f"{text!r}: ACPI signatures of 4 characters, "
                                          f"comma-separated (SSDT,SLIC)")
     return sigs
@@ -104,12 +109,7 @@ DMIDECODE_DIRS = ("/usr/sbin", "/sbin")
 
 def _decode(args, source, data, out, err):
     """--decode: the installed dmidecode's reading of the SMBIOS structures."""
-    import shutil
-    import subprocess
-    import tempfile
 
-    from ..firmware import preview
-    from ..firmware.smbios import dump_bin
 
     dmidecode = shutil.which("dmidecode", path=os.pathsep.join(
         [os.environ.get("PATH", os.defpath), *DMIDECODE_DIRS]))
@@ -136,33 +136,7 @@ def _decode(args, source, data, out, err):
     return 0
 
 
-def cmd_verify(args, out, err):
-    from ..image.blocks import check, read_path
-
-    blocks = read_path(args.image)
-    try:
-        count = check(blocks)      # an image: by the C reference reader, as hvmloader will
-    except FormatError as e:
-        if args.json:
-            _write_json({"valid": False, "error": e.message, "offset": e.offset,
-                         "source": e.source}, out)
-        err.write(f"{PROG}: error: {e}\n")
-        return 1
-    length = sum(len(b) for b in blocks)
-    if args.json:
-        _write_json({"valid": True, "length": length, "modules": count,
-                     "blocks": [b.as_dict() for b in blocks]}, out)
-    elif not args.quiet:
-        what = (f"{count} module{'s' if count != 1 else ''}" if count is not None else
-                ", ".join(f"{b.name} ({len(b)} bytes)" for b in blocks))
-        out.write(f"{args.image}: valid, {what}, {length} bytes\n")
-    return 0
-
-
 def cmd_extract(args, out, err):
-    from ..fileio import plan_outputs, write_all
-    from ..firmware.smbios import dump_bin
-    from ..firmware.contents import read_contents
 
     if args.smbios_dump is None and args.acpi_dir is None:
         raise UsageError("nothing to extract: give --smbios-dump FILE and/or --acpi-dir DIR")
@@ -203,8 +177,6 @@ def cmd_extract(args, out, err):
 
 
 def cmd_layout(args, out, err):
-    from ..image.blocks import check, read_path
-    from ..xen import layout
     blocks = read_path(args.image)
     check(blocks)
     plan = layout.plan([(b.name, len(b)) for b in blocks], args.memory, args.base,
@@ -242,22 +214,6 @@ def _parser_inspect(sub, argparse):
                    "(--from-dump) instead of xcmod's own reading")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=cmd_inspect)
-
-
-@command("verify")
-def _parser_verify(sub, argparse):
-    v = sub.add_parser("verify", help="check an image; exit 1 naming the first problem",
-                       description="Validate every module, checksum, padding byte, ACPI "
-                       "table and SMBIOS structure of an image with the C reference reader, "
-                       "the code hvmloader runs (or each block of a `build --format xen` "
-                       "directory as hvmloader walks it).  Exit 0 if valid, 1 with the first "
-                       "problem and its offset.")
-    v.add_argument("image", metavar="IMAGE|DIR",
-                   help="an xcmod image, or a `build --format xen` directory (each block is "
-                   "walked as hvmloader walks it)")
-    v.add_argument("-q", "--quiet", action="store_true", help="print nothing when valid")
-    v.add_argument("--json", action="store_true", help="print {valid, error, offset}")
-    v.set_defaults(func=cmd_verify)
 
 
 @command("extract")

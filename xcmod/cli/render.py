@@ -1,5 +1,6 @@
 """Human-readable rendering of the descriptions :mod:`xcmod.firmware.contents`
 gives (``describe``, ``describe_block``), for ``inspect``."""
+from ..firmware.fields import field_label
 
 
 def printable(text):
@@ -34,8 +35,6 @@ def _structures(structures, out):
                   f"{s['length']} bytes\n{s.get('name', '')}\n")
         fields = s.get("fields") or {}
         shown = set()
-        if fields:
-            from ..firmware.fields import field_label
         for key, text in fields.items():
             out.write(f"\t{field_label(key)}: {printable(text)}\n")
             shown.add(text)
@@ -122,3 +121,24 @@ def render_source(desc, out):
     if desc["tables"] or (sm is None and "acpi_error" not in desc):
         out.write(f"\nACPI, {_plural(len(desc['tables']), 'table')}\n")
         _tables(desc["tables"], out)
+
+
+def render_report(report, out):
+    """A build's report (:class:`xcmod.builder.select.Report`), one line per decision;
+    SMBIOS structures of one type that met the same fate for the same reason share a
+    line."""
+    out.write(f"report: policy {report.policy}, Xen {report.xen.version} "
+              f"({report.xen.why}), format {report.format}\n")
+    groups = []             # [(key, handles, first entry)]
+    for e in report.entries:
+        key = (e.area, e.action, e.reason, e.structure[0]) if e.structure else None
+        if key and groups and groups[-1][0] == key:
+            groups[-1][1].append(e.structure[1])
+        else:
+            groups.append((key, [e.structure[1]] if key else [], e))
+    for key, handles, e in groups:
+        reason = f": {e.reason}" if e.reason else ""
+        item = e.item
+        if len(handles) > 1:
+            item = f"{key[3]} x{len(handles)} (handles {handles[0]:#06x}..{handles[-1]:#06x})"
+        out.write(f"  {e.action:<10} {e.area:<6} {item}{reason}\n")

@@ -1,11 +1,16 @@
 """The load job's commands: load, keys, hvm-info, guest-tables."""
 import os
+import signal
 
-from ..errors import UsageError
+from ..errors import UsageError, XcmodError
+from ..fileio import plan_outputs, write_all
+from ..image.blocks import read_path
+from ..xen import hvminfo, keys as K, loader
 from .common import (
     PROG,
     TIMEOUT_ARG,
     TIMEOUT_READ_ARG,
+    Terminated,
     _acpi_file_names,
     _add_args,
     _domain_args,
@@ -19,7 +24,7 @@ from .common import (
 
 
 def _load_args():
-    """The arguments of `load`, declared once for argparse and :func:`parse_plain`."""
+    """The arguments of `load`."""
     return (
         (("image",), dict(metavar="IMAGE|DIR",
                           help="an xcmod image, or a `build --format xen` directory (its "
@@ -46,10 +51,8 @@ def cmd_load(args, out, err):
 
 
 def _load(args, out, err):
-    from ..xen import loader
 
     if args.measure is not None:
-        from ..fileio import plan_outputs
         plan_outputs([("--measure", args.measure, False)],
                      [("IMAGE", args.image), ("--hvmloader", args.hvmloader)])
         d = os.path.dirname(os.path.abspath(args.measure))
@@ -60,7 +63,6 @@ def _load(args, out, err):
     common = dict(base=args.base, force=args.force, hvmloader_end=_hvmloader_end(args),
                   source=args.image, measure=args.measure is not None,
                   measure_file=args.measure, lock_timeout=max(1.0, args.timeout * 0.8))
-    from ..image.blocks import read_path
     # (the measurement file is written by the load itself: staged before the keys
     # are published, in place once they are, so a full disk fails before any key)
     r = loader.load(args.domid, read_path(args.image), **common)
@@ -81,23 +83,18 @@ def _load(args, out, err):
 def _terminate_through_main():
     """SIGTERM raises :class:`xcmod.cli.common.Terminated` until the function returned here is
     called (it restores the handler), so a load ended by it says what it changed
-    (exit 143).  ``_signal`` is the interpreter's own C module: ``signal`` would
-    import enum on load's start-up path."""
-    import _signal
-
-    from .common import Terminated
+    (exit 143)."""
 
     def handler(signum, frame):
         raise Terminated()
     try:
-        previous = _signal.signal(_signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:              # not the main thread: leave SIGTERM alone
         return lambda: None
-    return lambda: _signal.signal(_signal.SIGTERM, previous)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_keys(args, out, err):
-    from ..xen import keys as K
 
     if args.action == "known":
         rows = [{"key": k, "kind": v[0], "what": v[1]} for k, v in K.KEYS.items()]
@@ -150,7 +147,6 @@ def cmd_keys(args, out, err):
 
 
 def cmd_hvm_info(args, out, err):
-    from ..xen import hvminfo
 
     if args.domid == 0:
         raise UsageError("domain 0 has no HVM info table")
@@ -177,8 +173,6 @@ def cmd_hvm_info(args, out, err):
 
 
 def cmd_guest_tables(args, out, err):
-    from ..errors import XcmodError
-    from ..fileio import plan_outputs, write_all
     from ..firmware.smbios import dump_bin
     from ..xen import guest
     from .render import printable

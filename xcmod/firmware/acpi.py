@@ -1,6 +1,8 @@
 """ACPI system description tables: headers, lengths, checksums."""
+from dataclasses import dataclass, field
 
 from ..errors import FormatError, PolicyError, UsageError
+from ..fileio import ACPI_TABLE_MAX, read_input
 from ..image.spec import (
     XCMOD_ACPI_FACS_MIN_LENGTH,
     XCMOD_TYPE_ACPI,
@@ -11,7 +13,6 @@ from ..image.spec import (
     xcmod_acpi_header,
     xcmod_acpi_ids_header,
 )
-from ..record import Record
 from .checksum import checksum8
 
 ACPI_HEADER_SIZE = acpi_table_header.sizeof()       # 36
@@ -26,24 +27,20 @@ def decode_name(raw):
     return raw.rstrip(b"\0 ").decode("latin-1")
 
 
-class AcpiTable(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class AcpiTable:
     """One whole ACPI table, exactly as its bytes came."""
-    __slots__ = ("raw", "source", "_header")
-    _CACHED = ("_header",)
-
-    def __init__(self, raw, source=None):
-        object.__setattr__(self, "raw", raw)
-        object.__setattr__(self, "source", source)
+    raw: bytes
+    source: str = None
+    _header: object = field(default=None, init=False, repr=False, compare=False)   # parsed once
 
     @property
     def header(self):
         """The parsed acpi_table_header (parsed once)."""
-        try:
-            return self._header
-        except AttributeError:
-            header = struct_parse(acpi_table_header, self.raw, 0, self.source)
-            object.__setattr__(self, "_header", header)
-            return header
+        if self._header is None:
+            object.__setattr__(self, "_header",
+                               struct_parse(acpi_table_header, self.raw, 0, self.source))
+        return self._header
 
     @property
     def signature(self):
@@ -117,7 +114,6 @@ def parse_table(data, source=None):
 
 def read_table(path):
     """Read one ACPI table file (acpidump -b / sysfs / iasl output), at most ACPI_TABLE_MAX."""
-    from ..fileio import ACPI_TABLE_MAX, read_input
     return parse_table(read_input(path, "an ACPI table", ACPI_TABLE_MAX), source=path)
 
 

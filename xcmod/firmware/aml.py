@@ -16,8 +16,10 @@ and 20.2.2 "Name Objects Encoding" for NameString.  A match must parse as a
 whole NameString and a known RegionSpace, which keeps data bytes that happen
 to contain 5B 80 from counting.
 """
-from ..record import Record
+from dataclasses import dataclass
+
 from .acpi import ACPI_HEADER_SIZE
+
 
 EXT_OP_PREFIX = 0x5B
 OP_REGION_OP = 0x80
@@ -33,17 +35,14 @@ _LEAD = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 _NAME = _LEAD | frozenset(b"0123456789")
 
 
-class OpRegion(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class OpRegion:
     """One OperationRegion an AML table declares: its name, space, offset and length."""
-    __slots__ = ("name", "space", "offset", "length", "position")
-
-    def __init__(self, name, space, offset, length, position):
-        s = object.__setattr__
-        s(self, "name", name)
-        s(self, "space", space)
-        s(self, "offset", offset)        # None when not a constant in the AML
-        s(self, "length", length)        # likewise
-        s(self, "position", position)    # byte offset of the OpRegionOp in the table
+    name: str
+    space: int
+    offset: int        # None when not a constant in the AML
+    length: int        # likewise
+    position: int      # byte offset of the OpRegionOp in the table
 
     @property
     def space_name(self):

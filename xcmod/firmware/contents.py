@@ -9,7 +9,9 @@ themselves, and the walks that find each table and structure in them, are
 and :class:`.acpi.AcpiTable`.
 """
 import os
+from dataclasses import dataclass
 
+from ..checks import path_arg
 from ..errors import FormatError
 from ..image.blocks import read_stock_dir
 from ..image.read import read, single_module, sniff
@@ -22,9 +24,9 @@ from ..image.spec import (
     iter_modules,
 )
 from ..image.stock import iter_smbios_block
-from ..record import Record
 from .acpi import AcpiTable
 from .fields import structure_dict
+from .orom import from_module
 from .smbios import SmbiosStructure, SmbiosTable
 
 
@@ -77,7 +79,6 @@ def describe(data, source=None):
             d["oem_id"] = _text(mod.type_header.oem_id)
             d["oem_table_id"] = _text(mod.type_header.oem_table_id)
         elif mod.type == XCMOD_TYPE_OROM:
-            from .orom import from_module
             try:
                 d["rom"] = from_module(mod).as_dict()
             except FormatError as e:
@@ -103,15 +104,13 @@ def describe_dir(directory):
                                         for b in read_stock_dir(directory)]}
 
 
-class Contents(Record):
+@dataclass(slots=True)
+class Contents:
     """The SMBIOS structures and ACPI tables an image or stock blocks hold."""
-    __slots__ = ("smbios", "tables", "stock_dir", "source")
-
-    def __init__(self, smbios, tables, stock_dir=None, source=None):
-        self.smbios = smbios          # SmbiosTable, or None
-        self.tables = tables          # [AcpiTable]
-        self.stock_dir = stock_dir    # the directory, when read from a --format xen one
-        self.source = source          # the path read, for messages
+    smbios: object          # SmbiosTable, or None
+    tables: list           # [AcpiTable]
+    stock_dir: str = None   # the directory, when read from a --format xen one
+    source: str = None      # the path read, for messages
 
     @property
     def structures(self):
@@ -121,7 +120,6 @@ class Contents(Record):
 def read_contents(path):
     """The :class:`Contents` of an xcmod image, a ``--format xen`` directory or one
     stock block file (smbios.bin or acpi.bin), every checksum and length checked."""
-    from ..checks import path_arg
     path = path_arg(path, "image path")
     if os.path.isdir(path):
         smbios, tables = None, []

@@ -12,23 +12,22 @@ structure can hold at its length (then a blanked string disappears for good),
 and otherwise rewrites string contents in place so that no index the
 specification might add later is disturbed.
 """
-from ..record import Record
+import difflib
+from dataclasses import dataclass
+
 from .smbios import OEM_STRINGS, SmbiosStructure
 
 
-class Field(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class Field:
     """One SMBIOS field a policy names (``group.name``): its structure type, offset
     and kind, and whether the default policy scrubs it."""
-    __slots__ = ("group", "name", "type", "offset", "kind", "sensitive")
-
-    def __init__(self, group, name, type, offset, kind="string", sensitive=False):
-        s = object.__setattr__
-        s(self, "group", group)
-        s(self, "name", name)
-        s(self, "type", type)
-        s(self, "offset", offset)          # None: a variable position
-        s(self, "kind", kind)              # "string" | "uuid" | "word"
-        s(self, "sensitive", sensitive)    # scrubbed by the default policy
+    group: str
+    name: str
+    type: int
+    offset: int          # None: a variable position
+    kind: str = "string"  # "string" | "uuid" | "word"
+    sensitive: bool = False    # scrubbed by the default policy
 
     @property
     def key(self):
@@ -143,7 +142,6 @@ def other_names(key):
 def suggest(name):
     """What an unknown field name most likely means, as a phrase, or None: the field a
     dmidecode keyword or xenstore key names, else the nearest name of any scheme."""
-    import difflib
     name = name.strip()
     for scheme, table in (("dmidecode's keyword", DMIDECODE_KEYWORDS),
                           ("the xenstore key", XENSTORE_KEYS)):
@@ -243,8 +241,7 @@ def string_names(struct, index):
 def uuid_forms(raw):
     """The ways a 16-byte SMBIOS UUID is written as text: in SMBIOS 3.7, 7.2.1's byte
     order (its first three fields little-endian, RFC 4122's ``bytes_le``) and in raw
-    order; each as 8-4-4-4-12 and as 32 digits, lower and upper case.  (Formatted
-    here: the uuid module imports enum, a tenth of a build's start-up.)"""
+    order; each as 8-4-4-4-12 and as 32 digits, lower and upper case."""
     raw = bytes(raw)
     smbios_order = raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
     forms = set()

@@ -27,11 +27,15 @@ a file
 """
 import errno
 import os
+import re
+import stat
+from dataclasses import dataclass
 
 from ..errors import FormatError, HostAccessError, XcmodError
-from ..record import Record
+from ..fileio import ACPI_SOURCE_MAX, ACPI_TABLE_MAX, SMBIOS_SOURCE_MAX, check_regular, read_input
 from . import smbios
 from .acpi import RSDP_SIGNATURE, parse_table
+
 
 HOST = "host"
 MEM_PREFIX = "mem:"
@@ -47,24 +51,21 @@ LEGACY_SCAN_END = 0x100000
 
 def _read(path, what, limit, host=False):
     """A regular file's bytes, at most ``limit`` (:func:`xcmod.fileio.read_input`)."""
-    from ..fileio import read_input
     return read_input(path, what, limit, host=host)
 
 
 # ---------------------------------------------------------------------- ACPI
 
-class AcpiCandidate(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class AcpiCandidate:
     """One table found in a source, not yet judged by the policy.
 
     ``explicit`` is True when the user named this very file; ``raw`` is the
     bytes as found (validated only once the policy lets the table pass).
     """
-    __slots__ = ("raw", "origin", "explicit")
-
-    def __init__(self, raw, origin, explicit):
-        object.__setattr__(self, "raw", raw)
-        object.__setattr__(self, "origin", origin)   # file, or "file: table N" (text)
-        object.__setattr__(self, "explicit", explicit)
+    raw: bytes
+    origin: str        # file, or "file: table N" (text)
+    explicit: bool
 
     @property
     def signature(self):
@@ -115,7 +116,6 @@ def _table_files(directory):
 def _dir_tables(directory, host):
     """AcpiCandidates of every table file of ``directory``: each at most ACPI_TABLE_MAX,
     all of them together at most ACPI_SOURCE_MAX."""
-    from ..fileio import ACPI_SOURCE_MAX, ACPI_TABLE_MAX
     out, total = [], 0
     for p in _table_files(directory):
         raw = _read(p, "an ACPI table", ACPI_TABLE_MAX, host=host)
@@ -134,8 +134,7 @@ _HEX = frozenset(b"0123456789abcdefABCDEF")
 
 def _acpidump_head(line):
     """The signature of an acpidump table's first line (``SSDT @ 0x00000000BFEE1000``,
-    trailing white space allowed), or None.  Without ``re``: each ``--acpi`` file is
-    asked this, and importing ``re`` is a tenth of build's start-up."""
+    trailing white space allowed), or None."""
     sig, at, address = line[:4], line[4:9], line[9:].rstrip()
     if len(sig) == 4 and all(0x20 <= c <= 0x7E for c in sig) and at == b" @ 0x" and \
             address and all(c in _HEX for c in address):
@@ -154,7 +153,6 @@ def parse_acpidump_text(data, source):
     Offsets must run on without gaps, as acpidump writes them; anything else
     is a FormatError naming the line.
     """
-    import re
     dump_line = re.compile(_ACPIDUMP_LINE)
     tables, current = [], None
     for lineno, line in enumerate(data.split(b"\n"), 1):
@@ -180,7 +178,6 @@ def parse_acpidump_text(data, source):
 
 def acpi_candidates(spec):
     """Every table a ``--acpi`` source holds, as AcpiCandidates, in order."""
-    from ..fileio import ACPI_SOURCE_MAX, ACPI_TABLE_MAX
     if spec == HOST:
         if not os.path.isdir(SYSFS_ACPI):
             raise XcmodError(f"this host exposes no ACPI tables ({SYSFS_ACPI} is missing)")
@@ -198,6 +195,10 @@ def acpi_candidates(spec):
 
 
 # -------------------------------------------------------------------- SMBIOS
+
+class NoEntryPoint(FormatError):
+    """No SMBIOS entry point with valid checksums in the range scanned."""
+
 
 def legacy_scan(read_at, source, start=LEGACY_SCAN_START, end=LEGACY_SCAN_END):
     """Find an entry point in 0xF0000-0xFFFFF (or [start, end)) and read its table.
@@ -219,7 +220,7 @@ def legacy_scan(read_at, source, start=LEGACY_SCAN_START, end=LEGACY_SCAN_END):
             continue
         found[kind] = (off, ep)
     if not found:
-        raise FormatError(f"no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
+        raise NoEntryPoint(f"no SMBIOS entry point (_SM3_ or _SM_ with a valid checksum) in "
                           f"0x{start:X}-0x{end - 1:X}", source=source, offset=start)
     off, ep = found.get("_SM3_") or found["_SM_"]
     ep_len = segment[off + 6] if ep.kind == 3 else segment[off + 5]
@@ -260,7 +261,6 @@ def _sm3_table(read_at, address, maximum):
     (SMBIOS 3.7, 5.2.2) and 32-bit, so the table is read a page at a time up to its
     End-of-Table structure, at most ``min(maximum, SMBIOS_SOURCE_MAX)`` bytes: a
     maximum of 4 GiB never allocates 4 GiB."""
-    from ..fileio import SMBIOS_SOURCE_MAX
     cap = min(maximum, SMBIOS_SOURCE_MAX)
     data = b""
     while len(data) < cap:
@@ -283,11 +283,9 @@ def _sm3_table(read_at, address, maximum):
 def _mem_reader(path, host):
     """read_at() over a memory image: a regular file, or /dev/mem itself (anything else,
     a FIFO or another device, is refused by name before it is opened)."""
-    import stat
     st = os.stat(path)
     if not stat.S_ISREG(st.st_mode) and not (stat.S_ISCHR(st.st_mode) and
                                              os.path.realpath(path) == DEV_MEM):
-        from ..fileio import check_regular
         check_regular(path, "a memory image")
 
     def read_at(address, length):

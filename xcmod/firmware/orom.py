@@ -16,17 +16,15 @@ and its PCI Data Structure ("PCIR")::
 A legacy (code type 0) image must also sum to zero over its initialization
 size, which the BIOS checks before running it.
 """
-from construct import Bytes, Int8ul, Int16ul, Struct
+from dataclasses import dataclass
+
+from construct import Bytes, Int16ul, Int8ul, Struct
 
 from ..errors import FormatError
-from ..image.spec import (
-    XCMOD_TYPE_OROM,
-    encode_module,
-    struct_parse,
-    xcmod_orom_header,
-)
-from ..record import Record
+from ..fileio import OROM_MAX, read_input
+from ..image.spec import XCMOD_TYPE_OROM, encode_module, struct_parse, xcmod_orom_header
 from .checksum import checksum8
+
 
 pci_rom_header = Struct(
     "signature" / Bytes(2),
@@ -54,18 +52,15 @@ LAST_IMAGE = 0x80
 ROM_UNIT = 512
 
 
-class RomImage(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class RomImage:
     """One image of an option ROM: its offset in the ROM and its PCI data structure."""
-    __slots__ = ("offset", "vendor_id", "device_id", "class_code", "code_type", "length")
-
-    def __init__(self, offset, vendor_id, device_id, class_code, code_type, length):
-        s = object.__setattr__
-        s(self, "offset", offset)
-        s(self, "vendor_id", vendor_id)
-        s(self, "device_id", device_id)
-        s(self, "class_code", class_code)     # PCIR order: prog-if, sub-class, base class
-        s(self, "code_type", code_type)
-        s(self, "length", length)
+    offset: int
+    vendor_id: int
+    device_id: int
+    class_code: bytes     # PCIR order: prog-if, sub-class, base class
+    code_type: int
+    length: int
 
     @property
     def code_type_name(self):
@@ -76,16 +71,13 @@ class RomImage(Record, frozen=True):
         return "%02x%02x%02x" % (self.class_code[2], self.class_code[1], self.class_code[0])
 
 
-class OptionRom(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class OptionRom:
     """A PCI option ROM as read from a file: its images, in order."""
-    __slots__ = ("raw", "images", "source", "padding")
-
-    def __init__(self, raw, images, source=None, padding=0):
-        s = object.__setattr__
-        s(self, "raw", raw)              # the images, padding after the last one left out
-        s(self, "images", images)
-        s(self, "source", source)
-        s(self, "padding", padding)      # bytes of 0x00 or 0xFF padding after them
+    raw: bytes              # the images, padding after the last one left out
+    images: tuple
+    source: str = None
+    padding: int = 0      # bytes of 0x00 or 0xFF padding after them
 
     @property
     def first(self):
@@ -169,7 +161,6 @@ def parse(data, source=None):
 
 def read_file(path):
     """A PCI option ROM file (a regular file of at most OROM_MAX, 16 MiB)."""
-    from ..fileio import OROM_MAX, read_input
     return parse(read_input(path, "a PCI option ROM", OROM_MAX), source=path)
 
 

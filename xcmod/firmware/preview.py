@@ -12,10 +12,22 @@ tables, acpidump text, one table file).
 """
 import os
 
-from ..errors import FormatError
+from ..errors import FormatError, XcmodError
+from ..fileio import SMBIOS_SOURCE_MAX
+from ..image.read import read, single_module, sniff
+from ..image.spec import XCMOD_TYPE_SMBIOS
 from . import host
+from .contents import (
+    describe,
+    describe_block,
+    describe_dir,
+    parse_smbios_block,
+    read_contents,
+    smbios_table,
+)
 from .fields import structure_dict
-from .smbios import parse_source_bytes
+from .smbios import _is_rsmb, parse_source_bytes
+
 
 def _smbios_dict(table):
     return {**table.as_dict(),
@@ -41,10 +53,7 @@ def describe_path(path):
     """The description of what ``path`` holds: ``host`` (this host's SMBIOS and ACPI
     tables), a directory (stock blocks, sysfs SMBIOS layout, or ACPI tables) or
     a file (an image, a stock block, an SMBIOS source, acpidump text, a table)."""
-    from ..image.read import read
-    from .contents import describe_dir
     if path == host.HOST:          # what the host has of either, saying what it lacks
-        from ..errors import XcmodError
         desc = {"format": "source", "source": path, "smbios": None, "tables": []}
         errors = []
         try:
@@ -74,11 +83,7 @@ def describe_path(path):
 
 def describe_bytes(data, source):
     """The description of the bytes of one file (or of standard input)."""
-    from ..fileio import SMBIOS_SOURCE_MAX
-    from ..image.read import sniff
-    from .contents import describe, describe_block
     data = bytes(data)
-    from .smbios import _is_rsmb
     kind = sniff(data)
     if data[:4] == b"_SM_" or data[:5] == b"_SM3_" or _is_rsmb(data):
         kind = "smbios-source"
@@ -121,9 +126,6 @@ def describe_bytes(data, source):
 def smbios_of(path, data=None):
     """The SmbiosTable ``path`` holds (the bytes ``data`` when given: standard input),
     whatever it is; None when it holds no SMBIOS."""
-    from ..image.read import read, single_module, sniff
-    from ..image.spec import XCMOD_TYPE_SMBIOS
-    from .contents import parse_smbios_block, read_contents, smbios_table
     if data is None:
         if path == host.HOST:
             return host.read_smbios(host.HOST)
@@ -136,7 +138,6 @@ def smbios_of(path, data=None):
             return None
         data = read(path)
     data = bytes(data)
-    from .smbios import _is_rsmb
     if data[:4] == b"_SM_" or data[:5] == b"_SM3_" or _is_rsmb(data):
         return parse_source_bytes(data, path)
     kind = sniff(data)

@@ -11,10 +11,13 @@ Sources understood by :func:`read_file`:
 * a raw structure table (sysfs ``DMI`` alone): version unknown.
 """
 import os
+from dataclasses import dataclass, field
 
-from construct import Bytes, Int8ul, Int16ul, Int32ul, Int64ul, Struct
+from construct import Bytes, Int16ul, Int32ul, Int64ul, Int8ul, Struct
 
+from ..checks import path_arg
 from ..errors import FormatError
+from ..fileio import SMBIOS_ENTRY_POINT_MAX, SMBIOS_SOURCE_MAX, read_input
 from ..image.spec import (
     XCMOD_SMBIOS_EP_21,
     XCMOD_SMBIOS_EP_30,
@@ -25,8 +28,8 @@ from ..image.spec import (
     struct_parse,
     xcmod_smbios_header,
 )
-from ..record import Record
 from .checksum import checksum8
+
 
 # SMBIOS 3.7, 5.2.1, Table 1 "SMBIOS 2.1 (32-bit) Entry Point structure".
 smbios_entry_point_21 = Struct(
@@ -74,21 +77,16 @@ DUMP_TABLE_OFFSET = 0x20                     # where dmidecode --dump-bin puts t
 OEM_STRINGS, INACTIVE, END_OF_TABLE = 11, 126, 127
 
 
-class EntryPoint(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class EntryPoint:
     """What an entry point says, whichever kind it is."""
-    __slots__ = ("kind", "major", "minor", "docrev", "table_address", "table_length",
-                 "structure_count")
-
-    def __init__(self, kind, major, minor, docrev, table_address, table_length,
-                 structure_count):
-        s = object.__setattr__
-        s(self, "kind", kind)                        # XCMOD_SMBIOS_EP_21 or _30
-        s(self, "major", major)
-        s(self, "minor", minor)
-        s(self, "docrev", docrev)
-        s(self, "table_address", table_address)
-        s(self, "table_length", table_length)        # 2.1: exact; 3.0: maximum size
-        s(self, "structure_count", structure_count)  # 2.1 only, else None
+    kind: int                   # XCMOD_SMBIOS_EP_21 or _30
+    major: int
+    minor: int
+    docrev: int
+    table_address: int
+    table_length: int          # 2.1: exact; 3.0: maximum size
+    structure_count: int        # 2.1 only, else None
 
 
 def parse_entry_point(data, source=None, offset=0):
@@ -126,15 +124,12 @@ def parse_entry_point(data, source=None, offset=0):
                       source=source, offset=offset)
 
 
-class SmbiosStructure(Record, frozen=True):
+@dataclass(slots=True, frozen=True)
+class SmbiosStructure:
     """One structure: formatted area then its string set (double-NUL ended)."""
-    __slots__ = ("data", "offset", "formatted_length")
-
-    def __init__(self, data, offset=0, formatted_length=0):
-        s = object.__setattr__
-        s(self, "data", data)
-        s(self, "offset", offset)              # in the source or image it was read from
-        s(self, "formatted_length", formatted_length)
+    data: bytes
+    offset: int = 0              # in the source or image it was read from
+    formatted_length: int = 0
 
     @property
     def type(self):
@@ -176,19 +171,16 @@ class SmbiosStructure(Record, frozen=True):
 ENTRY_POINT_NAMES = {XCMOD_SMBIOS_EP_21: "_SM_", XCMOD_SMBIOS_EP_30: "_SM3_"}
 
 
-class SmbiosTable(Record):
+@dataclass(slots=True)
+class SmbiosTable:
     """A structure table and the version its entry point announced."""
-    __slots__ = ("structures", "major", "minor", "docrev", "entry_point", "source", "notes")
-
-    def __init__(self, structures, major=0, minor=0, docrev=0,
-                 entry_point=XCMOD_SMBIOS_EP_UNKNOWN, source=None, notes=None):
-        self.structures = structures
-        self.major = major
-        self.minor = minor
-        self.docrev = docrev
-        self.entry_point = entry_point
-        self.source = source
-        self.notes = [] if notes is None else notes
+    structures: list
+    major: int = 0
+    minor: int = 0
+    docrev: int = 0
+    entry_point: int = XCMOD_SMBIOS_EP_UNKNOWN
+    source: str = None
+    notes: list = field(default_factory=list)
 
     @property
     def version(self):
@@ -315,8 +307,6 @@ def parse_source_bytes(data, source=None):
 def read_file(path):
     """Load SMBIOS from a dump file or a sysfs-layout directory (each file a regular file
     of at most SMBIOS_SOURCE_MAX, the entry point at most SMBIOS_ENTRY_POINT_MAX)."""
-    from ..checks import path_arg
-    from ..fileio import SMBIOS_ENTRY_POINT_MAX, SMBIOS_SOURCE_MAX, read_input
     path = path_arg(path, "SMBIOS source")
     if os.path.isdir(path):
         ep_path = os.path.join(path, "smbios_entry_point")

@@ -5,9 +5,16 @@ layout, the xenstore keys, ``--measure``) guesses a kind from a count or a
 display name.  Reading a path gives the blocks a load takes: an xcmod image
 file is one ``image`` block; a ``build --format xen`` directory gives its
 ``smbios`` and/or ``acpi`` block.  This module imports neither construct nor
-the firmware parsers: ``load``'s start-up path goes through it.
+the firmware parsers at module level: a load of an image never needs them.
 """
 import os
+
+from ..checks import bytes_arg, path_arg
+from ..errors import FormatError, UsageError
+from ..fileio import IMAGE_MAX, read_input
+from .creader import check_image
+from .rules import check_hvmloader_limits, check_hvmloader_rules
+
 
 IMAGE, SMBIOS, ACPI = "image", "smbios", "acpi"
 KINDS = (IMAGE, SMBIOS, ACPI)
@@ -24,8 +31,6 @@ class Block:
     __slots__ = ("kind", "data", "source")
 
     def __init__(self, kind, data, source=None):
-        from ..checks import bytes_arg
-        from ..errors import UsageError
         if not isinstance(kind, str) or kind not in KINDS:
             raise UsageError(f"block kind {kind!r} is not one of {', '.join(KINDS)}")
         if source is not None and not isinstance(source, (str, os.PathLike)):
@@ -53,8 +58,6 @@ def read_stock_dir(directory):
 
     Empty files are left out; a directory with neither file is an error naming it.
     """
-    from ..errors import FormatError
-    from ..fileio import IMAGE_MAX, read_input
     blocks, found = [], False
     for kind, name in STOCK_FILES.items():
         path = os.path.join(directory, name)
@@ -77,8 +80,6 @@ def read_path(path):
 
     Files are read through :func:`xcmod.fileio.read_input`: a regular file of at
     most ``IMAGE_MAX`` bytes, nothing else."""
-    from ..checks import path_arg
-    from ..fileio import IMAGE_MAX, read_input
     path = path_arg(path, "image path")
     if os.path.isdir(path):
         return read_stock_dir(path)
@@ -93,7 +94,6 @@ def check(blocks):
     is refused here, by verify, load and layout alike.  Raises FormatError naming the
     block's source and offset, UsageError for a list that is neither one image nor
     stock blocks."""
-    from ..errors import UsageError
     if not isinstance(blocks, (list, tuple)) or not all(isinstance(b, Block) for b in blocks):
         raise UsageError("blocks must be a list of xcmod.Block (xcmod.read_blocks(path) "
                          "reads them)")
@@ -103,14 +103,11 @@ def check(blocks):
     if IMAGE in kinds:
         if kinds != [IMAGE]:
             raise UsageError("an xcmod image is loaded on its own, not with stock blocks")
-        from .creader import check_image  # the C reader: no construct on load's path
-        from .rules import check_hvmloader_rules
         count = check_image(blocks[0].data, source=blocks[0].source)[1]
         check_hvmloader_rules(blocks[0].data, source=blocks[0].source)
         return count
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")
-    from .rules import check_hvmloader_limits
     from .spec import iter_acpi_items
     from .stock import iter_smbios_block
     for b in blocks:

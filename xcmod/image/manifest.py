@@ -9,6 +9,9 @@ so one final value commits to every item and to their order.
 """
 import hashlib
 
+from .spec import iter_modules
+
+
 ZERO_PCR = bytes(32)
 
 
@@ -27,7 +30,6 @@ def block_items(kind, name, data):
     --measure`` both call this, so their items match one for one."""
     if kind != "image":
         return [(name, data)]
-    from .spec import iter_modules
     return [(f"module {i} {m.type_name}", data[m.offset:m.offset + m.length])
             for i, m in enumerate(iter_modules(data))]
 

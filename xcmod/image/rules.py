@@ -23,8 +23,7 @@ them through :func:`xcmod.image.blocks.check` with the C reader's checks, and
 this module, the patch and the document to the same constants.
 
 The walk below runs on an image the C reader has already accepted, so every
-header and length in it is known to be sound.  It imports nothing heavy:
-``load``'s start-up path goes through it.
+header and length in it is known to be sound.
 """
 from ..errors import FormatError
 
@@ -107,7 +106,12 @@ def check_hvmloader_limits(smbios=(), acpi_count=0, *, source=None, acpi_budget=
 
 
 SMBIOS_PAYLOAD_MAX = 0xC000
-# In the patch's order (xcmod_acpi_owned[]); the same tables xcmod's policy refuses.
+# Tables hvmloader (tools/libacpi/build.c) builds itself: passing one would
+# put a second FADT/MADT/... beside hvmloader's (construct_passthrough_tables()
+# filters no signature).  TPM2 is built since 4.18.0, TCPA before; MCFG by no
+# release, but a host's MCFG describes the host's PCI Express configuration
+# space, which a guest does not have.  In the patch's order (xcmod_acpi_owned[]);
+# xcmod's policy refuses the same tables (builder/policy.py HVMLOADER_ACPI_OWN).
 HVMLOADER_OWNED_TABLES = ("RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
                           "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG")
 # Module types (csrc/xcmod_module.h) and the ones hvmloader takes one of.

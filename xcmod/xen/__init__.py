@@ -10,6 +10,5 @@
   table, the SMBIOS and ACPI tables its firmware built).
 
 Nothing here imports :mod:`xcmod.builder`; :mod:`.loader` and :mod:`.layout`
-import neither construct nor argparse, so ``python -m xcmod load`` starts fast
-(tests/test_architecture.py holds both).
+import no construct (tests/test_architecture.py holds both).
 """

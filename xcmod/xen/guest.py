@@ -29,8 +29,10 @@ low and high RAM); and all reads together stay below the guest's memory and
 """
 import errno
 import struct
+from dataclasses import dataclass, field
 
-from ..errors import FormatError, XenError
+from ..errors import FormatError, XcmodError, XenError
+from ..fileio import ACPI_TABLE_MAX
 from ..firmware.acpi import (
     ACPI_HEADER_SIZE,
     RSDP_SIGNATURE,
@@ -38,10 +40,13 @@ from ..firmware.acpi import (
     RSDP_V2_LENGTH,
     AcpiTable,
 )
-from ..firmware.host import legacy_scan
 from ..firmware.checksum import checksum8
-from ..record import Record
+from ..firmware.host import NoEntryPoint, legacy_scan
+from .efi import find_system_table
+from .hvminfo import HVM_INFO_PADDR, SIZE, parse
 from .layout import PCI_MEM_START
+from .xenctrl import XenControl, check_domid
+
 
 RSDP_SCAN = (0xE0000, 0x100000)
 # hvmloader's places for OVMF (tools/firmware/hvmloader/ovmf.c with
@@ -96,26 +101,21 @@ class GuestReader:
         return data
 
 
-class GuestTables(Record):
+@dataclass(slots=True)
+class GuestTables:
     """What a guest's firmware published, as read from its RAM: the SMBIOS table,
     the ACPI tables, the EFI system table, each with where it was found or why not."""
-    __slots__ = ("domid", "smbios", "smbios_error", "rsdp_address", "rsdp", "tables",
-                 "acpi_error", "efi", "efi_error", "smbios_found", "acpi_found")
-
-    def __init__(self, domid, smbios=None, smbios_error=None, rsdp_address=None, rsdp=None,
-                 tables=None, acpi_error=None, efi=None, efi_error=None, smbios_found=None,
-                 acpi_found=None):
-        self.domid = domid
-        self.smbios = smbios                  # SmbiosTable or None
-        self.smbios_error = smbios_error
-        self.rsdp_address = rsdp_address
-        self.rsdp = rsdp                      # its bytes
-        self.tables = [] if tables is None else tables   # [(address, AcpiTable)]
-        self.acpi_error = acpi_error
-        self.efi = efi                        # efi.SystemTable or None
-        self.efi_error = efi_error
-        self.smbios_found = smbios_found      # where the entry point was found, in words
-        self.acpi_found = acpi_found          # where the RSDP was found, in words
+    domid: int
+    smbios: object = None                  # SmbiosTable or None
+    smbios_error: str = None
+    rsdp_address: int = None
+    rsdp: bytes = None                      # its bytes
+    tables: list = field(default_factory=list)   # [(address, AcpiTable)]
+    acpi_error: str = None
+    efi: object = None                      # efi.SystemTable or None
+    efi_error: str = None
+    smbios_found: str = None      # where the entry point was found, in words
+    acpi_found: str = None        # where the RSDP was found, in words
 
     def as_dict(self):
         d = {"domid": self.domid, "smbios": None, "acpi": None, "efi": None}
@@ -147,7 +147,6 @@ def find_rsdp(segment, base):
 def walk_acpi(read_at, rsdp_addr, source):
     """(rsdp bytes, [(address, AcpiTable)]) reachable from the RSDP, every length
     checked against the specification before it is used to read."""
-    from ..fileio import ACPI_TABLE_MAX
     head = read_at(rsdp_addr, RSDP_V2_LENGTH)
     revision = head[15]
     length = RSDP_V2_LENGTH if revision >= 2 else RSDP_V1_LENGTH
@@ -209,8 +208,6 @@ def _guest_ram(xc, domid, info):
     (low RAM, and RAM above 4 GiB), or max_memkb where the table is unusable, plus
     hvmloader's own area (HVMLOADER_RESERVED; a page there it did not populate
     fails the read, which then names the address)."""
-    from ..errors import XcmodError
-    from .hvminfo import HVM_INFO_PADDR, SIZE, parse
     limit = info.max_memkb * 1024
     low, high = min(limit, PCI_MEM_START), 0
     if info.hvm and limit >= HVM_INFO_PADDR + SIZE:
@@ -238,14 +235,55 @@ def _at(read_at, addr, length, what, source):
                           offset=addr) from None
 
 
+def _find_smbios(read_at, efi, source):
+    """(SmbiosTable, where it was found in words): at the EFI configuration table's
+    SMBIOS3 (else SMBIOS) entry, else the F-segment scan, else hvmloader's area for
+    OVMF.  FormatError saying why not."""
+    smbios3, smbios2 = (efi.first("SMBIOS3"), efi.first("SMBIOS")) if efi else (None, None)
+    if smbios3 is not None or smbios2 is not None:
+        name, addr = ("SMBIOS3", smbios3) if smbios3 is not None else ("SMBIOS", smbios2)
+        what = f"the EFI configuration table's {name} entry"
+        _at(read_at, addr, 32, what, source)
+        return (legacy_scan(read_at, source, addr, addr + 32),
+                f"{what} (EFI system table at {efi.address:#x})")
+    try:
+        return legacy_scan(read_at, source), "the scan of 0xF0000-0xFFFFF (SeaBIOS's)"
+    except NoEntryPoint as e:
+        try:
+            return (legacy_scan(read_at, source, *HVMLOADER_OVMF_SMBIOS),
+                    "hvmloader's SMBIOS area for OVMF (0xEB000-0xEFFFF)")
+        except NoEntryPoint:
+            raise FormatError(f"{e.message}, nor in hvmloader's area for OVMF "
+                              f"0xEB000-0xEFFFF", source=source, offset=e.offset) from None
+
+
+def _find_rsdp(read_at, efi, source):
+    """(RSDP address, where it was found in words): the EFI configuration table's ACPI
+    2.0 (else 1.0) entry, else the scan hvmloader's and SeaBIOS's RSDPs are in.
+    FormatError saying why not."""
+    rsdp = (efi.first("ACPI 2.0") or efi.first("ACPI 1.0")) if efi else None
+    if rsdp is not None:
+        name = "ACPI 2.0" if efi.first("ACPI 2.0") else "ACPI 1.0"
+        what = f"the EFI configuration table's {name} entry"
+        if find_rsdp(_at(read_at, rsdp, RSDP_V2_LENGTH, what, source), rsdp) is None:
+            raise FormatError(f"{what} points to {rsdp:#x}, where there is no RSDP with "
+                              f"a valid checksum", source=source, offset=rsdp)
+        return rsdp, f"{what} (EFI system table at {efi.address:#x})"
+    seg = read_at(RSDP_SCAN[0], RSDP_SCAN[1] - RSDP_SCAN[0])
+    rsdp = find_rsdp(seg, RSDP_SCAN[0])
+    if rsdp is None:
+        raise FormatError(f"no RSDP in {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}",
+                          source=source)
+    return rsdp, ("hvmloader's RSDP for OVMF (0xEA020)" if rsdp == HVMLOADER_OVMF_RSDP
+                  else f"the scan of {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}")
+
+
 def read(domid, xc=None):
     """The SMBIOS and ACPI tables of paused guest ``domid``, from where its firmware
     published them (see the module's docstring).  No SMBIOS entry point or table
     that can be read, or no RSDP, is recorded (``smbios_error``, ``acpi_error``);
     ACPI tables that break the sizing rules raise FormatError: never half a
     result."""
-    from .efi import find_system_table
-    from .xenctrl import XenControl, check_domid
     check_domid(domid)
     if xc is None:
         with XenControl() as xc:
@@ -265,50 +303,12 @@ def read(domid, xc=None):
         g.efi = find_system_table(read_at, in_ram, top, source)
     except FormatError as e:
         g.efi_error = str(e)
-    efi = g.efi
-    smbios3, smbios2 = (efi.first("SMBIOS3"), efi.first("SMBIOS")) if efi else (None, None)
     try:
-        if smbios3 is not None or smbios2 is not None:
-            name, addr = ("SMBIOS3", smbios3) if smbios3 is not None else ("SMBIOS", smbios2)
-            what = f"the EFI configuration table's {name} entry"
-            _at(read_at, addr, 32, what, source)
-            g.smbios = legacy_scan(read_at, source, addr, addr + 32)
-            g.smbios_found = f"{what} (EFI system table at {efi.address:#x})"
-        else:
-            try:
-                g.smbios = legacy_scan(read_at, source)
-                g.smbios_found = "the scan of 0xF0000-0xFFFFF (SeaBIOS's)"
-            except FormatError as e:
-                if not e.message.startswith("no SMBIOS entry point"):
-                    raise
-                try:
-                    g.smbios = legacy_scan(read_at, source, *HVMLOADER_OVMF_SMBIOS)
-                except FormatError as e2:
-                    if not e2.message.startswith("no SMBIOS entry point"):
-                        raise
-                    raise FormatError(f"{e.message}, nor in hvmloader's area for OVMF "
-                                      f"0xEB000-0xEFFFF", source=source,
-                                      offset=e.offset) from None
-                g.smbios_found = "hvmloader's SMBIOS area for OVMF (0xEB000-0xEFFFF)"
+        g.smbios, g.smbios_found = _find_smbios(read_at, g.efi, source)
     except FormatError as e:
         g.smbios_error = str(e)
-    rsdp = (efi.first("ACPI 2.0") or efi.first("ACPI 1.0")) if efi else None
     try:
-        if rsdp is not None:
-            name = "ACPI 2.0" if efi.first("ACPI 2.0") else "ACPI 1.0"
-            what = f"the EFI configuration table's {name} entry"
-            if find_rsdp(_at(read_at, rsdp, RSDP_V2_LENGTH, what, source), rsdp) is None:
-                raise FormatError(f"{what} points to {rsdp:#x}, where there is no RSDP with "
-                                  f"a valid checksum", source=source, offset=rsdp)
-            g.acpi_found = f"{what} (EFI system table at {efi.address:#x})"
-        else:
-            seg = read_at(RSDP_SCAN[0], RSDP_SCAN[1] - RSDP_SCAN[0])
-            rsdp = find_rsdp(seg, RSDP_SCAN[0])
-            if rsdp is None:
-                raise FormatError(f"no RSDP in {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}",
-                                  source=source)
-            g.acpi_found = ("hvmloader's RSDP for OVMF (0xEA020)" if rsdp == HVMLOADER_OVMF_RSDP
-                            else f"the scan of {RSDP_SCAN[0]:#x}-{RSDP_SCAN[1] - 1:#x}")
+        rsdp, g.acpi_found = _find_rsdp(read_at, g.efi, source)
     except FormatError as e:
         g.acpi_error = str(e)
         return g

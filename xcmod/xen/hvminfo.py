@@ -3,12 +3,16 @@
 xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR
 (0x9F800), written by libxc (build_hvm_info()) and completed by libxl
 (vcpus, APIC mode, online map), checksummed so its ``length`` bytes sum to 0.
+Its layout is stated once, in :data:`FIELDS`, and read with int.from_bytes;
 ``tests/test_guest_tools.py::test_hvm_info_struct_matches_the_header`` checks
-these offsets against the real header with the C compiler.
+those offsets against the real header with the C compiler.
 """
-from functools import lru_cache
+import errno
 
-from ..errors import FormatError
+from ..errors import FormatError, UsageError, XenError
+from .xenctrl import XenControl, check_domid
+from .xenstore import XenStore, domain_path
+
 
 HVM_INFO_PFN = 0x09F
 HVM_INFO_OFFSET = 0x800
@@ -17,67 +21,57 @@ HVM_MAX_VCPUS = 128
 SIGNATURE = b"HVM INFO"
 PAGE_SHIFT = 12
 
+# struct hvm_info_table: field -> (offset, size); the one statement of its layout.
+FIELDS = {
+    "signature": (0, 8),
+    "length": (8, 4),
+    "checksum": (12, 1),
+    "apic_mode": (13, 1),
+    "nr_vcpus": (16, 4),
+    "low_mem_pgend": (20, 4),
+    "reserved_mem_pgstart": (24, 4),
+    "high_mem_pgend": (28, 4),
+    "vcpu_online": (32, (HVM_MAX_VCPUS + 7) // 8),
+}
 SIZE = 48                          # sizeof(struct hvm_info_table)
-LOW_MEM_PGEND_OFFSET = 20          # offsetof(struct hvm_info_table, low_mem_pgend)
-
-
-@lru_cache(maxsize=None)
-def table_struct():
-    """struct hvm_info_table as construct (built on first use: `load` only needs
-    :func:`low_mem_end`, and keeps construct out of its imports)."""
-    from construct import Bytes, Int8ul, Int32ul, Padding, Struct
-    return Struct(
-        "signature" / Bytes(8),
-        "length" / Int32ul,
-        "checksum" / Int8ul,
-        "apic_mode" / Int8ul,
-        Padding(2),
-        "nr_vcpus" / Int32ul,
-        "low_mem_pgend" / Int32ul,
-        "reserved_mem_pgstart" / Int32ul,
-        "high_mem_pgend" / Int32ul,
-        "vcpu_online" / Bytes((HVM_MAX_VCPUS + 7) // 8),
-    )
 
 
 def _problem(data):
-    """(message, offset) of the first reason ``data`` is not a valid table, or None.
-
-    Plain byte checks, no construct: `load` calls this through low_mem_end().
-    """
+    """(message, offset) of the first reason ``data`` is not a valid table, or None."""
     if len(data) < SIZE:
         return f"need {SIZE} bytes for the HVM info table, {len(data)} read", HVM_INFO_PADDR
     if data[:8] != SIGNATURE:
         return (f"no HVM info table: signature {bytes(data[:8])!r}, not 'HVM INFO'",
                 HVM_INFO_PADDR)
-    length = int.from_bytes(data[8:12], "little")
+    length = _field(data, "length")
     if not SIZE <= length <= len(data):
-        return f"HVM info table length {length} invalid", HVM_INFO_PADDR + 8
+        return f"HVM info table length {length} invalid", HVM_INFO_PADDR + FIELDS["length"][0]
     if sum(data[:length]) & 0xFF:
-        return "HVM info table checksum invalid", HVM_INFO_PADDR + 12
+        return "HVM info table checksum invalid", HVM_INFO_PADDR + FIELDS["checksum"][0]
     return None
+
+
+def _field(data, name):
+    offset, size = FIELDS[name]
+    return int.from_bytes(data[offset:offset + size], "little")
 
 
 def low_mem_end(data):
     """End of guest low RAM per a raw table; FormatError if it is not a valid table."""
-    data = bytes(data)
-    problem = _problem(data)
-    if problem:
-        raise FormatError(problem[0], offset=problem[1])
-    return int.from_bytes(data[LOW_MEM_PGEND_OFFSET:LOW_MEM_PGEND_OFFSET + 4],
-                          "little") << PAGE_SHIFT
+    return parse(data).low_mem_pgend << PAGE_SHIFT
 
 
 class HvmInfo:
-    """A decoded table (a plain class: `load` reads this module, see layout.Region)."""
+    """A decoded table."""
     __slots__ = ("length", "checksum", "apic_mode", "nr_vcpus", "low_mem_pgend",
                  "reserved_mem_pgstart", "high_mem_pgend", "vcpu_online")
 
-    def __init__(self, table):
-        """From the parsed construct container of struct hvm_info_table."""
+    def __init__(self, data):
+        """From the bytes of a valid struct hvm_info_table."""
         for name in self.__slots__:
-            setattr(self, name, table[name])
-        self.vcpu_online = bytes(table.vcpu_online)
+            setattr(self, name, _field(data, name))
+        offset, size = FIELDS["vcpu_online"]
+        self.vcpu_online = bytes(data[offset:offset + size])
 
     @property
     def online_vcpus(self):
@@ -106,23 +100,19 @@ class HvmInfo:
 
 def parse(data, source=None):
     """Validate and decode a table read from HVM_INFO_PADDR."""
-    from ..image.spec import struct_parse
     data = bytes(data)
     problem = _problem(data)
     if problem:
         raise FormatError(problem[0], source=source, offset=problem[1])
-    return HvmInfo(struct_parse(table_struct(), data, 0, source))
+    return HvmInfo(data)
 
 
 def read(domid, xc=None):
     """Read and decode domain ``domid``'s table through the C shim's mapping path."""
-    from .xenctrl import XenControl
     if xc is None:
         with XenControl() as xc:
             return read(domid, xc)
-    import errno
 
-    from ..errors import XenError
     info = xc.domain_info(domid)
     if not info.hvm:
         raise XenError(errno.EINVAL, f"domain {domid}: not an HVM guest, it has no HVM "
@@ -134,9 +124,6 @@ def read(domid, xc=None):
 def mirror_to_xenstore(domid, info):
     """Write ``info``'s values under hvmloader/hvm-info/ in one transaction, guest
     read-only; returns {path: value} as written."""
-    from ..errors import UsageError
-    from .xenctrl import check_domid
-    from .xenstore import XenStore, domain_path
     if check_domid(domid) == 0:
         raise UsageError("domain 0 has no HVM info table to mirror")
     if not isinstance(info, HvmInfo):

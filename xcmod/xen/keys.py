@@ -7,7 +7,12 @@ list against the installed header, so a key the header gains or loses fails a te
 """
 import re
 
+from ..checks import parse_number, seconds_arg, text_arg, texts_arg
 from ..errors import UsageError
+from .loader import DEFAULT_LOCK_TIMEOUT, _busy, _other_loads, _require_here, domain_lock
+from .xenctrl import check_domid
+from .xenstore import XenStore, require_domain
+
 
 _ADDRESS = "address"       # hvmloader parses with strtoll(s, NULL, 0): write 0x...
 _LENGTH = "length"
@@ -74,10 +79,9 @@ def kind_of(name):
 
 def check_name(name):
     """The key's kind, or UsageError naming the nearest known key."""
-    from ..checks import text_arg
     kind = kind_of(text_arg(name, "key name"))
     if kind is None:
-        import difflib
+        import difflib      # here, off load's path: only a typo needs it
         near = difflib.get_close_matches(name, list(KEYS) + ["bios-strings/oem-1"], 1)
         hint = f"; did you mean {near[0]}?" if near else " (see `xcmod keys known`)"
         raise UsageError(f"{name}: not a key hvmloader reads{hint}")
@@ -88,7 +92,6 @@ def _u32(name, value, what):
     """A positive 32-bit number, decimal or 0x hexadecimal ASCII digits, nothing else
     (xcmod.checks.parse_number: hvmloader reads these with strtoll(s, NULL, 0), and
     xcmod's patched hvmloader takes exactly these two forms)."""
-    from ..checks import parse_number
     try:
         n = parse_number(value, name)
     except UsageError:
@@ -101,7 +104,6 @@ def _u32(name, value, what):
 
 def check_value(name, value):
     """Validate ``value`` for key ``name``; return it as written to xenstore."""
-    from ..checks import text_arg
     kind = check_name(text_arg(name, "key name"))
     text_arg(value, name, empty=True)
     if kind == _ADDRESS:
@@ -135,7 +137,6 @@ def check_value(name, value):
 
 def _names(names):
     """``names``: one key (a str, never iterated per character) or a list of them."""
-    from ..checks import texts_arg
     names = texts_arg(names, "keys")
     if not names:
         raise UsageError("no key named")
@@ -146,8 +147,6 @@ def _names(names):
 
 def list_keys(domid):
     """{relative key: value} of every hvmloader/* and bios-strings/* key the domain has."""
-    from .xenctrl import check_domid
-    from .xenstore import XenStore, require_domain
     check_domid(domid)
     found = {}
     with XenStore() as xs:
@@ -166,8 +165,6 @@ def list_keys(domid):
 
 def get_keys(domid, names):
     """{name: value or None} of ``names`` (each a key hvmloader reads)."""
-    from .xenctrl import check_domid
-    from .xenstore import XenStore, require_domain
     check_domid(domid)
     names = _names(names)
     with XenStore() as xs:
@@ -179,12 +176,10 @@ def get_keys(domid, names):
 def _timeout(value, default):
     """``lock_timeout`` checked where it enters: None (the default), or seconds in
     (0, 86400] as an int or float (not '5', not True): UsageError naming it."""
-    from ..checks import seconds_arg
     return default if value is None else seconds_arg(value, "lock_timeout")
 
 
 def _refuse_dom0(domid, what):
-    from .xenctrl import check_domid
     if check_domid(domid) == 0:
         raise UsageError(f"domain 0: refusing to {what} hvmloader keys of domain 0")
 
@@ -194,8 +189,6 @@ def set_keys(domid, values, lock_timeout=None):
     read-only for the guest; returns {name: value as written}.  Holds the domain's
     load lock (:func:`xcmod.xen.loader.domain_lock`), so it never interleaves with a
     load of the same domain."""
-    from .loader import DEFAULT_LOCK_TIMEOUT, domain_lock
-    from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "change")
     if not isinstance(values, dict):
         raise UsageError(f"keys to set must be a dict {{name: value}}, not "
@@ -219,7 +212,6 @@ def _no_load_running(xs, domid, t):
     """In transaction ``t``: XenError (EBUSY) if a load of ``domid`` is running that the
     lock did not exclude (another XCMOD_LOCK_DIR), or if the domain's directory is
     gone (a write would re-create it): :mod:`xcmod.xen.loader`'s marks."""
-    from .loader import _busy, _other_loads, _require_here
     _require_here(xs, domid, t)
     others = _other_loads(xs, domid, None, t)
     if others:
@@ -228,8 +220,6 @@ def _no_load_running(xs, domid, t):
 
 def rm_keys(domid, names, lock_timeout=None):
     """Remove ``names`` in one transaction, holding the domain's load lock."""
-    from .loader import DEFAULT_LOCK_TIMEOUT, domain_lock
-    from .xenstore import XenStore, require_domain
     _refuse_dom0(domid, "remove")
     names = _names(names)
     with domain_lock(domid, _timeout(lock_timeout, DEFAULT_LOCK_TIMEOUT)), XenStore() as xs:

@@ -41,12 +41,27 @@ The layout keeps clear of what libxc's domain builder placed after hvmloader
 hvm_start_info lists it (:func:`_libxc_regions`).
 """
 import errno as _errno
+import fcntl
 import os
+import stat
+import time
 
-from ..errors import UsageError, XenError
+from ..checks import bool_arg, bytes_arg, path_arg, seconds_arg
+from ..errors import FormatError, UsageError, XcmodError, XenError
+from ..fileio import _kind, plan_outputs, stage
 from ..image.blocks import IMAGE, Block, check
-from .layout import DEFAULT_BASE, HVMLOADER_PHYSICAL_ADDRESS, PCI_MEM_START, plan
-from .xenstore import domain_path, require_domain
+from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
+from .layout import (
+    DEFAULT_BASE,
+    HVMLOADER_PHYSICAL_ADDRESS,
+    PCI_MEM_START,
+    check_hvmloader_end,
+    plan,
+    start_info_regions,
+)
+from .xenctrl import XenControl, check_domid
+from .xenstore import XenStore, domain_path, require_domain
+
 
 # The nodes a load writes under /local/domain/<domid>/: the module image's and
 # stock hvmloader's two (hvm_xs_strings.h), with the keys each holds.
@@ -78,9 +93,6 @@ def lock_dir():
     exists) that is not a link and that no one but its owner may write into
     (another user could otherwise put a link or a FIFO where a lock file goes).
     UsageError naming the variable and what the path is otherwise."""
-    import stat
-
-    from ..fileio import _kind
     d = os.environ.get("XCMOD_LOCK_DIR")
     name = f"XCMOD_LOCK_DIR={d}" if d is not None else f"the lock directory {LOCK_DIR}"
     d = LOCK_DIR if d is None else d
@@ -122,14 +134,10 @@ class domain_lock:
     """
 
     def __init__(self, domid, timeout=DEFAULT_LOCK_TIMEOUT):
-        from ..checks import seconds_arg
         self.domid, self.fd = domid, None
         self.timeout = seconds_arg(timeout, "lock_timeout")
 
     def __enter__(self):
-        import fcntl
-        import stat
-        import time
         path = os.path.join(lock_dir(), f"domain-{self.domid}.lock")
         try:
             self.fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW |
@@ -318,7 +326,8 @@ class Progress:
     def start(self, domid):
         self.domid, self.phase, self.removed, self.ram = domid, "checking", [], []
 
-    def _ram(self):
+    def ram_text(self):
+        """The guest RAM ranges this load writes, as the messages show them."""
         return ", ".join(f"{a:#x}-{b - 1:#x}" for a, b in self.ram)
 
     def _removed(self):
@@ -337,15 +346,15 @@ class Progress:
             return "guest RAM untouched; " + (removed + "; " if removed else "") + \
                 "no key written"
         if p == "copying":
-            return (f"guest RAM at {self._ram()} may have been changed (the copy did not "
+            return (f"guest RAM at {self.ram_text()} may have been changed (the copy did not "
                     f"complete); {removed + ', ' if removed else ''}no key written for it")
         if p == "copied":
-            return (f"guest RAM at {self._ram()} holds the new blocks; "
+            return (f"guest RAM at {self.ram_text()} holds the new blocks; "
                     f"{removed + ', ' if removed else ''}no key written for them")
         if p == "publishing":
-            return (f"guest RAM at {self._ram()} holds the new blocks, verified; their keys "
+            return (f"guest RAM at {self.ram_text()} holds the new blocks, verified; their keys "
                     f"may or may not have been written (the transaction did not complete)")
-        return f"guest RAM at {self._ram()} holds the new blocks and their keys are written"
+        return f"guest RAM at {self.ram_text()} holds the new blocks and their keys are written"
 
 
 PROGRESS = Progress()
@@ -354,7 +363,6 @@ PROGRESS = Progress()
 def _noted(e, note=None):
     """``e`` (an error raised mid-load) again, its message ending with ``note``
     (:data:`PROGRESS`'s by default): the one line the user reads says what changed."""
-    from ..errors import FormatError
     note = note or PROGRESS.note()
     if isinstance(e, XenError):
         new = XenError(e.errno, f"{e.strerror}; {note}", detail=e.detail, op=e.op)
@@ -393,58 +401,159 @@ def _unpublish(xs, t, domid, keys, ranges):
     return removed
 
 
+class _Load:
+    """One load's writes, in the order the module docstring gives: :meth:`place`
+    (nothing written), :meth:`unpublish` (this load's mark written, the old keys
+    removed), :meth:`copy`, :meth:`publish` (the mark dropped, the RAM read again
+    and the keys written in one transaction), then :meth:`commit_measurement`.
+    Each step says how far it got in :data:`PROGRESS`."""
+
+    def __init__(self, domid, blocks, count, force, hvmloader_end, base):
+        self.domid, self.blocks, self.count = domid, blocks, count
+        self.force, self.hvmloader_end, self.base = force, hvmloader_end, base
+        self.warnings = []
+        self.own = f"{os.getpid()}-{os.urandom(6).hex()}"    # this load's mark's name
+
+    def place(self, xc):
+        """Where each block goes (the layout's checks), the domain's own checks of each
+        range, and the keys that will describe them."""
+        info = xc.domain_info(self.domid)
+        lowmem_end, what = _guest_lowmem_end(xc, self.domid, info, self.warnings)
+        self.libxc = _libxc_regions(xc, self.domid, info, self.force, lowmem_end,
+                                    self.warnings)
+        layout = plan([(b.name, len(b)) for b in self.blocks], info.memory_mib, self.base,
+                      self.hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what,
+                      libxc=self.libxc)
+        self.placed = [(b, region.start) for b, region in zip(self.blocks, layout.blocks)]
+        for b, gpa in self.placed:
+            xc.check_domain(self.domid, gpa, len(b), force=self.force)
+        self.keys = _keys_for(self.domid, self.placed, self.count)
+        self.ranges = [(gpa, gpa + len(b)) for b, gpa in self.placed]
+
+    def unpublish(self, xs):
+        """Write this load's mark and remove the keys of the earlier load, in one
+        transaction, refused while another load's mark is there."""
+        domid, own = self.domid, self.own
+        require_domain(xs, domid)
+        pid = os.getpid()
+        mark = f"{pid} {_start_time(pid)}".encode()
+
+        def body(t):
+            _require_here(xs, domid, t)
+            others = _other_loads(xs, domid, own, t)
+            if others:
+                raise _busy(domid, others, "is running")
+            # this load's mark, there until it is done: another load's
+            # publish refuses while it is (whatever lock directory it used)
+            path = domain_path(domid, MARKS, own)
+            xs.write(path, mark, t)
+            xs.set_permissions(path, [(0, xs.PERM_NONE)], t)
+            return _unpublish(xs, t, domid, self.keys, self.ranges)
+        PROGRESS.phase = "unpublishing"
+        PROGRESS.removed = xs.transaction(body)
+        PROGRESS.phase = "unpublished"
+
+    def copy(self, xc):
+        """Copy every block into guest RAM, the domain still there after it."""
+        PROGRESS.ram = self.ranges
+        PROGRESS.phase = "copying"
+        try:
+            for b, gpa in self.placed:
+                xc.copy_to_guest(self.domid, gpa, b.data)
+        except XenError:
+            _still_there(xc, self.domid)     # a copy into a domain destroyed meanwhile
+            raise
+        PROGRESS.phase = "copied"
+        _still_there(xc, self.domid)
+
+    def publish(self, xc, xs):
+        """In one transaction: the domain still there, no other load's mark, this one's
+        dropped, guest RAM read back equal to the blocks, the keys written."""
+        domid, own, placed = self.domid, self.own, self.placed
+
+        def body(t):
+            PROGRESS.phase = "copied"        # (again, when a conflict retries)
+            # Never re-create the directory of a domain that is gone.
+            _require_here(xs, domid, t)
+            # Another load of this domain is running (a different lock directory):
+            # its bytes may be on their way into RAM, whatever the read below
+            # shows, so no key now.  (Read in the transaction: a mark written
+            # after the read makes the commit conflict, and the retry sees it.)
+            others = _other_loads(xs, domid, own, t)
+            if others:
+                raise _busy(domid, others, "ran during this one")
+            _drop_own_mark(xs, domid, own, t)
+            # The keys may only describe bytes that are there: read the
+            # guest RAM once more, inside the transaction that writes them.
+            for b, gpa in placed:
+                if xc.read_from_guest(domid, gpa, len(b)) != b.data:
+                    raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
+                                   f"{gpa:#x} changed after {b.name} was copied "
+                                   f"there (another writer?)", op="verify")
+            _unpublish(xs, t, domid, self.keys, self.ranges)    # written by hand meanwhile?
+            for path, value in self.keys.items():
+                xs.write_for_guest(path, value, domid, t)
+            PROGRESS.phase = "publishing"    # the commit is what follows
+        xs.transaction(body)
+        PROGRESS.phase = "published"
+
+    def commit_measurement(self, xs, staged):
+        """Put the staged measurement file in place; if it cannot be, remove the keys
+        again (the measurement is part of the load: without it, no keys)."""
+        try:
+            staged.commit()
+        except OSError as e:
+            PROGRESS.phase = "publishing"
+            xs.transaction(lambda t: _unpublish(xs, t, self.domid, self.keys, self.ranges))
+            PROGRESS.phase = "copied"
+            raise _noted(e, f"guest RAM at {PROGRESS.ram_text()} holds the new "
+                            f"blocks; their keys were written and removed "
+                            f"again, none is left") from None
+
+
 def _load_blocks(domid, blocks, count, force, hvmloader_end, base, measure, lock_timeout,
                  measure_file=None):
     """Place ``blocks`` (checked Blocks), unpublish, copy, verify, publish their keys: the
-    one procedure of every load (module docstring)."""
-    from .xenctrl import XenControl
-    from .xenstore import XenStore
-
-    warnings = []
+    one procedure of every load (module docstring, :class:`_Load`).  Returns (keys,
+    placed, measurement, warnings, libxc regions)."""
+    load = _Load(domid, blocks, count, force, hvmloader_end, base)
     PROGRESS.start(domid)
     try:
         with domain_lock(domid, lock_timeout), XenControl() as xc:
-            info = xc.domain_info(domid)
-            lowmem_end, what = _guest_lowmem_end(xc, domid, info, warnings)
-            libxc = _libxc_regions(xc, domid, info, force, lowmem_end, warnings)
-            layout = plan([(b.name, len(b)) for b in blocks], info.memory_mib, base,
-                          hvmloader_end, lowmem_end=lowmem_end, lowmem_what=what, libxc=libxc)
-            placed = [(b, region.start) for b, region in zip(blocks, layout.blocks)]
-            for b, gpa in placed:
-                xc.check_domain(domid, gpa, len(b), force=force)
-            keys = _keys_for(domid, placed, count)
-            ranges = [(gpa, gpa + len(b)) for b, gpa in placed]
+            load.place(xc)
             with XenStore() as xs:
-                require_domain(xs, domid)
-                pid = os.getpid()
-                own = f"{pid}-{os.urandom(6).hex()}"
-                mark = f"{pid} {_start_time(pid)}".encode()
-
-                def unpublish(t):
-                    _require_here(xs, domid, t)
-                    others = _other_loads(xs, domid, own, t)
-                    if others:
-                        raise _busy(domid, others, "is running")
-                    # this load's mark, there until it is done: another load's
-                    # publish refuses while it is (whatever lock directory it used)
-                    path = domain_path(domid, MARKS, own)
-                    xs.write(path, mark, t)
-                    xs.set_permissions(path, [(0, xs.PERM_NONE)], t)
-                    return _unpublish(xs, t, domid, keys, ranges)
-                PROGRESS.phase = "unpublishing"
-                PROGRESS.removed = xs.transaction(unpublish)
-                PROGRESS.phase = "unpublished"
+                load.unpublish(xs)
                 try:
-                    return _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure,
-                                             hvmloader_end, measure_file, own,
-                                             warnings, libxc)
+                    measurement = _copy_and_publish(load, xc, xs, measure, measure_file)
                 except BaseException:
-                    _drop_mark(xs, domid, own)
+                    _drop_mark(xs, domid, load.own)
                     raise
     except (OSError, ValueError) as e:          # XenError, FormatError, UsageError...
         if PROGRESS.phase in ("checking", "published") or getattr(e, "noted", False):
             raise
         raise _noted(e) from None
+    return (load.keys, [(b.kind, b.name, g, len(b)) for b, g in load.placed], measurement,
+            load.warnings, load.libxc)
+
+
+def _copy_and_publish(load, xc, xs, measure, measure_file):
+    """Steps 3 and 4 of the procedure (module docstring), after the unpublish; the
+    measurement (or None)."""
+    load.copy(xc)
+    measurement = staged = None
+    if measure:
+        measurement = _measure(xc, load.domid, load.placed, load.hvmloader_end)
+        if measure_file is not None:
+            staged = _stage_measurement(measure_file, measurement)
+    try:
+        load.publish(xc, xs)
+    except BaseException:
+        if staged is not None:
+            staged.abort()
+        raise
+    if staged is not None:
+        load.commit_measurement(xs, staged)
+    return measurement
 
 
 def _drop_mark(xs, domid, own):
@@ -459,70 +568,6 @@ def _drop_mark(xs, domid, own):
         pass
 
 
-def _copy_and_publish(xc, xs, domid, placed, keys, ranges, measure, hvmloader_end,
-                      measure_file, own, warnings, libxc):
-    """Steps 3 and 4 of the procedure (module docstring), after the unpublish."""
-    PROGRESS.ram = ranges
-    PROGRESS.phase = "copying"
-    try:
-        for b, gpa in placed:
-            xc.copy_to_guest(domid, gpa, b.data)
-    except XenError:
-        _still_there(xc, domid)     # a copy into a domain destroyed meanwhile
-        raise
-    PROGRESS.phase = "copied"
-    _still_there(xc, domid)
-    measurement = staged = None
-    if measure:
-        measurement = _measure(xc, domid, placed, hvmloader_end)
-        if measure_file is not None:
-            staged = _stage_measurement(measure_file, measurement)
-
-    def publish(t):
-        PROGRESS.phase = "copied"        # (again, when a conflict retries)
-        # Never re-create the directory of a domain that is gone.
-        _require_here(xs, domid, t)
-        # Another load of this domain is running (a different lock directory):
-        # its bytes may be on their way into RAM, whatever the read below
-        # shows, so no key now.  (Read in the transaction: a mark written
-        # after the read makes the commit conflict, and the retry sees it.)
-        others = _other_loads(xs, domid, own, t)
-        if others:
-            raise _busy(domid, others, "ran during this one")
-        _drop_own_mark(xs, domid, own, t)
-        # The keys may only describe bytes that are there: read the
-        # guest RAM once more, inside the transaction that writes them.
-        for b, gpa in placed:
-            if xc.read_from_guest(domid, gpa, len(b)) != b.data:
-                raise XenError(_errno.EIO, f"domain {domid}: guest RAM at "
-                               f"{gpa:#x} changed after {b.name} was copied "
-                               f"there (another writer?)", op="verify")
-        _unpublish(xs, t, domid, keys, ranges)    # written by hand meanwhile?
-        for path, value in keys.items():
-            xs.write_for_guest(path, value, domid, t)
-        PROGRESS.phase = "publishing"    # the commit is what follows
-    try:
-        xs.transaction(publish)
-        PROGRESS.phase = "published"
-    except BaseException:
-        if staged is not None:
-            staged.abort()
-        raise
-    if staged is not None:
-        try:
-            staged.commit()
-        except OSError as e:
-            # The measurement is part of the load: without it, no keys.
-            PROGRESS.phase = "publishing"
-            xs.transaction(lambda t: _unpublish(xs, t, domid, keys, ranges))
-            PROGRESS.phase = "copied"
-            raise _noted(e, f"guest RAM at {PROGRESS._ram()} holds the new "
-                            f"blocks; their keys were written and removed "
-                            f"again, none is left") from None
-    return (keys, [(b.kind, b.name, g, len(b)) for b, g in placed], measurement, warnings,
-            libxc)
-
-
 def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
     """What libxc's domain builder placed after hvmloader, which the image must not
     overwrite: the modules the guest's hvm_start_info lists (the "firmware"
@@ -533,7 +578,6 @@ def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
     the layout is then what it was without one, from DEFAULT_BASE.  A start
     info whose numbers are wrong is a FormatError: nothing is loaded.
     """
-    from .layout import start_info_regions
     if not info.hvm or info.dying or not (info.paused or force):
         return []
     ram_end = lowmem_end or min(info.max_memkb * 1024, PCI_MEM_START)
@@ -552,9 +596,7 @@ def _libxc_regions(xc, domid, info, force, lowmem_end, warnings):
 def _stage_measurement(path, measurement):
     """The measurement JSON written to a temporary beside ``path``, fsync'ed: a full
     disk fails here, before any key is written.  Committed after the keys."""
-    import json
-
-    from ..fileio import stage
+    import json     # here: only a load with --measure writes JSON
     return stage([(path, (json.dumps(measurement, indent=2, sort_keys=False) + "\n")
                    .encode())])
 
@@ -569,9 +611,6 @@ def _guest_lowmem_end(xc, domid, info, warnings):
     warning in ``warnings`` says so.  A domain with no memory at all gets end 0,
     so the image is refused as not fitting (LayoutError), not as a usage error.
     """
-    from ..errors import XcmodError
-    from .hvminfo import HVM_INFO_PADDR, SIZE, low_mem_end
-    from .layout import PCI_MEM_START
     fallback = (min(info.max_memkb * 1024, PCI_MEM_START),
                 f"max_memkb of domain {domid}: {info.memory_mib} MiB")
     if not info.hvm or info.max_memkb * 1024 < HVM_INFO_PADDR + SIZE:
@@ -620,9 +659,6 @@ def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
     Whatever ends the load, the keys afterwards describe guest RAM or are absent
     (module docstring); an error's message says whether guest RAM was changed.
     """
-    from ..checks import bool_arg, bytes_arg, path_arg, seconds_arg
-    from .layout import check_hvmloader_end
-    from .xenctrl import check_domid
     if isinstance(image, (list, tuple)):
         blocks = list(image)
     elif isinstance(image, (bytes, bytearray, memoryview)):
@@ -646,7 +682,6 @@ def load(domid, image, base=None, force=False, hvmloader_end=None, source=None,
         if not measure:
             raise UsageError("measure_file needs measure=True")
         measure_file = path_arg(measure_file, "--measure")
-        from ..fileio import plan_outputs     # the output rule (docs/safety.md)
         plan_outputs([("--measure", measure_file, False)],
                      [("source", source)] if isinstance(source, (str, os.PathLike)) else [])
     keys, placed, m, warnings, libxc = _load_blocks(domid, blocks, count, force, hvmloader_end,

@@ -5,8 +5,11 @@ Every call's return code is checked here and turned into :class:`XenError`
 compiled module is imported on first use only.
 """
 import errno as _errno
+import os
 
+from ..checks import parse_decimal
 from ..errors import UsageError, XenError
+
 
 # errno for each shim return code (csrc/xcmod_load.h), by its name there.
 _RC_ERRNO = {
@@ -44,7 +47,6 @@ DOMID_MAX = 0x7FEF
 def parse_domid(text, what="--domid"):
     """A domid written as text: ASCII decimal digits only (leading zeros allowed, as xl
     reads a domid), 0..DOMID_MAX; UsageError naming ``what`` otherwise."""
-    from ..checks import parse_decimal
     n = parse_decimal(text, what)
     if n > DOMID_MAX:
         raise UsageError(f"{what}: {text} is not a domain id (0..{DOMID_MAX})")
@@ -80,7 +82,6 @@ class _Captured:
     says them in its own one line)."""
 
     def __init__(self):
-        import os
         self.saved = self.sink = None
         try:
             self.sink = os.memfd_create("xcmod-libxc-log")
@@ -90,7 +91,6 @@ class _Captured:
             self.saved = None
 
     def close(self):
-        import os
         if self.saved is None:
             return ""
         os.dup2(self.saved, 2)
@@ -102,7 +102,6 @@ class _Captured:
 
     @staticmethod
     def replay(text):
-        import os
         os.write(2, (text + "\n").encode())
 
 
@@ -123,7 +122,6 @@ class XenControl:
         finally:
             text = said.close()
         if xch == self.ffi.NULL:
-            import os
             raise XenError(err, f"cannot open the Xen control interface: "
                            f"{_errno.errorcode.get(err, err)} ({os.strerror(err)})",
                            detail=f"libxc: {text}" if text else None, op="xc_interface_open")

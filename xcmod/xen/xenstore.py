@@ -5,8 +5,14 @@ uses $XENSTORED_PATH (or /var/run/xenstored/socket, then /dev/xen/xenbus).
 Every failing call raises XenError with errno.
 """
 import errno as _errno
+import os
+import stat
 
-from ..errors import XenError
+from ..checks import text_arg
+from ..errors import UsageError, XenError
+from ..fileio import _kind
+from .xenctrl import _xen, parse_domid
+
 
 MAX_TRANSACTION_RETRIES = 16
 
@@ -27,17 +33,12 @@ def require_domain(xs, domid):
     return base
 
 
-def _xen():
-    from .xenctrl import _xen
-    return _xen()
-
-
 # Where libxenstore connects (tools/xenstore/xs_lib.c, xs_daemon_path() and
 # xs_domain_dev(), the same in RELEASE-4.17.5, 4.20 and master): $XENSTORED_PATH
 # if set, else $XENSTORED_RUNDIR/socket (XEN_RUN_STORED/socket), then the xenbus
 # device.  tools/libs/store/xs.c get_handle() stat()s the path and treats
 # anything that is not a socket as the device: a regular file there would be
-# opened and written a request (issue 32), so xcmod checks first.
+# opened and written a request, so xcmod checks first.
 XENBUS_DEVICES = ("/dev/xen/xenbus", "/proc/xen/xenbus")
 
 
@@ -46,11 +47,6 @@ def check_xenstored_path(environ=None):
     connect to xenstored's socket or to the xenbus device: $XENSTORED_PATH must name
     a socket (or one of :data:`XENBUS_DEVICES`, a character device);
     $XENSTORED_RUNDIR/socket, when it exists, a socket.  Nothing is opened."""
-    import os
-    import stat
-
-    from ..errors import UsageError
-    from ..fileio import _kind
     env = os.environ if environ is None else environ
     for var in ("XENSTORED_PATH", "XENSTORED_RUNDIR"):
         value = env.get(var)
@@ -88,7 +84,6 @@ class XenStore:
         h = self.lib.xs_open(0)
         if h == self.ffi.NULL:
             err = self.ffi.errno or _errno.ECONNREFUSED
-            import os
             where = (f"XENSTORED_PATH={os.environ['XENSTORED_PATH']}"
                      if "XENSTORED_PATH" in os.environ else "XENSTORED_PATH names its socket")
             raise XenError(err, f"cannot connect to xenstored (is it running? {where})",
@@ -108,7 +103,6 @@ class XenStore:
 
     def _fail(self, op, path):
         err = self.ffi.errno or _errno.EIO
-        import os
         raise XenError(err, f"xenstore {op} {path}: {os.strerror(err)}", op=op)
 
     def _fetch(self, op, path, t, convert, missing):
@@ -206,9 +200,6 @@ def resolve_domain(spec, xs=None):
     it (the ``name`` key of each ``/local/domain/<domid>``).  A name no domain has,
     or that several have, is an error naming them.  ``xs``: an open XenStore, or None
     to open one when a name must be looked up."""
-    from ..checks import text_arg
-    from ..errors import UsageError
-    from .xenctrl import parse_domid
     spec = text_arg(spec, "--domain")
     if spec.isascii() and spec.isdigit():
         return parse_domid(spec, "--domain")
