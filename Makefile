@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # xcmod - see README.md.  `make setup` once on a fresh Debian 12 or 13
 # machine (as root), then `make test`.  Everything built lands in build/.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """setuptools entry point; metadata lives in pyproject.toml.
 
 Two cffi out-of-line modules are built here from xcmod/_ffi_build.py:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """xcmod benchmarks (``make bench``).  Figures are printed, never asserted.
 
 Every figure is reported next to a baseline measured in the same run on the

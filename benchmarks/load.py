@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Load benchmarks, run by ``make bench`` under the libxenctrl double and the
 real xenstored (LD_LIBRARY_PATH=build/fake-xen).  Guest RAM is a file mapped
 by the double, so copy figures are against an in-process copy of the same

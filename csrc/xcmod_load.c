@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xcmod_load.c - copy an xcmod image into a paused HVM guest's RAM.
  * See xcmod_load.h.  Maps guest frames with xc_map_foreign_range() (the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xcmod_load.h - copy an xcmod image into a paused HVM guest's RAM.
  *

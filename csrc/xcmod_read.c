@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * xcmod-read - print an xcmod image the way the reference reader sees it.
  *

@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # The README on a stock Debian, for real: debootstrap a throwaway root of a
 # Debian release (the default variant, plus git and make, and
 # ca-certificates for the site's CA below), clone this repository's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The project's SeaBIOS table generator: real firmware builds fresh tables.
 
 QEMU boots its own SeaBIOS with chosen (or random) SMBIOS values and extra

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where the tests find the project's build products and its fixtures.
 
 The real tables live in tests/fixtures/real (SOURCES.md there gives each

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Running the real tools the tests check xcmod against, alike on every Debian release."""
 import os
 import shutil

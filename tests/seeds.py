@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Images built from the real fixtures: fuzzing seeds and test inputs.
 
 ``python -m tests.seeds DIR`` writes them to DIR (used by ``make fuzz``).

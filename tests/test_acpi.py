@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ACPI tables are accepted whole and checked as the ACPI specification says."""
 import pytest
 

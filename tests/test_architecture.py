@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The package's boundaries: which job may import which, and what load's path may cost."""
 import ast
 import os

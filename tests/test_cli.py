@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The build / inspect / verify / extract commands, as an operator uses them."""
 import json
 import os

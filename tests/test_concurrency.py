@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Loads stay right under concurrency: keys always describe the bytes in guest RAM."""
 import errno
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The test doubles stand in for the installed Xen's real libraries, whichever release.
 
 The libxenctrl double must carry the real library's soname and each symbol's

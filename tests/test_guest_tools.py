@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stock-block loads, launch measurement, `keys` and `hvm-info`, through the real
 cffi module and C shim, the libxenctrl double and the real xenstored."""
 import errno

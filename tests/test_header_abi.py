@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Python format definitions match the public C header, byte for byte."""
 import os
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Firmware sources: the running host's sysfs, acpidump text, memory-image scans."""
 import json
 import os

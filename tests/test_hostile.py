@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Hostile input and faults (issue 21), by class, each closed at its root:
 
 * keys always true: whatever ends a load (SIGKILL at a random point, SIGTERM,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """xcmod.hostxen: the installed Xen read off a root, Debian's packages or make install."""
 import os
 import shutil

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The layout planner keeps images clear of hvmloader's areas and inside guest RAM."""
 import json
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """`xcmod load` through the real cffi module and C shim, a libxenctrl double and a real xenstored."""
 import errno
 import json

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Stock hvmloader blocks, option ROM modules, AML lint, manifests and exports."""
 import hashlib
 import json

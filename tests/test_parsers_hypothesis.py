@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Arbitrary bytes only ever raise xcmod's own FormatError, never anything else."""
 import pytest
 from hypothesis import given, settings

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Pass-through policy on real tables: selection, scrubbing, overrides, reports, errors."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Fresh tables built by a real BIOS (SeaBIOS under QEMU) survive build -> extract."""
 import json
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The C reference reader and the Python reader agree on every image."""
 import os
 import re

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The package's value classes: dataclasses with slots, and xcmod.record.Record
 where still in use; each keeps its fields, compares by them, and the frozen ones
 refuse assignment."""

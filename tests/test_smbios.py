@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """SMBIOS sources are read exactly as their real encodings define them."""
 import shutil
 import subprocess

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Soak (``make soak``, not in the default run): 10,000 loads leak nothing."""
 import os
 

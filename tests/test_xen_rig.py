@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The real stack (``make test-xen``): the host's Xen (Debian's hypervisor of
 the installed toolstack) + a Linux dom0 of the same release under QEMU TCG,
 real libxenctrl/libxenstore/xenstored/xl, a paused HVM domain, Debian's stock

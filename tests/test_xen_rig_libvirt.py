@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libvirt's libxl driver on the real stack: the rig (tests/xenrig) booted with
 Debian's libvirtd, virsh and libvirt_driver_libxl.so in dom0, and
 `xcmod export libvirt --driver xen` run end to end by libvirt itself: define,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A UEFI guest on the real stack: the project's OvmfXen (``make ovmf``) booted by
 xcmod's patched hvmloader under the host's Xen in the rig (Xen + dom0 under QEMU TCG),
 the guest the rig carries as /etc/xen/test-hvm-xcmod-ovmf.cfg.  The scenario runs in dom0 (tests/xenrig/scenario_ovmf.py) and reports

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """xcmod: pass host SMBIOS/ACPI firmware into Xen HVM guests as hvmloader modules.
 
 Two jobs, one package each (docs/architecture.md):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """cffi out-of-line API builds of xcmod's two compiled modules (setup.py: cffi_modules).
 
 ``reader_ffi`` -> ``xcmod.image._reader``

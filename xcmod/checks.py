@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Arguments checked where they enter: the library's and the command line's.
 
 Every public function of xcmod takes its arguments through these, so that a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """xcmod's one exception hierarchy.
 
 Every error xcmod raises on purpose is an :class:`XcmodError`.  Bad input

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Every file xcmod reads and writes, through one reader and one writer.
 
 Reading (:func:`read_input`): a path is stat'ed first, anything but a regular

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The Xen installed on this host: its version and where its files are.
 
 Everything here is read off the machine, never assumed from a release name,

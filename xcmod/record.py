@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The base of image/spec.py's value classes (:class:`~xcmod.image.spec.Item`,
 :class:`~xcmod.image.spec.Module`); every other value class is a standard
 dataclass with slots.

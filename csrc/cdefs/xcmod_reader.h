@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cffi cdefs for csrc/xcmod_reader.h (the reference reader), the part
  * xcmod.image.creader uses: whole-image validation and the messages. */
 struct xcmod_image {

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cffi cdefs: the part of <xenctrl.h> (and <xenctrl_compat.h>) xcmod uses,
  * mirroring the real declarations, which Xen 4.17 to master declare alike.
  * `...` lets the compiler supply layouts and values from the real header. */

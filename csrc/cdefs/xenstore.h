@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* cffi cdefs: the part of <xenstore.h> / <xenstore_lib.h> xcmod uses,
  * mirroring the real declarations (unchanged from Xen 4.17 to master). */
 typedef uint32_t xs_transaction_t;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer harness for the reference reader.  Built with
  *   clang -fsanitize=fuzzer,address,undefined

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A Xen-less stand-in for trying and testing ``xcmod load``.
 
 State directory: $XCMOD_FAKEXEN_DIR.  Libraries: LD_LIBRARY_PATH=build/fake-xen

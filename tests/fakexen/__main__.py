@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python -m tests.fakexen create|read-ram|xs-read|stop (see README)."""
 import argparse
 import sys

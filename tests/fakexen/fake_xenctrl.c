@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * A C test double of libxenctrl (the installed library's soname and version
  * node, read by the Makefile with readelf) for running the

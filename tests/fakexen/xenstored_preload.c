@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * LD_PRELOAD for Debian's real C xenstored, so it runs without a hypervisor:
  * stubs the few libxenctrl/libxengnttab/libxenevtchn calls it makes (an

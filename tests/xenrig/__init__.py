@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The real-Xen rig: the host's Xen hypervisor and a Linux dom0 under QEMU TCG.
 
 Everything comes from Debian packages and is derived from this machine, never

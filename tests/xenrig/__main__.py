@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """python -m tests.xenrig run SCRIPT [DATA] | prepare   (see tests/xenrig/__init__.py)."""
 import argparse
 import os

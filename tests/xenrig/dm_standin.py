@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: MIT
 """A stand-in for the qemu-xen device model, enough for `xl create -p`,
 `xl pause` and `xl unpause` of an HVM guest with no devices.
 

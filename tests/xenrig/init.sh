@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # /init of the rig's dom0 initramfs: bring up the Xen control plane the way
 # xencommons does, then run /rig/job.sh and report its status on the console.
 # /etc/xenrig.env (written by the rig) names the toolstack's bin directory

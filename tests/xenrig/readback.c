@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /*
  * readback - an independent check of guest RAM, for the rig's dom0:
  * map [GPA, GPA+LEN) of DOMID read-only with xc_map_foreign_range and write

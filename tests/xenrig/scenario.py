@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The operator scenario `make test-xen` runs in the rig's dom0.
 
 Uses xcmod exactly as a domain-creation script would (``xl create -p``,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """libvirt's libxl driver in the rig's dom0 (tests/test_xen_rig_libvirt.py).
 
 The rig boots with ``libvirt=True``: Debian's libvirtd, virsh and the libxl

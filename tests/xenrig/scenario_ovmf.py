@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The UEFI scenario tests/test_xen_rig_ovmf.py runs in the rig's dom0.
 
 A guest booting the project's OvmfXen through xcmod's patched hvmloader

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The build job: host firmware -> policy -> an xcmod image or stock blocks.
 
     >>> import xcmod

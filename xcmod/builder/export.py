@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Hand a build to other toolstacks: xl, QEMU, libvirt (QEMU and Xen drivers), XAPI.
 
 * ``xl``: xl.cfg's ``smbios_firmware=`` and ``acpi_firmware=`` take files in

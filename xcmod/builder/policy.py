@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Pass-through policies: what of the host's firmware a guest may see.
 
 A policy is a TOML file (``--policy FILE``) or a built-in name

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Apply a policy to firmware sources: select, scrub, override, lint, report.
 
 :func:`select` is the whole pipeline behind ``xcmod build``.  It reads the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What each Xen release's hvmloader takes from passed-in firmware: one table.
 
 ``xcmod build --xen VERSION`` (or the policy's ``xen = "..."``) names the

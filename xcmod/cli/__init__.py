@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The ``python -m xcmod`` command line: a thin layer over the library.
 
 One module per job, each registering its commands (:func:`.common.command`):

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The build job's commands: build, fields, export."""
 
 from ..builder import build, export, input_paths, output_paths, write_build

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What every command shares: output helpers, argument types, the command
 registry, the store action refusing a repeated option, and the watchdog."""
 import argparse

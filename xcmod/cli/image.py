@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Commands that read images and blocks: inspect, verify, extract, layout."""
 import argparse
 import os

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Human-readable rendering of the descriptions :mod:`xcmod.firmware.contents`
 gives (``describe``, ``describe_block``), for ``inspect``."""
 from ..firmware.fields import field_label

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The load job's commands: load, keys, hvm-info, guest-tables."""
 import os
 import signal

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The specifications: what host firmware is, independent of any guest.
 
 - :mod:`.smbios`: SMBIOS entry points (2.1 and 3.0), structures, dumps;

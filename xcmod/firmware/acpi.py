@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """ACPI system description tables: headers, lengths, checksums."""
 from dataclasses import dataclass, field
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """A lint for AML: OperationRegions that reach the host's hardware.
 
 An SSDT written for the host may declare OperationRegions over physical

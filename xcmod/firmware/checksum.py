@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The 8-bit checksum of the firmware specifications.
 
 ACPI 6.5, 5.2.6 (every description table), SMBIOS 3.7, 5.2.1 and 5.2.2 (the

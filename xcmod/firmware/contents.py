@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What an image or stock blocks hold, read back as firmware.
 
 :func:`read_contents` is what every command that takes "an image" reads:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Named SMBIOS fields, and editing structures through them.
 
 Field names follow the SMBIOS 3.7 specification's field names in snake case,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where firmware comes from: the running host, sysfs-layout directories,
 ``acpidump`` text, a memory image.
 

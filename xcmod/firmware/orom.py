@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """PCI option ROMs: validation and the OROM module.
 
 PCI Firmware Specification 3.0, 5.1 "PCI Expansion ROMs": a ROM holds one or

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """SMBIOS entry points (2.1 ``_SM_`` and 3.0 ``_SM3_``), structures, dumps.
 
 Sources understood by :func:`read_file`:

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a build hands to a load: the xcmod image, and the blocks stock hvmloader reads.
 
 - :mod:`.spec`: the module format, mirroring csrc/xcmod_module.h name for

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The typed value a build hands to a load: one image or one stock block.
 
 A :class:`Block` says what it is (``kind``), so nothing downstream (the

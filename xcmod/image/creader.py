@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Image validation by the C reference reader, compiled as xcmod.image._reader.
 
 ``load`` checks images with xcmod_image_check() (csrc/xcmod_reader.c), the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Launch measurements: SHA-256 digests of what a guest will consume.
 
 The chain is PCR-style, as a TPM extends a register::

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Reading images back: what a file holds, and the modules of an image.
 
 Every command that takes "an image" reads it through here or through

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What xcmod's patched hvmloader refuses in an image the C reader accepts.
 
 The C reference reader (csrc/xcmod_reader.c, compiled into hvmloader

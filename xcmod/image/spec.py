@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The xcmod module image format, mirroring ``csrc/xcmod_module.h``.
 
 The C header is the source of truth; the construct definitions below carry

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The two blocks stock Xen hvmloader reads (``build --format xen``).
 
 hvmloader learns where they are from ``hvmloader/smbios/{address,length}``

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The load job: an image into a paused guest's RAM, and its keys into xenstore.
 
 - :mod:`.loader`: :func:`~.loader.load` (one lock, checks, copy, verify, one

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a UEFI guest's firmware publishes to the OS: its EFI system table's
 configuration table, found in guest RAM.
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """What a guest's firmware actually built: its SMBIOS and ACPI tables.
 
 Read through the same mapping path ``load`` uses (the C shim's

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The HVM info table the domain builder leaves for hvmloader.
 
 xen/include/public/hvm/hvm_info_table.h: at guest physical HVM_INFO_PADDR

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """hvmloader's xenstore keys (xen/include/public/hvm/hvm_xs_strings.h).
 
 Every key hvmloader reads lives under /local/domain/<domid>/.  ``KEYS`` lists

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Where an image goes in guest RAM, and what it must not overlap.
 
 The fixed areas come from Xen's hvmloader (tools/firmware/hvmloader/config.h,

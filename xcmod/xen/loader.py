@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """Load an image into a paused HVM guest and tell hvmloader where it is.
 
     >>> import xcmod

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The one wrapper over libxenctrl and the C shim (xcmod.xen._xen).
 
 Every call's return code is checked here and turned into :class:`XenError`

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 """The wrapper over libxenstore (xcmod.xen._xen): transactions, reads, writes, perms.
 
 Connections find xenstored the way Xen's own tools do: libxenstore's xs_open
