@@ -22,7 +22,7 @@ import sys
 import pytest
 
 from . import xenrig
-from .test_xen_rig import PASSED_UUID, SLIC, SMBIOS_SRC, SSDT
+from .test_xen_rig import PASSED_UUID, RESET_SECTOR, SLIC, SMBIOS_SRC, SSDT, _image_tables
 
 pytestmark = pytest.mark.xen
 
@@ -42,8 +42,10 @@ def rig(tmp_path_factory):
     assert main(["build", "-q", "-o", str(data / "mods-x.bin"), "--smbios", SMBIOS_SRC,
                  "--acpi", SSDT, "--acpi", SLIC, "--oem-ids", "slic",
                  "--set", f"system.uuid={PASSED_UUID}"], null, sys.stderr) == 0
+    (data / "reset.img").write_bytes(RESET_SECTOR.ljust(510, b"\0") + b"\x55\xaa" +
+                                     bytes(1 << 20))
     log = tmp_path_factory.mktemp("riglog-libvirt") / "console.log"
-    return xenrig.job("scenario_libvirt.sh", data, log, 900, libvirt=True), data
+    return xenrig.job("scenario_libvirt.sh", data, log, 1200, libvirt=True), data
 
 
 def _files(r):
@@ -108,3 +110,20 @@ def test_module_image_through_libvirt_and_the_patched_hvmloader(rig):
     slic = open(SLIC, "rb").read()
     rsdt = base64.b64decode(r["acpi_b64"]["RSDT.dat"])
     assert (rsdt[10:16], rsdt[16:24]) == (slic[10:16], slic[16:24])
+
+
+def test_libvirt_restarts_the_guest_with_the_image_from_the_document_alone(rig):
+    """`export libvirt --driver xen --hvmloader`: the document (its carrier in
+    <acpi><table>, no start.sh) defined and started by libvirt, a guest that resets
+    itself with on_reboot restart: libvirt re-creates it twice, and each of the three
+    boots has every passed table and string."""
+    r = rig[0]["reboot-libvirt"]
+    assert r["export_rc"] == 0, r["export_err"]
+    assert not any(f.endswith("start.sh") for f in r["export"]["files"])
+    assert r["define"][0] == 0 and r["start"][0] == 0, (r["define"], r["start"])
+    boots = r["boots"]
+    assert [b["boot"] for b in boots] == [1, 2, 3], boots
+    assert len({b["domid"] for b in boots}) == 3
+    for b in boots:
+        _image_tables(b, rig[1])
+        assert b["module_keys"] is None          # nothing loaded: the carrier alone

@@ -443,14 +443,17 @@ def boot_bench(rounds=5):
 RESET_DISK = "/data/reset.img"
 
 
-def reboot_cfg(name, lines):
-    """An xl config of the real-device-model guest (test-hvm-qemu.cfg) that boots
-    RESET_DISK and restarts on reboot, with ``lines`` added (firmware=, ...)."""
-    text = open(CFG_QEMU).read()
+def reboot_cfg(name, lines, base=CFG_QEMU, disk_image=RESET_DISK):
+    """An xl config of the real-device-model guest ``base`` (test-hvm-qemu.cfg, or the
+    UEFI guest's) that boots ``disk_image`` and restarts on reboot, with ``lines``
+    added (firmware=, ...; a firmware= of ``base`` gives way to theirs)."""
+    text = open(base).read()
     text = re.sub(r'(?m)^name = .*$', f'name = "{name}"', text)
     text = re.sub(r'(?m)^on_reboot = .*$', 'on_reboot = "restart"', text)
+    if any(x.startswith("firmware") for x in lines):
+        text = re.sub(r'(?m)^firmware = .*$', '', text)
     disk = f"/tmp/{name}.img"
-    with open(RESET_DISK, "rb") as src, open(disk, "wb") as dst:
+    with open(disk_image, "rb") as src, open(disk, "wb") as dst:
         dst.write(src.read())
     # qemu-xen opens the disk itself (an emulated IDE disk, no libxl disk): libxl's
     # disks need a PV backend in dom0 (blkback or a dom0 qemu), which the rig has not
@@ -475,11 +478,23 @@ def new_domid(name, seen, timeout=180):
     return None
 
 
-def follow_boots(name, boots, to="Invoking SeaBIOS"):
+def uefi_published(tables):
+    """OVMF has published both tables through its EFI system table (as
+    scenario_ovmf.published waits for)."""
+    t = tables.get("tables") or {}
+    return tables["rc"] == 0 and \
+        (t.get("acpi") or {}).get("found", "").startswith("the EFI") and \
+        (t.get("smbios") or {}).get("found", "").startswith("the EFI")
+
+
+def follow_boots(name, boots, to="Invoking SeaBIOS", looks=8, every=1,
+                 ready=lambda tables: tables["rc"] == 0):
     """Each of ``boots`` boots of domain ``name``, whoever re-creates it: wait for its
-    hvmloader's hand-over, pause it once the firmware has the tables, read them
+    hvmloader's hand-over, pause it once the firmware has the tables (``ready``; at
+    most ``looks`` looks, ``every`` seconds of running apart), read them
     (guest-tables, dmidecode; the DSDT left out), note the xenstore keys a load
     writes, and let it run on to its reset."""
+    most = looks
     out, seen = [], []
     for n in range(boots):
         d = new_domid(name, seen)
@@ -488,13 +503,13 @@ def follow_boots(name, boots, to="Invoking SeaBIOS"):
             break
         seen.append(d)
         reached = wait_for_handover(d, timeout=180, to=to)
-        # the firmware copies the tables into place after the hand-over: look until
-        # guest-tables finds them (at most 8 looks, the guest paused for each)
-        for looks in range(1, 9):
-            time.sleep(1)
+        # the firmware puts the tables into place after the hand-over: look until
+        # guest-tables finds them, the guest paused for each look
+        for looks in range(1, most + 1):
+            time.sleep(every)
             sh("xl", "pause", str(d))
             tables = tables_of(d, f"{name}-{n}")
-            if tables["rc"] == 0 or looks == 8:
+            if ready(tables) or looks == most:
                 break
             sh("xl", "unpause", str(d))
         tables.get("acpi_b64", {}).pop("DSDT.dat", None)
@@ -502,9 +517,11 @@ def follow_boots(name, boots, to="Invoking SeaBIOS"):
         keys = xs_read(f"/local/domain/{d}/hvmloader/modules/address")
         sh("xl", "unpause", str(d))
         out.append({"boot": n + 1, "domid": d, "reached": reached, "module_keys": keys,
-                    "looks": looks,
+                    "looks": looks, "ready": ready(tables),
                     "log": [t for t in guest_lines(d) if t.startswith(("xcmod:", "ACPI:"))],
                     **tables})
+        if not out[-1]["ready"]:        # no tables this boot: the next would not say more
+            break
     return out
 
 
@@ -517,7 +534,10 @@ def reboots():
     * ``reboot-script``: examples/create-with-modules.sh (xl create -p -e, xcmod load,
       unpause, and the re-create and re-load on each reboot);
     * ``reboot-stock``: the `export xl` config with the same source's stock hvmloader
-      (two boots: the first reaches the disk's boot sector, the reset says so)."""
+      (two boots: the first reaches the disk's boot sector, the reset says so);
+    * ``reboot-uefi``: the UEFI guest (OvmfXen) with the `export xl` lines and a disk
+      whose \\EFI\\BOOT\\BOOTX64.EFI resets it 10 s after OVMF starts it
+      (/data/efireset.img, tests/xenrig/efireset.py); plain `xl create`."""
     mods = "/data/mods-x.bin"
     os.makedirs("/var/log/xen", exist_ok=True)
     rc, out, err, _ = xcmod("export", "xl", mods, "--hvmloader", HVMLOADER_XCMOD,
@@ -538,6 +558,13 @@ def reboots():
     boots = follow_boots("reboot-stock", 2) if rc == 0 else []
     sh("xl", "destroy", "reboot-stock")
     result("reboot-stock", rc=rc, err=err, boots=boots, cfg=stock)
+
+    cfg = reboot_cfg("reboot-uefi", lines, base=CFG_OVMF, disk_image="/data/efireset.img")
+    rc, _, err, _ = sh("xl", "create", cfg)
+    boots = follow_boots("reboot-uefi", 3, to="Invoking OVMF", looks=60, every=2,
+                         ready=uefi_published) if rc == 0 else []
+    sh("xl", "destroy", "reboot-uefi")
+    result("reboot-uefi", rc=rc, err=err, boots=boots)
 
     cfg = reboot_cfg("reboot-script", [f'firmware = "{HVMLOADER_XCMOD}"'])
     log = open("/tmp/reboot-script.log", "w+")

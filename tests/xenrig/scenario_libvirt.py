@@ -17,6 +17,10 @@ operator would:
    patched build is put where libxl looks for the system's; the shipped
    examples/virsh-start-with-modules.sh (``virsh start --paused``, ``xcmod
    load --domain NAME``, ``virsh resume``).
+4. Every boot: ``xcmod export libvirt --driver xen --hvmloader`` of the image
+   (its carrier in ``<acpi><table>``), a disk whose boot sector resets the
+   guest (scenario.py's reboots) and ``on_reboot`` restart: ``virsh start``,
+   then three boots, each re-created by libvirt alone, each read back.
 
 Results are ``XCMOD-RESULT {json}`` lines, as in scenario.py, whose helpers
 this uses (both are in /data).
@@ -30,15 +34,19 @@ import time
 import xml.etree.ElementTree as ET
 
 sys.path.insert(0, "/data")
-from scenario import (RIG, console, guest_lines, result, sh, tables_of,  # noqa: E402
-                      wait_for_handover, xcmod)
+from scenario import (RESET_DISK, RIG, console, follow_boots, guest_lines,  # noqa: E402
+                      result, sh, tables_of, wait_for_handover, xcmod)
 
 CONF = "/etc/libvirt/libvirtd.conf"
 CPU_INDEX = "/usr/share/libvirt/cpu_map/index.xml"
 SOCKET = "/run/libvirt/libvirt-sock"
 EMULATOR = "/usr/libexec/xen-qemu-system-i386"      # Debian's qemu-system-xen
 os.environ["LIBVIRT_DEFAULT_URI"] = "xen:///system"
+# libvirt's libxl driver passes <xen:commandline> arguments to the device model
+XEN_NS = "http://libvirt.org/schemas/domain/xen/1.0"
+ET.register_namespace("xen", XEN_NS)
 os.environ["LC_ALL"] = "C"          # dom0 has no locales (virsh would warn on each call)
+os.environ["XCMOD"] = "python3 -m xcmod"    # the shipped scripts' xcmod (no console script here)
 
 
 def virsh(*args, timeout=120):
@@ -79,17 +87,23 @@ def stop(p):
         p.kill()
 
 
-def merge(document, memory_mib=64):
+def merge(document, memory_mib=64, on_reboot="destroy", disk=None):
     """The operator's side of "merge into your domain's XML": the exported
-    document with what every domain has (memory, a vCPU, the device model)."""
+    document with what every domain has (memory, a vCPU, the device model), and
+    ``disk`` as the device model's IDE disk (libvirt's disks need a PV backend in
+    dom0, which the rig has not)."""
     dom = ET.fromstring(document)
     dom.find("memory").text = str(memory_mib)
     vcpu = ET.SubElement(dom, "vcpu")
     vcpu.text = "1"
     for event in ("on_poweroff", "on_reboot", "on_crash"):
-        ET.SubElement(dom, event).text = "destroy"
+        ET.SubElement(dom, event).text = on_reboot if event == "on_reboot" else "destroy"
     devices = ET.SubElement(dom, "devices")
     ET.SubElement(devices, "emulator").text = EMULATOR
+    if disk:        # the device model's own IDE disk, as scenario.reboot_cfg gives it
+        cmd = ET.SubElement(dom, f"{{{XEN_NS}}}commandline")
+        for arg in ("-drive", f"file={disk},if=ide,index=0,media=disk,format=raw"):
+            ET.SubElement(cmd, f"{{{XEN_NS}}}arg", value=arg)
     return ET.tostring(dom, encoding="unicode")
 
 
@@ -177,8 +191,28 @@ def main():
                          "/data/mods-x.bin")
     steps["virsh-start-with-modules.sh"] = [rc, err, out.decode()]
     result("modules", steps=steps, **after_resume("lv-mods", "lv-mods"))
+
+    # 4. every boot: the exported carrier document alone, a guest that resets itself
+    #    (scenario.py's reboots), on_reboot restart: libvirt re-creates it each time
+    out_dir = "/var/lib/xcmod/lv-reboot"
+    rc, out, err, _ = xcmod("export", "libvirt", "--driver", "xen", "/data/mods-x.bin",
+                            "--hvmloader", RIG["hvmloader_xcmod"], "--out-dir", out_dir,
+                            "--name", "lv-reboot", "--json")
+    export = json.loads(out) if rc == 0 else {}
+    disk = "/tmp/lv-reboot.img"
+    shutil.copy(RESET_DISK, disk)
+    document = merge("\n".join(export.get("lines", ["<domain/>"])), memory_mib=32,
+                     on_reboot="restart", disk=disk)
+    rc_define, err_define = define("lv-reboot", document)
+    rc_start, _, err_start = virsh("start", "lv-reboot")
+    boots = follow_boots("lv-reboot", 3) if rc_start == 0 else []
+    result("reboot-libvirt", export_rc=rc, export_err=err, export=export, document=document,
+           define=[rc_define, err_define], start=[rc_start, err_start], boots=boots,
+           dumpxml=virsh("dumpxml", "lv-reboot")[1])
+    virsh("destroy", "lv-reboot")
+
     shutil.copy("/tmp/hvmloader.system", system)
-    for name in ("lv-blocks", "lv-mods"):
+    for name in ("lv-blocks", "lv-mods", "lv-reboot"):
         virsh("undefine", name)
     stop(p)
 

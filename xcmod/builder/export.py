@@ -369,8 +369,8 @@ def plan(target, content, out_dir, driver="qemu", name="guest", vm=None, warning
 def image_extras(path):
     """What the image at ``path`` holds that :class:`Contents` does not (its OEM IDs
     module, option ROMs, an SMBIOS entry point other than the 2.4 one hvmloader
-    writes; hvmloader 4.17-4.20's), as lines naming each: what a stock-block target loses.  A directory
-    of stock blocks or a stock block file: none."""
+    4.17-4.20 writes), as lines naming each: what a stock-block target loses.  A
+    directory of stock blocks or a stock block file: none."""
     from ..image.read import read, sniff
     from ..image.spec import (
         XCMOD_TYPE_ACPI_IDS,
