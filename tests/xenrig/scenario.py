@@ -109,13 +109,18 @@ def main():
            oem=xs_read(f"/local/domain/{d}/bios-strings/oem-1"))
     # An image that fits max_memkb (32 MiB) but not the guest's RAM (24 MiB:
     # video RAM is not guest RAM): refused before any byte is written.
-    from xcmod.firmware.acpi import encode_acpi_module
+    # (10 tables of 1.7 MB each: hvmloader appends at most 15, so a large image is
+    # made of large tables, each the SSDT's AML repeated)
+    from xcmod.firmware.acpi import encode_acpi_module, parse_table
     from xcmod.firmware.contents import acpi_tables
     from xcmod.image.read import single_module
     from xcmod.image.spec import XCMOD_TYPE_ACPI, build_image
-    ssdt = acpi_tables(single_module(mods, XCMOD_TYPE_ACPI))
+    raw = acpi_tables(single_module(mods, XCMOD_TYPE_ACPI))[0].raw
+    big = bytearray(raw[:36] + raw[36:] * (1700000 // (len(raw) - 36)))
+    big[4:8], big[9] = len(big).to_bytes(4, "little"), 0
+    big[9] = -sum(big) & 0xFF
     with open("/tmp/big.bin", "wb") as f:
-        f.write(build_image([encode_acpi_module(ssdt * 34000)]))
+        f.write(build_image([encode_acpi_module([parse_table(bytes(big))] * 10)]))
     before = readback(d, 0x900000, 0x1000)
     rc, out, err, _ = xcmod("load", "--domid", d, "/tmp/big.bin", "--base", "0x900000")
     result("refuse-past-lowmem", rc=rc, err=err, size=os.path.getsize("/tmp/big.bin"),
