@@ -160,6 +160,8 @@ def main():
         raise SystemExit(1)
 
     # 2. stock blocks: the exported document, defined and started by libvirt
+    #    (/var/lib/xcmod as the xcmod package makes it: export creates no parents)
+    os.makedirs("/var/lib/xcmod", mode=0o755, exist_ok=True)
     out_dir = "/var/lib/xcmod/lv-blocks"
     rc, out, err, _ = xcmod("export", "libvirt", "--driver", "xen", "/data/blocks",
                             "--out-dir", out_dir, "--name", "lv-blocks", "--json")
