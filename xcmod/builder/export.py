@@ -25,6 +25,7 @@
 import os
 import re
 import shlex
+import sys
 
 from ..errors import FormatError, UsageError
 from ..firmware.contents import Contents
@@ -265,7 +266,6 @@ def xcmod_command():
     """The shell words that run this xcmod: its console script when that is what
     runs (argv[0] an executable named xcmod), else this Python with ``-m xcmod``;
     never a bare ``python3``, which may not see the venv xcmod lives in."""
-    import sys
     argv0 = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if os.path.basename(argv0) == "xcmod" and os.access(argv0, os.X_OK):
         return shlex.quote(argv0)

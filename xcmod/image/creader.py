@@ -8,11 +8,11 @@ both report the same first problem at the same offset with the same message
 keeps ``python -m xcmod load`` quick.
 """
 from ..errors import FormatError
+from ._reader import ffi, lib
 
 
 def check_image(data, source=None):
     """(image_length, module_count) of a valid image; FormatError otherwise."""
-    from ._reader import ffi, lib
     if len(data) > 0xFFFFFFFF:
         raise FormatError(f"{len(data)} bytes: larger than the format's 32-bit lengths allow",
                           source=source, offset=0)
