@@ -12,8 +12,6 @@ at 0x100000 and the design reserves its first MiB), or from an explicit base,
 and refuses any overlap, any block beyond the guest's low RAM, and any base
 that is not page-aligned.
 """
-import struct
-
 from ..errors import FormatError, LayoutError, UsageError
 from ..fileio import HVMLOADER_ELF_MAX, read_input
 
@@ -101,6 +99,7 @@ def hvmloader_end_from_elf(path):
     The file is read through the bounded reader (a regular file of at most
     HVMLOADER_ELF_MAX) and every offset in it is checked before it is used: a
     short, truncated or inconsistent ELF is a FormatError naming the offset."""
+    import struct       # only an --hvmloader ELF needs it; nothing else on load's path does
     data = read_input(path, "an hvmloader ELF", HVMLOADER_ELF_MAX)
 
     def need(n, what):
