@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The C reference reader and the Python reader agree on every image."""
+"""The C reference reader as `xcmod-read` (its own C main) and as Python walks images
+through it (xcmod.image.creader) see every image alike: modules, items, errors."""
 import os
 import re
 import subprocess
@@ -26,7 +27,7 @@ IMAGES = real_images()
 
 
 def python_view(data):
-    """What the Python reader finds, in xcmod-read's line format."""
+    """What Python finds through the binding (verify_image), in xcmod-read's line format."""
     mods = verify_image(data)
     end = mods.pop()
     lines = [f"image length={end.type_header.image_length} modules={len(mods)}"]
