@@ -13,6 +13,7 @@ import os
 from ..checks import bytes_arg, path_arg
 from ..errors import FormatError, UsageError
 from ..fileio import IMAGE_MAX, read_input
+from .carrier import open_carrier
 from .creader import TYPE_ACPI, check_image, walk_items
 from .rules import check_hvmloader_limits, check_hvmloader_rules
 
@@ -84,8 +85,8 @@ def read_path(path):
     path = path_arg(path, "image path")
     if os.path.isdir(path):
         return read_stock_dir(path)
-    from .carrier import open_carrier     # a carrier is the image it carries
-    return [Block(IMAGE, *open_carrier(read_input(path, "an xcmod image", IMAGE_MAX), path))]
+    return [Block(IMAGE, *open_carrier(     # a carrier is the image it carries
+        read_input(path, "an xcmod image", IMAGE_MAX), path))]
 
 
 def check(blocks):
