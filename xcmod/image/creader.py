@@ -110,8 +110,9 @@ def walk_modules(data, source=None, strict=True):
     """
     _fits(data, 0, source)
     work = data if strict else bytearray(data)
+    buf = ffi.from_buffer(work)         # held while the reader reads it
     img = ffi.new("struct xcmod_image *")
-    img.base, img.size = ffi.from_buffer(work), len(work)
+    img.base, img.size = buf, len(work)
     cursor, mod = ffi.new("struct xcmod_cursor *"), ffi.new("struct xcmod_module *")
     item = ffi.new("struct xcmod_item *")
     while True:
