@@ -28,16 +28,16 @@ def _error(rc, offset, source):
                        offset=offset, code=rc)
 
 
-def _fits(data, base_offset, source):
-    """The reader's offsets are 32-bit: refuse what they cannot name."""
-    if base_offset + len(data) > U32_MAX:
+def _fits(data, source, base_offset=0):
+    """The reader's lengths and offsets are 32-bit: refuse what they cannot name."""
+    if len(data) > U32_MAX:
         raise FormatError(f"{len(data)} bytes: larger than the format's 32-bit lengths allow",
                           source=source, offset=base_offset)
 
 
 def check_image(data, source=None):
     """(image_length, module_count) of a valid image; FormatError otherwise."""
-    _fits(data, 0, source)
+    _fits(data, source)
     img = ffi.new("struct xcmod_image *")
     rc = lib.xcmod_image_check(img, ffi.from_buffer(data), len(data))
     if rc < 0:
@@ -53,16 +53,17 @@ def module_crc(module):
     return zlib.crc32(m[_CHECKSUM + 4:], crc)
 
 
-def _items(mod, cursor, item, source):
-    """(offset, length, formatted_length) of each item the iterator finds in ``mod``."""
+def _items(mod, cursor, item, source, base=0):
+    """(offset, length, formatted_length) of each item the iterator finds in ``mod``,
+    offsets (the reader's, and an error's) plus ``base``."""
     step = lib.xcmod_acpi_next if mod.type == TYPE_ACPI else lib.xcmod_smbios_next
     while True:
         rc = step(mod, cursor, item)
         if rc < 0:
-            raise _error(rc, cursor.error_offset, source)
+            raise _error(rc, base + cursor.error_offset, source)
         if rc == 0:
             return
-        yield item.offset, item.length, item.formatted_length
+        yield base + item.offset, item.length, item.formatted_length
 
 
 def walk_items(mtype, payload, base_offset=0, source=None):
@@ -70,13 +71,12 @@ def walk_items(mtype, payload, base_offset=0, source=None):
     TYPE_ACPI) or SMBIOS structure (TYPE_SMBIOS) laid back to back in
     ``payload``, offsets from ``base_offset``, lazily: the reader's item iterator
     over ``payload`` as a module's payload."""
-    _fits(payload, base_offset, source)
+    _fits(payload, source, base_offset)
     buf = ffi.from_buffer(payload)
     mod = ffi.new("struct xcmod_module *")
     mod.type, mod.payload, mod.payload_length = mtype, buf, len(payload)
-    mod.payload_offset = base_offset
     yield from _items(mod, ffi.new("struct xcmod_cursor *"), ffi.new("struct xcmod_item *"),
-                      source)
+                      source, base_offset)
 
 
 def _make_sum_right(work, rc, offset):
@@ -108,7 +108,7 @@ def walk_modules(data, source=None, strict=True):
     one it finds wrong is made right, and ``checksum_ok`` says whether the
     module's CRC was right in ``data``; every other problem is the reader's.
     """
-    _fits(data, 0, source)
+    _fits(data, source)
     work = data if strict else bytearray(data)
     buf = ffi.from_buffer(work)         # held while the reader reads it
     img = ffi.new("struct xcmod_image *")
