@@ -166,7 +166,8 @@ def test_no_module_imports_itself_back():
 
 LOAD_PATH = ["xcmod", "xcmod.__main__", "xcmod.errors", "xcmod.cli", "xcmod.cli.common",
              "xcmod.cli.xen", "xcmod.xen.loader", "xcmod.xen.layout", "xcmod.xen.xenctrl",
-             "xcmod.xen.xenstore", "xcmod.image.blocks", "xcmod.image.creader"]
+             "xcmod.xen.xenstore", "xcmod.image.blocks", "xcmod.image.creader",
+             "xcmod.image.rules", "xcmod.image.carrier"]
 
 
 def test_load_path_never_imports_construct_at_import_time():
