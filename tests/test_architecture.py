@@ -166,7 +166,8 @@ def test_no_module_imports_itself_back():
 
 LOAD_PATH = ["xcmod", "xcmod.__main__", "xcmod.errors", "xcmod.cli", "xcmod.cli.common",
              "xcmod.cli.xen", "xcmod.xen.loader", "xcmod.xen.layout", "xcmod.xen.xenctrl",
-             "xcmod.xen.xenstore", "xcmod.image.blocks", "xcmod.image.creader"]
+             "xcmod.xen.xenstore", "xcmod.image.blocks", "xcmod.image.creader",
+             "xcmod.image.rules", "xcmod.image.carrier"]
 
 
 def test_load_path_never_imports_construct_at_import_time():
@@ -269,3 +270,61 @@ def test_the_command_line_runs_with_real_modules_and_the_collector_on(tmp_path, 
     assert r.stdout.splitlines()[-1] == "0 True []", r.stdout + r.stderr
     assert "construct" in _run_cli(argv, "sorted(sys.modules)").stdout
     assert img.exists()
+
+
+def _functions():
+    """(module path, its source lines, function node) for every function of the
+    package, methods and nested functions too."""
+    for d, _, fs in os.walk(PACKAGE):
+        for f in sorted(fs):
+            if f.endswith(".py"):
+                path = os.path.join(d, f)
+                source = open(path).read()
+                for node in ast.walk(ast.parse(source, path)):
+                    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                        yield os.path.relpath(path, ROOT), source.splitlines(), node
+
+
+def _code_lines(function, lines):
+    """The lines of ``function``'s body that hold code: its docstring, blank lines
+    and comment-only lines left out (a line counts once, however many nodes it holds)."""
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    spanned = {line for stmt in body for node in ast.walk(stmt) if hasattr(node, "lineno")
+               for line in range(node.lineno, node.end_lineno + 1)}
+    return {n for n in spanned
+            if lines[n - 1].strip() and not lines[n - 1].lstrip().startswith("#")}
+
+
+def test_code_lines_are_counted_as_said():
+    """The counter itself: a docstring, a blank line and a comment line are not code;
+    a statement over two lines is two."""
+    source = ('def f():\n    """Doc\n    string."""\n\n    # note\n    if x:\n'
+              '        # note\n\n        x = (1,\n             2)\n    return x\n')
+    assert len(_code_lines(ast.parse(source).body[0], source.splitlines())) == 4
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def test_no_function_runs_over_sixty_code_lines():
+    """Functions of one job: none in xcmod/ over 60 lines of code (docstring excluded)."""
+    long = sorted(f"{path}:{fn.lineno} {fn.name}: {len(_code_lines(fn, lines))} lines"
+                  for path, lines, fn in _functions()
+                  if len(_code_lines(fn, lines)) > MAX_FUNCTION_LINES)
+    assert not long, "functions over 60 code lines:\n" + "\n".join(long)
+
+
+MAX_FUNCTION_IMPORTS = 39
+
+
+def test_few_imports_inside_functions():
+    """Imports inside functions stay under 40 in xcmod/ (each an import that keeps a
+    heavy module off a command's path, or the package's PEP 562 API): an import at
+    the top is the rule."""
+    inside = sorted({(path, node.lineno) for path, _, fn in _functions() for node in ast.walk(fn)
+                     if isinstance(node, (ast.Import, ast.ImportFrom))})
+    assert len(inside) <= MAX_FUNCTION_IMPORTS, \
+        f"{len(inside)} imports inside functions:\n" + "\n".join(f"{p}:{n}" for p, n in inside)

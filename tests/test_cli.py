@@ -86,6 +86,33 @@ def test_inspect_shows_a_bad_checksum_instead_of_failing(image, cli):
     assert cli("verify", image).code == 1
 
 
+@pytest.mark.parametrize("crc_made_right", [False, True])
+def test_inspect_shows_a_bad_table_checksum_instead_of_failing(tmp_path, cli, crc_made_right):
+    """inspect of an image whose second ACPI table has a wrong checksum lists every
+    table, that one BAD, the module's CRC as found (BAD, or OK once made right for the
+    bytes); verify refuses it at the module's CRC or at the table's checksum byte."""
+    from xcmod.firmware.acpi import encode_acpi_module, read_table
+    from xcmod.image.spec import build_image, iter_modules, module_crc
+    data = bytearray(build_image([encode_acpi_module([read_table(SSDT), read_table(SLIC)])]))
+    mod = next(iter_modules(bytes(data)))
+    table = mod.items[1].offset
+    data[table + 20] ^= 0x5A                   # inside its OEM table ID
+    if crc_made_right:
+        body = bytes(data[mod.offset:mod.offset + mod.length])
+        data[mod.offset + 16:mod.offset + 20] = module_crc(body).to_bytes(4, "little")
+    img = tmp_path / "m.bin"
+    img.write_bytes(data)
+    r = cli("inspect", img, "--json")
+    assert r.code == 0, r.err
+    shown = json.loads(r.out)["modules"][0]
+    assert shown["checksum_ok"] is crc_made_right
+    assert [t["checksum_ok"] for t in shown["tables"]] == [True, False]
+    assert bytes(data) == img.read_bytes()
+    where, what = ((table + 9, "ACPI table checksum invalid") if crc_made_right else
+                   (mod.offset + 16, "module checksum mismatch"))
+    _assert_one_line_error(cli("verify", img), f"offset {where:#x}", what)
+
+
 def test_verify_ok_and_json(image, cli):
     """verify exits 0 on a good image and says so; --json is machine-readable."""
     r = cli("verify", image)

@@ -94,6 +94,17 @@ class Rig:
         self.image = tmp_path / "mods.bin"
         self.image.write_bytes(b"image")
         self.cfg = tmp_path / "guest.cfg"
+        self.path = f"{self.bin}:/usr/bin:/bin"
+        if not xcmod_on_path:
+            # the system's commands without an xcmod installed among them (a Debian
+            # package of it puts one in /usr/bin): links to every other one
+            system = tmp_path / "system"
+            system.mkdir()
+            for d in ("/usr/bin", "/bin"):
+                for name in os.listdir(d):
+                    if name != "xcmod" and not (system / name).exists():
+                        (system / name).symlink_to(os.path.join(d, name))
+            self.path = f"{self.bin}:{system}"
 
     def config(self, text, name="web 1"):
         self.cfg.write_text(text)
@@ -106,7 +117,7 @@ class Rig:
         (self.dir / f"fail-{what}").touch()
 
     def env(self, **extra):
-        env = {"PATH": f"{self.bin}:/usr/bin:/bin", "FAKE": str(self.dir),
+        env = {"PATH": self.path, "FAKE": str(self.dir),
                "XCMOD_POLL": "0", "XCMOD_RESTART_DELAY": "0"}
         env.update(extra)
         return env

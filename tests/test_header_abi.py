@@ -86,11 +86,19 @@ def test_header_is_freestanding():
     assert includes == ["stdint.h"]
 
 
-def test_error_messages_match_reader():
-    """Python's messages for each reader status are xcmod_strerror()'s, word for word."""
+def test_the_binding_reads_the_header_as_the_spec_does():
+    """The reader's binding (its cdefs, csrc/cdefs/xcmod_reader.h) lays the structs it
+    takes field offsets from as the construct definitions do, and reports each
+    status with xcmod_strerror()'s message in csrc/xcmod_reader.c, word for word."""
+    from xcmod.image._reader import ffi, lib
+    for name in ("xcmod_header", "xcmod_acpi_table_header"):
+        for field, offset in field_offsets(STRUCTS[name]).items():
+            assert ffi.offsetof(f"struct {name}", field) == offset, (name, field)
     c = open(os.path.join(ROOT, "csrc", "xcmod_reader.c")).read()
-    c_messages = set(re.findall(r'case XCMOD_E_\w+:\s+return "((?:[^"\\]|\\.)*)";', c))
-    c_messages = {m.replace('\\"', '"') for m in c_messages}
-    py_messages = {v for k, v in vars(fmt).items() if k.startswith("E_")}
-    assert py_messages <= c_messages
-    assert len(py_messages) == 20
+    codes = dict(re.findall(r"(XCMOD_E_\w+)\s*=\s*(-\d+)",
+                            open(os.path.join(ROOT, "csrc", "xcmod_reader.h")).read()))
+    messages = {name: m.replace('\\"', '"') for name, m in
+                re.findall(r'case (XCMOD_E_\w+):\s+return "((?:[^"\\]|\\.)*)";', c)}
+    assert len(messages) == len(codes) == 21
+    for name, code in codes.items():
+        assert ffi.string(lib.xcmod_strerror(int(code))).decode() == messages[name], name

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The C reference reader and the Python reader agree on every image."""
+"""The C reference reader as `xcmod-read` (its own C main) and as Python walks images
+through it (xcmod.image.creader) see every image alike: modules, items, errors."""
 import os
 import re
 import subprocess
@@ -26,7 +27,7 @@ IMAGES = real_images()
 
 
 def python_view(data):
-    """What the Python reader finds, in xcmod-read's line format."""
+    """What Python finds through the binding (verify_image), in xcmod-read's line format."""
     mods = verify_image(data)
     end = mods.pop()
     lines = [f"image length={end.type_header.image_length} modules={len(mods)}"]
@@ -185,3 +186,15 @@ def test_acpi_ids_module_is_the_ids_and_nothing_else(tmp_path, xcmod_read, what,
     path = tmp_path / "ids"
     path.write_bytes(img)
     assert _py_error(img) == _c_error(xcmod_read, path) == (offset, message)
+
+
+def test_items_of_a_table_above_4_gib_keep_their_offsets():
+    """A structure table read at a 64-bit address (an SMBIOS 3 entry point's) is walked
+    by the reader from its start; the items and the error name the whole address."""
+    from xcmod.image.spec import iter_smbios_items
+    base = 0x1_0000_0000
+    items = iter_smbios_items(bytes([1, 4, 0, 0, 0, 0]) + bytes([2, 5, 1, 0, 9]), base, "t")
+    assert next(items).offset == base
+    with pytest.raises(FormatError) as e:
+        next(items)
+    assert (e.value.offset, e.value.message) == (base + 6 + 5, "SMBIOS string set not terminated")

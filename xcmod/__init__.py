@@ -17,7 +17,7 @@ layer and the layers below it, never across a ``|``, and no module imports
 itself back through others (tests/test_architecture.py reads the line below
 and walks every import, inside functions too)::
 
-    cli -> builder | xen -> firmware -> image -> fileio -> checks -> hostxen | errors | record
+    cli -> builder | xen -> firmware -> image -> fileio -> checks -> hostxen | errors
 
 This module's lazy API, ``python -m xcmod`` (``__main__``) and setup.py's
 cffi builds (``_ffi_build``) stand outside the layers: nothing imports them.

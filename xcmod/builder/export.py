@@ -25,12 +25,20 @@
 import os
 import re
 import shlex
+import sys
 
 from ..errors import FormatError, UsageError
+from ..fileio import IMAGE_MAX, read_input
 from ..firmware.contents import Contents
+from ..firmware.fields import FIELDS, get_string
 from ..firmware.smbios import END_OF_TABLE, SmbiosTable
 from ..image import stock
-from ..image.blocks import ACPI, SMBIOS, STOCK_FILES
+from ..image.blocks import ACPI, IMAGE, SMBIOS, STOCK_FILES, Block, check
+from ..image.carrier import is_carrier, open_carrier, wrap
+from ..image.read import read, sniff
+from ..image.spec import XCMOD_TYPE_ACPI_IDS, XCMOD_TYPE_OROM, XCMOD_TYPE_SMBIOS, iter_modules
+from . import xenrules
+from .select import Report, stock_rules
 
 TARGETS = ("xl", "qemu", "libvirt", "xapi")
 LIBVIRT_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
@@ -80,7 +88,6 @@ XAPI_MAX_LENGTH = 512
 def _strings(content):
     """{field key: text} of the string fields the SMBIOS structures set, and the
     type 11 OEM strings."""
-    from ..firmware.fields import FIELDS, get_string
     first = {}
     for s in content.structures:
         first.setdefault(s.type, s)
@@ -198,8 +205,6 @@ def stock_content(content, warnings):
     takes it from the two blocks: the same rules
     and warnings as ``build --format xen`` (:func:`.select.stock_rules`), each
     structure hvmloader would ignore dropped and said in ``warnings``."""
-    from . import xenrules
-    from .select import Report, stock_rules
     xen = xenrules.default()
     report = Report("export", xen, "xen")
     structures, tables = stock_rules(content.structures, content.tables, xen, report)
@@ -265,7 +270,6 @@ def xcmod_command():
     """The shell words that run this xcmod: its console script when that is what
     runs (argv[0] an executable named xcmod), else this Python with ``-m xcmod``;
     never a bare ``python3``, which may not see the venv xcmod lives in."""
-    import sys
     argv0 = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
     if os.path.basename(argv0) == "xcmod" and os.access(argv0, os.X_OK):
         return shlex.quote(argv0)
@@ -371,13 +375,6 @@ def image_extras(path):
     module, option ROMs, an SMBIOS entry point other than the 2.4 one hvmloader
     4.17-4.20 writes), as lines naming each: what a stock-block target loses.  A
     directory of stock blocks or a stock block file: none."""
-    from ..image.read import read, sniff
-    from ..image.spec import (
-        XCMOD_TYPE_ACPI_IDS,
-        XCMOD_TYPE_OROM,
-        XCMOD_TYPE_SMBIOS,
-        iter_modules,
-    )
     if path is None or os.path.isdir(path):
         return []
     data = read(path)
@@ -419,9 +416,6 @@ def carrier_plan(target, source, out_dir, hvmloader, name="guest", warnings=None
     libxl reads as ``acpi_firmware`` on every create, reboots included, and
     ``hvmloader`` the patched hvmloader that unwraps it.  The image goes whole:
     nothing is left out.  ``notes`` are what the operator must do besides."""
-    from ..fileio import IMAGE_MAX, read_input
-    from ..image.blocks import IMAGE, Block, check
-    from ..image.carrier import is_carrier, open_carrier, wrap
     warnings = [] if warnings is None else warnings
     if os.path.isdir(source):
         raise UsageError("--hvmloader carries an xcmod image; a `build --format xen` "

@@ -5,36 +5,28 @@
 sources (:mod:`xcmod.firmware.host`), keeps what the
 :class:`~xcmod.builder.policy.Policy`
 allows for the target (``modules`` or stock ``xen`` blocks), scrubs host
-identifiers, applies overrides, lints AML, enforces hvmloader's table budget
+identifiers (:mod:`.scrub`), applies overrides, lints AML, enforces hvmloader's table budget
 and returns a :class:`Selection` with a :class:`Report` of every decision.
 It raises (and so writes nothing) on anything an operator must fix.
 """
-import hashlib
-import hmac
-import uuid
 from dataclasses import dataclass, field
 
 from ..errors import FormatError, PolicyError, UsageError
-from ..fileio import SECRET_MAX, read_input
 from ..firmware import aml, host, orom
 from ..firmware.fields import (
-    BLANK_TEXT,
     FIELDS,
     GROUPS,
-    PLACEHOLDERS,
     edit,
     field_offset,
     get_string,
     rebuild,
     string_names,
-    uuid_forms,
 )
 from ..firmware.smbios import END_OF_TABLE, INACTIVE, OEM_STRINGS, SmbiosTable
 from ..image.rules import check_hvmloader_limits
 from .policy import HVMLOADER_ACPI_OWN, SENSITIVE_ACPI, acpi_budget
+from .scrub import Scrubber, sensitive_forms
 
-
-MIN_SECRET_LEN = 16
 
 
 @dataclass(slots=True)
@@ -114,73 +106,6 @@ def _structure_kind(s):
     """``type 1 (system)``: the structure's type, and its dmidecode group if it has one."""
     group = GROUPS.get(s.type)
     return f"type {s.type}" + (f" ({group})" if group else "")
-
-
-# ------------------------------------------------------------------ scrubbing
-
-class Scrubber:
-    """Replacement values for scrubbed fields under the policy's mode."""
-
-    def __init__(self, policy):
-        self.mode = policy.scrub_mode
-        self.value = policy.scrub_value.encode("utf-8")
-        self.key = self.guest = None
-        if self.mode == "pseudonym":
-            if not policy.secret_file:
-                raise UsageError("scrub mode pseudonym needs a secret: --secret-file FILE "
-                                 "(or scrub.secret_file in the policy)")
-            if not policy.guest:
-                raise UsageError("scrub mode pseudonym needs the guest's name or UUID: "
-                                 "--guest NAME (or scrub.guest in the policy)")
-            self.key = read_input(policy.secret_file, "a pseudonym secret", SECRET_MAX).strip()
-            if len(self.key) < MIN_SECRET_LEN:
-                raise UsageError(f"{policy.secret_file}: secret is {len(self.key)} bytes; "
-                                 f"use at least {MIN_SECRET_LEN} random bytes "
-                                 f"(e.g. head -c 32 /dev/urandom | base64 > FILE)")
-            self.guest = policy.guest.encode("utf-8")
-
-    def _digest(self, label):
-        return hmac.new(self.key, b"xcmod-pseudonym\0" + self.guest + b"\0" + label.encode(),
-                        hashlib.sha256).digest()
-
-    def string(self, label):
-        if self.mode == "blank":
-            return None
-        if self.mode == "fixed":
-            return self.value
-        return self._digest(label)[:6].hex().upper().encode()
-
-    def text(self, label):
-        """A string that must stay a string (in-place rewrites)."""
-        return self.string(label) or BLANK_TEXT
-
-    def uuid(self, label):
-        if self.mode == "pseudonym":
-            u = uuid.UUID(bytes=self._digest(label)[:16], version=4)
-            return u.bytes_le
-        if self.mode == "fixed":
-            try:
-                return uuid.UUID(self.value.decode()).bytes_le
-            except ValueError:
-                pass
-        return bytes(16)    # 7.2.1: all 00h, "ID not present"
-
-    def word(self, label):
-        return self._digest(label)[:2] if self.mode == "pseudonym" else bytes(2)
-
-
-def _sensitive_forms(value, kind):
-    if kind == "uuid":
-        raw = bytes(value)
-        if raw in (bytes(16), b"\xff" * 16):
-            return set()
-        return {raw} | uuid_forms(raw)
-    if kind == "word":
-        return set()
-    v = bytes(value)
-    if len(v.strip()) < 4 or v.strip().lower().decode("latin-1") in PLACEHOLDERS:
-        return set()
-    return {v}
 
 
 # ------------------------------------------------------------------- SMBIOS
@@ -317,11 +242,11 @@ def _scrub_structure(policy, s, index, report, scrubber, sensitive):
         if scrubber.mode == "blank":
             report.add_structure(s, "dropped", "OEM strings scrubbed (mode blank)")
             for x in s.strings:
-                sensitive |= _sensitive_forms(x, "string")
+                sensitive |= sensitive_forms(x, "string")
             return None
         strings = [scrubber.text(f"oem_strings.{i + 1}#{index}") for i in range(len(s.strings))]
         for x in s.strings:
-            sensitive |= _sensitive_forms(x, "string")
+            sensitive |= sensitive_forms(x, "string")
         report.add_structure(s, "scrubbed", f"{len(strings)} OEM strings")
         return rebuild(s.formatted, strings, s.offset)
     changes, names = {}, []
@@ -344,7 +269,7 @@ def _scrub_structure(policy, s, index, report, scrubber, sensitive):
             if original is None:
                 continue
             changes[f] = scrubber.string(label)
-        sensitive |= _sensitive_forms(original, f.kind)
+        sensitive |= sensitive_forms(original, f.kind)
         names.append(f.name)
     if not changes:
         return s
@@ -503,4 +428,4 @@ def select(policy, smbios_spec=None, acpi_specs=(), orom_paths=(), fmt="modules"
     return Selection(smbios_table, acpi_tables, roms, report, sensitive)
 
 
-__all__ = ["select", "Selection", "Report", "PolicyError", "Scrubber", "FormatError"]
+__all__ = ["select", "Selection", "Report", "PolicyError", "FormatError"]

@@ -2,6 +2,7 @@
 """The build job's commands: build, fields, export."""
 
 from ..builder import build, export, input_paths, output_paths, write_build
+from ..builder.export import TARGETS
 from ..builder.policy import default_scrub_fields
 from ..errors import UsageError
 from ..fileio import plan_outputs, write_all
@@ -247,7 +248,6 @@ def _parser_export(sub, argparse):
                         "  xcmod export libvirt mods.bin --out-dir vm7/ --name vm7\n"
                         "  xcmod export libvirt --driver xen blocks/ --out-dir vm7/ --name vm7\n"
                         "  xcmod export xapi mods.bin --vm 5b2d2a52-0000-4000-8000-000000000000\n")
-    from ..builder.export import TARGETS
     ex.add_argument("target", choices=TARGETS,
                     help="the toolstack to export to: " + ", ".join(TARGETS))
     ex.add_argument("source", metavar="SOURCE",

@@ -13,7 +13,8 @@ import os
 from ..checks import bytes_arg, path_arg
 from ..errors import FormatError, UsageError
 from ..fileio import IMAGE_MAX, read_input
-from .creader import check_image
+from .carrier import open_carrier
+from .creader import TYPE_ACPI, check_image, walk_items
 from .rules import check_hvmloader_limits, check_hvmloader_rules
 
 
@@ -84,8 +85,8 @@ def read_path(path):
     path = path_arg(path, "image path")
     if os.path.isdir(path):
         return read_stock_dir(path)
-    from .carrier import open_carrier     # a carrier is the image it carries
-    return [Block(IMAGE, *open_carrier(read_input(path, "an xcmod image", IMAGE_MAX), path))]
+    return [Block(IMAGE, *open_carrier(     # a carrier is the image it carries
+        read_input(path, "an xcmod image", IMAGE_MAX), path))]
 
 
 def check(blocks):
@@ -109,7 +110,6 @@ def check(blocks):
         return count
     if len(set(kinds)) != len(kinds):
         raise UsageError(f"two {kinds[0]} blocks: hvmloader takes one of each")
-    from .spec import iter_acpi_items
     from .stock import iter_smbios_block
     for b in blocks:
         if b.kind == SMBIOS:
@@ -118,6 +118,6 @@ def check(blocks):
             check_hvmloader_limits([(i.data[0], i.length) for i in items], source=source)
         else:
             source = b.source or "<ACPI block>"
-            check_hvmloader_limits(acpi_count=len(list(iter_acpi_items(b.data, 0, source))),
+            check_hvmloader_limits(acpi_count=len(list(walk_items(TYPE_ACPI, b.data, 0, source))),
                                    source=source)
     return None

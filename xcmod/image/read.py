@@ -6,6 +6,8 @@ Every command that takes "an image" reads it through here or through
 found here into SMBIOS and ACPI tables.
 """
 from ..errors import FormatError
+from ..fileio import IMAGE_MAX, read_input
+from .carrier import open_carrier
 from .spec import (
     ACPI_TABLE_HDR,
     XCMOD_SIGNATURE,
@@ -13,13 +15,12 @@ from .spec import (
     XCMOD_TYPE_SMBIOS,
     iter_modules,
 )
+from .stock import looks_like_smbios_block
 
 
 def read(path):
     """An image or stock block file's bytes (a regular file of at most IMAGE_MAX);
     a carrier's image (:mod:`.carrier`)."""
-    from ..fileio import IMAGE_MAX, read_input
-    from .carrier import open_carrier
     return open_carrier(read_input(path, "an xcmod image or stock block", IMAGE_MAX),
                         path)[0]
 
@@ -27,7 +28,6 @@ def read(path):
 def sniff(data):
     """What a file holds: "modules", "acpi" (tables back to back), "smbios"
     (a stock ``<u32 length><structure>`` block) or None."""
-    from .stock import looks_like_smbios_block
     if data[:4] == XCMOD_SIGNATURE:
         return "modules"
     if len(data) >= ACPI_TABLE_HDR and all(0x20 < b < 0x7F for b in data[:4]) \

@@ -23,10 +23,10 @@ them through :func:`xcmod.image.blocks.check` with the C reader's checks, and
 ``build`` never writes an image that breaks them.  tests/test_hostile.py holds
 this module, the patch and the document to the same constants.
 
-The walk below runs on an image the C reader has already accepted, so every
-header and length in it is known to be sound.
+The image is walked by the C reader's own iterators (:mod:`.creader`).
 """
 from ..errors import FormatError
+from .creader import TYPE_ACPI, TYPE_ACPI_IDS, TYPE_SMBIOS, walk_modules
 
 # ------------------------------------------------------------------------------
 # The limits of the hvmloader that reads a build, stock or patched: one rule set,
@@ -115,61 +115,38 @@ SMBIOS_PAYLOAD_MAX = 0xC000
 # xcmod's policy refuses the same tables (builder/policy.py HVMLOADER_ACPI_OWN).
 HVMLOADER_OWNED_TABLES = ("RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
                           "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG")
-# Module types (csrc/xcmod_module.h) and the ones hvmloader takes one of.
-_END, _ACPI, _SMBIOS, _ACPI_IDS = 0, 1, 2, 4
-_ONE_OF = {_SMBIOS: "SMBIOS", _ACPI: "ACPI", _ACPI_IDS: "ACPI-IDs"}
-_HEADER_SIZE = 24
-_ALIGN = 16
+# The module types hvmloader takes one of.
+_ONE_OF = {TYPE_SMBIOS: "SMBIOS", TYPE_ACPI: "ACPI", TYPE_ACPI_IDS: "ACPI-IDs"}
 _IGNORED = "xcmod's hvmloader ignores the whole image"
-
-
-def _le(data, off, n):
-    return int.from_bytes(data[off:off + n], "little")
-
-
-def modules(data):
-    """(offset, type, header_length, length) of every module before END of a valid image."""
-    pos, out = 0, []
-    while True:
-        mtype = _le(data, pos + 6, 2)
-        if mtype == _END:
-            return out
-        hlen, length = _le(data, pos + 8, 2), _le(data, pos + 12, 4)
-        out.append((pos, mtype, hlen, length))
-        pos = (pos + length + _ALIGN - 1) & ~(_ALIGN - 1)
 
 
 def check_hvmloader_rules(data, source=None):
     """FormatError (source, offset, hvmloader's reason) if xcmod's hvmloader would ignore
-    the image ``data``, which the C reader has accepted."""
-    seen, acpi = {}, None
-    for off, mtype, hlen, length in modules(data):
-        if mtype not in _ONE_OF:
+    the image ``data`` (FormatError too, the C reader's, if it is no valid image)."""
+    seen, tables = {}, None
+    for mod, items, _ in walk_modules(data, source):
+        if mod.type not in _ONE_OF:
             continue
-        if mtype in seen:
-            raise FormatError(f"a second module of type {mtype} ({_ONE_OF[mtype]}; the first "
-                              f"is at offset {seen[mtype]:#x}): {_IGNORED}", source=source,
-                              offset=off)
-        seen[mtype] = off
-        payload = length - hlen
-        if mtype == _SMBIOS and payload > SMBIOS_PAYLOAD_MAX:
-            raise FormatError(f"SMBIOS module of {payload} bytes exceeds {SMBIOS_PAYLOAD_MAX} "
-                              f"(48 KiB): {_IGNORED}", source=source, offset=off)
-        if mtype == _ACPI:
-            acpi = (off + hlen, off + length)
-    if acpi is None:
+        if mod.type in seen:
+            raise FormatError(f"a second module of type {mod.type} ({_ONE_OF[mod.type]}; the "
+                              f"first is at offset {seen[mod.type]:#x}): {_IGNORED}",
+                              source=source, offset=mod.offset)
+        seen[mod.type] = mod.offset
+        if mod.type == TYPE_SMBIOS and mod.payload_length > SMBIOS_PAYLOAD_MAX:
+            raise FormatError(f"SMBIOS module of {mod.payload_length} bytes exceeds "
+                              f"{SMBIOS_PAYLOAD_MAX} (48 KiB): {_IGNORED}", source=source,
+                              offset=mod.offset)
+        if mod.type == TYPE_ACPI:
+            tables = (mod.payload_offset, [offset for offset, _, _ in items])
+    if tables is None:
         return
-    owned, pos, count = [], acpi[0], 0
-    while pos < acpi[1]:
-        sig = bytes(data[pos:pos + 4]).decode("latin-1")
-        if sig in HVMLOADER_OWNED_TABLES:
-            owned.append((sig, pos))
-        pos += _le(data, pos + 4, 4)
-        count += 1
+    first, offsets = tables
+    owned = [(sig, o) for o in offsets
+             if (sig := bytes(data[o:o + 4]).decode("latin-1")) in HVMLOADER_OWNED_TABLES]
     try:
-        check_hvmloader_limits(acpi_count=count, source=source)
+        check_hvmloader_limits(acpi_count=len(offsets), source=source)
     except FormatError as e:            # (at the ACPI module's first table)
-        raise FormatError(e.message, source=source, offset=acpi[0]) from None
+        raise FormatError(e.message, source=source, offset=first) from None
     if owned:
         names = ", ".join(f"{s} (offset {o:#x})" for s, o in owned)
         raise FormatError(f"ACPI table{'s' if len(owned) > 1 else ''} {names} refused: "

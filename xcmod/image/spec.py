@@ -3,19 +3,20 @@
 
 The C header is the source of truth; the construct definitions below carry
 the same names as its structs and fields (``tests/test_header_abi.py``
-compiles the header and checks every size and offset).  The image walk in
-:func:`iter_modules` performs the reference reader's checks in the same order
-and with the same messages (``csrc/xcmod_reader.c``), so both name the same
-first problem at the same offset.  Its items (:class:`Item`: the bytes of one
-ACPI table or SMBIOS structure, as xcmod_acpi_next() and xcmod_smbios_next()
-find them) are handed up raw; :mod:`xcmod.firmware` parses them.
+compiles the header and checks every size and offset).  construct builds
+modules and describes their headers; the C reference reader validates
+(:mod:`.creader`): :func:`iter_modules` is its walk, so Python and hvmloader
+name the same first problem at the same offset.  Its items (:class:`Item`: the
+bytes of one ACPI table or SMBIOS structure, as xcmod_acpi_next() and
+xcmod_smbios_next() find them) are handed up raw; :mod:`xcmod.firmware`
+parses them.
 """
-import zlib
+from dataclasses import dataclass, field
 
 from construct import Bytes, ConstructError, Int8ul, Int16ul, Int32ul, Struct
 
-from ..errors import FormatError
-from ..record import Record
+from ..errors import FormatError, UsageError
+from .creader import module_crc, walk_items, walk_modules
 
 XCMOD_SIGNATURE = b"XCMD"
 XCMOD_FORMAT_VERSION = 1
@@ -87,10 +88,9 @@ xcmod_end_header = Struct(
 
 HEADER_SIZE = xcmod_header.sizeof()
 # ACPI 6.5, 5.2.6 "System Description Table Header" (the header's
-# xcmod_acpi_table_header): here, below both its users, the walk's length and
-# the carrier (.carrier), and xcmod.firmware.acpi, which parses tables with it.
-# What the walk needs of it is its size, as in csrc/xcmod_reader.c:
-# ACPI_TABLE_HDR is sizeof(struct xcmod_acpi_table_header).  The SMBIOS
+# xcmod_acpi_table_header): here, below its users, the carrier (.carrier),
+# what a file holds (.read) and xcmod.firmware.acpi, which parses tables with
+# it; ACPI_TABLE_HDR is sizeof(struct xcmod_acpi_table_header).  The SMBIOS
 # structure header lives beside its parser in xcmod.firmware;
 # tests/test_header_abi.py holds both to the C header.
 acpi_table_header = Struct(
@@ -123,30 +123,8 @@ def field_offsets(struct):
     return offsets
 
 
-# Offsets inside the common header, used in error positions.
+# Offsets inside the common header.
 _OFF = field_offsets(xcmod_header)
-
-# Messages shared with xcmod_strerror() in csrc/xcmod_reader.c.
-E_TRUNCATED = "truncated: runs past the end of the image"
-E_SIGNATURE = 'bad module signature (expected "XCMD")'
-E_VERSION = "unsupported format version"
-E_HEADER_LENGTH = "header length does not match the module type"
-E_FLAGS = "unknown module flags set"
-E_RESERVED = "reserved field is not zero"
-E_LENGTH = "module length inconsistent with its headers"
-E_CHECKSUM = "module checksum mismatch"
-E_PADDING = "padding between modules is not zero"
-E_NO_END = "image ends without an END module"
-E_TRAILING = "data after the END module"
-E_TOTALS = "END module totals disagree with the image"
-E_COUNT = "item count disagrees with the payload"
-E_ACPI_LENGTH = "ACPI table length invalid"
-E_ACPI_CHECKSUM = "ACPI table checksum invalid"
-E_SMBIOS_LENGTH = "SMBIOS structure length invalid"
-E_SMBIOS_STRINGS = "SMBIOS string set not terminated"
-E_SMBIOS_MAXSIZE = "SMBIOS max structure size disagrees"
-E_ENTRY_POINT = "unknown SMBIOS entry point kind"
-E_OROM_SIGNATURE = "option ROM signature invalid (expected 55 AA)"
 
 
 def struct_parse(struct, data, offset=0, source=None):
@@ -173,15 +151,6 @@ def _struct_name(struct):
     return "structure"
 
 
-def module_crc(module):
-    """CRC-32 of a module with its checksum field read as zero."""
-    m = memoryview(module)
-    off = _OFF["checksum"]
-    crc = zlib.crc32(m[:off])
-    crc = zlib.crc32(b"\0\0\0\0", crc)
-    return zlib.crc32(m[off + 4:], crc)
-
-
 def align_up(value, align=XCMOD_MODULE_ALIGN):
     return (value + align - 1) & ~(align - 1)
 
@@ -205,219 +174,83 @@ def encode_module(mtype, type_header, payload=b""):
 # Items inside a module payload
 
 
-class Item(Record):
+@dataclass(slots=True)
+class Item:
     """One ACPI table or SMBIOS structure inside a module."""
-    __slots__ = ("data", "offset", "formatted_length")
-
-    def __init__(self, data, offset, formatted_length):
-        self.data = data                          # the whole table / formatted area + strings
-        self.offset = offset                      # from the image base
-        self.formatted_length = formatted_length  # SMBIOS formatted area; 36 for ACPI tables
+    data: bytes                 # the whole table / formatted area + strings
+    offset: int                 # from the image base
+    formatted_length: int       # SMBIOS formatted area; 36 for ACPI tables
 
     @property
     def length(self):
         return len(self.data)
 
 
-def _err(msg, offset, source):
-    return FormatError(msg, source=source, offset=offset)
+def _item_walk(mtype, payload, base_offset, source):
+    for offset, length, formatted_length in walk_items(mtype, payload, base_offset, source):
+        yield Item(bytes(payload[offset - base_offset:offset - base_offset + length]), offset,
+                   formatted_length)
 
 
-def iter_acpi_items(payload, base_offset=0, source=None, check_sums=True):
-    """Walk whole ACPI tables laid back to back, as xcmod_acpi_next() does."""
-    pos, size = 0, len(payload)
-    while pos < size:
-        left = size - pos
-        if left < 8:
-            raise _err(E_TRUNCATED, base_offset + pos, source)
-        length = int.from_bytes(payload[pos + 4:pos + 8], "little")
-        facs = payload[pos:pos + 4] == b"FACS"
-        if length < (XCMOD_ACPI_FACS_MIN_LENGTH if facs else ACPI_TABLE_HDR) or length > left:
-            raise _err(E_ACPI_LENGTH, base_offset + pos + 4, source)
-        table = bytes(payload[pos:pos + length])
-        # ACPI 6.5, 5.2.6: "the entire table, including the checksum field,
-        # must add to zero to be considered valid".  The FACS has no checksum.
-        if check_sums and not facs and sum(table) & 0xFF:
-            raise _err(E_ACPI_CHECKSUM, base_offset + pos + 9, source)
-        yield Item(table, base_offset + pos, length if facs else ACPI_TABLE_HDR)
-        pos += length
+def iter_acpi_items(payload, base_offset=0, source=None):
+    """Whole ACPI tables laid back to back, lazily, as xcmod_acpi_next() walks them."""
+    return _item_walk(XCMOD_TYPE_ACPI, payload, base_offset, source)
 
 
 def iter_smbios_items(payload, base_offset=0, source=None):
-    """Walk whole SMBIOS structures laid back to back, as xcmod_smbios_next() does."""
-    pos, size = 0, len(payload)
-    find = payload.find
-    while pos < size:
-        left = size - pos
-        if left < 4:
-            raise _err(E_TRUNCATED, base_offset + pos, source)
-        flen = payload[pos + 1]
-        # SMBIOS 3.7, 6.1.2: Length covers the formatted area "starting at the
-        # Type field", so it is at least the 4-byte header.
-        if flen < 4 or flen > left:
-            raise _err(E_SMBIOS_LENGTH, base_offset + pos + 1, source)
-        # 6.1.3: the string set ends with a double NUL (two NULs when empty).
-        end = find(b"\0\0", pos + flen, size)
-        if end < 0:
-            raise _err(E_SMBIOS_STRINGS, base_offset + pos + flen, source)
-        yield Item(bytes(payload[pos:end + 2]), base_offset + pos, flen)
-        pos = end + 2
+    """Whole SMBIOS structures laid back to back, lazily, as xcmod_smbios_next() walks
+    them."""
+    return _item_walk(XCMOD_TYPE_SMBIOS, payload, base_offset, source)
 
 
 # ---------------------------------------------------------------------------
 # Modules and images
 
 
-class Module(Record):
-    """One module of an image, as found by :func:`iter_modules`."""
-    __slots__ = ("offset", "type", "length", "header", "type_header", "payload",
-                 "payload_offset", "checksum_ok", "strict", "source", "_items")
-    _CACHED = ("_items",)      # the items, once iter_modules() has walked them
-
-    def __init__(self, offset, type, length, header, type_header, payload, payload_offset,
-                 checksum_ok=True, strict=True, source=None):
-        self.offset = offset
-        self.type = type
-        self.length = length
-        self.header = header              # the parsed xcmod_module_header
-        self.type_header = type_header    # and the type's header
-        self.payload = payload
-        self.payload_offset = payload_offset
-        self.checksum_ok = checksum_ok
-        self.strict = strict
-        self.source = source
+@dataclass(slots=True)
+class Module:
+    """One module of an image, as :func:`iter_modules` finds it."""
+    offset: int
+    type: int
+    length: int
+    count: int                  # tables, structures, ROM images (OROM), modules (END)
+    type_header: object         # the type's header, parsed ({} for an unknown type)
+    payload: bytes
+    payload_offset: int
+    checksum_ok: bool = True
+    source: object = None
+    items: list = field(default_factory=list)   # its tables (ACPI) or structures (SMBIOS)
 
     @property
     def type_name(self):
         return TYPE_NAMES.get(self.type, f"type-{self.type}")
 
-    @property
-    def count(self):
-        th = self.type_header
-        if self.type == XCMOD_TYPE_ACPI:
-            return th.table_count
-        if self.type == XCMOD_TYPE_SMBIOS:
-            return th.structure_count
-        if self.type == XCMOD_TYPE_END:
-            return th.module_count
-        if self.type == XCMOD_TYPE_OROM:
-            return th.image_count
-        return 0
-
     def iter_items(self):
-        """Tables (ACPI) or structures (SMBIOS) of this module, lazily."""
-        items = getattr(self, "_items", None)
-        if items is not None:
-            return iter(items)
-        if self.type == XCMOD_TYPE_ACPI:
-            return iter_acpi_items(self.payload, self.payload_offset, self.source,
-                                   check_sums=self.strict)
-        if self.type == XCMOD_TYPE_SMBIOS:
-            return iter_smbios_items(self.payload, self.payload_offset, self.source)
-        return iter(())
+        """Tables (ACPI) or structures (SMBIOS) of this module."""
+        return iter(self.items)
 
 
 def iter_modules(data, source=None, strict=True):
-    """Walk an image module by module, validating each as the C reader does.
+    """Walk an image module by module through the C reader, validating each.
 
     Yields every module before END, then the END module itself.  With
     ``strict=False`` a wrong module CRC or ACPI table checksum is recorded
-    in :attr:`Module.checksum_ok` instead of raised (what ``inspect`` shows);
-    every structural problem still raises :class:`FormatError`.
+    in :attr:`Module.checksum_ok` (or left for the table's own check) instead of
+    raised (what ``inspect`` shows); every structural problem still raises
+    :class:`FormatError`.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        from ..errors import UsageError
         raise UsageError(f"an image must be bytes, not {type(data).__name__}")
-    data = memoryview(data).toreadonly() if not isinstance(data, bytes) else data
-    size = len(data)
-    pos = index = 0
-    while True:
-        left = size - pos
-        if left == 0:
-            raise _err(E_NO_END, pos, source)
-        if left < HEADER_SIZE:
-            raise _err(E_TRUNCATED, pos, source)
-        h = struct_parse(xcmod_header, data, pos, source)
-        if h.signature != XCMOD_SIGNATURE:
-            raise _err(E_SIGNATURE, pos, source)
-        if h.version != XCMOD_FORMAT_VERSION:
-            raise _err(E_VERSION, pos + _OFF["version"], source)
-        th_struct = TYPE_HEADERS.get(h.type)
-        if th_struct is not None:
-            bad_hlen = h.header_length != HEADER_SIZE + th_struct.sizeof()
-        else:
-            bad_hlen = h.header_length < HEADER_SIZE or h.header_length & 3
-        if bad_hlen:
-            raise _err(E_HEADER_LENGTH, pos + _OFF["header_length"], source)
-        if h.flags & ~XCMOD_FLAGS_KNOWN:
-            raise _err(E_FLAGS, pos + _OFF["flags"], source)
-        if h.reserved:
-            raise _err(E_RESERVED, pos + _OFF["reserved"], source)
-        if h.length < h.header_length:
-            raise _err(E_LENGTH, pos + _OFF["length"], source)
-        if h.length > left:
-            raise _err(E_TRUNCATED, pos + _OFF["length"], source)
-        module = data[pos:pos + h.length]
-        checksum_ok = module_crc(module) == h.checksum
-        if not checksum_ok and strict:
-            raise _err(E_CHECKSUM, pos + _OFF["checksum"], source)
-
-        th = struct_parse(th_struct, data, pos + HEADER_SIZE, source) if th_struct else {}
-        mod = Module(offset=pos, type=h.type, length=h.length, header=h, type_header=th,
-                     payload=bytes(data[pos + h.header_length:pos + h.length]),
-                     payload_offset=pos + h.header_length, checksum_ok=checksum_ok,
-                     strict=strict, source=source)
-        end = pos + h.length
-        if h.type == XCMOD_TYPE_END:
-            if h.length != h.header_length:
-                raise _err(E_LENGTH, pos + _OFF["length"], source)
-            if th.image_length != end or th.module_count != index:
-                raise _err(E_TOTALS, pos + HEADER_SIZE, source)
-            if end != size:
-                raise _err(E_TRAILING, end, source)
-            yield mod
-            return
-
-        th_off = pos + HEADER_SIZE
-        if h.type == XCMOD_TYPE_ACPI and th.reserved:
-            raise _err(E_RESERVED, th_off + 4, source)
-        if h.type == XCMOD_TYPE_SMBIOS:
-            if th.entry_point not in (XCMOD_SMBIOS_EP_UNKNOWN, XCMOD_SMBIOS_EP_21,
-                                      XCMOD_SMBIOS_EP_30):
-                raise _err(E_ENTRY_POINT, th_off + 7, source)
-            if th.reserved:
-                raise _err(E_RESERVED, th_off + 12, source)
-        elif h.type == XCMOD_TYPE_OROM:
-            if th.reserved:
-                raise _err(E_RESERVED, th_off + 12, source)
-            if th.rom_length != len(mod.payload):
-                raise _err(E_LENGTH, th_off + 8, source)
-            # PCI Firmware 3.0, 5.1.1: every ROM image starts 55h AAh.
-            if mod.payload[:2] != b"\x55\xaa":
-                raise _err(E_OROM_SIGNATURE, mod.payload_offset, source)
-        elif h.type == XCMOD_TYPE_ACPI_IDS:
-            if th.reserved:
-                raise _err(E_RESERVED, th_off + 14, source)
-            if h.length != h.header_length:       # the IDs are the whole module
-                raise _err(E_LENGTH, pos + _OFF["length"], source)
-        if h.type in (XCMOD_TYPE_ACPI, XCMOD_TYPE_SMBIOS):
-            items = list(mod.iter_items())
-            if len(items) != mod.count:
-                raise _err(E_COUNT, th_off, source)
-            if h.type == XCMOD_TYPE_SMBIOS and \
-                    max((i.length for i in items), default=0) != th.max_structure_size:
-                raise _err(E_SMBIOS_MAXSIZE, th_off + 8, source)
-            mod._items = items
-
-        nxt = align_up(end)
-        if nxt > size:
-            raise _err(E_NO_END, end, source)
-        pad = data[end:nxt]
-        if any(pad):
-            raise _err(E_PADDING, end + next(i for i, b in enumerate(pad) if b), source)
-        yield mod
-        pos = nxt
-        index += 1
+    data = bytes(data)
+    for mod, items, checksum_ok in walk_modules(data, source, strict):
+        th_struct = TYPE_HEADERS.get(mod.type)
+        start, end = mod.payload_offset, mod.payload_offset + mod.payload_length
+        yield Module(offset=mod.offset, type=mod.type, length=mod.length, count=mod.count,
+                     type_header=struct_parse(th_struct, data, mod.offset + HEADER_SIZE, source)
+                     if th_struct else {},
+                     payload=data[start:end], payload_offset=start, checksum_ok=checksum_ok,
+                     source=source,
+                     items=[Item(data[o:o + n], o, f) for o, n, f in items])
 
 
 def verify_image(data, source=None):
@@ -436,7 +269,6 @@ def build_image(modules):
     frame is :func:`verify_image`'s to judge: tests build deliberately broken
     modules.)
     """
-    from ..errors import UsageError
     if not isinstance(modules, (list, tuple)):
         raise UsageError(f"modules must be a list of encoded modules, not "
                          f"{type(modules).__name__}")

@@ -13,6 +13,7 @@ and refuses any overlap, any block beyond the guest's low RAM, and any base
 that is not page-aligned.
 """
 from ..errors import FormatError, LayoutError, UsageError
+from ..fileio import HVMLOADER_ELF_MAX, read_input
 
 PAGE_SIZE = 0x1000
 MIB = 1 << 20
@@ -98,9 +99,7 @@ def hvmloader_end_from_elf(path):
     The file is read through the bounded reader (a regular file of at most
     HVMLOADER_ELF_MAX) and every offset in it is checked before it is used: a
     short, truncated or inconsistent ELF is a FormatError naming the offset."""
-    import struct
-
-    from ..fileio import HVMLOADER_ELF_MAX, read_input
+    import struct       # only an --hvmloader ELF needs it; nothing else on load's path does
     data = read_input(path, "an hvmloader ELF", HVMLOADER_ELF_MAX)
 
     def need(n, what):
@@ -198,8 +197,6 @@ def start_info_regions(read_at, gpa, ram_end, source):
     the start info itself; or ``(None, reason)`` when there is no start info at
     ``gpa`` (0, outside RAM, no magic).  A start info with its magic whose
     numbers do not add up raises FormatError naming the field.
-    (Fields are read with int.from_bytes, not struct: ``load`` calls this, and the
-    struct module is two more imports on its start-up path.)
     """
     if not gpa:
         return None, "vCPU0's %rbx is 0"
@@ -214,70 +211,88 @@ def start_info_regions(read_at, gpa, ram_end, source):
     modlist, cmdline = _le(head, 16, 8), _le(head, 24, 8)
     if magic != XEN_HVM_START_MAGIC_VALUE:
         return None, f"no hvm_start_info magic at vCPU0's %rbx {gpa:#x} (found {magic:#010x})"
-
-    def bad(what, offset):
-        return FormatError(f"hvm_start_info at {gpa:#x}: {what}", source=source,
-                           offset=gpa + offset)
-
-    def inside(start, length, what, offset):
-        if not (0 < start and length >= 0 and start + length <= ram_end):
-            raise bad(f"{what} {start:#x}+{length:#x} is not in guest low RAM "
-                      f"(ends {ram_end:#x})", offset)
-        return start, start + length
-
-    def c_string(addr, what, offset):
-        """(text, end) of the NUL-terminated string at ``addr``, at most MAX_GUEST_CMDLINE."""
-        inside(addr, 1, what, offset)
-        raw = read_at(addr, min(MAX_GUEST_CMDLINE, ram_end - addr))
-        nul = raw.find(b"\0")
-        if nul < 0:
-            raise bad(f"{what} at {addr:#x} has no NUL in {len(raw)} bytes", offset)
-        text = raw[:nul].decode("ascii", "backslashreplace")
-        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), addr + nul + 1
-
+    info = _StartInfo(read_at, gpa, ram_end, source)
     size = START_INFO_SIZE[1] if version >= 1 else START_INFO_SIZE[0]
     pieces = [(gpa, gpa + size)]
     if cmdline:
-        pieces.append((cmdline, c_string(cmdline, "command line", 24)[1]))
+        pieces.append((cmdline, info.c_string(cmdline, "command line", 24)[1]))
     if version >= 1:
         memmap, entries = _le(head, 40, 8), _le(head, 48, 4)
         if entries > START_INFO_MAX_MEMMAP:
-            raise bad(f"memmap_entries {entries} exceeds {START_INFO_MAX_MEMMAP}", 48)
+            raise info.bad(f"memmap_entries {entries} exceeds {START_INFO_MAX_MEMMAP}", 48)
         if entries:
-            pieces.append(inside(memmap, entries * MEMMAP_ENTRY_SIZE, "memory map", 40))
+            pieces.append(info.inside(memmap, entries * MEMMAP_ENTRY_SIZE, "memory map", 40))
     if nr_modules > START_INFO_MAX_MODULES:
-        raise bad(f"nr_modules {nr_modules} exceeds {START_INFO_MAX_MODULES}", 12)
-    modules = []
-    if nr_modules:
-        pieces.append(inside(modlist, nr_modules * MODLIST_ENTRY_SIZE, "module list", 16))
-        table = read_at(modlist, nr_modules * MODLIST_ENTRY_SIZE)
-        if len(table) != nr_modules * MODLIST_ENTRY_SIZE:
-            raise bad(f"module list: read {len(table)} of {nr_modules * MODLIST_ENTRY_SIZE} "
-                      f"bytes", 16)
+        raise info.bad(f"nr_modules {nr_modules} exceeds {START_INFO_MAX_MODULES}", 12)
+    modules = info.modules(modlist, nr_modules, pieces) if nr_modules else []
+    regions = [Region("hvm_start_info" + ("" if s <= gpa < e else " data"), s, e, "libxc")
+               for s, e in _merge_within_a_page(pieces)]
+    return sorted(modules + regions, key=lambda r: r.start), None
+
+
+class _StartInfo:
+    """Reading what one hvm_start_info points at, every address checked against the
+    guest's low RAM; errors name the start info's field (its offset from ``gpa``)."""
+
+    def __init__(self, read_at, gpa, ram_end, source):
+        self.read_at, self.gpa, self.ram_end, self.source = read_at, gpa, ram_end, source
+
+    def bad(self, what, offset):
+        return FormatError(f"hvm_start_info at {self.gpa:#x}: {what}", source=self.source,
+                           offset=self.gpa + offset)
+
+    def inside(self, start, length, what, offset):
+        """``(start, end)`` of a piece wholly in guest low RAM; FormatError otherwise."""
+        if not (0 < start and length >= 0 and start + length <= self.ram_end):
+            raise self.bad(f"{what} {start:#x}+{length:#x} is not in guest low RAM "
+                           f"(ends {self.ram_end:#x})", offset)
+        return start, start + length
+
+    def c_string(self, addr, what, offset):
+        """(text, end) of the NUL-terminated string at ``addr``, at most MAX_GUEST_CMDLINE."""
+        self.inside(addr, 1, what, offset)
+        raw = self.read_at(addr, min(MAX_GUEST_CMDLINE, self.ram_end - addr))
+        nul = raw.find(b"\0")
+        if nul < 0:
+            raise self.bad(f"{what} at {addr:#x} has no NUL in {len(raw)} bytes", offset)
+        text = raw[:nul].decode("ascii", "backslashreplace")
+        return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text), addr + nul + 1
+
+    def modules(self, modlist, nr_modules, pieces):
+        """A Region per module of the list at ``modlist`` (struct hvm_modlist_entry),
+        named by its command line; the list and the command lines go to ``pieces``."""
+        size = nr_modules * MODLIST_ENTRY_SIZE
+        pieces.append(self.inside(modlist, size, "module list", 16))
+        table = self.read_at(modlist, size)
+        if len(table) != size:
+            raise self.bad(f"module list: read {len(table)} of {size} bytes", 16)
+        modules = []
         for i in range(nr_modules):
-            at = i * MODLIST_ENTRY_SIZE        # struct hvm_modlist_entry
+            at = i * MODLIST_ENTRY_SIZE
             paddr, length, name_at = _le(table, at, 8), _le(table, at + 8, 8), \
                 _le(table, at + 16, 8)
-            where = modlist - gpa + i * MODLIST_ENTRY_SIZE
+            where = modlist - self.gpa + at
             name = f"module {i}"
             if name_at:
-                text, end = c_string(name_at, f"module {i}'s command line", where + 16)
+                text, end = self.c_string(name_at, f"module {i}'s command line", where + 16)
                 pieces.append((name_at, end))
                 name = f'module "{text}"'
             if length:
-                start, end = inside(paddr, length, f"module {i}", where)
+                start, end = self.inside(paddr, length, f"module {i}", where)
                 modules.append(Region(name, start, end, "libxc"))
-    # The start info's pieces, those within a page of each other as one region.
-    pieces.sort()
+        return modules
+
+
+def _merge_within_a_page(pieces):
+    """The ``(start, end)`` pieces, those within a page of each other as one."""
+    pieces = sorted(pieces)
     merged = [list(pieces[0])]
     for start, end in pieces[1:]:
         if start <= page_align(merged[-1][1]):
             merged[-1][1] = max(merged[-1][1], end)
         else:
             merged.append([start, end])
-    info = [Region("hvm_start_info" + ("" if s <= gpa < e else " data"), s, e, "libxc")
-            for s, e in merged]
-    return sorted(modules + info, key=lambda r: r.start), None
+    return merged
 
 
 class Layout:
