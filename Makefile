@@ -199,7 +199,7 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 # `xcmod export libvirt --driver xen` wrote (tests/test_xen_rig_libvirt.py).
 test-xen: all ffi hvmloader ovmf-rig
 	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py \
-	    tests/test_xen_rig_libvirt.py
+	    tests/test_xen_rig_libvirt.py tests/test_xen_rig_installed.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds
