@@ -6,7 +6,7 @@ import subprocess
 import time
 
 from .rig import CFG_QEMU, SAME_UUID, create, sh, xcmod, xs_read
-from .tables import tables_of
+from .tables import decoded, read_tables, tables_of
 from .xencons import console, guest_lines, wait_for_handover
 
 
@@ -117,11 +117,13 @@ def follow_boots(name, boots, to="Invoking SeaBIOS", looks=8, every=1,
         reached = wait_for_handover(d, timeout=180, to=to)
         # the firmware puts the tables into place after the hand-over: look until
         # guest-tables finds them, the guest paused for each look
+        # (a look is guest-tables alone; the rest of the reading once it is ready)
         for looks in range(1, most + 1):
             time.sleep(every)
             sh("xl", "pause", str(d))
-            tables = tables_of(d, f"{name}-{n}")
-            if ready(tables) or looks == most:
+            look = read_tables(d, f"{name}-{n}")
+            if ready(look) or looks == most:
+                tables = decoded(d, f"{name}-{n}", look)
                 break
             sh("xl", "unpause", str(d))
         tables.get("acpi_b64", {}).pop("DSDT.dat", None)

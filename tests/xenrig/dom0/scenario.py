@@ -9,6 +9,7 @@ asserts on them.  Inputs come from /data: mods.bin, mods-x.bin, blocks/
 (build --format xen), bench.bin, reset.img and efireset.img.
 """
 import base64
+import functools
 import json
 import os
 import subprocess
@@ -24,6 +25,8 @@ from .boots import boot_and_read, boot_to_seabios, follow_boots, reboot_cfg
 from .rig import (CFG, CFG_OVMF, CFG_QEMU, CFG_STOCK, CFG_XCMOD, HVMLOADER, HVMLOADER_XCMOD,
                   RIG, create, readback, result, sh, sha, xcmod, xl_info, xs_read)
 from .tables import uefi_published
+
+MODS_X = "/data/mods-x.bin"
 
 
 @step("operator")
@@ -216,51 +219,68 @@ def patched_hvmloader():
     result("layout-patched", rc=rc, err=err, layout=json.loads(out) if rc == 0 else None)
 
 
-@step("reboots")
-def reboots():
-    """A guest with on_reboot = "restart" that resets itself after each boot, over three
-    boots (two guest-initiated reboots), by each path:
+# --- every boot: a guest that reboots itself (issue 28) ------------------------
+# A guest with on_reboot = "restart" that resets itself after each boot, over three
+# boots (two guest-initiated reboots), by each path, a step each.
 
-    * ``reboot-xl``: `xcmod export xl --hvmloader` lines and a plain `xl create`: xl's
-      own monitor re-creates the domain, libxl hands hvmloader the carrier each time;
-    * ``reboot-script``: examples/create-with-modules.sh (xl create -p -e, xcmod load,
-      unpause, and the re-create and re-load on each reboot);
-    * ``reboot-stock``: the `export xl` config with the same source's stock hvmloader
-      (two boots: the first reaches the disk's boot sector, the reset says so);
-    * ``reboot-uefi``: the UEFI guest (OvmfXen) with the `export xl` lines and a disk
-      whose \\EFI\\BOOT\\BOOTX64.EFI resets it 10 s after OVMF starts it
-      (/data/efireset.img, tests/xenrig/efireset.py); plain `xl create`."""
-    mods = "/data/mods-x.bin"
+@functools.lru_cache(maxsize=None)
+def exported():
+    """`xcmod export xl --hvmloader` of the image for the patched hvmloader, once (the
+    ``reboot-export`` result): its xl.cfg lines."""
     os.makedirs("/var/log/xen", exist_ok=True)
-    rc, out, err, _ = xcmod("export", "xl", mods, "--hvmloader", HVMLOADER_XCMOD,
+    rc, out, err, _ = xcmod("export", "xl", MODS_X, "--hvmloader", HVMLOADER_XCMOD,
                             "--out-dir", "/tmp/carrier", "--json")
     export = json.loads(out) if rc == 0 else {"rc": rc, "err": err}
-    lines = [x for x in export.get("lines", []) if not x.startswith("#")]
     result("reboot-export", rc=rc, err=err, export=export)
+    return tuple(x for x in export.get("lines", []) if not x.startswith("#"))
 
-    cfg = reboot_cfg("reboot-xl", lines)
+
+def reboot_with(name, lines, boots, **kw):
+    """Plain `xl create` of :func:`.boots.reboot_cfg` ``name`` with ``lines``, the
+    ``boots`` boots followed (``kw``: reboot_cfg's and follow_boots' options)."""
+    cfg = reboot_cfg(name, list(lines), **{k: kw.pop(k) for k in ("base", "disk_image")
+                                          if k in kw})
     rc, _, err, _ = sh("xl", "create", cfg)
-    boots = follow_boots("reboot-xl", 3) if rc == 0 else []
-    sh("xl", "destroy", "reboot-xl")
-    result("reboot-xl", rc=rc, err=err, boots=boots)
+    followed = follow_boots(name, boots, **kw) if rc == 0 else []
+    sh("xl", "destroy", name)
+    return {"rc": rc, "err": err, "boots": followed}
 
-    stock = [x.replace(HVMLOADER_XCMOD, RIG["hvmloader_stock"]) for x in lines]
-    cfg = reboot_cfg("reboot-stock", stock)
-    rc, _, err, _ = sh("xl", "create", cfg)
-    boots = follow_boots("reboot-stock", 2) if rc == 0 else []
-    sh("xl", "destroy", "reboot-stock")
-    result("reboot-stock", rc=rc, err=err, boots=boots, cfg=stock)
 
-    cfg = reboot_cfg("reboot-uefi", lines, base=CFG_OVMF, disk_image="/data/efireset.img")
-    rc, _, err, _ = sh("xl", "create", cfg)
-    boots = follow_boots("reboot-uefi", 3, to="Invoking OVMF", looks=60, every=2,
-                         ready=uefi_published) if rc == 0 else []
-    sh("xl", "destroy", "reboot-uefi")
-    result("reboot-uefi", rc=rc, err=err, boots=boots)
+@step("reboot-xl")
+def reboot_xl():
+    """`xcmod export xl --hvmloader` lines and a plain `xl create`: xl's own monitor
+    re-creates the domain, libxl hands hvmloader the carrier each time."""
+    result("reboot-xl", **reboot_with("reboot-xl", exported(), 3))
 
+
+@step("reboot-stock")
+def reboot_stock():
+    """The `export xl` config with the same source's stock hvmloader (two boots: the
+    first reaches the disk's boot sector, the reset says so)."""
+    stock = [x.replace(HVMLOADER_XCMOD, RIG["hvmloader_stock"]) for x in exported()]
+    result("reboot-stock", **reboot_with("reboot-stock", stock, 2), cfg=stock)
+
+
+@step("reboot-uefi")
+def reboot_uefi():
+    """The UEFI guest (OvmfXen) with the `export xl` lines and a disk whose
+    \\EFI\\BOOT\\BOOTX64.EFI resets it 10 s after OVMF starts it (/data/efireset.img,
+    tests/xenrig/efireset.py); plain `xl create`.  OvmfXen takes a while to publish
+    its tables: the looks are 4 s of running apart (the reset comes 10 s after the
+    boot loader starts, which is after the tables are published)."""
+    result("reboot-uefi", **reboot_with("reboot-uefi", exported(), 3, base=CFG_OVMF,
+                                        disk_image="/data/efireset.img", to="Invoking OVMF",
+                                        looks=40, every=4, ready=uefi_published))
+
+
+@step("reboot-script")
+def reboot_script():
+    """examples/create-with-modules.sh (xl create -p -e, xcmod load, unpause, and the
+    re-create and re-load on each reboot)."""
+    os.makedirs("/var/log/xen", exist_ok=True)
     cfg = reboot_cfg("reboot-script", [f'firmware = "{HVMLOADER_XCMOD}"'])
     log = open("/tmp/reboot-script.log", "w+")
-    script = subprocess.Popen(["sh", "/data/create-with-modules.sh", cfg, mods], stdout=log,
+    script = subprocess.Popen(["sh", "/data/create-with-modules.sh", cfg, MODS_X], stdout=log,
                               stderr=subprocess.STDOUT,
                               env={**os.environ, "XCMOD": "python3 -m xcmod"})
     boots = follow_boots("reboot-script", 3)
@@ -272,4 +292,3 @@ def reboots():
         script_rc = None
     log.seek(0)
     result("reboot-script", rc=script_rc, out=log.read(), boots=boots)
-

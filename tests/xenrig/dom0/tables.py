@@ -13,12 +13,23 @@ def tables_of(domid, tag):
     """What the paused guest ended up with: guest-tables' JSON, the SMBIOS dump
     decoded by dmidecode, every ACPI table's bytes, and the RSDT (which
     guest-tables does not follow when there is an XSDT)."""
+    return decoded(domid, tag, read_tables(domid, tag))
+
+
+def read_tables(domid, tag):
+    """``xcmod guest-tables`` of the paused guest, its SMBIOS dump and ACPI tables
+    written under /tmp/TAG*: {"rc", "tables" (its JSON) or "err"}."""
+    rc, out, err, _ = xcmod("guest-tables", "--domid", domid, "--json", "--smbios-dump",
+                            f"/tmp/{tag}.dmi", "--acpi-dir", f"/tmp/{tag}-acpi")
+    return {"rc": rc, "err": err} if rc else {"rc": 0, "tables": json.loads(out)}
+
+
+def decoded(domid, tag, got):
+    """:func:`read_tables`' result ``got`` completed, the guest still paused: the dump
+    decoded by dmidecode, the ACPI tables' bytes and the RSDT read by hand."""
+    if got["rc"]:
+        return got
     dmi, adir = f"/tmp/{tag}.dmi", f"/tmp/{tag}-acpi"
-    rc, out, err, _ = xcmod("guest-tables", "--domid", domid, "--json", "--smbios-dump", dmi,
-                            "--acpi-dir", adir)
-    if rc:
-        return {"rc": rc, "err": err}
-    desc = json.loads(out)
     files = {n: open(f"{adir}/{n}", "rb").read() for n in sorted(os.listdir(adir))}
     rsdp = files.get("RSDP.dat", b"")
     rsdt = b""
@@ -28,7 +39,7 @@ def tables_of(domid, tag):
         rsdt = readback(domid, addr, length)
     files["RSDT.dat"] = rsdt
     dmi_bytes = open(dmi, "rb").read()
-    return {"rc": 0, "tables": desc,
+    return {"rc": 0, "tables": got["tables"],
             "dmidecode": sh("dmidecode", "--from-dump", dmi)[1].decode("utf-8", "replace"),
             "smbios_sha256": sha(dmi_bytes),
             "acpi_sha256": {n: sha(b) for n, b in files.items()},
