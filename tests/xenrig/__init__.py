@@ -32,6 +32,7 @@ test module), :mod:`.inputs` (what they pass), :mod:`.verdicts` (what they check
 """
 import functools
 import json
+import os
 
 from .console import ICOUNT, XEN_LINE, boot
 from .debs import fetch
@@ -43,9 +44,17 @@ __all__ = ["ICOUNT", "XEN_LINE", "HERE", "HVMLOADER_BUILD", "ROOT", "boot", "dur
            "job", "log", "prepare", "run"]
 
 
-@functools.lru_cache(maxsize=None)
 def prepare(variant="base"):
-    """The hypervisor, the kernel and the initramfs of ``variant``, built once a process."""
+    """The hypervisor, the kernel and the initramfs of ``variant``, built once a process
+    for the same firmware builds (a test module's `make hvmloader` may rebuild them)."""
+    builds = [os.path.join(HVMLOADER_BUILD, n) for n in ("hvmloader", "hvmloader.stock")]
+    builds.append(os.path.join(ROOT, "build", "ovmf-rig", "OVMF.fd"))
+    return _prepare(variant, tuple(os.path.getmtime(p) if os.path.exists(p) else None
+                                   for p in builds))
+
+
+@functools.lru_cache(maxsize=None)
+def _prepare(variant, builds):
     xen, vmlinuz = fetch()
     return xen, vmlinuz, build_initramfs(vmlinuz, variant)
 
