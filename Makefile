@@ -194,17 +194,20 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 # boots those built from DIR); packages downloaded once into build/xenrig.
 # With a UEFI guest too: make ovmf-rig's OvmfXen (cached) booted by the patched
 # hvmloader (tests/test_xen_rig_ovmf.py).  -rP: the figures the tests print
-# (load against xl create -p, hvmloader's boot cost, OVMF's time to tables).
-# And libvirt's libxl driver in dom0 (libvirt-daemon-driver-xen), running what
-# `xcmod export libvirt --driver xen` wrote (tests/test_xen_rig_libvirt.py).
+# (load against xl create -p, the image's boot cost on every path, OVMF's time
+# to tables, each boot's time by step).  And libvirt's libxl driver in dom0
+# (libvirt-daemon-driver-xen), running what `xcmod export libvirt --driver xen`
+# wrote (tests/test_xen_rig_libvirt.py); and the xcmod Debian packages installed
+# on this machine (make deb; tests/test_xen_rig_installed.py, skipped without
+# them, an error with CI=true).
 test-xen: all ffi hvmloader ovmf-rig
 	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py \
-	    tests/test_xen_rig_libvirt.py
+	    tests/test_xen_rig_libvirt.py tests/test_xen_rig_installed.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds
 # each wait (seconds, default 300): a script booting several UEFI guests needs more.
-# LIBVIRT=1: dom0 has libvirtd with libvirt's libxl driver (tests/xenrig/scenario_libvirt.py).
+# LIBVIRT=1: dom0 has libvirtd with libvirt's libxl driver (tests/xenrig/libvirt.py).
 TIMEOUT ?= 300
 xen-run: all ffi hvmloader ovmf-rig
 	@test -n "$(SCRIPT)" || { echo "usage: make xen-run SCRIPT=/abs/script.sh [DATA=/abs/dir] [XEN_SRC=DIR] [TIMEOUT=SECONDS] [LIBVIRT=1]"; exit 2; }

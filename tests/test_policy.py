@@ -8,11 +8,12 @@ import pytest
 
 from xcmod.firmware import smbios
 from xcmod.firmware.contents import smbios_table
-from xcmod.firmware.fields import FIELDS, PLACEHOLDERS, field_offset, get_string, uuid_forms
+from xcmod.firmware.fields import FIELDS, get_string, uuid_forms
 from xcmod.image.read import read, single_module
 from xcmod.image.spec import XCMOD_TYPE_SMBIOS
 
 from .conftest import smbios_past_ovmf_room
+from .identifiers import host_identifiers
 from .paths import SMBIOS_SOURCES, real
 
 SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
@@ -27,25 +28,6 @@ def _one_line_error(r, *needles, code=1):
     assert r.err.count("\n") == 1 and r.err.startswith(prefix), r.err
     for n in needles:
         assert n in r.err, r.err
-
-
-def host_identifiers(table):
-    """Every serial, asset tag and UUID form the default policy must remove."""
-    found = set()
-    for s in table.structures:
-        for f in FIELDS.values():
-            if f.type != s.type or not f.sensitive:
-                continue
-            if f.kind == "string":
-                v = get_string(s, f)
-                if v and len(v.strip()) >= 4 and v.strip().lower().decode("latin-1") not in PLACEHOLDERS:
-                    found.add(v)
-            elif f.kind == "uuid":
-                off = field_offset(f, s.formatted)
-                raw = bytes(s.formatted[off:off + 16]) if off is not None else b""
-                if raw and raw not in (bytes(16), b"\xff" * 16):
-                    found |= {raw} | uuid_forms(raw)
-    return found
 
 
 def _smbios_of(path):

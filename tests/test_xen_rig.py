@@ -4,8 +4,8 @@ the installed toolstack) + a Linux dom0 of the same release under QEMU TCG,
 real libxenctrl/libxenstore/xenstored/xl, a paused HVM domain, Debian's stock
 hvmloader consuming what xcmod loaded, and `make hvmloader`'s patched and
 stock builds (of Debian's source, or of ``XEN_SRC``).  The scenario runs in
-dom0 (tests/xenrig/scenario.py) and reports ``XCMOD-RESULT`` lines; this test
-asserts on them."""
+dom0 (tests/xenrig/dom0/scenario.py, bench.py) and reports ``XCMOD-RESULT``
+lines; this test asserts on them."""
 import base64
 import os
 import re
@@ -16,51 +16,30 @@ import sys
 
 import pytest
 
-from xcmod.firmware import smbios
+from xcmod.firmware import acpi, smbios
+from xcmod.firmware.acpi import encode_acpi_module
+from xcmod.image.spec import build_image
 
 from . import xenrig
-from .xenrig import efireset
-from .paths import real
-from .test_policy import host_identifiers
+from .identifiers import host_identifiers
+from .xenrig.fixture import rig_fixture
+from .xenrig.inputs import (PASSED_UUID, SLIC, SMBIOS_SRC, SSDT, build, efireset_disk,
+                            modules_image, reset_disk)
+from .xenrig.verdicts import hvmloader_end, image_tables, smbios_table_of
 
 pytestmark = pytest.mark.xen
 
-SMBIOS_SRC = real("smbios/infrasim/dell_r640_smbios.bin")
-SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
-SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
-PASSED_UUID = "4c4c4544-0031-3010-8052-b4c04f4e4432"    # set into mods-x.bin's type 1
 MEMORY_MIB, VIDEORAM_MIB, VCPUS = 32, 8, 2      # tests/xenrig/test-hvm.cfg
-# The boot sector of the rig's self-rebooting guest (scenario.py reboots), about
-# 10 s after SeaBIOS boots it (time for the scenario to read the tables):
-#   cli; xor ax,ax; mov ds,ax; mov ss,ax; mov sp,0x7c00; sti
-#   mov bx,[0x46c]                       ; the BIOS tick count (18.2 Hz)
-#   tick: hlt; mov ax,[0x46c]; sub ax,bx; cmp ax,182; jb tick
-#   mov dx,0xcf9; mov al,2; out dx,al; mov al,6; out dx,al        ; PIIX3 reset
-#   cli; halt: hlt; jmp halt
-RESET_SECTOR = bytes.fromhex("fa31c08ed88ed0bc007cfb8b1e6c04f4a16c0429d83db60072f5"
-                             "baf90cb002eeb006eefaf4ebfd")
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    """Build the inputs on the host, boot the rig once, collect the results."""
-    from xcmod.cli import main
-    from xcmod.firmware import acpi
-    from xcmod.firmware.acpi import encode_acpi_module
-    from xcmod.image.spec import build_image
-    data = tmp_path_factory.mktemp("rigdata")
-    shutil.copy(os.path.join(xenrig.HERE, "scenario.py"), data)
+def seabios_inputs(data, tmp_path_factory):
+    """The images and disks of the SeaBIOS scenarios (and the boot bench), and the
+    hvmloaders the rig boots, kept (`make xen-run` below rebuilds build/hvmloader)."""
     shutil.copy(os.path.join(xenrig.ROOT, "examples", "create-with-modules.sh"), data)
-    null = open(os.devnull, "w")
-    assert main(["build", "-q", "-o", str(data / "mods.bin"), "--smbios", SMBIOS_SRC,
-                 "--acpi", SSDT], null, sys.stderr) == 0
-    assert main(["build", "-q", "--format", "xen", "-o", str(data / "blocks"), "--smbios",
-                 SMBIOS_SRC, "--acpi", SSDT], null, sys.stderr) == 0
-    # for the patched hvmloader: SMBIOS 3.0 with a UUID that passes, SSDT + SLIC,
-    # and the SLIC's OEM IDs for the guest's RSDP/RSDT/XSDT/FADT
-    assert main(["build", "-q", "-o", str(data / "mods-x.bin"), "--smbios", SMBIOS_SRC,
-                 "--acpi", SSDT, "--acpi", SLIC, "--oem-ids", "slic",
-                 "--set", f"system.uuid={PASSED_UUID}"], null, sys.stderr) == 0
+    build("build", "-q", "-o", data / "mods.bin", "--smbios", SMBIOS_SRC, "--acpi", SSDT)
+    build("build", "-q", "--format", "xen", "-o", data / "blocks", "--smbios", SMBIOS_SRC,
+          "--acpi", SSDT)
+    modules_image(data / "mods-x.bin")
     # 64 KiB of ACPI in 10 tables (hvmloader appends at most 15: large images come
     # from large tables), each the SSDT's AML 15 times over
     raw = acpi.read_table(SSDT).raw
@@ -69,36 +48,27 @@ def rig(tmp_path_factory):
     big[9] = -sum(big) & 0xFF
     (data / "bench.bin").write_bytes(
         build_image([encode_acpi_module([acpi.parse_table(bytes(big))] * 10)]))
-    (data / "reset.img").write_bytes(RESET_SECTOR.ljust(510, b"\0") + b"\x55\xaa" +
-                                     bytes(1 << 20))
-    (data / "efireset.img").write_bytes(efireset.disk())
-    # the hvmloaders the rig boots, kept: `make xen-run` below rebuilds build/hvmloader
+    (data / "reset.img").write_bytes(reset_disk())
+    (data / "efireset.img").write_bytes(efireset_disk())
     booted = tmp_path_factory.mktemp("righvmloader")
     for n in ("hvmloader", "hvmloader.stock", "build-info"):
         shutil.copy(os.path.join(xenrig.HVMLOADER_BUILD, n), booted)
-    log = tmp_path_factory.mktemp("riglog") / "console.log"
-    return xenrig.job("scenario.sh", data, log, 1800), data, booted
+    return booted
+
+
+# Build the inputs on the host, boot the rig once, collect the results.
+rig = rig_fixture("seabios", ["operator", "patched", "reboot-xl", "reboot-stock", "reboot-uefi",
+                              "reboot-script"], 1800, seabios_inputs)
+# A second boot of the rig, under QEMU's -icount (xenrig.ICOUNT), for the boot
+# benchmark alone: the guest's clocks, Xen's console timestamps included, count
+# the instructions the emulated CPUs execute, so what else the host does (other
+# builds, other rigs) does not enter the figures.
+bench_rig = rig_fixture("bench", ["boot-bench"], 1500, seabios_inputs, icount=True)
 
 
 @pytest.fixture(scope="module")
-def boot_bench(rig, tmp_path_factory):
-    """A second boot of the rig, under QEMU's -icount (xenrig.ICOUNT), for the boot
-    benchmark alone: the guest's clocks, Xen's console timestamps included, count
-    the instructions the emulated CPUs execute, so what else the host does (other
-    builds, other rigs) does not enter the figures."""
-    data = rig[1]
-    log = tmp_path_factory.mktemp("riglog") / "bench-console.log"
-    try:
-        b = xenrig.job("boot-bench.sh", data, log, 1500, icount=xenrig.ICOUNT)["boot-bench"]
-        return dict(b, clock=f"-icount {xenrig.ICOUNT}")
-    except AssertionError as e:
-        # Debian 13's QEMU 10.0 aborts this rig under -icount ("Bad icount read"):
-        # there the figures are by host time, said so, and noisier.
-        if "Bad icount read" not in str(e):
-            raise
-    log = tmp_path_factory.mktemp("riglog") / "bench-console-hosttime.log"
-    b = xenrig.job("boot-bench.sh", data, log, 1500)["boot-bench"]
-    return dict(b, clock="host time (this QEMU aborts the rig under -icount: Bad icount read)")
+def boot_bench(bench_rig):
+    return dict(bench_rig.results["boot-bench"], clock=bench_rig.clock)
 
 
 def test_rig_boots_the_hosts_xen_and_the_hvmloader_built(rig):
@@ -147,7 +117,7 @@ def test_measurement_matches_an_independent_readback(rig):
     assert [i["name"] for i in m["items"]] == ["hvmloader", "module 0 smbios",
                                               "module 1 acpi", "module 2 end"]
     assert m["items"][0]["sha256"] == rig[0]["modules-in-guest"]["hvmloader_ram_sha256"]
-    end = xenrig_hvmloader_end(xenrig.facts().hvmloader)     # Debian's, as loaded
+    end = hvmloader_end(xenrig.facts().hvmloader)     # Debian's, as loaded
     assert m["regions"][0]["length"] == end - 0x100000
 
 
@@ -401,27 +371,30 @@ def test_layout_plans_around_the_patched_hvmloader(rig):
     r = rig[0]["layout-patched"]
     assert r["rc"] == 0, r["err"]
     hv = [g for g in r["layout"]["regions"] if g["name"] == "hvmloader image"][0]
-    end = xenrig_hvmloader_end(rig[2] / "hvmloader")
-    stock = xenrig_hvmloader_end(rig[2] / "hvmloader.stock")
+    end = hvmloader_end(rig[2] / "hvmloader")
+    stock = hvmloader_end(rig[2] / "hvmloader.stock")
     assert hv["end"] == (end + 0xfff) & ~0xfff and end > stock
     assert r["layout"]["blocks"][0]["start"] == 0x200000
 
 
-def test_boot_time_stock_blocks_vs_modules(boot_bench):
+def test_boot_cost_of_the_image_on_every_path(boot_bench, rig):
     """Report hvmloader's own time, its first console line ("HVM Loader") to its
-    hand-over ("Invoking SeaBIOS") by Xen's console timestamps under -icount, for the
-    stock build with stock blocks, the patched build with the same blocks and the
-    patched build with modules of the same content, 5 boots each, and the same less
-    the wait for the first xenstore answer (dom0's scheduling, not hvmloader's
-    work); for the UEFI guest (to "Invoking OVMF") the patched build without a load
-    against the same with the modules.  No timing assert; the goal is patched +
-    modules <= 1.05x stock + blocks."""
+    hand-over ("Invoking SeaBIOS", "Invoking OVMF") by Xen's console timestamps under
+    -icount, for the patched build on the SeaBIOS guest and on the UEFI guest
+    (OvmfXen), each without an image, with the image through export xl's carrier (xl
+    create) and through `xcmod load`, 5 interleaved boots each (median), and the same
+    less the wait for the first xenstore answer (dom0's scheduling, not hvmloader's
+    work); beside it the load's own share of `xl create -p` (the operator step's
+    bench).  No timing assert; the goal is the image at most 1.05x on every path."""
     b = boot_bench
+    assert b["rc"] == 0, b.get("err")
     assert "console_timestamps=boot" in b["running"]["xen_commandline"]
-    groups = ((("stock-blocks", "xcmod-blocks", "xcmod-modules"), "Invoking SeaBIOS"),
-              (("ovmf-none", "ovmf-modules"), "Invoking OVMF (the UEFI guest)"))
+    assert [x.split(" = ")[0] for x in b["carrier"]] == ["firmware", "acpi_firmware"]
+    groups = ((("seabios-none", "seabios-carrier", "seabios-load"), "Invoking SeaBIOS"),
+              (("ovmf-none", "ovmf-carrier", "ovmf-load"), "Invoking OVMF (the UEFI guest)"))
     for keys, to in groups:
         for key in keys:
+            assert len(b["spans"][key]) == b["rounds"] >= 5, (key, b)
             assert all(t is not None and t > 0 for t in b["spans"][key]), (key, b)
             assert all(t is not None and t >= 0 for t in b["first_xenstore"][key]), (key, b)
         span = {k: statistics.median(b["spans"][k]) for k in keys}
@@ -430,57 +403,24 @@ def test_boot_time_stock_blocks_vs_modules(boot_bench):
                for k in keys}
         wait = {k: (min(b["first_xenstore"][k]), max(b["first_xenstore"][k])) for k in keys}
         print(f"\nrig ({b['clock']}, Xen console timestamps, median of "
-              f"{b['rounds']}): hvmloader's first line -> {to}")
+              f"{b['rounds']}, interleaved): patched hvmloader's first line -> {to}")
         base = keys[0]
         for k in keys:
-            print(f"  {k:14s} {span[k] * 1e3:7.3f} ms = {span[k] / span[base]:.3f}x; "
-                  f"less the first xenstore wait {own[k] * 1e3:7.3f} ms = "
+            print(f"  {k:16s} {span[k] * 1e3:8.3f} ms = {span[k] / span[base]:.3f}x; "
+                  f"less the first xenstore wait {own[k] * 1e3:8.3f} ms = "
                   f"{own[k] / own[base]:.3f}x  (that wait {wait[k][0] * 1e3:.3f}-"
                   f"{wait[k][1] * 1e3:.3f} ms)")
+    op = rig[0]["bench"]
+    if op["rc"] == 0:
+        create, load = op["xl_create_seconds"], op["load_seconds"]
+        own_load = load - op["python_m_empty_seconds"]
+        print(f"rig (host time, best of 5): xcmod load's own share of xl create -p "
+              f"{own_load / create:.1%} ({load:.2f} s less the interpreter's "
+              f"{op['python_m_empty_seconds']:.2f} s, against {create:.2f} s); "
+              f"the carrier path has no separate load")
 
 
-def smbios_table_of(path):
-    from xcmod.firmware.contents import smbios_table
-    from xcmod.image.read import single_module
-    from xcmod.image.spec import XCMOD_TYPE_SMBIOS
-    return smbios_table(single_module(open(path, "rb").read(), XCMOD_TYPE_SMBIOS, str(path)))
-
-
-def xenrig_hvmloader_end(path):
-    """End of the ELF's PT_LOAD segments, read with binutils' readelf."""
-    out = subprocess.run(["readelf", "-lW", path], capture_output=True, text=True,
-                         check=True).stdout
-    ends = [int(m[0], 16) + int(m[1], 16) for m in
-            re.findall(r"LOAD\s+\S+\s+(0x[0-9a-f]+)\s+\S+\s+\S+\s+(0x[0-9a-f]+)", out)]
-    return max(ends)
-
-
-# --- every boot, not only the first (issue 28; scenario.py reboots) -----------
-
-def _image_tables(boot, data, uefi=False):
-    """One boot's tables carry the whole image: the passed SMBIOS strings and every
-    OEM structure, SSDT and SLIC, and the SLIC's OEM IDs in the RSDT/XSDT/FADT.
-    ``uefi``: OvmfXen publishes the structures again, in its own SMBIOS 2.8 table,
-    handles its own: the OEM structures are compared by type."""
-    assert boot["reached"] and boot.get("rc") == 0, boot
-    text = boot["dmidecode"]
-    for want in ("Manufacturer: Dell Inc.", "Product Name: PowerEdge R640",
-                 "Vendor: Dell Inc.", "" if uefi else "SMBIOS 3.0 present."):
-        assert want in text, (boot["boot"], want)
-    key = (lambda t, h: t) if uefi else (lambda t, h: (t, h))
-    oem = sorted(key(s.type, s.handle) for s in
-                 smbios_table_of(data / "mods-x.bin").structures if s.type >= 128)
-    guest = sorted(key(int(t), int(h, 16)) for h, t in
-                   re.findall(r"Handle (0x[0-9A-F]+), DMI type (\d+),", text) if int(t) >= 128)
-    assert guest == oem, boot["boot"]
-    files = {n: base64.b64decode(v) for n, v in boot["acpi_b64"].items()}
-    assert open(SSDT, "rb").read() in files.values()
-    slic = open(SLIC, "rb").read()
-    assert slic in files.values()
-    for name in ("RSDT.dat", "XSDT.dat", "FACP.dat"):
-        assert files[name][10:24] == slic[10:24], (boot["boot"], name)
-    assert not any(n.startswith("OEMM") for n in files)     # the carrier is never passed
-
+# --- every boot, not only the first (issue 28; dom0/scenario.py reboots) ------
 
 def test_export_xl_in_dom0_gives_the_carrier_lines(rig):
     """`xcmod export xl IMAGE --hvmloader PATH`, run in dom0: firmware= and acpi_firmware=."""
@@ -504,7 +444,7 @@ def test_every_boot_keeps_the_image(rig, path):
     assert [b["boot"] for b in boots] == [1, 2, 3], boots
     assert len({b["domid"] for b in boots}) == 3          # three domains: two reboots
     for b in boots:
-        _image_tables(b, data, uefi=path == "reboot-uefi")
+        image_tables(b, data, uefi=path == "reboot-uefi")
         if path != "reboot-script":    # no load: the carrier, found by hvmloader itself
             assert b["module_keys"] is None
             assert any(x.startswith("xcmod: image in the OEMM table") for x in b["log"]), b["log"]

@@ -3,49 +3,43 @@
 Debian's libvirtd, virsh and libvirt_driver_libxl.so in dom0, and
 `xcmod export libvirt --driver xen` run end to end by libvirt itself: define,
 start paused, ``xcmod load --domain NAME``, resume, the guest's tables read
-back.  The scenario runs in dom0 (tests/xenrig/scenario_libvirt.py) and
+back.  The scenario runs in dom0 (tests/xenrig/dom0/scenario_libvirt.py) and
 reports ``XCMOD-RESULT`` lines; this test asserts on them.
 
 libvirt's libxl driver decodes the host CPU and, when no model of its cpu_map
 fits, fails its state initialisation and libvirtd exits (x86Decode's "Cannot
 find suitable CPU model for given data").  Under QEMU's TCG with -cpu max no
 model fits (no VME in TCG, no SEP from Xen on an AMD vendor): the rig adds one
-host-only CPU model to the cpu_map copy in dom0 (xenrig.LIBVIRT_RIG_MODEL), and
+host-only CPU model to the cpu_map copy in dom0 (xenrig.libvirt.LIBVIRT_RIG_MODEL), and
 the first test shows the refusal without it."""
 import base64
 import os
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from . import xenrig
-from .test_xen_rig import PASSED_UUID, RESET_SECTOR, SLIC, SMBIOS_SRC, SSDT, _image_tables
+from .xenrig.fixture import rig_fixture
+from .xenrig.inputs import (PASSED_UUID, SLIC, SMBIOS_SRC, SSDT, build, modules_image,
+                            reset_disk)
+from .xenrig.verdicts import image_tables
 
 pytestmark = pytest.mark.xen
 
 
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    """Build the inputs on the host, boot the rig with libvirt once."""
-    from xcmod.cli import main
-    subprocess.run(["make", "-s", "hvmloader"], cwd=xenrig.ROOT, check=True)
-    data = tmp_path_factory.mktemp("rigdata-libvirt")
-    for f in ("scenario.py", "scenario_libvirt.py"):
-        shutil.copy(os.path.join(xenrig.HERE, f), data)
+def libvirt_inputs(data, tmp_path_factory):
+    """Stock blocks, the module image, the disk that resets, the shipped virsh script."""
     shutil.copy(os.path.join(xenrig.ROOT, "examples", "virsh-start-with-modules.sh"), data)
-    null = open(os.devnull, "w")
-    assert main(["build", "-q", "--format", "xen", "-o", str(data / "blocks"), "--smbios",
-                 SMBIOS_SRC, "--acpi", SSDT, "--acpi", SLIC], null, sys.stderr) == 0
-    assert main(["build", "-q", "-o", str(data / "mods-x.bin"), "--smbios", SMBIOS_SRC,
-                 "--acpi", SSDT, "--acpi", SLIC, "--oem-ids", "slic",
-                 "--set", f"system.uuid={PASSED_UUID}"], null, sys.stderr) == 0
-    (data / "reset.img").write_bytes(RESET_SECTOR.ljust(510, b"\0") + b"\x55\xaa" +
-                                     bytes(1 << 20))
-    log = tmp_path_factory.mktemp("riglog-libvirt") / "console.log"
-    return xenrig.job("scenario_libvirt.sh", data, log, 1200, libvirt=True), data
+    build("build", "-q", "--format", "xen", "-o", data / "blocks", "--smbios", SMBIOS_SRC,
+          "--acpi", SSDT, "--acpi", SLIC)
+    modules_image(data / "mods-x.bin")
+    (data / "reset.img").write_bytes(reset_disk())
+
+
+# Build the inputs on the host, boot the rig with libvirt once.
+rig = rig_fixture("libvirt", ["libvirt"], 1200, libvirt_inputs, variant="libvirt",
+                  make=("hvmloader",))
 
 
 def _files(r):
@@ -125,5 +119,5 @@ def test_libvirt_restarts_the_guest_with_the_image_from_the_document_alone(rig):
     assert [b["boot"] for b in boots] == [1, 2, 3], boots
     assert len({b["domid"] for b in boots}) == 3
     for b in boots:
-        _image_tables(b, rig[1])
+        image_tables(b, rig[1])
         assert b["module_keys"] is None          # nothing loaded: the carrier alone

@@ -1,57 +1,43 @@
 # SPDX-License-Identifier: MIT
 """A UEFI guest on the real stack: the project's OvmfXen (``make ovmf``) booted by
 xcmod's patched hvmloader under the host's Xen in the rig (Xen + dom0 under QEMU TCG),
-the guest the rig carries as /etc/xen/test-hvm-xcmod-ovmf.cfg.  The scenario runs in dom0 (tests/xenrig/scenario_ovmf.py) and reports
+the guest the rig carries as /etc/xen/test-hvm-xcmod-ovmf.cfg.  The scenario runs in
+dom0 (tests/xenrig/dom0/scenario_ovmf.py) and reports
 ``XCMOD-RESULT`` lines; this test asserts on them.  Run with
 ``pytest -m xen tests/test_xen_rig_ovmf.py`` (it runs ``make ovmf-rig
 hvmloader``, cached).  The rig's OvmfXen is the users' (ovmf/series) plus one
 patch for the rig's outer QEMU, which aborts on edk2's CR8 write while Xen has
 a virtual interrupt pending (ovmf/series-rig, ovmf/patches/rig-0001-*)."""
 import base64
-import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 
 from xcmod.firmware import acpi, smbios
 from xcmod.firmware.contents import read_contents
 
-from . import xenrig
 from .conftest import smbios_past_ovmf_room
 from .fwgen import generate
-from .paths import real
+from .xenrig.fixture import rig_fixture
+from .xenrig.inputs import MSDM, SLIC, SSDT, build
 
 pytestmark = pytest.mark.xen
 
-SSDT = real("acpi/lenovo-x1c6/SSDT-8-HdaDsp.aml")
-SLIC = real("acpi/lenovo-x1c6/SLIC.aml")
-MSDM = real("acpi/lenovo-x1c6/MSDM.REDACTED.aml")
 
-
-@pytest.fixture(scope="module")
-def rig(tmp_path_factory):
-    """Build the image on the host, boot the rig once with the UEFI scenario."""
-    from xcmod.cli import main
-    subprocess.run(["make", "-s", "ovmf-rig", "hvmloader"], cwd=xenrig.ROOT, check=True)
-    data = tmp_path_factory.mktemp("rigdata-ovmf")
-    for f in ("scenario.py", "scenario_ovmf.py"):
-        shutil.copy(os.path.join(xenrig.HERE, f), data)
-    # fresh random SeaBIOS tables (QEMU builds them) for the SMBIOS, as on a host
+def uefi_inputs(data, tmp_path_factory):
+    """The image (fresh random SeaBIOS tables, which QEMU builds, for the SMBIOS, as on
+    a host) and one with SMBIOS past OVMF's fixed room (20449 bytes): the capture's dir."""
     cap = tmp_path_factory.mktemp("seabios") / "cap"
     generate(str(cap), rand=True)
-    null = open(os.devnull, "w")
-    assert main(["build", "-q", "-o", str(data / "mods.bin"), "--smbios",
-                 str(cap / "smbios.bin"), "--acpi", SSDT, "--acpi", SLIC, "--acpi", MSDM,
-                 "--oem-ids", "slic"], null, sys.stderr) == 0
-    # SMBIOS past OVMF's fixed room (20449 bytes)
+    build("build", "-q", "-o", data / "mods.bin", "--smbios", cap / "smbios.bin",
+          "--acpi", SSDT, "--acpi", SLIC, "--acpi", MSDM, "--oem-ids", "slic")
     big = smbios_past_ovmf_room()
     (data / "big.dmi").write_bytes(smbios.dump_bin(big))
-    assert main(["build", "-q", "-o", str(data / "big.bin"), "--smbios", str(data / "big.dmi"),
-                 "--acpi", SSDT], null, null) == 0
-    log = tmp_path_factory.mktemp("riglog-ovmf") / "console.log"
-    return xenrig.job("scenario_ovmf.sh", data, log, 3000), data, cap
+    build("build", "-q", "-o", data / "big.bin", "--smbios", data / "big.dmi", "--acpi", SSDT)
+    return cap
+
+
+# Build the image on the host, boot the rig once with the UEFI scenario.
+rig = rig_fixture("ovmf", ["uefi"], 3000, uefi_inputs, make=("ovmf-rig", "hvmloader"))
 
 
 def _system(text):

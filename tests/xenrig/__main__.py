@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
-"""python -m tests.xenrig run SCRIPT [DATA] | prepare   (see tests/xenrig/__init__.py)."""
+"""python -m tests.xenrig run SCRIPT [DATA] | prepare [--variant V]   (see tests/xenrig/__init__.py)."""
 import argparse
 import os
 import sys
 
 from . import prepare, run
+from .initramfs import VARIANTS
 
 
 def main(argv):
@@ -16,10 +17,11 @@ def main(argv):
     r.add_argument("--timeout", type=int, default=300)
     r.add_argument("--libvirt", action="store_true",
                    help="dom0 has libvirtd with libvirt's libxl driver too")
-    sub.add_parser("prepare", help="download and build the rig (cached under build/xenrig)")
+    pr = sub.add_parser("prepare", help="download and build the rig (cached under build/xenrig)")
+    pr.add_argument("--variant", choices=VARIANTS, default="base")
     a = p.parse_args(argv)
     if a.cmd == "prepare":
-        print("\n".join(prepare()))
+        print("\n".join(prepare(a.variant)))
         return 0
     if not os.path.isfile(a.script):
         p.error(f"{a.script}: no such script")

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""libvirt's libxl driver in the rig's dom0 (tests/test_xen_rig_libvirt.py).
+"""libvirt's libxl driver in the rig's dom0 (tests/test_xen_rig_libvirt.py, step ``libvirt``).
 
 The rig boots with ``libvirt=True``: Debian's libvirtd, virsh and the libxl
 connection driver, libvirt's cpu_map with the rig's host-only model added
-(xenrig.LIBVIRT_RIG_MODEL; the stock index is kept as index.xml.stock).  As an
+(tests/xenrig/libvirt.py's LIBVIRT_RIG_MODEL; the stock index is kept as index.xml.stock).  As an
 operator would:
 
 1. libvirtd with the stock cpu_map: the driver refuses this rig's CPU and the
@@ -19,34 +19,31 @@ operator would:
    load --domain NAME``, ``virsh resume``).
 4. Every boot: ``xcmod export libvirt --driver xen --hvmloader`` of the image
    (its carrier in ``<acpi><table>``), a disk whose boot sector resets the
-   guest (scenario.py's reboots) and ``on_reboot`` restart: ``virsh start``,
+   guest (.scenario's reboots) and ``on_reboot`` restart: ``virsh start``,
    then three boots, each re-created by libvirt alone, each read back.
 
-Results are ``XCMOD-RESULT {json}`` lines, as in scenario.py, whose helpers
-this uses (both are in /data).
+Results are ``XCMOD-RESULT {json}`` lines.
 """
 import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 
-sys.path.insert(0, "/data")
-from scenario import (RESET_DISK, RIG, console, follow_boots, guest_lines,  # noqa: E402
-                      result, sh, tables_of, wait_for_handover, xcmod)
+from . import step
+from .boots import RESET_DISK, follow_boots
+from .rig import RIG, result, sh, xcmod
+from .tables import tables_of
+from .xencons import console, guest_lines, wait_for_handover
 
 CONF = "/etc/libvirt/libvirtd.conf"
 CPU_INDEX = "/usr/share/libvirt/cpu_map/index.xml"
 SOCKET = "/run/libvirt/libvirt-sock"
 EMULATOR = "/usr/libexec/xen-qemu-system-i386"      # Debian's qemu-system-xen
-os.environ["LIBVIRT_DEFAULT_URI"] = "xen:///system"
 # libvirt's libxl driver passes <xen:commandline> arguments to the device model
 XEN_NS = "http://libvirt.org/schemas/domain/xen/1.0"
 ET.register_namespace("xen", XEN_NS)
-os.environ["LC_ALL"] = "C"          # dom0 has no locales (virsh would warn on each call)
-os.environ["XCMOD"] = "python3 -m xcmod"    # the shipped scripts' xcmod (no console script here)
 
 
 def virsh(*args, timeout=120):
@@ -100,7 +97,7 @@ def merge(document, memory_mib=64, on_reboot="destroy", disk=None):
         ET.SubElement(dom, event).text = on_reboot if event == "on_reboot" else "destroy"
     devices = ET.SubElement(dom, "devices")
     ET.SubElement(devices, "emulator").text = EMULATOR
-    if disk:        # the device model's own IDE disk, as scenario.reboot_cfg gives it
+    if disk:        # the device model's own IDE disk, as boots.reboot_cfg gives it
         cmd = ET.SubElement(dom, f"{{{XEN_NS}}}commandline")
         for arg in ("-drive", f"file={disk},if=ide,index=0,media=disk,format=raw"):
             ET.SubElement(cmd, f"{{{XEN_NS}}}arg", value=arg)
@@ -135,7 +132,12 @@ def after_resume(name, tag):
     return out
 
 
-def main():
+@step("libvirt")
+def libvirt():
+    """libvirtd's refusal and start, exported documents started and restarted by libvirt."""
+    os.environ["LIBVIRT_DEFAULT_URI"] = "xen:///system"
+    os.environ["LC_ALL"] = "C"          # dom0 has no locales (virsh would warn on each call)
+    os.environ["XCMOD"] = "python3 -m xcmod"    # the shipped scripts' xcmod (no console script)
     result("libvirt-rig", hw_caps=[line for line in sh("xl", "info")[1].decode().splitlines()
                                    if line.startswith("hw_caps")],
            version=sh("libvirtd", "--version")[1].decode().strip())
@@ -218,6 +220,3 @@ def main():
         virsh("undefine", name)
     stop(p)
 
-
-if __name__ == "__main__":
-    main()

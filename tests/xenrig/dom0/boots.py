@@ -1,0 +1,140 @@
+# SPDX-License-Identifier: MIT
+"""Booting guests and following them: to SeaBIOS and back paused, and the boots of
+a guest that reboots itself (issue 28), whoever re-creates it."""
+import re
+import subprocess
+import time
+
+from .rig import CFG_QEMU, SAME_UUID, create, sh, xcmod, xs_read
+from .tables import decoded, read_tables, tables_of
+from .xencons import console, guest_lines, wait_for_handover
+
+
+def boot_to_seabios(domid, timeout=60):
+    """Unpause; wait for hvmloader's "Invoking SeaBIOS"; pause once SeaBIOS has
+    the tables in place.  Returns (reached, seconds from unpause, console lines,
+    xl unpause's and xl pause's exit codes)."""
+    console()
+    t0 = time.monotonic()
+    rc_unpause = sh("xl", "unpause", str(domid))[0]
+    reached, dt = False, None
+    while time.monotonic() - t0 < timeout:
+        if any("Invoking SeaBIOS" in line for line in guest_lines(domid)):
+            reached, dt = True, time.monotonic() - t0
+            break
+        time.sleep(0.1)
+    time.sleep(1)
+    rc_pause = sh("xl", "pause", str(domid))[0]
+    return reached, dt, guest_lines(domid), rc_unpause, rc_pause
+
+
+def boot_and_read(name, cfg, tag, load=None, keys=None, poke=None, keep_stock=False):
+    """Create paused, load / set keys / corrupt, boot to SeaBIOS, read the tables.
+
+    ``keep_stock``: write the stock blocks' keys back after the loads (a load
+    removes the other path's keys), as an operator writing them by hand would."""
+    d, _ = create(name, cfg=cfg, uuid=SAME_UUID)
+    steps, stock = {}, {}
+    for path in load or ():
+        steps[f"load {path}"] = xcmod("load", "--domid", d, *path.split())[:3:2]
+        if keep_stock and not stock:
+            stock = {f"hvmloader/{k}/{f}": xs_read(f"/local/domain/{d}/hvmloader/{k}/{f}")
+                     for k in ("smbios", "acpi") for f in ("address", "length")}
+    keys = {**(keys or {}), **stock}
+    steps["stock-keys"] = stock
+    if keys:
+        for k, v in keys.items():
+            sh("xenstore-write", f"/local/domain/{d}/{k}", v)
+    if poke:
+        gpa, data = poke
+        p = subprocess.run(["readback", "-w", str(d), hex(gpa)], input=data, capture_output=True)
+        steps["poke"] = [p.returncode, p.stderr.decode()]
+    reached, dt, log, _, _ = boot_to_seabios(d)
+    out = {"domid": d, "steps": steps, "reached_seabios": reached, "seconds": dt, "log": log,
+           **tables_of(d, tag)}
+    sh("xl", "destroy", str(d))
+    return out
+
+
+# /data/reset.img (tests/xenrig/inputs.py): a disk whose boot sector
+# waits 10 s on the BIOS tick count, then resets the guest through the PIIX3's
+# reset control register (port 0xCF9), which qemu-xen turns into a shutdown of
+# reason reboot: a guest-initiated reboot, as Windows setup's.  The disk is the
+# device model's own (see reboot_cfg).
+RESET_DISK = "/data/reset.img"
+
+
+def reboot_cfg(name, lines, base=CFG_QEMU, disk_image=RESET_DISK):
+    """An xl config of the real-device-model guest ``base`` (test-hvm-qemu.cfg, or the
+    UEFI guest's) that boots ``disk_image`` and restarts on reboot, with ``lines``
+    added (firmware=, ...; a firmware= of ``base`` gives way to theirs)."""
+    text = open(base).read()
+    text = re.sub(r'(?m)^name = .*$', f'name = "{name}"', text)
+    text = re.sub(r'(?m)^on_reboot = .*$', 'on_reboot = "restart"', text)
+    if any(x.startswith("firmware") for x in lines):
+        text = re.sub(r'(?m)^firmware = .*$', '', text)
+    disk = f"/tmp/{name}.img"
+    with open(disk_image, "rb") as src, open(disk, "wb") as dst:
+        dst.write(src.read())
+    # qemu-xen opens the disk itself (an emulated IDE disk, no libxl disk): libxl's
+    # disks need a PV backend in dom0 (blkback or a dom0 qemu), which the rig has not
+    text += f'device_model_args_hvm = [ "-drive", "file={disk},if=ide,index=0,media=disk,' \
+            f'format=raw" ]\n'
+    text += "".join(line + "\n" for line in lines)
+    path = f"/tmp/{name}.cfg"
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def new_domid(name, seen, timeout=180):
+    """The id of domain ``name`` once it is one not in ``seen`` (xl or the script
+    has created it again after a reboot); None on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rc, out, _, _ = sh("xl", "domid", name)
+        if rc == 0 and out.strip() and int(out) not in seen:
+            return int(out)
+        time.sleep(1)
+    return None
+
+
+def follow_boots(name, boots, to="Invoking SeaBIOS", looks=8, every=1,
+                 ready=lambda tables: tables["rc"] == 0):
+    """Each of ``boots`` boots of domain ``name``, whoever re-creates it: wait for its
+    hvmloader's hand-over, pause it once the firmware has the tables (``ready``; at
+    most ``looks`` looks, ``every`` seconds of running apart), read them
+    (guest-tables, dmidecode; the DSDT left out), note the xenstore keys a load
+    writes, and let it run on to its reset."""
+    most = looks
+    out, seen = [], []
+    for n in range(boots):
+        d = new_domid(name, seen)
+        if d is None:
+            out.append({"boot": n + 1, "domid": None, "reached": False})
+            break
+        seen.append(d)
+        reached = wait_for_handover(d, timeout=180, to=to)
+        # the firmware puts the tables into place after the hand-over: look until
+        # guest-tables finds them, the guest paused for each look
+        # (a look is guest-tables alone; the rest of the reading once it is ready)
+        for looks in range(1, most + 1):
+            time.sleep(every)
+            sh("xl", "pause", str(d))
+            look = read_tables(d, f"{name}-{n}")
+            if ready(look) or looks == most:
+                tables = decoded(d, f"{name}-{n}", look)
+                break
+            sh("xl", "unpause", str(d))
+        tables.get("acpi_b64", {}).pop("DSDT.dat", None)
+        tables.pop("acpi_sha256", None)
+        keys = xs_read(f"/local/domain/{d}/hvmloader/modules/address")
+        sh("xl", "unpause", str(d))
+        out.append({"boot": n + 1, "domid": d, "reached": reached, "module_keys": keys,
+                    "looks": looks, "ready": ready(tables),
+                    "log": [t for t in guest_lines(d) if t.startswith(("xcmod:", "ACPI:"))],
+                    **tables})
+        if not out[-1]["ready"]:        # no tables this boot: the next would not say more
+            break
+    return out
+
