@@ -156,3 +156,60 @@ def test_a_zero_length_table_ends_the_stock_walk(hvmt, tmp_path):
     assert passed(values) == ["SSDT"]
     assert f"ACPI: pass-through table at offset {len(SSDT):#x} has length 0, " \
            f"{len(NHLT)} bytes remain: the rest is ignored" in console
+
+
+# --- make hvmloader-series ------------------------------------------------------------
+
+def upstream_patches():
+    lines = [l.strip() for l in open(os.path.join(ROOT, "hvmloader", "series"))]
+    return [l for l in lines if l and not l.startswith("#") and not l.startswith("compat/")]
+
+
+def format_series(tmp_path, **env):
+    out = tmp_path / "series"
+    r = subprocess.run(["sh", os.path.join(ROOT, "hvmloader", "format-series"), str(out)],
+                       capture_output=True, text=True, env={**os.environ, **env})
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def check_series(out):
+    names = sorted(os.listdir(out))
+    assert names == ["0000-cover-letter.patch"] + upstream_patches()
+    cover = (out / names[0]).read_text()
+    assert cover.startswith("From ") and "Subject: [PATCH 00/10] " in cover
+    for heading in ("The RFC's open points", "Precedence", "What the guest sees differently",
+                    "Reboot, save/restore, migration", "Cost", "Tested"):
+        assert "\n" + heading + "\n" in cover, heading
+    for name in names:
+        text = (out / name).read_text()
+        assert not any(l.startswith("Signed-off-by:") for l in text.splitlines()), name
+        if name != names[0]:
+            # the xenstore keys of xcmod load and the carrier stay project-only
+            assert "hvmloader/modules/" not in text and "OEMM" not in text, name
+            assert "xcmod-compat" not in text, name
+    return cover
+
+
+def test_the_series_for_xen_devel_is_the_upstream_part(tmp_path):
+    """make hvmloader-series: the cover letter first, then the upstream patches in
+    the series' order, none of the compat ones, no Signed-off-by."""
+    cover = check_series(format_series(tmp_path))
+    subjects = [open(os.path.join(ROOT, "hvmloader", "patches", p)).read()
+                .split("Subject: ", 1)[1].split("] ", 1)[1].split("\n")[0] for p in upstream_patches()]
+    for s in subjects:
+        assert s.split()[0] in cover
+
+
+def test_the_series_takes_with_git_am_onto_master(tmp_path):
+    """XEN_GIT=DIR (a xen.git repository): the series is taken with git am onto
+    master's tree and written again, with the same cover letter text."""
+    git = os.environ.get("XEN_GIT")
+    if not git:
+        pytest.skip("XEN_GIT=DIR not set")
+    tree = tmp_path / "xen"
+    tree.mkdir()
+    subprocess.run(f"git -C '{git}' archive master | tar -x -C '{tree}'", shell=True, check=True)
+    cover = check_series(format_series(tmp_path, XEN_SRC=str(tree)))
+    stored = open(os.path.join(ROOT, "hvmloader", "patches", "0000-cover-letter.patch")).read()
+    assert cover.split("\n\n", 1)[1] == stored.split("\n\n", 1)[1]
