@@ -55,6 +55,8 @@ void hvmt_acpi(int nr_own)
         t_ids("table", (const struct acpi_header *)table_ptrs[i]);
     /* The RSDT's header as acpi_build_tables() makes it from the template. */
     own = Rsdt.header;
+#ifdef HVMT_OEM_IDS_IN_CONFIG           /* acpi_config's (the series' own) */
     set_oem_ids(&config, &own);
+#endif
     t_ids("own", &own);
 }
