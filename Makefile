@@ -174,6 +174,14 @@ hvmloader: | $(BUILD)
 hvmloader-prefixes: | $(BUILD)
 	XEN_SRC="$(XEN_SRC)" sh hvmloader/build --prefixes $(BUILD)/hvmloader
 
+# The upstream part of the series (not hvmloader/patches/compat/) as a git
+# format-patch series for xen-devel, 0000-cover-letter.patch first, in
+# build/hvmloader-series; with XEN_SRC=DIR (a tree of xen.git master) taken
+# with git am onto it and written again.  See docs/hvmloader.md.
+.PHONY: hvmloader-series
+hvmloader-series: | $(BUILD)
+	XEN_SRC="$(XEN_SRC)" sh hvmloader/format-series $(BUILD)/hvmloader-series
+
 # edk2's OvmfXen (the OVMF that takes hvmloader's tables under Xen) from
 # Debian's edk2 source with ovmf/patches; built once per source version and
 # patch set into ~/.cache/xcmod/ovmf (XCMOD_CACHE), copied to build/ovmf.

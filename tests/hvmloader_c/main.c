@@ -14,6 +14,8 @@
  *     --uuid HEX32        the domain handle (XENVER_guest_handle)
  *     --start-info ADDR   an hvm_start_info at ADDR listing every --module
  *     --module ADDR:SIZE:NAME
+ *     --area ADDR:LEN     smbios: the firmware's fixed SMBIOS area (OVMF,
+ *                         ROMBIOS) instead of an allocated table (SeaBIOS)
  *     --clobber ADDR:LEN  after the image is found, overwrite LEN bytes at ADDR
  *                         with 0xcc (hvmloader's own later work, a debug
  *                         build's self-tests)
@@ -125,6 +127,7 @@ int main(int argc, char **argv)
                              .low_mem_pgend = HVMT_LOW_RAM_END >> 12 };
     struct { uint32_t addr, size; char *name; } mods[8];
     uint32_t clobber = 0, clobber_len = 0;
+    uint32_t area = 0, area_len = 0;
     struct { uint32_t addr; const char *path; } files[8];
     int nfiles = 0;
     int nmods = 0, i;
@@ -165,6 +168,13 @@ int main(int argc, char **argv)
 
             for ( k = 0; k < 16; k++ )
                 sscanf(v + 2 * k, "%2hhx", &c.uuid[k]);
+        }
+        else if ( !strcmp(o, "--area") )
+        {
+            char *p;
+
+            area = strtoul(v, &p, 0);
+            area_len = strtoul(p + 1, NULL, 0);
         }
         else if ( !strcmp(o, "--clobber") )
         {
@@ -234,9 +244,15 @@ int main(int argc, char **argv)
         uint32_t ep = HVMT_SCRATCH, table, len;
         FILE *f;
 
-        hvm_write_smbios_tables(ep, 0, 0);
+        memset((void *)(uintptr_t)ep, 0, 0x1f);
+        hvm_write_smbios_tables(ep, area, area ? area + area_len : 0);
+        if ( memcmp((void *)(uintptr_t)ep, "_SM_", 4) )
+        {
+            printf("hvmt: smbios none\n");
+            return 0;
+        }
         table = *(uint32_t *)(uintptr_t)(ep + 0x18);
-        len = hvmt_last_alloc_size();
+        len = area ? *(uint16_t *)(uintptr_t)(ep + 0x16) : hvmt_last_alloc_size();
         printf("hvmt: smbios table=0x%x bytes=%u\n", table, len);
         f = fopen(argv[i + 1], "wb");
         if ( !f || fwrite((void *)(uintptr_t)ep, 1, 0x1f, f) != 0x1f ||

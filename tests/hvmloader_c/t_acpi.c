@@ -29,6 +29,7 @@ void hvmt_acpi(int nr_own)
     struct acpi_config config;
     struct acpi_ctxt ctxt;
     unsigned long table_ptrs[ACPI_MAX_SECONDARY_TABLES + 1];
+    struct acpi_header own;
     const char *s;
     int i, n;
 
@@ -52,5 +53,10 @@ void hvmt_acpi(int nr_own)
     printf("hvmt: passed %d\n", n);
     for ( i = nr_own; i < nr_own + n; i++ )
         t_ids("table", (const struct acpi_header *)table_ptrs[i]);
-    t_ids("own", &Rsdt.header);
+    /* The RSDT's header as acpi_build_tables() makes it from the template. */
+    own = Rsdt.header;
+#ifdef HVMT_OEM_IDS_IN_CONFIG           /* acpi_config's (the series' own) */
+    set_oem_ids(&config, &own);
+#endif
+    t_ids("own", &own);
 }
