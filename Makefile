@@ -58,8 +58,15 @@ setup:
 	        $(DEB_PACKAGES) $$versioned
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=77' wheel 'cffi>=1.16'
-	$(PYTHON) -m pip install --quiet --no-build-isolation -e '.[test]'
+	$(PYTHON) -m pip install --quiet --prefer-binary --no-build-isolation -e '.[test]'
 	@mkdir -p $(BUILD) && touch $(BUILD_EXT)
+
+# --prefer-binary: without build isolation (which the project's own cffi build
+# wants) a dependency that pip takes as an sdist cannot be built: the index
+# serves reuse 6.2.0 as an sdist only (poetry-core backend), and a fresh Debian
+# 13 root's make setup failed on it ("Cannot import build backend
+# 'poetry.core.masonry.api'"); the newest release with a wheel for this Python
+# is taken instead (reuse 5.1.1 on Debian 13).
 
 # A plain editable install (no compat mode): pyproject.toml's package-dir
 # ("" = ".") makes setuptools' default mode put the clone on sys.path with a
