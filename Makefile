@@ -31,7 +31,7 @@ DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
-                libvirt-daemon-driver-xen python3-construct
+                libvirt-daemon-driver-xen python3-construct pkg-config man-db
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
