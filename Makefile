@@ -31,7 +31,7 @@ DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
-                libvirt-daemon-driver-xen python3-construct
+                libvirt-daemon-driver-xen python3-construct pkg-config man-db
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
@@ -58,8 +58,15 @@ setup:
 	        $(DEB_PACKAGES) $$versioned
 	$(SYSTEM_PYTHON) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip 'setuptools>=77' wheel 'cffi>=1.16'
-	$(PYTHON) -m pip install --quiet --no-build-isolation -e '.[test]'
+	$(PYTHON) -m pip install --quiet --prefer-binary --no-build-isolation -e '.[test]'
 	@mkdir -p $(BUILD) && touch $(BUILD_EXT)
+
+# --prefer-binary: without build isolation (which the project's own cffi build
+# wants) a dependency that pip takes as an sdist cannot be built: the index
+# serves reuse 6.2.0 as an sdist only (poetry-core backend), and a fresh Debian
+# 13 root's make setup failed on it ("Cannot import build backend
+# 'poetry.core.masonry.api'"); the newest release with a wheel for this Python
+# is taken instead (reuse 5.1.1 on Debian 13).
 
 # A plain editable install (no compat mode): pyproject.toml's package-dir
 # ("" = ".") makes setuptools' default mode put the clone on sys.path with a

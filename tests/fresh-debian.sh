@@ -53,6 +53,7 @@ trap cleanup EXIT INT TERM
 
 start=$(date +%s)
 rm -rf "$root"
+mkdir -p "$(dirname "$root")"          # build/ is not there in a fresh clone
 echo "fresh-debian: debootstrap $suite from $mirror into $root"
 debootstrap --include=git,make,ca-certificates "$suite" "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
     die "debootstrap failed (see $root.debootstrap.log)"

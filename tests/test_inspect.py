@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The command line, tried as a new user would (issue 31): inspect of every source
 build reads, build --dry-run, and errors that say what to do."""
+import functools
 import json
 import os
 import shutil
@@ -265,18 +266,39 @@ def test_fields_maps_the_three_names_and_the_keys_are_xenstores(cli):
     assert "system-manufacturer" in text and "bios-strings/system-manufacturer" in text
 
 
+@functools.lru_cache(maxsize=None)
+def _world_package():
+    """A copy of the package that nobody may read, for runs as nobody: the clone
+    may not be (Debian 13 makes /root 0700, and a fresh root's clone is there).
+    Run with the venv's interpreter resolved to Debian's python3, which has
+    construct and the cffi backend from make setup's packages."""
+    import atexit
+    import tempfile
+    d = tempfile.mkdtemp(prefix="xcmod-world-pkg-")
+    atexit.register(shutil.rmtree, d, True)
+    shutil.copytree(os.path.join(ROOT, "xcmod"), os.path.join(d, "xcmod"),
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for top, dirs, files in os.walk(d):
+        os.chmod(top, 0o755)
+        for f in files:
+            os.chmod(os.path.join(top, f), 0o644)
+    return d
+
+
 def _xcmod(*args, env=None, user=None):
     def drop():
         os.setgroups([])
         os.setgid(65534)
         os.setuid(65534)
-    e = dict(os.environ, PYTHONPATH=ROOT)
+    nobody = user == "nobody"
+    e = dict(os.environ, PYTHONPATH=_world_package() if nobody else ROOT)
     for k in ("LD_LIBRARY_PATH", "XENSTORED_PATH", "XCMOD_FAKEXEN_DIR", "XCMOD_LOCK_DIR"):
         e.pop(k, None)
     e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "xcmod", *map(str, args)],
-                          capture_output=True, text=True, env=e,
-                          preexec_fn=drop if user == "nobody" else None)
+    python = os.path.realpath(sys.executable) if nobody else sys.executable
+    return subprocess.run([python, "-m", "xcmod", *map(str, args)],
+                          capture_output=True, text=True, env=e, cwd="/" if nobody else None,
+                          preexec_fn=drop if nobody else None)
 
 
 @pytest.fixture
