@@ -3,7 +3,7 @@
 
 The C reference reader (csrc/xcmod_reader.c, compiled into hvmloader
 unchanged) checks the format.  hvmloader then applies rules of its own before
-it uses anything (hvmloader/patches/0002, ``xcmod_take()`` and
+it uses anything (hvmloader/patches/0007, ``xcmod_take()`` and
 ``xcmod_check_acpi()``), and any of them makes it ignore the whole image:
 
 1. at most one module of each type it uses: SMBIOS, ACPI, ACPI-IDs
