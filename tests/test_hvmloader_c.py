@@ -188,7 +188,7 @@ def passed(values):
     return [v.split()[1] for v in values if v.startswith("table ")]
 
 
-# --- the carrier (compat patch 0002) -----------------------------------------------
+# --- the carrier (compat patch 0002) ------------------------------------------
 
 def test_carrier_alone_is_unwrapped_and_never_passed_through(hvmt, tmp_path):
     """acpi_firmware= holding only the carrier: the image is used (its SLIC and SSDT
