@@ -99,6 +99,21 @@ def new_domid(name, seen, timeout=180):
     return None
 
 
+def pause_when_ready(d, tag, looks=8, every=1, ready=lambda tables: tables["rc"] == 0):
+    """The running domain ``d`` past its hvmloader's hand-over: the firmware puts
+    the tables into place after it, so look until guest-tables finds them
+    (``ready``; at most ``looks`` looks, ``every`` seconds of running apart, the
+    guest paused for each look; a look is guest-tables alone, the rest of the
+    reading once it is ready).  Returns (looks taken, the tables), ``d`` paused."""
+    for n in range(1, looks + 1):
+        time.sleep(every)
+        sh("xl", "pause", str(d))
+        look = read_tables(d, tag)
+        if ready(look) or n == looks:
+            return n, decoded(d, tag, look)
+        sh("xl", "unpause", str(d))
+
+
 def follow_boots(name, boots, to="Invoking SeaBIOS", looks=8, every=1,
                  ready=lambda tables: tables["rc"] == 0):
     """Each of ``boots`` boots of domain ``name``, whoever re-creates it: wait for its
@@ -115,17 +130,7 @@ def follow_boots(name, boots, to="Invoking SeaBIOS", looks=8, every=1,
             break
         seen.append(d)
         reached = wait_for_handover(d, timeout=180, to=to)
-        # the firmware puts the tables into place after the hand-over: look until
-        # guest-tables finds them, the guest paused for each look
-        # (a look is guest-tables alone; the rest of the reading once it is ready)
-        for looks in range(1, most + 1):
-            time.sleep(every)
-            sh("xl", "pause", str(d))
-            look = read_tables(d, f"{name}-{n}")
-            if ready(look) or looks == most:
-                tables = decoded(d, f"{name}-{n}", look)
-                break
-            sh("xl", "unpause", str(d))
+        looks, tables = pause_when_ready(d, f"{name}-{n}", most, every, ready)
         tables.get("acpi_b64", {}).pop("DSDT.dat", None)
         tables.pop("acpi_sha256", None)
         keys = xs_read(f"/local/domain/{d}/hvmloader/modules/address")

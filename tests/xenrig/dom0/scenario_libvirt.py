@@ -32,9 +32,8 @@ import time
 import xml.etree.ElementTree as ET
 
 from . import step
-from .boots import RESET_DISK, follow_boots
+from .boots import RESET_DISK, follow_boots, pause_when_ready
 from .rig import RIG, result, sh, xcmod
-from .tables import tables_of
 from .xencons import console, guest_lines, wait_for_handover
 
 CONF = "/etc/libvirt/libvirtd.conf"
@@ -123,10 +122,9 @@ def after_resume(name, tag):
     if d is None:
         return {"rc": 1, "err": f"virsh domid {name} found no running domain"}
     reached = wait_for_handover(d)
-    time.sleep(1)               # SeaBIOS copies the tables into place
-    paused = sh("xl", "pause", str(d))[0]
-    out = {"domid": d, "reached_seabios": reached, "paused": paused,
-           "log": guest_lines(d), **tables_of(d, tag)}
+    looks, tables = pause_when_ready(d, tag)    # SeaBIOS copies the tables into place
+    out = {"domid": d, "reached_seabios": reached, "looks": looks,
+           "log": guest_lines(d), **tables}
     out["dumpxml"] = virsh("dumpxml", name)[1]
     out["destroy"] = virsh("destroy", name)[0]
     return out

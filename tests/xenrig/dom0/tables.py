@@ -63,11 +63,17 @@ def efi_published(d, deadline):
     error, None) at the deadline."""
     ran, last = 0.0, None
     while time.monotonic() < deadline:
-        sh("xl", "unpause", str(d))
+        # pause and unpause count in Xen: after a failed unpause the next pause
+        # would leave the guest paused for good, so a failure ends the poll
+        rc, _, err, _ = sh("xl", "unpause", str(d))
+        if rc:
+            return {"rc": rc, "err": f"xl unpause {d}: {err}"}, None
         t = time.monotonic()
         time.sleep(8)
-        sh("xl", "pause", str(d))
+        rc, _, err, _ = sh("xl", "pause", str(d))
         ran += time.monotonic() - t
+        if rc:
+            return {"rc": rc, "err": f"xl pause {d}: {err}"}, None
         rc, out, err, _ = xcmod("guest-tables", "--domid", d, "--json")
         last = json.loads(out) if rc == 0 else {"rc": rc, "err": err}
         if rc == 0 and last.get("efi") and "address" in last["efi"] and \
