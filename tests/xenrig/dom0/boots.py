@@ -87,16 +87,25 @@ def reboot_cfg(name, lines, base=CFG_QEMU, disk_image=RESET_DISK):
     return path
 
 
-def new_domid(name, seen, timeout=180):
+def new_domid(name, seen, timeout=180, run_bound=900):
     """The id of domain ``name`` once it is one not in ``seen`` (xl or the script
-    has created it again after a reboot); None on timeout."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    has created it again after a reboot); None on timeout.  Two waits, each on
+    its own clock: the previous boot's guest running on to its reset (as slow as
+    the emulated CPU on a busy host; at most ``run_bound`` s), then the
+    toolstack's re-create, ``timeout`` s from the moment that domain is gone."""
+    start = time.monotonic()
+    gone = None
+    while True:
+        now = time.monotonic()
         rc, out, _, _ = sh("xl", "domid", name)
-        if rc == 0 and out.strip() and int(out) not in seen:
-            return int(out)
+        d = int(out) if rc == 0 and out.strip().isdigit() else None
+        if d is not None and d not in seen:
+            return d
+        if d is None and gone is None:
+            gone = now
+        if (gone is not None and now - gone > timeout) or now - start > run_bound + timeout:
+            return None
         time.sleep(1)
-    return None
 
 
 def pause_when_ready(d, tag, looks=8, every=1, ready=lambda tables: tables["rc"] == 0):
