@@ -43,7 +43,7 @@ DEB_VERSIONED = $$(apt-cache depends clang | \
 READER_SRC := csrc/xcmod_reader.c
 READER_HDR := csrc/xcmod_reader.h csrc/xcmod_module.h
 
-.PHONY: all ffi setup test soak test-xen xen-run fuzz bench clean freestanding fake-xen hvmloader \
+.PHONY: all ffi setup test soak test-xen test-xen-installed xen-run fuzz bench clean freestanding fake-xen hvmloader \
         ovmf ovmf-rig install install-files man completion dist deb
 
 all: $(BUILD)/xcmod-read freestanding
@@ -218,6 +218,11 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 test-xen: all ffi hvmloader ovmf-rig
 	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py \
 	    tests/test_xen_rig_libvirt.py tests/test_xen_rig_installed.py
+
+# The installed-package boot alone (after make deb and apt-get install of the
+# packages; tests/fresh-debian.sh runs it in a fresh root with FRESH_DEB=1).
+test-xen-installed: all ffi hvmloader
+	CI=true $(PYTHON) -m pytest -m xen -rP tests/test_xen_rig_installed.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
 # with the script's status (see README, "Running on real Xen").  TIMEOUT bounds

@@ -16,7 +16,9 @@
 # FRESH_DEB=1 runs the operator's install instead of make setup: `make deb`
 # (which installs its own build dependencies), `apt-get install
 # ./build/deb/*.deb` and man-db, then the installed xcmod outside the clone:
-# --version, `man xcmod`, build and verify of a fixture.
+# --version, `man xcmod`, build and verify of a fixture; FRESH_TARGETS, when
+# given with it, then run after `make setup` (FRESH_TARGETS=test-xen-installed:
+# the rig boots the installed hvmloader and xcmod).
 # The root is removed at the end (KEEP=1 keeps it).  Needs debootstrap (make
 # setup installs it) and root; about 5 minutes a suite, most of it
 # debootstrap and apt (FRESH_DEB=1: longer, it builds OvmfXen).
@@ -91,6 +93,10 @@ if [ "${FRESH_DEB:-0}" = 1 ]; then
          man xcmod | grep -q 'xcmod build' && echo 'man xcmod: renders' &&
          xcmod build -o /tmp/m.bin --smbios $fixture &&
          xcmod verify /tmp/m.bin && ls -l /usr/lib/xcmod/"
+    if [ -n "${FRESH_TARGETS:-}" ]; then
+        what="$what, then make setup && make $targets"
+        job="$job && cd /root/xcmod && make setup && for t in $targets; do make \$t || exit 1; done"
+    fi
 else
     what="make setup && make $targets"
     job="cd /root/xcmod && make setup && for t in $targets; do make \$t || exit 1; done"
