@@ -29,6 +29,18 @@ from .tables import uefi_published
 MODS_X = "/data/mods-x.bin"
 
 
+def script_end(script, log):
+    """The example script's exit status once its domain is gone (None, the script
+    killed, after 60 s) and everything it wrote to ``log``."""
+    try:
+        rc = script.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        script.kill()
+        rc = None
+    log.seek(0)
+    return rc, log.read()
+
+
 @step("operator")
 def operator():
     """xcmod as a domain-creation script uses it, checked with tools xcmod did not write."""
@@ -151,13 +163,7 @@ def operator():
     state = sh("xl", "list", "test-hvm")[1].decode()
     address = xs_read(f"/local/domain/{e}/hvmloader/modules/address")
     sh("xl", "destroy", "test-hvm")
-    try:
-        rc = script.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        script.kill()
-        rc = None
-    log.seek(0)
-    out = log.read()
+    rc, out = script_end(script, log)
     result("example-script", rc=rc, out=out, err=out, address=address, xl_list=state)
 
     # --- benchmark: load of a 64 KiB image vs xl create -p, best of 5 --------
@@ -285,10 +291,5 @@ def reboot_script():
                               env={**os.environ, "XCMOD": "python3 -m xcmod"})
     boots = follow_boots("reboot-script", 3)
     sh("xl", "destroy", "reboot-script")     # the script sees it gone and ends
-    try:
-        script_rc = script.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        script.kill()
-        script_rc = None
-    log.seek(0)
-    result("reboot-script", rc=script_rc, out=log.read(), boots=boots)
+    script_rc, out = script_end(script, log)
+    result("reboot-script", rc=script_rc, out=out, boots=boots)
