@@ -53,3 +53,8 @@ def hvmloader_walk(block):
         out.append(block[ptr:ptr + length])
         total += length + 4
     return out
+
+
+def c_read(xcmod_read, path):
+    """Run the C reference reader on ``path``."""
+    return subprocess.run([xcmod_read, str(path)], capture_output=True, text=True)

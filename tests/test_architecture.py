@@ -328,3 +328,27 @@ def test_few_imports_inside_functions():
                      if isinstance(node, (ast.Import, ast.ImportFrom))})
     assert len(inside) <= MAX_FUNCTION_IMPORTS, \
         f"{len(inside)} imports inside functions:\n" + "\n".join(f"{p}:{n}" for p, n in inside)
+
+
+def test_no_test_module_imports_another():
+    """Shared fixtures live in conftest.py and shared helpers in plain modules
+    (tests/hvmharness.py, tests/xenrig/...): a test module never imports from
+    another test module, nor from conftest.py."""
+    tests = os.path.join(ROOT, "tests")
+    found = []
+    for base, _, names in os.walk(tests):
+        for name in names:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(base, name)
+            for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+                if isinstance(node, ast.ImportFrom):
+                    mods = [node.module or ""] + [a.name for a in node.names if not node.module]
+                elif isinstance(node, ast.Import):
+                    mods = [a.name for a in node.names]
+                else:
+                    continue
+                last = [m.rsplit(".", 1)[-1] for m in mods]
+                if any(m.startswith("test_") or m == "conftest" for m in last):
+                    found.append(f"{os.path.relpath(path, ROOT)}:{node.lineno}")
+    assert not found, found

@@ -12,10 +12,11 @@ import pytest
 
 from xcmod.firmware.acpi import encode_acpi_module
 
-from .paths import ROOT
-from .test_hvmloader_c import (IMAGE, IMAGE_AT, NHLT, SSDT, START_INFO_AT, Raw, acpi_table,
-                               blob_keys, hvmt, keys, passed, run, smbios_struct)  # noqa: F401
 from xcmod.image.spec import build_image
+
+from .hvmharness import (IMAGE, IMAGE_AT, NHLT, SSDT, START_INFO_AT, Raw, acpi_table,
+                         blob_keys, keys, passed, run, smbios_struct)
+from .paths import ROOT
 
 BLOCK_AT = 0x10600000
 AREA_AT, AREA_LEN = 0x11800000, 20449        # OVMF/ROMBIOS: 0xEB000 + 0x1f .. 0xEFFFF

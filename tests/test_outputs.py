@@ -19,7 +19,7 @@ from xcmod.image import stock
 
 from . import fwgen
 from .referees import dmidecode_mem, hvmloader_walk
-from .conftest import c_read
+from .referees import c_read
 from .paths import IPXE_ROMS, ROOT, real
 
 DELL = real("smbios/infrasim/dell_r640_smbios.bin")

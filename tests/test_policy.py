@@ -12,7 +12,7 @@ from xcmod.firmware.fields import FIELDS, get_string, uuid_forms
 from xcmod.image.read import read, single_module
 from xcmod.image.spec import XCMOD_TYPE_SMBIOS
 
-from .conftest import smbios_past_ovmf_room
+from .samples import smbios_past_ovmf_room
 from .identifiers import host_identifiers
 from .paths import SMBIOS_SOURCES, real
 

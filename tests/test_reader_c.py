@@ -19,7 +19,7 @@ from xcmod.image.spec import (
     verify_image,
 )
 
-from .conftest import c_read
+from .referees import c_read
 from .paths import BUILD, ROOT
 from .seeds import real_images
 

@@ -15,7 +15,7 @@ import pytest
 from xcmod.firmware import acpi, smbios
 from xcmod.firmware.contents import read_contents
 
-from .conftest import smbios_past_ovmf_room
+from .samples import smbios_past_ovmf_room
 from .fwgen import generate
 from .xenrig.fixture import rig_fixture
 from .xenrig.inputs import MSDM, SLIC, SSDT, build
