@@ -221,7 +221,7 @@ test-xen: all ffi hvmloader ovmf-rig
 
 # The installed-package boot alone (after make deb and apt-get install of the
 # packages; tests/fresh-debian.sh runs it in a fresh root with FRESH_DEB=1).
-test-xen-installed: all ffi hvmloader
+test-xen-installed: all ffi hvmloader ovmf-rig
 	CI=true $(PYTHON) -m pytest -m xen -rP tests/test_xen_rig_installed.py
 
 # Boot the rig and run SCRIPT (sh) in dom0 with DATA's files at /data; exits
