@@ -102,7 +102,7 @@ def test_hvm_info_matches_the_xl_config(rig):
 
 def test_module_image_lands_byte_for_byte(rig):
     """load writes lowercase-hex keys, guest read-only, and readback matches the image."""
-    results, data, _ = rig
+    results, data = rig.results, rig.data
     assert results["load-modules"]["rc"] == 0, results["load-modules"]["err"]
     g = results["modules-in-guest"]
     size = os.path.getsize(data / "mods.bin")
@@ -269,7 +269,7 @@ def test_patched_hvmloader_builds_the_stock_tables_without_modules(rig, what):
 def test_module_image_reaches_the_guest(rig):
     """xcmod load of a module image: the guest's SMBIOS holds the passed type 0-3/11
     strings and every OEM structure, all counted; SSDT and SLIC are in its ACPI."""
-    results, data, _ = rig
+    results, data = rig.results, rig.data
     r = results["modules"]
     _reached(r)
     assert r["steps"]["load /data/mods-x.bin"][0] == 0
@@ -298,7 +298,7 @@ def test_passed_uuid_reads_as_on_the_source(rig, tmp_path):
     """The entry point announces the module's SMBIOS 3.0, so dmidecode decodes the passed
     UUID in the guest exactly as it does from the image's own SMBIOS dump."""
     from xcmod.cli import main
-    results, data, _ = rig
+    results, data = rig.results, rig.data
     dump = tmp_path / "src.dmi"
     assert main(["extract", str(data / "mods-x.bin"), "--smbios-dump", str(dump)],
                 open(os.devnull, "w"), sys.stderr) == 0
@@ -446,7 +446,7 @@ def test_every_boot_keeps_the_image(rig, path):
     create), through examples/create-with-modules.sh (it re-creates and re-loads), and
     the UEFI guest (OvmfXen) with the exported lines: every boot has every passed
     table and string."""
-    results, data, _ = rig
+    results, data = rig.results, rig.data
     r = results[path]
     assert r["rc"] == 0, r.get("err") or r.get("out")
     boots = r["boots"]
