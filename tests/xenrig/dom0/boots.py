@@ -10,10 +10,12 @@ from .tables import decoded, read_tables, tables_of
 from .xencons import console, guest_lines, wait_for_handover
 
 
-def boot_to_seabios(domid, timeout=60):
+def boot_to_seabios(domid, timeout=60, looks=8, every=0.5):
     """Unpause; wait for hvmloader's "Invoking SeaBIOS"; pause once SeaBIOS has
-    the tables in place.  Returns (reached, seconds from unpause, console lines,
-    xl unpause's and xl pause's exit codes)."""
+    the tables in place (guest-tables finds them; at most ``looks`` looks,
+    ``every`` seconds of running apart; one pause at once when hvmloader never
+    got there).  Returns (reached, seconds from unpause, console lines, xl
+    unpause's and the last xl pause's exit codes), the guest paused."""
     console()
     t0 = time.monotonic()
     rc_unpause = sh("xl", "unpause", str(domid))[0]
@@ -23,8 +25,16 @@ def boot_to_seabios(domid, timeout=60):
             reached, dt = True, time.monotonic() - t0
             break
         time.sleep(0.1)
-    time.sleep(1)
-    rc_pause = sh("xl", "pause", str(domid))[0]
+    for n in range(1, looks + 1):
+        if reached:
+            time.sleep(every)
+        rc_pause = sh("xl", "pause", str(domid))[0]
+        if not reached or rc_pause or n == looks or \
+                xcmod("guest-tables", "--domid", domid)[0] == 0:
+            break
+        # pause and unpause count in Xen: a failed unpause ends the looks paused
+        if sh("xl", "unpause", str(domid))[0]:
+            break
     return reached, dt, guest_lines(domid), rc_unpause, rc_pause
 
 
