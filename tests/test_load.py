@@ -10,7 +10,7 @@ from xcmod.errors import XenError
 
 from . import fakexen
 from .fakexen import keys, ram
-from .paths import BUILD, as_ssdt, real
+from .paths import as_ssdt, real
 
 BASE = 0x200000
 

@@ -21,6 +21,10 @@
  *   map-write-after:N  writable maps fail after N successful ones (mid-copy,
  *                 whatever was read before)
  *   lose-writes   writable maps are private: writes never reach guest RAM
+ *   stall-map:N   before map N (0 the first), create $XCMOD_FAKEXEN_DIR/stalled
+ *                 and sleep a second (a signal ends the sleep): a test sends
+ *                 its signal once the file is there, at a known point of a load
+ *   stall-write:N the same before writable map N (the copy into guest RAM)
  */
 #define XC_WANT_COMPAT_MAP_FOREIGN_API
 #include <errno.h>
@@ -30,6 +34,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xenctrl.h>
 
@@ -173,6 +178,20 @@ int xc_domain_getinfolist(xc_interface *xch, uint32_t first_domain,
     return (int)n;
 }
 
+/* stall-map / stall-write: say where the load is, then give a signal time to come. */
+static void stall(void)
+{
+    char path[4096];
+    struct timespec second = { 1, 0 };
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/stalled", state_dir());
+    f = fopen(path, "w");
+    if ( f )
+        fclose(f);
+    nanosleep(&second, NULL);
+}
+
 void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
                            int prot, unsigned long mfn)
 {
@@ -188,6 +207,9 @@ void *xc_map_foreign_range(xc_interface *xch, uint32_t dom, int size,
         set_error(EINVAL, "bad arguments");
         return NULL;
     }
+    if ( fault_arg("stall-map") == maps_done ||
+         ((prot & PROT_WRITE) && fault_arg("stall-write") == write_maps_done) )
+        stall();
     if ( fault("map") || (after >= 0 && maps_done >= after) ||
          ((prot & PROT_WRITE) && write_after >= 0 && write_maps_done >= write_after) )
     {

@@ -16,7 +16,6 @@ from ..firmware.smbios import dump_bin
 from ..image.blocks import check, read_path
 from ..xen import layout
 from .common import (
-    PROG,
     _acpi_file_names,
     _add_args,
     _hvmloader_end,
