@@ -125,9 +125,17 @@ def keys_state(d, domid, images):
     return found
 
 
+def _sigint_default():
+    """In the child: SIGINT as a terminal's ^C finds it.  A test run started in the
+    background (`make test &`, nohup) inherits it ignored, and Python then leaves
+    it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _load_proc(path, *extra, domid=5, env=None):
     return subprocess.Popen([sys.executable, "-m", "xcmod", "load", "--domid", str(domid),
                              "--base", hex(BIG_BASE), str(path), *extra], cwd=ROOT, env=env,
+                            preexec_fn=_sigint_default,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
