@@ -65,6 +65,7 @@ def test_a_missing_firmware_tables_file_is_refused_with_no_domain_left(rig):
     assert r["rc"] != 0
     lines = [x for x in r["err"].splitlines() if "/data/no-such-image.bin" in x]
     assert any("No such file or directory" in x for x in lines), r["err"]
+    print("\npatched xl create, firmware_tables naming no file:\n" + r["err"].strip())
     assert r["after"] == r["before"] and "series-bad" not in r["after"], r
 
 
@@ -93,3 +94,5 @@ def test_the_xl_cfg_line_alone_gives_every_boot_the_image(rig):
     for b in boots:
         image_tables(b, rig.data)
         assert b["module_keys"] is None
+        print(f"\nboot {b['boot']}: domain {b['domid']}, tables after {b['looks']} look(s); "
+              f"hvmloader: " + "; ".join(b["log"]))

@@ -7,6 +7,7 @@ and Debian's xenstored and qemu-xen.  No `xcmod load`, no ``-p``: one xl.cfg lin
 ``firmware_tables="/data/mods-x.bin"``, and xl's own monitor re-creating the
 domain through the patched libxl on each guest-initiated reboot."""
 import os
+import re
 import subprocess
 
 from . import step
@@ -39,8 +40,8 @@ def domains():
 def series_xl():
     os.makedirs("/var/log/xen", exist_ok=True)
     rc, out, err = patched_xl("info")
-    info = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    versions = {"patched": (info.get("xen_version") or "").strip(),
+    info = dict(re.findall(r"^(xen_version)\s*:\s*(.*)$", out, re.M))
+    versions = {"patched": info.get("xen_version"),
                 "debian": xl_info().get("xen_version"), "patched_rc": rc, "patched_err": err}
 
     # A firmware_tables= that names no file: refused, nothing left behind.
