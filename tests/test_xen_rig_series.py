@@ -26,11 +26,25 @@ pytestmark = pytest.mark.xen
 SERIES_BUILD = os.path.join(xenrig.ROOT, "build", "xl-series")     # make xl-series
 
 
+def _release_line(names):
+    """The Xen release line ("X.Y") of the libraries built: libxenctrl's soname."""
+    found = {m.group(1) for n in names for m in [re.fullmatch(r"libxenctrl\.so\.(\d+\.\d+)", n)]
+             if m}
+    assert len(found) == 1, f"no single libxenctrl.so.X.Y in {SERIES_BUILD}/lib: {names}"
+    return found.pop()
+
+
 def series_inputs(data, tmp_path_factory):
     """The image, the reset disk, and make xl-series's xl, libraries and hvmloader
     (/data/xl-series), with what they were built from.  The system libraries the
     patched ones need beyond the C library go beside them (the tree's configure
     links what it finds, libbz2 say, which Debian's xl, hence the dom0, may lack)."""
+    built = _release_line(os.listdir(os.path.join(SERIES_BUILD, "lib")))
+    if built != xenrig.facts().line:
+        pytest.skip(f"make xl-series built Xen {built}'s libxl (libxenctrl.so.{built}); the "
+                    f"rig's hypervisor is Xen {xenrig.facts().line}, whose domctl and sysctl "
+                    f"interface versions differ: XEN_SRC=DIR (a Xen {xenrig.facts().line} "
+                    f"tree) builds the tools it runs")
     modules_image(data / "mods-x.bin")
     (data / "reset.img").write_bytes(reset_disk())
     series = data / "xl-series"
@@ -48,14 +62,13 @@ rig = rig_fixture("series", ["series-xl"], 1800, series_inputs, make=("xl-series
 
 
 def test_the_patched_xl_runs_on_the_rigs_hypervisor(rig):
-    """The patched tree is of the hypervisor's release line: its xl (its own
-    libxenctrl, libxenlight...) reads the same running Xen as Debian's xl."""
+    """The patched tree is of the hypervisor's release line (series_inputs skips
+    otherwise): its xl, on its own libxenctrl, libxenlight..., reads the running
+    Xen as Debian's xl does."""
     assert "series: 10 upstream patches" in rig.extra
     v = rig.results["series-xl"]["versions"]
     assert v["patched_rc"] == 0, v["patched_err"]
     assert v["patched"] and v["patched"] == v["debian"], v
-    assert v["patched"].split(".")[:2] == re.search(
-        r"Debian source package xen (\d+)\.(\d+)", rig.extra).groups()
 
 
 def test_a_missing_firmware_tables_file_is_refused_with_no_domain_left(rig):
