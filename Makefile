@@ -27,7 +27,8 @@ WHEELHOUSE  := $(XCMOD_CACHE)/wheelhouse
 # (libvirt-daemon-driver-xen) in its dom0, never on this machine.
 # python3-construct (with python3-cffi-backend): what `make install`'s xcmod
 # runs on with Debian's python3 (tests/test_packaging.py runs it).
-# autoconf, libyajl-dev, zlib1g-dev (with uuid-dev, python3-dev, pkg-config):
+# autoconf, libyajl-dev, zlib1g-dev, libncurses-dev (tools/configure requires a
+# curses even for libxl and xl; with uuid-dev, python3-dev, pkg-config):
 # make xl-series's build of Xen's tools/libs and xl (configure made afresh:
 # Debian's xen source ships none).
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
@@ -35,7 +36,7 @@ DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
                 libvirt-daemon-driver-xen python3-construct pkg-config man-db \
-                autoconf libyajl-dev zlib1g-dev
+                autoconf libyajl-dev zlib1g-dev libncurses-dev
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
