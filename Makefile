@@ -27,11 +27,16 @@ WHEELHOUSE  := $(XCMOD_CACHE)/wheelhouse
 # (libvirt-daemon-driver-xen) in its dom0, never on this machine.
 # python3-construct (with python3-cffi-backend): what `make install`'s xcmod
 # runs on with Debian's python3 (tests/test_packaging.py runs it).
+# autoconf, libyajl-dev, zlib1g-dev, libncurses-dev (tools/configure requires a
+# curses even for libxl and xl; with uuid-dev, python3-dev, pkg-config):
+# make xl-series's build of Xen's tools/libs and xl (configure made afresh:
+# Debian's xen source ships none).
 DEB_PACKAGES := build-essential clang libxen-dev dmidecode acpica-tools \
                 qemu-system-x86 seabios ovmf ipxe-qemu python3-dev python3-cffi-backend \
                 qemu-system-xen dpkg-dev patch python3-venv debootstrap nasm uuid-dev \
                 libvirt-clients libxml2-utils libvirt-daemon-driver-qemu libvirt-daemon-system \
-                libvirt-daemon-driver-xen python3-construct pkg-config man-db
+                libvirt-daemon-driver-xen python3-construct pkg-config man-db \
+                autoconf libyajl-dev zlib1g-dev libncurses-dev
 # The two whose names carry a version, as the release's own apt metadata
 # names them: the runtime of its default clang (clang depends on clang-N:
 # libclang-rt-N-dev; bookworm 14, trixie 19) and the toolstack of its default
@@ -181,6 +186,17 @@ hvmloader: | $(BUILD)
 hvmloader-prefixes: | $(BUILD)
 	XEN_SRC="$(XEN_SRC)" sh hvmloader/build --prefixes $(BUILD)/hvmloader
 
+# libxl and xl (the tree's tools/libs and tools/xl, nothing else) with the
+# upstream part of the series applied: xl.cfg's firmware_tables=.  Same tree
+# as make hvmloader (XEN_SRC=DIR or Debian's source of the installed Xen),
+# configured with Debian's paths; built once per source and series into
+# ${XDG_CACHE_HOME:-~/.cache}/xcmod/xl-series/, copied to build/xl-series
+# (bin/xl, lib/: run with LD_LIBRARY_PATH=build/xl-series/lib).  The rig runs
+# it (tests/test_xen_rig_series.py).  See docs/hvmloader.md.
+.PHONY: xl-series
+xl-series: | $(BUILD)
+	XEN_SRC="$(XEN_SRC)" nice -n 10 sh hvmloader/build-xl $(BUILD)/xl-series
+
 # The upstream part of the series (not hvmloader/patches/compat/) as a git
 # format-patch series for xen-devel, 0000-cover-letter.patch first, in
 # build/hvmloader-series; with XEN_SRC=DIR (a tree of xen.git master) taken
@@ -214,10 +230,13 @@ $(BUILD)/ovmf-rig/OVMF.fd: $(OVMF_INPUTS) ovmf/series-rig
 # (libvirt-daemon-driver-xen), running what `xcmod export libvirt --driver xen`
 # wrote (tests/test_xen_rig_libvirt.py); and the xcmod Debian packages installed
 # on this machine (make deb; tests/test_xen_rig_installed.py, skipped without
-# them, an error with CI=true).
-test-xen: all ffi hvmloader ovmf-rig
+# them, an error with CI=true).  And xl.cfg's firmware_tables= alone, through
+# make xl-series's libxl and xl (the patched tree's) in dom0, across guest
+# reboots (tests/test_xen_rig_series.py).
+test-xen: all ffi hvmloader ovmf-rig xl-series
 	$(PYTHON) -m pytest -m xen -rP tests/test_xen_rig.py tests/test_xen_rig_ovmf.py \
-	    tests/test_xen_rig_libvirt.py tests/test_xen_rig_installed.py
+	    tests/test_xen_rig_libvirt.py tests/test_xen_rig_installed.py \
+	    tests/test_xen_rig_series.py
 
 # The installed-package boot alone (after make deb and apt-get install of the
 # packages; tests/fresh-debian.sh runs it in a fresh root with FRESH_DEB=1).

@@ -10,7 +10,8 @@ runs ``python3 -m dom0 STEP...``, each STEP a function registered with
 * :mod:`.tables`: a paused guest's tables (SeaBIOS's, and OvmfXen's through EFI);
 * :mod:`.boots`: boots to SeaBIOS, and following a guest that reboots itself;
 * scenarios: :mod:`.scenario` (operator, patched, reboots), :mod:`.bench`,
-  :mod:`.scenario_ovmf`, :mod:`.scenario_libvirt`, :mod:`.installed`.
+  :mod:`.scenario_ovmf`, :mod:`.scenario_libvirt`, :mod:`.installed`,
+  :mod:`.scenario_series` (libxl/xl of the patched tree).
 """
 STEPS = {}
 

@@ -4,7 +4,8 @@ line ``XCMOD-STEP <name> <seconds>`` (the host prints where the time went)."""
 import sys
 import time
 
-from . import STEPS, bench, installed, scenario, scenario_libvirt, scenario_ovmf  # noqa: F401
+from . import (STEPS, bench, installed, scenario, scenario_libvirt, scenario_ovmf,  # noqa: F401
+               scenario_series)
 
 
 def main(names):
