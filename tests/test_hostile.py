@@ -139,6 +139,21 @@ def _load_proc(path, *extra, domid=5, env=None):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _stalled_load(d, path, stall, *extra):
+    """`xcmod load` of ``path`` into domain 9 of fake Xen ``d``, returned once the
+    libxenctrl double stalls at ``stall`` (XCMOD_FAKEXEN_FAIL's stall-map:N or
+    stall-write:N), a known point of the load, for a signal to reach it there."""
+    stalled = os.path.join(d, "stalled")
+    if os.path.exists(stalled):
+        os.unlink(stalled)
+    p = _load_proc(path, *extra, domid=9, env=dict(os.environ, XCMOD_FAKEXEN_FAIL=stall))
+    deadline = time.monotonic() + 60
+    while not os.path.exists(stalled) and p.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert os.path.exists(stalled), f"the load never reached {stall}: {p.communicate()}"
+    return p
+
+
 @pytest.fixture
 def big_domain(xen):
     """Domain 9: 96 MiB, room for B at BIG_BASE."""
@@ -187,14 +202,7 @@ def test_sigterm_and_sigint_mid_load_say_what_changed(big_domain, a_and_b, sig, 
     import xcmod
     (pa, a), (pb, b) = a_and_b
     xcmod.load(9, a, base=BIG_BASE)
-    stalled = os.path.join(big_domain, "stalled")
-    if os.path.exists(stalled):
-        os.unlink(stalled)
-    p = _load_proc(pb, domid=9, env=dict(os.environ, XCMOD_FAKEXEN_FAIL=stall))
-    deadline = time.monotonic() + 60
-    while not os.path.exists(stalled) and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert os.path.exists(stalled), f"the load never reached {stall}: {p.communicate()}"
+    p = _stalled_load(big_domain, pb, stall)
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
     assert p.returncode == code and err.count("\n") == 1, (p.returncode, err)
@@ -234,14 +242,7 @@ def test_stopped_xenstored_mid_load_leaves_keys_true(big_domain, a_and_b, stall,
     (pa, a), (pb, b) = a_and_b
     pid = fakexen.xenstored_pid(big_domain)
     xcmod.load(9, a, base=BIG_BASE)
-    stalled = os.path.join(big_domain, "stalled")
-    if os.path.exists(stalled):
-        os.unlink(stalled)
-    p = _load_proc(pb, "--timeout", "2", domid=9,
-                   env=dict(os.environ, XCMOD_FAKEXEN_FAIL=stall))
-    deadline = time.monotonic() + 60
-    while not os.path.exists(stalled) and p.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+    p = _stalled_load(big_domain, pb, stall, "--timeout", "2")
     os.kill(pid, signal.SIGSTOP)
     try:
         out, err = p.communicate(timeout=60)
