@@ -17,6 +17,11 @@
 #define IDS_HDR_SIZE     ((uint32_t)sizeof(struct xcmod_acpi_ids_header))
 #define ACPI_TABLE_HDR   ((uint32_t)sizeof(struct xcmod_acpi_table_header))
 
+/* As Xen's: does not compile when @cond is true. */
+#ifndef BUILD_BUG_ON
+#define BUILD_BUG_ON(cond) ((void)sizeof(char[1 - 2 * !!(cond)]))
+#endif
+
 /* Offsets of the common header fields (see struct xcmod_header). */
 #define OFF_VERSION        4
 #define OFF_TYPE           6
@@ -331,6 +336,16 @@ int xcmod_image_check(struct xcmod_image *img, const void *base, uint32_t size)
     struct xcmod_cursor c = XCMOD_CURSOR_INIT;
     struct xcmod_module mod;
     int rc;
+
+    /* The format's sizes (xcmod_module.h): a layout change fails the build. */
+    BUILD_BUG_ON(sizeof(struct xcmod_header) != 24);
+    BUILD_BUG_ON(sizeof(struct xcmod_acpi_header) != 8);
+    BUILD_BUG_ON(sizeof(struct xcmod_smbios_header) != 16);
+    BUILD_BUG_ON(sizeof(struct xcmod_orom_header) != 16);
+    BUILD_BUG_ON(sizeof(struct xcmod_acpi_ids_header) != 16);
+    BUILD_BUG_ON(sizeof(struct xcmod_end_header) != 8);
+    BUILD_BUG_ON(sizeof(struct xcmod_acpi_table_header) != 36);
+    BUILD_BUG_ON(sizeof(struct xcmod_smbios_structure_header) != 4);
 
     if ( !img || !base )
         return XCMOD_E_ARGUMENT;

@@ -56,7 +56,7 @@ enum xcmod_status {
     XCMOD_E_SMBIOS_MAXSIZE   = -18, /* max_structure_size disagrees         */
     XCMOD_E_ENTRY_POINT      = -19, /* unknown SMBIOS entry point kind      */
     XCMOD_E_ARGUMENT         = -20, /* NULL pointer or size too small       */
-    XCMOD_E_OROM_SIGNATURE   = -21, /* option ROM does not start 55h AAh    */
+    XCMOD_E_OROM_SIGNATURE   = -21  /* option ROM does not start 55h AAh    */
 };
 
 /* The image, as handed to xcmod_image_check(). */

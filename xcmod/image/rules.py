@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: MIT
 """What xcmod's patched hvmloader refuses in an image the C reader accepts.
 
-The C reference reader (csrc/xcmod_reader.c, compiled into hvmloader
-unchanged) checks the format.  hvmloader then applies rules of its own before
-it uses anything (hvmloader/patches/0007, ``fwt_take()`` and
+The C reference reader (csrc/xcmod_reader.c, compiled into hvmloader as
+fwt_reader.c, only its names changed by hvmloader/fwt-files) checks the
+format.  hvmloader then applies rules of its own before it uses anything (hvmloader/patches/0007, ``fwt_take()`` and
 ``fwt_check_acpi()``), and any of them makes it ignore the whole image:
 
 1. at most one module of each type it uses: SMBIOS, ACPI, ACPI-IDs
