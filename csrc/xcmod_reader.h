@@ -51,7 +51,7 @@ enum xcmod_status {
     XCMOD_E_COUNT            = -13, /* table/structure count disagrees      */
     XCMOD_E_ACPI_LENGTH      = -14, /* ACPI table length invalid            */
     XCMOD_E_ACPI_CHECKSUM    = -15, /* ACPI table checksum not zero         */
-    XCMOD_E_SMBIOS_LENGTH    = -16, /* SMBIOS formatted length < 4 or past end */
+    XCMOD_E_SMBIOS_LENGTH    = -16, /* SMBIOS length < 4 or past the end    */
     XCMOD_E_SMBIOS_STRINGS   = -17, /* SMBIOS string set not terminated     */
     XCMOD_E_SMBIOS_MAXSIZE   = -18, /* max_structure_size disagrees         */
     XCMOD_E_ENTRY_POINT      = -19, /* unknown SMBIOS entry point kind      */
@@ -81,8 +81,8 @@ struct xcmod_module {
     uint32_t offset;         /* of the module from the image base          */
     uint16_t type;           /* XCMOD_TYPE_*                               */
     uint32_t length;         /* header + payload                           */
-    uint32_t count;          /* tables (ACPI), structures (SMBIOS), images (OROM),
-                                modules (END) */
+    uint32_t count;          /* tables (ACPI), structures (SMBIOS),
+                                images (OROM), modules (END)              */
     const uint8_t *header;   /* the common header                          */
     const uint8_t *type_header;
     const uint8_t *payload;
