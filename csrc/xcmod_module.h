@@ -16,7 +16,8 @@
  *   payload                   whole ACPI tables / whole SMBIOS structures
  *
  * All fields are little-endian.  Every structure is packed by construction
- * (naturally aligned members only), and its size is pinned by _Static_assert.
+ * (naturally aligned members only); the reader's BUILD_BUG_ON()s pin the sizes
+ * (so that this header stays C89 and C++98: no _Static_assert here).
  */
 #ifndef XCMOD_MODULE_H
 #define XCMOD_MODULE_H
@@ -66,7 +67,6 @@ struct xcmod_header {
     uint32_t checksum;        /* CRC-32, see above                         */
     uint32_t reserved;        /* zero                                      */
 };
-_Static_assert(sizeof(struct xcmod_header) == 24, "xcmod_header size");
 
 /*
  * XCMOD_TYPE_ACPI: payload is table_count whole ACPI tables back to back,
@@ -77,7 +77,6 @@ struct xcmod_acpi_header {
     uint32_t table_count;     /* number of tables in the payload           */
     uint32_t reserved;        /* zero                                      */
 };
-_Static_assert(sizeof(struct xcmod_acpi_header) == 8, "xcmod_acpi_header size");
 
 /*
  * XCMOD_TYPE_SMBIOS: payload is structure_count whole SMBIOS structures
@@ -99,7 +98,6 @@ struct xcmod_smbios_header {
     uint32_t max_structure_size;/* largest structure incl. its string set  */
     uint32_t reserved;          /* zero                                    */
 };
-_Static_assert(sizeof(struct xcmod_smbios_header) == 16, "xcmod_smbios_header size");
 
 /*
  * XCMOD_TYPE_OROM: payload is one PCI expansion ROM exactly as the device
@@ -117,7 +115,6 @@ struct xcmod_orom_header {
     uint32_t rom_length;      /* payload bytes                             */
     uint32_t reserved;        /* zero                                      */
 };
-_Static_assert(sizeof(struct xcmod_orom_header) == 16, "xcmod_orom_header size");
 
 /*
  * XCMOD_TYPE_ACPI_IDS: the OEM ID and OEM Table ID that the firmware's own
@@ -133,7 +130,6 @@ struct xcmod_acpi_ids_header {
     uint8_t  oem_table_id[8]; /* ACPI header OEM Table ID                  */
     uint16_t reserved;        /* zero                                      */
 };
-_Static_assert(sizeof(struct xcmod_acpi_ids_header) == 16, "xcmod_acpi_ids_header size");
 
 /*
  * XCMOD_TYPE_END: the last module.  image_length is the byte count from the
@@ -144,7 +140,6 @@ struct xcmod_end_header {
     uint32_t image_length;    /* base .. end of this END module            */
     uint32_t module_count;    /* modules before END                        */
 };
-_Static_assert(sizeof(struct xcmod_end_header) == 8, "xcmod_end_header size");
 
 /*
  * The parts of the ACPI and SMBIOS specifications the reader relies on,
@@ -164,7 +159,6 @@ struct xcmod_acpi_table_header {
     uint8_t  creator_id[4];
     uint32_t creator_revision;
 };
-_Static_assert(sizeof(struct xcmod_acpi_table_header) == 36, "xcmod_acpi_table_header size");
 
 /* ACPI 6.5, 5.2.10: the FACS has no checksum and is at least 64 bytes. */
 #define XCMOD_ACPI_FACS_MIN_LENGTH 64
@@ -175,6 +169,5 @@ struct xcmod_smbios_structure_header {
     uint8_t  length;          /* formatted area, header included, >= 4     */
     uint16_t handle;
 };
-_Static_assert(sizeof(struct xcmod_smbios_structure_header) == 4, "xcmod_smbios_structure_header size");
 
 #endif /* XCMOD_MODULE_H */

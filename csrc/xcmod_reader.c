@@ -17,6 +17,11 @@
 #define IDS_HDR_SIZE     ((uint32_t)sizeof(struct xcmod_acpi_ids_header))
 #define ACPI_TABLE_HDR   ((uint32_t)sizeof(struct xcmod_acpi_table_header))
 
+/* As Xen's: does not compile when @cond is true. */
+#ifndef BUILD_BUG_ON
+#define BUILD_BUG_ON(cond) ((void)sizeof(char[1 - 2 * !!(cond)]))
+#endif
+
 /* Offsets of the common header fields (see struct xcmod_header). */
 #define OFF_VERSION        4
 #define OFF_TYPE           6
@@ -96,7 +101,8 @@ int xcmod_acpi_next(const struct xcmod_module *mod, struct xcmod_cursor *c,
         return fail(c, XCMOD_E_TRUNCATED, mod->payload_offset + c->pos);
     len = xcmod_le32(t + 4);
     facs = t[0] == 'F' && t[1] == 'A' && t[2] == 'C' && t[3] == 'S';
-    if ( len < (facs ? XCMOD_ACPI_FACS_MIN_LENGTH : ACPI_TABLE_HDR) || len > left )
+    if ( len < (facs ? XCMOD_ACPI_FACS_MIN_LENGTH : ACPI_TABLE_HDR) ||
+         len > left )
         return fail(c, XCMOD_E_ACPI_LENGTH, mod->payload_offset + c->pos + 4);
     /* ACPI 6.5, 5.2.6: "the entire table, including the checksum field,
      * must add to zero to be considered valid".  The FACS has no checksum. */
@@ -136,8 +142,10 @@ int xcmod_smbios_next(const struct xcmod_module *mod, struct xcmod_cursor *c,
     if ( left < 4 )
         return fail(c, XCMOD_E_TRUNCATED, mod->payload_offset + c->pos);
     flen = s[1];
-    /* SMBIOS 3.7, 6.1.2: Length is "the length of the formatted area of the
-     * structure, starting at the Type field", so at least the 4-byte header. */
+    /*
+     * SMBIOS 3.7, 6.1.2: Length is "the length of the formatted area of the
+     * structure, starting at the Type field", so at least the 4-byte header.
+     */
     if ( flen < 4 || flen > left )
         return fail(c, XCMOD_E_SMBIOS_LENGTH, mod->payload_offset + c->pos + 1);
 
@@ -182,7 +190,8 @@ static int check_payload(struct xcmod_module *mod, struct xcmod_cursor *outer)
     }
     if ( c.index != mod->count )
         return fail(outer, XCMOD_E_COUNT, mod->offset + HDR_SIZE);
-    if ( mod->type == XCMOD_TYPE_SMBIOS && max != mod->smbios_max_structure_size )
+    if ( mod->type == XCMOD_TYPE_SMBIOS &&
+         max != mod->smbios_max_structure_size )
         return fail(outer, XCMOD_E_SMBIOS_MAXSIZE, mod->offset + HDR_SIZE + 8);
     return XCMOD_OK;
 }
@@ -332,6 +341,16 @@ int xcmod_image_check(struct xcmod_image *img, const void *base, uint32_t size)
     struct xcmod_module mod;
     int rc;
 
+    /* The format's sizes (xcmod_module.h): a layout change fails the build. */
+    BUILD_BUG_ON(sizeof(struct xcmod_header) != 24);
+    BUILD_BUG_ON(sizeof(struct xcmod_acpi_header) != 8);
+    BUILD_BUG_ON(sizeof(struct xcmod_smbios_header) != 16);
+    BUILD_BUG_ON(sizeof(struct xcmod_orom_header) != 16);
+    BUILD_BUG_ON(sizeof(struct xcmod_acpi_ids_header) != 16);
+    BUILD_BUG_ON(sizeof(struct xcmod_end_header) != 8);
+    BUILD_BUG_ON(sizeof(struct xcmod_acpi_table_header) != 36);
+    BUILD_BUG_ON(sizeof(struct xcmod_smbios_structure_header) != 4);
+
     if ( !img || !base )
         return XCMOD_E_ARGUMENT;
     img->base = base;
@@ -356,28 +375,50 @@ const char *xcmod_strerror(int status)
 {
     switch ( status )
     {
-    case XCMOD_OK:               return "ok";
-    case XCMOD_E_TRUNCATED:      return "truncated: runs past the end of the image";
-    case XCMOD_E_SIGNATURE:      return "bad module signature (expected \"XCMD\")";
-    case XCMOD_E_VERSION:        return "unsupported format version";
-    case XCMOD_E_HEADER_LENGTH:  return "header length does not match the module type";
-    case XCMOD_E_FLAGS:          return "unknown module flags set";
-    case XCMOD_E_RESERVED:       return "reserved field is not zero";
-    case XCMOD_E_LENGTH:         return "module length inconsistent with its headers";
-    case XCMOD_E_CHECKSUM:       return "module checksum mismatch";
-    case XCMOD_E_PADDING:        return "padding between modules is not zero";
-    case XCMOD_E_NO_END:         return "image ends without an END module";
-    case XCMOD_E_TRAILING:       return "data after the END module";
-    case XCMOD_E_TOTALS:         return "END module totals disagree with the image";
-    case XCMOD_E_COUNT:          return "item count disagrees with the payload";
-    case XCMOD_E_ACPI_LENGTH:    return "ACPI table length invalid";
-    case XCMOD_E_ACPI_CHECKSUM:  return "ACPI table checksum invalid";
-    case XCMOD_E_SMBIOS_LENGTH:  return "SMBIOS structure length invalid";
-    case XCMOD_E_SMBIOS_STRINGS: return "SMBIOS string set not terminated";
-    case XCMOD_E_SMBIOS_MAXSIZE: return "SMBIOS max structure size disagrees";
-    case XCMOD_E_ENTRY_POINT:    return "unknown SMBIOS entry point kind";
-    case XCMOD_E_ARGUMENT:       return "invalid argument";
-    case XCMOD_E_OROM_SIGNATURE: return "option ROM signature invalid (expected 55 AA)";
+    case XCMOD_OK:
+        return "ok";
+    case XCMOD_E_TRUNCATED:
+        return "truncated: runs past the end of the image";
+    case XCMOD_E_SIGNATURE:
+        return "bad module signature (expected \"XCMD\")";
+    case XCMOD_E_VERSION:
+        return "unsupported format version";
+    case XCMOD_E_HEADER_LENGTH:
+        return "header length does not match the module type";
+    case XCMOD_E_FLAGS:
+        return "unknown module flags set";
+    case XCMOD_E_RESERVED:
+        return "reserved field is not zero";
+    case XCMOD_E_LENGTH:
+        return "module length inconsistent with its headers";
+    case XCMOD_E_CHECKSUM:
+        return "module checksum mismatch";
+    case XCMOD_E_PADDING:
+        return "padding between modules is not zero";
+    case XCMOD_E_NO_END:
+        return "image ends without an END module";
+    case XCMOD_E_TRAILING:
+        return "data after the END module";
+    case XCMOD_E_TOTALS:
+        return "END module totals disagree with the image";
+    case XCMOD_E_COUNT:
+        return "item count disagrees with the payload";
+    case XCMOD_E_ACPI_LENGTH:
+        return "ACPI table length invalid";
+    case XCMOD_E_ACPI_CHECKSUM:
+        return "ACPI table checksum invalid";
+    case XCMOD_E_SMBIOS_LENGTH:
+        return "SMBIOS structure length invalid";
+    case XCMOD_E_SMBIOS_STRINGS:
+        return "SMBIOS string set not terminated";
+    case XCMOD_E_SMBIOS_MAXSIZE:
+        return "SMBIOS max structure size disagrees";
+    case XCMOD_E_ENTRY_POINT:
+        return "unknown SMBIOS entry point kind";
+    case XCMOD_E_ARGUMENT:
+        return "invalid argument";
+    case XCMOD_E_OROM_SIGNATURE:
+        return "option ROM signature invalid (expected 55 AA)";
     }
     return "unknown error";
 }

@@ -51,12 +51,12 @@ enum xcmod_status {
     XCMOD_E_COUNT            = -13, /* table/structure count disagrees      */
     XCMOD_E_ACPI_LENGTH      = -14, /* ACPI table length invalid            */
     XCMOD_E_ACPI_CHECKSUM    = -15, /* ACPI table checksum not zero         */
-    XCMOD_E_SMBIOS_LENGTH    = -16, /* SMBIOS formatted length < 4 or past end */
+    XCMOD_E_SMBIOS_LENGTH    = -16, /* SMBIOS length < 4 or past the end    */
     XCMOD_E_SMBIOS_STRINGS   = -17, /* SMBIOS string set not terminated     */
     XCMOD_E_SMBIOS_MAXSIZE   = -18, /* max_structure_size disagrees         */
     XCMOD_E_ENTRY_POINT      = -19, /* unknown SMBIOS entry point kind      */
     XCMOD_E_ARGUMENT         = -20, /* NULL pointer or size too small       */
-    XCMOD_E_OROM_SIGNATURE   = -21, /* option ROM does not start 55h AAh    */
+    XCMOD_E_OROM_SIGNATURE   = -21  /* option ROM does not start 55h AAh    */
 };
 
 /* The image, as handed to xcmod_image_check(). */
@@ -81,8 +81,8 @@ struct xcmod_module {
     uint32_t offset;         /* of the module from the image base          */
     uint16_t type;           /* XCMOD_TYPE_*                               */
     uint32_t length;         /* header + payload                           */
-    uint32_t count;          /* tables (ACPI), structures (SMBIOS), images (OROM),
-                                modules (END) */
+    uint32_t count;          /* tables (ACPI), structures (SMBIOS),
+                                images (OROM), modules (END)              */
     const uint8_t *header;   /* the common header                          */
     const uint8_t *type_header;
     const uint8_t *payload;

@@ -30,9 +30,7 @@ def build_harness(out):
     subprocess.run(["tar", "-xzf", str(out / "xcmod-src.tar.gz"), "-C", str(src)], check=True)
     hvm = src / "tools" / "firmware" / "hvmloader"
     (src / "tools" / "config.h").touch()      # what hvmloader/build gives the tree
-    reader = hvm / "xcmod_reader.c"
-    if not reader.exists():                  # the series before the reader was in-tree
-        reader = os.path.join(ROOT, "csrc", "xcmod_reader.c")
+    reader = hvm / "fwt_reader.c"
     cc = os.environ.get("CC", "gcc")
     common = ["-O1", "-g", "-fno-pie", "-fno-stack-protector", "-fno-strict-aliasing",
               "-fcf-protection=none"]
@@ -43,7 +41,6 @@ def build_harness(out):
                                    text=True, check=True).stdout.strip(),
         "-I", HARNESS, "-I", str(hvm),
         "-I", str(src / "tools" / "include"), "-I", str(src / "tools" / "libacpi"),
-        "-I", os.path.join(ROOT, "csrc"),
         "-D__XEN_INTERFACE_VERSION__=__XEN_LATEST_INTERFACE_VERSION__",
         '-DLIBACPI_STDUTILS="util.h"', '-D__SMBIOS_DATE__="01/02/2026"',
         # hvmloader is 32-bit: its pointer/integer casts only warn on the host.
@@ -54,7 +51,7 @@ def build_harness(out):
     # acpi_config's OEM IDs.)
     text = (hvm / "hvmloader.c").read_text()
     lookup = []
-    if "get_module_entry(" in (hvm / "xcmod.c").read_text():
+    if "get_module_entry(" in (hvm / "fwt.c").read_text():
         start = text.index("const struct hvm_modlist_entry *get_module_entry(")
         lookup = [out / "get_module_entry.c"]
         lookup[0].write_text('#include "util.h"\n#include <xen/arch-x86/hvm/start_info.h>\n' +
@@ -62,7 +59,7 @@ def build_harness(out):
     if "set_oem_ids(" in (src / "tools" / "libacpi" / "build.c").read_text():
         side.append("-DHVMT_OEM_IDS_IN_CONFIG")
     objs = []
-    for path in [hvm / "xcmod.c", hvm / "smbios.c", reader, *lookup,
+    for path in [hvm / "fwt.c", hvm / "smbios.c", reader, *lookup,
                  src / "tools" / "libacpi" / "static_tables.c",
                  os.path.join(HARNESS, "stubs.c"), os.path.join(HARNESS, "t_acpi.c")]:
         obj = out / (os.path.basename(str(path)) + ".o")

@@ -2,6 +2,7 @@
 """The Python format definitions match the public C header, byte for byte."""
 import os
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -102,3 +103,62 @@ def test_the_binding_reads_the_header_as_the_spec_does():
     assert len(messages) == len(codes) == 21
     for name, code in codes.items():
         assert ffi.string(lib.xcmod_strerror(int(code))).decode() == messages[name], name
+
+
+# --- C++98 (Xen's headers++.chk) and the sizes the reader pins ------------------
+
+SIZES = {"xcmod_header": 24, "xcmod_acpi_header": 8, "xcmod_smbios_header": 16,
+         "xcmod_orom_header": 16, "xcmod_acpi_ids_header": 16, "xcmod_end_header": 8,
+         "xcmod_acpi_table_header": 36, "xcmod_smbios_structure_header": 4}
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="g++ is not installed")
+@pytest.mark.parametrize("name", ["fwt_module.h", "fwt_reader.h", "csrc/xcmod_module.h",
+                                  "csrc/xcmod_reader.h"])
+def test_the_headers_compile_as_cxx98(tmp_path, name):
+    """Xen's headers++.chk compiles public headers as C++98: the series' headers
+    (hvmloader/fwt-files' output, patch 0005) and csrc/'s hold no _Static_assert or
+    other C11; g++ -std=c++98 -x c++ -fsyntax-only takes them, pedantic warnings as
+    errors."""
+    if name.startswith("csrc/"):
+        path = os.path.join(ROOT, name)
+    else:
+        r = subprocess.run(["python3", os.path.join(ROOT, "hvmloader", "fwt-files"),
+                            str(tmp_path)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        path = str(tmp_path / name)
+    r = subprocess.run(["g++", "-std=c++98", "-x", "c++", "-fsyntax-only", "-Wall", "-Wextra",
+                        "-Werror", "-pedantic-errors", path], capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (0, "")
+
+
+def test_the_reader_pins_the_sizes_of_the_header():
+    """The reader's BUILD_BUG_ON()s name every struct of the header with the size
+    the Python definitions give it."""
+    c = open(os.path.join(ROOT, "csrc", "xcmod_reader.c")).read()
+    pinned = dict(re.findall(r"BUILD_BUG_ON\(sizeof\(struct (\w+)\) != (\d+)\);", c))
+    assert {k: int(v) for k, v in pinned.items()} == SIZES
+    assert {k: STRUCTS[k].sizeof() for k in SIZES} == SIZES
+
+
+@pytest.mark.parametrize("struct", [None, *SIZES])
+def test_a_size_change_fails_the_readers_build(tmp_path, struct):
+    """A field more in any struct of the header and the reader no longer compiles,
+    the error on that struct's BUILD_BUG_ON line (None: the header as it is builds)."""
+    for name in ("xcmod_module.h", "xcmod_reader.h", "xcmod_reader.c"):
+        text = open(os.path.join(ROOT, "csrc", name)).read()
+        if name == "xcmod_module.h" and struct:
+            assert f"\nstruct {struct} {{\n" in text
+            text = text.replace(f"\nstruct {struct} {{\n",
+                                f"\nstruct {struct} {{\n    uint32_t grown;\n")
+        (tmp_path / name).write_text(text)
+    r = subprocess.run(["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-c", "-o",
+                        str(tmp_path / "r.o"), str(tmp_path / "xcmod_reader.c")],
+                       capture_output=True, text=True)
+    if struct is None:
+        assert (r.returncode, r.stderr) == (0, "")
+        return
+    assert r.returncode != 0
+    lines = (tmp_path / "xcmod_reader.c").read_text().splitlines()
+    at = next(i for i, l in enumerate(lines, 1) if f"sizeof(struct {struct}) !=" in l)
+    assert f"xcmod_reader.c:{at}:" in r.stderr, r.stderr

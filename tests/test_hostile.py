@@ -765,15 +765,15 @@ def test_one_rule_set_with_the_patch_and_the_document(tmp_path):
     import glob
     patch = next(t for t in (open(f).read() for f in sorted(glob.glob(
         os.path.join(PATCHES, "**", "*.patch"), recursive=True)))
-        if "xcmod_acpi_owned[][4] = {" in t)      # the patch that adds xcmod.c
-    owned = re.search(r"xcmod_acpi_owned\[\]\[4\] = \{(.*?)\};", patch, re.S).group(1)
+        if "fwt_acpi_owned[][4] = {" in t)      # the patch that adds fwt.c
+    owned = re.search(r"fwt_acpi_owned\[\]\[4\] = \{(.*?)\};", patch, re.S).group(1)
     assert tuple(re.findall(r'"(\w{4})"', owned)) == rules.HVMLOADER_OWNED_TABLES
     for sig in rules.HVMLOADER_OWNED_TABLES:
         f = tmp_path / f"{sig}.toml"
         f.write_text(f'[acpi]\nallow = ["SSDT", "{sig}"]\n')
         with pytest.raises(FormatError, match=f"acpi.allow: {sig} is built by hvmloader"):
             policy.read(str(f))
-    limit = re.search(r"#define XCMOD_SMBIOS_PAYLOAD_MAX\s+(0x[0-9a-f]+)u", patch).group(1)
+    limit = re.search(r"#define FWT_SMBIOS_PAYLOAD_MAX\s+(0x[0-9a-f]+)u", patch).group(1)
     assert int(limit, 16) == rules.SMBIOS_PAYLOAD_MAX
     assert "a second module of type %u" in patch and "exceeds %u" in patch
     doc = open(os.path.join(ROOT, "docs", "hvmloader.md")).read()

@@ -3,7 +3,7 @@
 
 `make hvmloader`'s patched sources (hvmloader/build keeps them as
 xcmod-src.tar.gz, generated headers included) are compiled for the host
-with the small harness in tests/hvmloader_c: xcmod.c, smbios.c, libacpi's
+with the small harness in tests/hvmloader_c: fwt.c, smbios.c, libacpi's
 build.c and static_tables.c, the reader, as the patches left them, against
 stubs for what hvmloader gets from Xen (xenstore keys from the command line,
 hvm_info, hvm_start_info, mem_alloc, the XENVER_* hypercalls).  Guest memory
@@ -274,10 +274,10 @@ def test_oem_structures_never_take_the_table_past_64k(hvmt, tmp_path, high_mem_g
 
 def test_no_const_is_cast_away(hvmt, tmp_path):
     """Bug 4: the module's structures are hvmloader's own copy, so the SMBIOS
-    lookup needs no cast that drops a const (-Wcast-qual on xcmod's lines)."""
+    lookup needs no cast that drops a const (-Wcast-qual on the series' lines)."""
     src = hvmt.parent / "src" / "tools" / "firmware" / "hvmloader"
     bad = []
-    for name in ("smbios.c", "xcmod.c"):
+    for name in ("smbios.c", "fwt.c"):
         r = subprocess.run(["gcc", "-fsyntax-only", "-Wcast-qual", "-ffreestanding", "-nostdinc",
                             "-include", os.path.join(HARNESS, "shim.h"), "-isystem",
                             subprocess.run(["gcc", "-print-file-name=include"], text=True,
@@ -292,7 +292,7 @@ def test_no_const_is_cast_away(hvmt, tmp_path):
             parts = w.split(":")
             if len(parts) > 3 and parts[0].endswith(name) and "cast-qual" in w:
                 line = lines[int(parts[1]) - 1]
-                if "xcmod" in line:
+                if "fwt" in line:
                     bad.append(f"{name}:{parts[1]}: {line.strip()}")
     assert bad == []
 
@@ -330,16 +330,53 @@ def _new_files(patch):
     return out
 
 
-def test_the_reader_in_the_series_is_csrc_byte_for_byte():
-    """The series adds xcmod's reader to Xen's tree; csrc/ stays the source of truth
-    (hvmloader/build checks the patched tree the same way)."""
+FWT_FILES = os.path.join(SERIES_DIR, "fwt-files")
+READER = {"xcmod_reader.c": "fwt_reader.c", "xcmod_reader.h": "fwt_reader.h",
+          "xcmod_module.h": "fwt_module.h"}
+
+
+def test_the_reader_in_the_series_is_csrc_renamed(tmp_path):
+    """The series adds xcmod's reader to Xen's tree under neutral names; csrc/ stays
+    the source of truth: the added files are hvmloader/fwt-files' output from csrc/,
+    byte for byte (hvmloader/build checks the patched tree the same way), and that
+    output is csrc/'s text with only the names changed."""
+    import re
+    r = subprocess.run(["python3", FWT_FILES, "--check"], capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (0, "")
+    r = subprocess.run(["python3", FWT_FILES, str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
     added = {}
     for _, patch in _series():
         added.update(_new_files(patch))
-    for name in ("xcmod_reader.c", "xcmod_reader.h", "xcmod_module.h"):
+    for src, name in READER.items():
         path = "tools/firmware/hvmloader/" + name
         assert path in added, f"no patch adds {path}"
-        assert added[path] == open(os.path.join(ROOT, "csrc", name)).read(), path
+        text = (tmp_path / name).read_text()
+        assert added[path] == text, path
+        assert "xcmod" not in text.lower(), path
+        # Token for token csrc/'s once names and blanks are set aside.
+        orig = open(os.path.join(ROOT, "csrc", src)).read()
+        def tokens(t):
+            t = re.sub(r"\b(xcmod|XCMOD)_", "N_", re.sub(r"\b(fwt|FWT)_", "N_", t))
+            return re.sub(r"/\*.*?\*/", "", t, flags=re.S).split()
+        assert tokens(orig) == tokens(text), path
+
+
+def test_a_reader_that_drifted_from_csrc_is_named(tmp_path):
+    """An edit of the series' copy of the reader (or of csrc/ alone) fails the check
+    with one line naming the patch and the file."""
+    name, patch = next((n, p) for n, p in _series()
+                       if "+++ b/tools/firmware/hvmloader/fwt_reader.c" in p)
+    at = patch.index("+++ b/tools/firmware/hvmloader/fwt_reader.c")
+    at = patch.index("\n+    return", at)
+    bad = tmp_path / name
+    bad.write_text(patch[:at + 1] + "+    (void)0;\n" + patch[at + 1:])
+    r = subprocess.run(["python3", FWT_FILES, "--check", str(bad)], capture_output=True,
+                       text=True)
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == [
+        f"hvmloader/fwt-files: {bad}: tools/firmware/hvmloader/fwt_reader.c differs from "
+        "hvmloader/fwt-files' output from csrc/ (run hvmloader/fwt-files --update)"]
 
 
 def test_the_series_is_takeable():
@@ -355,5 +392,5 @@ def test_the_series_is_takeable():
                 assert first == f".. {tag}CC-BY-4.0", (name, path)
                 continue
             assert first.startswith(f"/* {tag}"), (name, path)
-            want = "MIT" if os.path.basename(path).startswith("xcmod_") else "GPL-2.0-only"
+            want = "MIT" if os.path.basename(path).startswith("fwt_") else "GPL-2.0-only"
             assert first == f"/* {tag}{want} */", (name, path)

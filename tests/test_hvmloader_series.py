@@ -5,6 +5,7 @@ paths' own fixes (OEM structure count, SMBIOS past the firmware's area, a
 passed FADT/DSDT), on `make hvmloader`'s patched sources, with the host
 harness of tests/test_hvmloader_c.py; and `make hvmloader-series`'s output."""
 import os
+import re
 import struct
 import subprocess
 
@@ -189,6 +190,9 @@ def check_series(out):
             # the xenstore keys of xcmod load and the carrier stay project-only
             assert "hvmloader/modules/" not in text and "OEMM" not in text, name
             assert "xcmod-compat" not in text, name
+            # names without the project's (issue 30): fwt_*, firmware-tables.rst
+            body = "\n".join(l for l in text.splitlines() if not l.startswith("From: "))
+            assert re.findall(r"\b(?:xcmod|XCMOD)_\w*|\bxcmod[.-]\w*", body) == [], name
     return cover
 
 

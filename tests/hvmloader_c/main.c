@@ -33,8 +33,8 @@
 #include <sys/mman.h>
 #include "hvmt.h"
 
-void xcmod_modules_init(void);
-_Bool xcmod_modules_active(void);
+void fwt_modules_init(void);
+_Bool fwt_modules_active(void);
 void hvm_write_smbios_tables(unsigned long ep, unsigned long smbios_start,
                              unsigned long smbios_end);
 void hvmt_acpi(int nr_own);
@@ -233,8 +233,8 @@ int main(int argc, char **argv)
 
     if ( i >= argc )
         return 2;
-    xcmod_modules_init();
-    printf("hvmt: active=%d low_mem_end=0x%x\n", xcmod_modules_active(),
+    fwt_modules_init();
+    printf("hvmt: active=%d low_mem_end=0x%x\n", fwt_modules_active(),
            hvmt_low_mem_pgend() << 12);
     if ( clobber_len )
         memset((void *)(uintptr_t)clobber, 0xcc, clobber_len);

@@ -5,7 +5,7 @@
  * acpi_config hvmloader_acpi_build_tables() would, xcmod's hook included.
  */
 #include "../../libacpi/build.c"
-#include "xcmod.h"
+#include "fwt.h"
 
 static void *t_alloc(struct acpi_ctxt *ctxt, uint32_t size, uint32_t align)
 {
@@ -47,7 +47,7 @@ void hvmt_acpi(int nr_own)
         if ( s )
             config.pt.length = strtoll(s, NULL, 0);
     }
-    xcmod_acpi_config(&config);
+    fwt_acpi_config(&config);
 
     n = construct_passthrough_tables(&ctxt, table_ptrs, nr_own, &config);
     printf("hvmt: passed %d\n", n);

@@ -163,7 +163,7 @@ def hvmloader_smbios_rules(structures, xen, report):
     tools/firmware/hvmloader/smbios.c: for the types it builds itself it takes
     the first structure of that type (get_smbios_pt_struct), if long enough
     for that release; the OEM types 128-255 are copied in a run; nothing else.
-    A stock block and the patched hvmloader's module (xcmod_smbios_struct()
+    A stock block and the patched hvmloader's module (fwt_smbios_struct()
     answers get_smbios_pt_struct()) are read alike, so ``build`` applies this
     to both formats, and ``export xl``/``libvirt --driver xen`` of an image
     gives the same block as ``build --format xen``.

@@ -1,17 +1,17 @@
 # SPDX-License-Identifier: MIT
 """What xcmod's patched hvmloader refuses in an image the C reader accepts.
 
-The C reference reader (csrc/xcmod_reader.c, compiled into hvmloader
-unchanged) checks the format.  hvmloader then applies rules of its own before
-it uses anything (hvmloader/patches/0007, ``xcmod_take()`` and
-``xcmod_check_acpi()``), and any of them makes it ignore the whole image:
+The C reference reader (csrc/xcmod_reader.c, compiled into hvmloader as
+fwt_reader.c, only its names changed by hvmloader/fwt-files) checks the
+format.  hvmloader then applies rules of its own before it uses anything (hvmloader/patches/0007, ``fwt_take()`` and
+``fwt_check_acpi()``), and any of them makes it ignore the whole image:
 
 1. at most one module of each type it uses: SMBIOS, ACPI, ACPI-IDs
    ("a second module of type N");
 2. an SMBIOS module's payload (its structures) of at most
-   :data:`SMBIOS_PAYLOAD_MAX` bytes, 48 KiB (``XCMOD_SMBIOS_PAYLOAD_MAX``);
+   :data:`SMBIOS_PAYLOAD_MAX` bytes, 48 KiB (``FWT_SMBIOS_PAYLOAD_MAX``);
 3. no table in the ACPI module that hvmloader builds itself
-   (:data:`HVMLOADER_OWNED_TABLES`, ``xcmod_acpi_owned[]``).
+   (:data:`HVMLOADER_OWNED_TABLES`, ``fwt_acpi_owned[]``).
 
 4. at most :data:`ACPI_PASSTHROUGH_MAX` tables in the ACPI module: the patch
    hands them to libacpi's construct_passthrough_tables() (config->pt), which
@@ -111,7 +111,7 @@ SMBIOS_PAYLOAD_MAX = 0xC000
 # put a second FADT/MADT/... beside hvmloader's (construct_passthrough_tables()
 # filters no signature).  TPM2 is built since 4.18.0, TCPA before; MCFG by no
 # release, but a host's MCFG describes the host's PCI Express configuration
-# space, which a guest does not have.  In the patch's order (xcmod_acpi_owned[]);
+# space, which a guest does not have.  In the patch's order (fwt_acpi_owned[]);
 # xcmod's policy refuses the same tables (builder/policy.py HVMLOADER_ACPI_OWN).
 HVMLOADER_OWNED_TABLES = ("RSDT", "XSDT", "FACP", "FACS", "DSDT", "APIC", "HPET",
                           "WAET", "TCPA", "TPM2", "SRAT", "SLIT", "MCFG")
