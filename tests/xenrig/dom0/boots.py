@@ -25,16 +25,11 @@ def boot_to_seabios(domid, timeout=60, looks=8, every=0.5):
             reached, dt = True, time.monotonic() - t0
             break
         time.sleep(0.1)
-    for n in range(1, looks + 1):
-        if reached:
-            time.sleep(every)
+    if reached:
+        _, rc_pause = pause_when(domid, lambda: xcmod("guest-tables", "--domid", domid)[0] == 0,
+                                 looks, every)
+    else:
         rc_pause = sh("xl", "pause", str(domid))[0]
-        if not reached or rc_pause or n == looks or \
-                xcmod("guest-tables", "--domid", domid)[0] == 0:
-            break
-        # pause and unpause count in Xen: a failed unpause ends the looks paused
-        if sh("xl", "unpause", str(domid))[0]:
-            break
     return reached, dt, guest_lines(domid), rc_unpause, rc_pause
 
 
@@ -118,19 +113,32 @@ def new_domid(name, seen, timeout=180, run_bound=900):
         time.sleep(1)
 
 
+def pause_when(d, ready, looks=8, every=1):
+    """Let the running domain ``d`` run ``every`` seconds, pause it and ask
+    ``ready()``, until it says yes (at most ``looks`` looks, unpaused between
+    them).  Pause and unpause count in Xen, so a failed one ends the looks: the
+    next pause would leave the guest paused for good.  Returns (looks taken, the
+    last xl pause's exit code), ``d`` paused."""
+    for n in range(1, looks + 1):
+        time.sleep(every)
+        rc = sh("xl", "pause", str(d))[0]
+        if rc or ready() or n == looks or sh("xl", "unpause", str(d))[0]:
+            return n, rc
+
+
 def pause_when_ready(d, tag, looks=8, every=1, ready=lambda tables: tables["rc"] == 0):
     """The running domain ``d`` past its hvmloader's hand-over: the firmware puts
     the tables into place after it, so look until guest-tables finds them
-    (``ready``; at most ``looks`` looks, ``every`` seconds of running apart, the
-    guest paused for each look; a look is guest-tables alone, the rest of the
-    reading once it is ready).  Returns (looks taken, the tables), ``d`` paused."""
-    for n in range(1, looks + 1):
-        time.sleep(every)
-        sh("xl", "pause", str(d))
-        look = read_tables(d, tag)
-        if ready(look) or n == looks:
-            return n, decoded(d, tag, look)
-        sh("xl", "unpause", str(d))
+    (:func:`pause_when`; ``ready`` judges a look, which is guest-tables alone, the
+    rest of the reading once it is ready).  Returns (looks taken, the tables), ``d``
+    paused."""
+    seen = {}
+
+    def look():
+        seen["look"] = read_tables(d, tag)
+        return ready(seen["look"])
+    n, _ = pause_when(d, look, looks, every)
+    return n, decoded(d, tag, seen["look"] if "look" in seen else read_tables(d, tag))
 
 
 def follow_boots(name, boots, to="Invoking SeaBIOS", looks=8, every=1,
