@@ -249,6 +249,14 @@ def startup():
                   f"({median_t * 1e3:.2f}) = {best_t / floor:.2f}x{goal}")
         if not xen_env:
             print(f"  python3 -m xcmod load:          skipped: {state}")
+        # what each command adds to the library it cannot start without: construct
+        # (build and inspect build and describe with it), argparse (every command)
+        over = [(name, base) for name, base in (("build", "import construct"),
+                                                 ("inspect", "import construct"),
+                                                 ("verify", "argparse"), ("load", "argparse"))
+                if name in t]
+        print("  over their libraries (best against best): " + ", ".join(
+            f"{name} {t[name][0] / t[base][0]:.2f}x <{base}>" for name, base in over))
 
 
 if __name__ == "__main__":
