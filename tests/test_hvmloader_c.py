@@ -241,34 +241,64 @@ def test_a_scrubbed_module_uuid_leaves_the_domain_its_own(hvmt, tmp_path, versio
     assert b"Umbrella" in next(s for t, _, s in structs if t == 1)
 
 
-@pytest.mark.parametrize("high_mem_gib", [4896, 5120])
-def test_oem_structures_never_take_the_table_past_64k(hvmt, tmp_path, high_mem_gib):
-    """Bug 2: a large module beside many vCPUs and much memory.  With 4.8 TiB some
-    OEM structures still fit below 65535 bytes; with 5 TiB hvmloader's own
-    structures and the module's take the table past 65529 bytes already (a
-    stock build's own limit, not the module's), and `MAX - END - used`
-    wrapped: every OEM structure was appended past 64 KiB.  Each OEM structure
-    that does not fit is named and dropped; none ends past 65529 bytes.
-    (With 4,896 GiB, 6 of the 8 fit.)"""
-    big = smbios_struct(11, bytes([200]), [("%03d" % i) * 60 for i in range(200)], 0x0B00)
-    oem = [smbios_struct(0xC0 + i, bytes(20), ["oem"], 0xC000 + i) for i in range(8)]
-    image = build_image([smbios_module([type0(), big] + oem, 3, 0)])
-    console, ep, structs, length = smbios_of(hvmt, tmp_path, image, vcpus=128,
-                                             high_mem_mib=high_mem_gib << 10)
+# The SMBIOS table's limit below which every structure must end (0xFFFF less the
+# 6-byte type 127), and the 8 OEM structures the next test appends.
+SMBIOS_ROOM = 0xFFFF - 6
+OEM = [smbios_struct(0xC0 + i, bytes(20), ["oem"], 0xC000 + i) for i in range(8)]
+
+
+def oem_strings(total):
+    """Strings for a type 11 whose string set (each string and its NUL) takes
+    exactly ``total`` bytes."""
+    out = []
+    while total > 0:
+        n = min(total, 181) if total - min(total, 181) != 1 else 179
+        out.append(("%03d" % len(out) * 61)[:n - 1])
+        total -= n
+    return out
+
+
+@pytest.mark.parametrize("fit", ["some", "none"])
+def test_oem_structures_never_take_the_table_past_64k(hvmt, tmp_path, fit):
+    """Bug 2: a large module beside many vCPUs and much memory (128 vCPUs, 4,896 GiB).
+    When hvmloader's own structures and the module's take the table past 65529
+    bytes already, `MAX - END - used` wrapped: every OEM structure was appended
+    past 64 KiB.  Each OEM structure that does not fit is named and dropped;
+    none ends past 65529 bytes.
+
+    hvmloader's type 4 names the CPU's vendor (the host's, in this harness, by
+    the cpuid instruction), so its size moves with the machine: the module's
+    type 11 is sized on this machine to leave room for 4 of the 8 OEM
+    structures ("some") or to end 200 bytes past the room ("none")."""
+    opts = dict(vcpus=128, high_mem_mib=4896 << 10)
+
+    def module(strings_total, oem):
+        strings = oem_strings(strings_total)
+        big = smbios_struct(11, bytes([len(strings)]), strings, 0x0B00)
+        return build_image([smbios_module([type0(), big] + oem, 3, 0)])
+
+    # the same table without the OEM structures: what this machine's hvmloader adds
+    base_total = 36000
+    _, _, structs, _ = smbios_of(hvmt, tmp_path, module(base_total, []), **opts)
+    own = sum(len(d) for _, _, d in structs)
+    target = SMBIOS_ROOM - (4 * len(OEM[0]) + len(OEM[0]) // 2) if fit == "some" \
+        else SMBIOS_ROOM + 200
+    image = module(base_total + target - own, OEM)
+    console, ep, structs, length = smbios_of(hvmt, tmp_path, image, **opts)
     dropped = [l for l in console if l.startswith("xcmod: SMBIOS type ") and "dropped" in l]
     kept = [t for t, _, _ in structs if 0xC0 <= t < 0xC8]
     assert len(kept) + len(dropped) == 8
     pos = 0
     for t, _, data in structs:
         if 0xC0 <= t < 0xC8:
-            assert pos + len(data) <= 0xFFFF - 6, f"OEM type {t} at {pos}"
+            assert pos + len(data) <= SMBIOS_ROOM, f"OEM type {t} at {pos}"
         pos += len(data)
-    own = sum(len(d) for t, _, d in structs if not 0xC0 <= t < 0xC8)
-    if high_mem_gib < 5120:
-        assert own < 0xFFFF - 6 and 0 < len(kept) < 8
+    assert sum(len(d) for t, _, d in structs if not 0xC0 <= t < 0xC8) == target
+    if fit == "some":
+        assert kept == [0xC0, 0xC1, 0xC2, 0xC3], (kept, dropped)
         assert ep["table_length"] == length
     else:
-        assert own > 0xFFFF - 6 and kept == []
+        assert kept == [], (kept, dropped)
     assert ep["count"] == len(structs)
 
 
