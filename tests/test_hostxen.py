@@ -8,10 +8,17 @@ import pytest
 
 from xcmod import hostxen
 
+# The releases these tests lay out, in one table: Debian 13's and Debian 12's
+# packages, and Xen's own `make install` of a line between them.
+DEBIAN_13 = {"line": "4.20", "version": "4.20.4+63-g7abfd2bce2-0+deb13u1", "point": "4.20.4"}
+DEBIAN_12 = {"line": "4.17", "version": "4.17.5+72-g01140da4e8-1", "point": "4.17.5"}
+UPSTREAM_LINE = "4.19"
+NOT_INSTALLED_LINE = "4.21"          # a directory of a newer line with no boot/ in it
+
 STATUS = """\
 Package: xen-hypervisor-common
 Status: install ok installed
-Version: 4.20.4+63-g7abfd2bce2-0+deb13u1
+Version: {hypervisor}
 
 Package: xen-utils-{line}
 Status: {status}
@@ -27,6 +34,10 @@ Version: 1:1.2.13.dfsg-1
 """
 
 
+def _status(**fields):
+    return STATUS.format(hypervisor=DEBIAN_13["version"], **fields)
+
+
 def _root(tmp_path, lines, status=None):
     for line in lines:
         os.makedirs(tmp_path / "usr/lib" / f"xen-{line}" / "boot")
@@ -39,40 +50,44 @@ def _root(tmp_path, lines, status=None):
 def test_debian_newest_line_and_its_packages_point_release(tmp_path):
     """Lines compare as numbers (4.9 < 4.17 < 4.20), a directory without boot/ or not
     named xen-X.Y is no line, and the point release is xen-utils-X.Y's version's."""
-    root = _root(tmp_path, ["4.9", "4.17", "4.20"], STATUS.format(
-        line="4.20", status="install ok installed", version="4.20.4+63-g7abfd2bce2-0+deb13u1"))
-    os.makedirs(tmp_path / "usr/lib/xen-4.21")               # no boot/: not installed
+    new, old = DEBIAN_13, DEBIAN_12
+    root = _root(tmp_path, ["4.9", old["line"], new["line"]], _status(
+        line=new["line"], status="install ok installed", version=new["version"]))
+    os.makedirs(tmp_path / "usr/lib" / f"xen-{NOT_INSTALLED_LINE}")   # no boot/: not installed
     os.makedirs(tmp_path / "usr/lib/xen-4.x/boot")
     os.makedirs(tmp_path / "usr/lib/xen-5/boot")
     x = hostxen.installed(root)
-    assert (x.version, x.prefix, x.line) == ("4.20.4", "/usr/lib/xen-4.20", "4.20")
-    assert x.found_by == "Debian package xen-utils-4.20 4.20.4+63-g7abfd2bce2-0+deb13u1"
-    assert x.hvmloader == "/usr/lib/xen-4.20/boot/hvmloader"
-    x = hostxen.installed(_root(tmp_path / "b", ["4.9", "4.17"]))
-    assert (x.version, x.prefix) == ("4.17", "/usr/lib/xen-4.17")
+    prefix = f"/usr/lib/xen-{new['line']}"
+    assert (x.version, x.prefix, x.line) == (new["point"], prefix, new["line"])
+    assert x.found_by == f"Debian package xen-utils-{new['line']} {new['version']}"
+    assert x.hvmloader == f"{prefix}/boot/hvmloader"
+    x = hostxen.installed(_root(tmp_path / "b", ["4.9", old["line"]]))
+    assert (x.version, x.prefix) == (old["line"], f"/usr/lib/xen-{old['line']}")
+
+
+LINE = DEBIAN_12["line"]
 
 
 @pytest.mark.parametrize("status,version,want", [
-    ("install ok installed", "4.17.5+72-g01140da4e8-1", "4.17.5"),
-    ("deinstall ok config-files", "4.17.5+72-g01140da4e8-1", "4.17"),  # removed
-    ("install ok installed", "4.18.0-1", "4.17"),      # another line's version
-    ("install ok installed", "4.17-1", "4.17"),        # no point release
-    ("install ok installed", "4.17.5 trailing", "4.17"),  # not one word
+    ("install ok installed", DEBIAN_12["version"], DEBIAN_12["point"]),
+    ("deinstall ok config-files", DEBIAN_12["version"], LINE),   # removed
+    ("install ok installed", DEBIAN_13["version"], LINE),        # another line's version
+    ("install ok installed", f"{LINE}-1", LINE),                 # no point release
+    ("install ok installed", f"{DEBIAN_12['point']} trailing", LINE),  # not one word
 ])
 def test_debian_version_is_read_only_from_an_installed_package_of_the_line(
         tmp_path, status, version, want):
-    root = _root(tmp_path, ["4.17"], STATUS.format(line="4.17", status=status,
-                                                    version=version))
+    root = _root(tmp_path, [LINE], _status(line=LINE, status=status, version=version))
     x = hostxen.installed(root)
     assert x.version == want, x
-    if want == "4.17":
-        assert "no xen-utils-4.17 in dpkg's status" in x.found_by
+    if want == LINE:
+        assert f"no xen-utils-{LINE} in dpkg's status" in x.found_by
 
 
 def test_a_package_named_alike_is_not_the_one(tmp_path):
-    status = STATUS.format(line="4.17x", status="install ok installed", version="4.17.9-1")
-    x = hostxen.installed(_root(tmp_path, ["4.17"], status))
-    assert x.version == "4.17"
+    status = _status(line=f"{LINE}x", status="install ok installed", version=f"{LINE}.9-1")
+    x = hostxen.installed(_root(tmp_path, [LINE], status))
+    assert x.version == LINE
 
 
 def _upstream(tmp_path, soname, hypervisor=None):
@@ -92,18 +107,22 @@ def _upstream(tmp_path, soname, hypervisor=None):
     return str(tmp_path)
 
 
+MAJOR, MINOR = UPSTREAM_LINE.split(".")
+SONAME = f"libxenctrl.so.{UPSTREAM_LINE}"
+
+
 @pytest.mark.parametrize("hypervisor,want", [
-    (None, "4.19"),
-    (("4", "19", ".2-pre"), "4.19.2"),
-    (("4", "19", ""), "4.19"),
-    (("4", "18", ".3"), "4.19"),          # another line runs: its point is not ours
-    (("4", "19", "-rc"), "4.19"),
+    (None, UPSTREAM_LINE),
+    ((MAJOR, MINOR, ".2-pre"), f"{UPSTREAM_LINE}.2"),
+    ((MAJOR, MINOR, ""), UPSTREAM_LINE),
+    ((MAJOR, str(int(MINOR) - 1), ".3"), UPSTREAM_LINE),  # another line runs: not our point
+    ((MAJOR, MINOR, "-rc"), UPSTREAM_LINE),
 ])
 def test_make_install_line_from_the_soname_and_point_from_the_running_xen(
         tmp_path, hypervisor, want):
-    x = hostxen.installed(_upstream(tmp_path, "libxenctrl.so.4.19", hypervisor))
+    x = hostxen.installed(_upstream(tmp_path, SONAME, hypervisor))
     assert (x.version, x.prefix) == (want, "/usr/lib/xen")
-    assert x.found_by.startswith("/usr/lib/x86_64-linux-gnu/libxenctrl.so.4.19")
+    assert x.found_by.startswith(f"/usr/lib/x86_64-linux-gnu/{SONAME}")
 
 
 def test_no_xen_is_none(tmp_path):

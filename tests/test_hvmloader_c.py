@@ -252,7 +252,9 @@ def oem_strings(total):
     exactly ``total`` bytes."""
     out = []
     while total > 0:
-        n = min(total, 181) if total - min(total, 181) != 1 else 179
+        n = min(total, 181)
+        if total - n == 1:          # a 1-byte rest would be "", which ends the set
+            n -= 2
         out.append(("%03d" % len(out) * 61)[:n - 1])
         total -= n
     return out

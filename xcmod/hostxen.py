@@ -10,7 +10,7 @@ installed from source alike:
   the ``xen-utils-X.Y`` package's, read from dpkg's status file
   (``4.20.4+63-g7abfd2bce2-0+deb13u1`` -> ``4.20.4``).
 * **Xen's own ``make install``** uses ``/usr/lib/xen`` or ``/usr/libexec/xen``;
-  its line is the installed libxenctrl's soname (``libxenctrl.so.4.20``) and
+  its line is the installed libxenctrl's soname (``libxenctrl.so.X.Y``) and
   the point release is the running hypervisor's, where it is of that line
   (``/sys/hypervisor/version``).
 
@@ -32,7 +32,7 @@ class Xen:
 
     def __init__(self, version, prefix, found_by):
         self.version = version      # "4.20.4", or "4.20" where the point is unknown
-        self.prefix = prefix        # /usr/lib/xen-4.20 (Debian), /usr/lib/xen (make install)
+        self.prefix = prefix        # /usr/lib/xen-X.Y (Debian), /usr/lib/xen (make install)
         self.found_by = found_by    # how the version was read, for reports
 
     def __repr__(self):
